@@ -1,0 +1,186 @@
+// Package checks runs the troubleshooting chain against one target port and
+// turns what the network said into a verdict. It imports nothing else of
+// portcheck: the bot, adapters and CLI are windows onto it.
+//
+// An unreachable target is a result (a Report with a verdict), never a Go
+// error: errors are reserved for misuse (bad input) and local failures.
+package checks
+
+import "time"
+
+// Verdict is the root cause in one stable word. The codes are a contract:
+// they appear in --json output, the audit trail and the README.
+type Verdict string
+
+const (
+	VerdictOpen               Verdict = "open"                // SYN-ACK and the service talks
+	VerdictServiceRefused     Verdict = "service_refused"     // accepts then refuses: tcp wrappers, hosts.deny, app ACL
+	VerdictClosed             Verdict = "closed"              // RST from the target: nothing listening on that address
+	VerdictRejectedByHost     Verdict = "rejected_by_host"    // ICMP reject sent by the target itself
+	VerdictRejectedInPath     Verdict = "rejected_in_path"    // ICMP reject sent by a router on the path
+	VerdictFilteredAtHost     Verdict = "filtered_at_host"    // silence; path answers up to the hop before the target
+	VerdictFilteredInPath     Verdict = "filtered_in_path"    // silence; port's probes die early while other traffic passes
+	VerdictHostUnreachable    Verdict = "host_unreachable"    // ICMP host-unreachable, or nothing answers at all
+	VerdictNetworkUnreachable Verdict = "network_unreachable" // no route, locally or at a router
+	VerdictDNSError           Verdict = "dns_error"           // the name does not resolve
+)
+
+// Reason is the nmap-like word for what the connect attempt saw.
+type Reason string
+
+const (
+	ReasonSynAck               Reason = "syn-ack"
+	ReasonReset                Reason = "reset"
+	ReasonNoResponse           Reason = "no-response"
+	ReasonICMPPortUnreachable  Reason = "icmp-port-unreachable"
+	ReasonICMPAdminProhibited  Reason = "icmp-admin-prohibited"
+	ReasonICMPHostUnreachable  Reason = "icmp-host-unreachable"
+	ReasonICMPNetUnreachable   Reason = "icmp-net-unreachable"
+	ReasonICMPProtoUnreachable Reason = "icmp-proto-unreachable"
+	ReasonICMPTimeExceeded     Reason = "icmp-time-exceeded"
+	ReasonICMPOther            Reason = "icmp-other"
+	ReasonNoRoute              Reason = "no-route" // the local routing table has no route (no packet left)
+	ReasonDNSError             Reason = "dns-error"
+	ReasonLocalError           Reason = "local-error" // the probe itself failed locally (e.g. out of sockets)
+)
+
+// ICMP is one ICMP error as read from the socket error queue.
+type ICMP struct {
+	Type uint8  `json:"type"`
+	Code uint8  `json:"code"`
+	From string `json:"from"` // SO_EE_OFFENDER: who sent it
+}
+
+// ConnectResult is what one TCP connect attempt to one address saw.
+type ConnectResult struct {
+	Address    string  `json:"address"`
+	Reason     Reason  `json:"reason"`
+	ICMP       *ICMP   `json:"icmp,omitempty"`
+	ReportedBy string  `json:"reported_by,omitempty"` // the address that answered (SYN-ACK, RST or ICMP sender)
+	RTTMS      float64 `json:"rtt_ms,omitempty"`
+	Error      string  `json:"error,omitempty"` // local error text, for ReasonLocalError
+}
+
+// ResolveResult is the DNS step.
+type ResolveResult struct {
+	Addresses []string `json:"addresses"`
+	Error     string   `json:"error,omitempty"`
+	NotFound  bool     `json:"not_found,omitempty"` // NXDOMAIN / no such host, as opposed to a resolver failure
+	ElapsedMS float64  `json:"elapsed_ms"`
+}
+
+// PingResult is the ICMP echo step. An unanswered ping is evidence that ICMP
+// is filtered, never by itself proof that the host is down.
+type PingResult struct {
+	Sent       int     `json:"sent"`
+	Received   int     `json:"received"`
+	RTTMS      float64 `json:"rtt_ms"` // average of the replies, 0 when none
+	Privileged bool    `json:"privileged"`
+	Error      string  `json:"error,omitempty"` // could not ping at all (no permission, ...)
+}
+
+// Hop is one TTL of a trace.
+type Hop struct {
+	TTL     int     `json:"ttl"`
+	Address string  `json:"address,omitempty"` // empty: no answer at this TTL
+	RTTMS   float64 `json:"rtt_ms,omitempty"`
+	ICMP    string  `json:"icmp,omitempty"` // "time-exceeded", "syn-ack", "reset", "port-unreachable", "admin-prohibited", ...
+}
+
+// Trace is a traceroute toward one port (Proto "tcp") or a control trace
+// (Proto "icmp" or "tcp" to another port).
+type Trace struct {
+	Proto   string `json:"proto"`
+	Port    int    `json:"port,omitempty"`
+	Hops    []Hop  `json:"hops"`
+	Reached bool   `json:"reached"` // the destination itself answered
+}
+
+// LastAnswered returns the farthest hop that answered, or nil.
+func (t *Trace) LastAnswered() *Hop {
+	if t == nil {
+		return nil
+	}
+	for i := len(t.Hops) - 1; i >= 0; i-- {
+		if t.Hops[i].Address != "" {
+			h := t.Hops[i]
+			return &h
+		}
+	}
+	return nil
+}
+
+// TLSInfo is what a TLS handshake showed.
+type TLSInfo struct {
+	Version  string    `json:"version"`
+	Subject  string    `json:"subject,omitempty"`
+	Issuer   string    `json:"issuer,omitempty"`
+	NotAfter time.Time `json:"not_after,omitempty"`
+	DaysLeft int       `json:"days_left"`
+	Error    string    `json:"error,omitempty"`
+}
+
+// Service is the banner / protocol step, run only when the port accepted.
+type Service struct {
+	Name    string   `json:"name,omitempty"`   // "ssh", "ftp", "smtp", "http", "tls", ...
+	Banner  string   `json:"banner,omitempty"` // first line the server said, or the HTTP status line
+	TLS     *TLSInfo `json:"tls,omitempty"`
+	Refused bool     `json:"refused,omitempty"` // accepted then refused: 421, closed without data, reset on first read
+	Detail  string   `json:"detail,omitempty"`  // why Refused, in words
+}
+
+// Evidence is everything the probes saw for one port on one address; the
+// input of Diagnose.
+type Evidence struct {
+	Target       string         `json:"target"`
+	Host         string         `json:"host"`
+	Port         int            `json:"port"`
+	Resolve      ResolveResult  `json:"resolve"`
+	Connect      *ConnectResult `json:"connect,omitempty"` // nil when resolution failed
+	Ping         *PingResult    `json:"ping,omitempty"`
+	Trace        *Trace         `json:"trace,omitempty"`         // toward the port
+	ControlTrace *Trace         `json:"control_trace,omitempty"` // ICMP echo or another port, when the port's trace died early
+	Service      *Service       `json:"service,omitempty"`
+}
+
+// Hint is one remediation step: a sentence and the commands to paste.
+type Hint struct {
+	Text     string   `json:"text"`
+	Commands []string `json:"commands,omitempty"`
+}
+
+// Diagnosis is the output of Diagnose.
+type Diagnosis struct {
+	Verdict    Verdict `json:"verdict"`
+	Reason     Reason  `json:"reason"`
+	ReportedBy string  `json:"reported_by,omitempty"`
+	LastHop    *Hop    `json:"last_hop,omitempty"`
+	Summary    string  `json:"summary"`
+	Hints      []Hint  `json:"hints"`
+}
+
+// Report is one checked port: the JSON contract of `portcheck check --json`
+// (one object per line). Field names are relied on by other tools: add, never
+// rename.
+type Report struct {
+	Target       string          `json:"target"`
+	Host         string          `json:"host"`
+	Port         int             `json:"port"`
+	Address      string          `json:"address"`
+	Addresses    []string        `json:"addresses"`
+	Verdict      Verdict         `json:"verdict"`
+	Reason       Reason          `json:"reason"`
+	ReportedBy   string          `json:"reported_by"`
+	LastHop      *Hop            `json:"last_hop"`
+	Service      *Service        `json:"service"`
+	Ping         *PingResult     `json:"ping"`
+	Trace        []Hop           `json:"trace"`
+	ControlTrace *Trace          `json:"control_trace,omitempty"`
+	Connect      *ConnectResult  `json:"connect,omitempty"`
+	Others       []ConnectResult `json:"others,omitempty"` // connect outcomes on the host's other addresses
+	Summary      string          `json:"summary"`
+	Hints        []Hint          `json:"hints"`
+	ElapsedMS    int64           `json:"elapsed_ms"`
+	Vantage      string          `json:"vantage,omitempty"`
+	Error        string          `json:"error,omitempty"` // a probe failed internally; the verdict may be incomplete
+}
