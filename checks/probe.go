@@ -55,3 +55,23 @@ func (p *Prober) Check(ctx context.Context, req Request) Report {
 	r.ElapsedMS = time.Since(start).Milliseconds()
 	return r
 }
+
+// CheckMany checks many ports (ranges, several targets) with bounded
+// concurrency, sharing per-host work (resolution, ping) between ports.
+// onReport, when set, is called as each port finishes (progress, streaming
+// output); it must be safe for concurrent use. On ctx cancellation it returns
+// what finished so far. STUB: the real engine replaces it.
+func (p *Prober) CheckMany(ctx context.Context, reqs []Request, onReport func(Report)) []Report {
+	out := make([]Report, 0, len(reqs))
+	for _, r := range reqs {
+		if ctx.Err() != nil {
+			break
+		}
+		rep := p.Check(ctx, r)
+		if onReport != nil {
+			onReport(rep)
+		}
+		out = append(out, rep)
+	}
+	return out
+}
