@@ -92,7 +92,9 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // CommandReceived counts a command by chat and what became of it.
-func (m *Metrics) CommandReceived(chat, outcome string) { m.commands.WithLabelValues(chat, outcome).Inc() }
+func (m *Metrics) CommandReceived(chat, outcome string) {
+	m.commands.WithLabelValues(chat, outcome).Inc()
+}
 
 // JobQueued counts a job put on the queue.
 func (m *Metrics) JobQueued(vantage string) { m.jobsQueued.WithLabelValues(vantage).Inc() }
