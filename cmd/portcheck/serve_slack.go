@@ -3,10 +3,22 @@ package main
 import (
 	"log/slog"
 
+	"github.com/portcheck/portcheck/adapters/slack"
 	"github.com/portcheck/portcheck/bot"
 )
 
-// newSlackFrontend is a placeholder until the Slack adapter lands.
+// newSlackFrontend builds the Slack adapter from SLACK_* variables: Socket
+// Mode when SLACK_APP_TOKEN is set, HTTP request URLs (/slack/commands,
+// /slack/interactions) when SLACK_SIGNING_SECRET is set, both when both are.
 func newSlackFrontend(getenv func(string) string, h bot.Handler, log *slog.Logger) (frontend, bool, error) {
-	return nil, false, nil
+	cfg, ok, err := slack.ConfigFromEnv(getenv)
+	if err != nil || !ok {
+		return nil, ok, err
+	}
+	a, err := slack.New(slack.Options{Config: cfg, Handler: h, Logger: log})
+	if err != nil {
+		return nil, true, err
+	}
+	log.Info("slack configured", "config", cfg)
+	return a, true, nil
 }
