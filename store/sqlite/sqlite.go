@@ -1,0 +1,205 @@
+// Package sqlite is the default audit trail: an append-only table in a
+// SQLite file (modernc.org/sqlite, pure Go, no cgo), WAL mode, created on
+// first use. Each record carries the hash of the previous one (bot.ChainHash)
+// so an edit, a deletion or a truncation is detectable later.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/portcheck/portcheck/bot"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS audit (
+	seq        INTEGER PRIMARY KEY,
+	at         INTEGER NOT NULL,   -- unix nanoseconds, UTC
+	kind       TEXT NOT NULL,
+	chat       TEXT NOT NULL DEFAULT '',
+	team       TEXT NOT NULL DEFAULT '',
+	channel    TEXT NOT NULL DEFAULT '',
+	user       TEXT NOT NULL DEFAULT '',
+	text       TEXT NOT NULL DEFAULT '',
+	targets    TEXT NOT NULL DEFAULT '[]', -- JSON array
+	decision   TEXT NOT NULL DEFAULT '',
+	why        TEXT NOT NULL DEFAULT '',
+	command_id TEXT NOT NULL DEFAULT '',
+	job_id     TEXT NOT NULL DEFAULT '',
+	target     TEXT NOT NULL DEFAULT '',
+	address    TEXT NOT NULL DEFAULT '',
+	vantage    TEXT NOT NULL DEFAULT '',
+	verdict    TEXT NOT NULL DEFAULT '',
+	reason     TEXT NOT NULL DEFAULT '',
+	elapsed_ms INTEGER NOT NULL DEFAULT 0,
+	prev_hash  TEXT NOT NULL DEFAULT '',
+	hash       TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS audit_channel ON audit (channel, seq);
+CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
+-- Nothing already written is ever rewritten: the database refuses it too.
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit trail is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit trail is append-only'); END;
+`
+
+const columns = `seq, at, kind, chat, team, channel, user, text, targets, decision, why,
+	command_id, job_id, target, address, vantage, verdict, reason, elapsed_ms, prev_hash, hash`
+
+// Audit is a bot.Audit in a SQLite file.
+type Audit struct {
+	db *sql.DB
+	mu sync.Mutex // one appender at a time in this process; BEGIN IMMEDIATE across processes
+}
+
+// Open opens (creating the file and its directory if needed) the audit trail
+// at path.
+func Open(ctx context.Context, path string) (*Audit, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: empty audit database path")
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("sqlite: creating %s: %w", dir, err)
+		}
+	}
+	// busy_timeout: a shell and a serve may share one file; txlock=immediate
+	// takes the write lock at BEGIN so reading the chain head and appending
+	// cannot interleave between processes.
+	dsn := path + "?_busy_timeout=5000&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: opening %s: %w", path, err)
+	}
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: creating schema in %s: %w", path, err)
+	}
+	return &Audit{db: db}, nil
+}
+
+// Close closes the database.
+func (a *Audit) Close() error { return a.db.Close() }
+
+// Append writes r as a new record; Seq, PrevHash and Hash are assigned here.
+func (a *Audit) Append(ctx context.Context, r bot.Record) error {
+	targets, err := json.Marshal(nonNil(r.Targets))
+	if err != nil {
+		return fmt.Errorf("sqlite: audit append: %w", err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	tx, err := a.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: audit append: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	var last sql.NullInt64
+	var prev sql.NullString
+	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&last, &prev)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("sqlite: audit append: reading chain head: %w", err)
+	}
+	r.Seq = last.Int64 + 1
+	r.At = r.At.UTC()
+	r.PrevHash, r.Hash = prev.String, ""
+	r.Hash = bot.ChainHash(r)
+	_, err = tx.ExecContext(ctx, `INSERT INTO audit (`+columns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		r.Seq, r.At.UnixNano(), r.Kind, r.Chat, r.Team, r.Channel, r.User, r.Text, string(targets), r.Decision, r.Why,
+		r.CommandID, r.JobID, r.Target, r.Address, r.Vantage, r.Verdict, r.Reason, r.ElapsedMS, r.PrevHash, r.Hash)
+	if err != nil {
+		return fmt.Errorf("sqlite: audit append: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: audit append: commit: %w", err)
+	}
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// likeEscape makes s literal inside a LIKE pattern with ESCAPE '\'.
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// Query returns the matching records oldest first; with Limit, the newest
+// Limit of them (see storetest.TestAudit for the shared semantics).
+func (a *Audit) Query(ctx context.Context, q bot.AuditQuery) ([]bot.Record, error) {
+	var where []string
+	var args []any
+	add := func(cond string, vals ...any) { where = append(where, cond); args = append(args, vals...) }
+	if q.Chat != "" {
+		add("chat = ?", q.Chat)
+	}
+	if q.Channel != "" {
+		add("channel = ?", q.Channel)
+	}
+	if q.Kind != "" {
+		add("kind = ?", q.Kind)
+	}
+	if !q.Since.IsZero() {
+		add("at >= ?", q.Since.UnixNano())
+	}
+	if q.Target != "" {
+		prefix := likeEscape(q.Target) + ":%"
+		add(`(target = ? OR target LIKE ? ESCAPE '\' OR EXISTS (SELECT 1 FROM json_each(audit.targets) j
+			WHERE j.value = ? OR j.value LIKE ? ESCAPE '\'))`, q.Target, prefix, q.Target, prefix)
+	}
+	query := `SELECT ` + columns + ` FROM audit`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	query += ` ORDER BY seq DESC`
+	if q.Limit > 0 {
+		query += ` LIMIT ?`
+		args = append(args, q.Limit)
+	}
+	rows, err := a.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: audit query: %w", err)
+	}
+	defer rows.Close()
+	var out []bot.Record
+	for rows.Next() {
+		var r bot.Record
+		var at int64
+		var targets string
+		if err := rows.Scan(&r.Seq, &at, &r.Kind, &r.Chat, &r.Team, &r.Channel, &r.User, &r.Text, &targets,
+			&r.Decision, &r.Why, &r.CommandID, &r.JobID, &r.Target, &r.Address, &r.Vantage, &r.Verdict,
+			&r.Reason, &r.ElapsedMS, &r.PrevHash, &r.Hash); err != nil {
+			return nil, fmt.Errorf("sqlite: audit query: %w", err)
+		}
+		r.At = time.Unix(0, at).UTC()
+		if err := json.Unmarshal([]byte(targets), &r.Targets); err != nil {
+			return nil, fmt.Errorf("sqlite: audit record %d: targets: %w", r.Seq, err)
+		}
+		if len(r.Targets) == 0 {
+			r.Targets = nil
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: audit query: %w", err)
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, nil
+}
