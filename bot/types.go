@@ -124,6 +124,11 @@ type Job struct {
 	Thread     Thread        `json:"thread"`
 	Attempt    int           `json:"attempt,omitempty"`
 	EnqueuedAt time.Time     `json:"enqueued_at"`
+
+	// DeadLetter is set on the Job of the error Result a queue publishes
+	// when it gives up on a job after too many deliveries (its workers
+	// crashed or timed out each time), so the thread can say so.
+	DeadLetter bool `json:"dead_letter,omitempty"`
 }
 
 // Delivery is a job handed to a worker; Ack after its result is published.
