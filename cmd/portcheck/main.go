@@ -21,6 +21,7 @@ Usage:
   portcheck serve                     run the configured chat adapters (Slack, Discord)
   portcheck worker --vantage NAME     serve jobs for one vantage point from Redis
   portcheck audit export|verify       read the audit trail
+  portcheck config check|show         validate or print the configuration
   portcheck version                   print build information
 
 Run 'portcheck COMMAND --help' for a command's flags.
@@ -58,6 +59,8 @@ func run(ctx context.Context, args []string, io stdio) int {
 		return runWorker(ctx, args[1:], io)
 	case "audit":
 		return runAudit(ctx, args[1:], io)
+	case "config":
+		return runConfig(ctx, args[1:], io)
 	case "version", "--version":
 		return runVersion(io)
 	case "help", "-h", "--help":
