@@ -1,0 +1,355 @@
+// Package redis is portcheck's distributed store on Redis Streams: the job
+// queue (one stream per vantage), the results stream the bot processes read,
+// the posted-once markers and the worker registry (heartbeats).
+//
+// Keys (Prefix defaults to "portcheck"):
+//
+//	PREFIX:jobs:VANTAGE      stream, consumer group "workers": jobs for one vantage
+//	PREFIX:results           stream, consumer group "bots": finished jobs
+//	PREFIX:dead              stream: entries delivered more than MaxDeliveries times
+//	PREFIX:claim:KEY         string with TTL: bot.Claims markers (e.g. "posted:JOBID")
+//	PREFIX:vantage:NAME:ID   string with TTL: one live worker's registration
+//	PREFIX:vantages          set of NAME:ID members, pruned when their key expired
+//
+// Delivery is at least once: a job whose worker dies is taken over with
+// XAUTOCLAIM once idle longer than ClaimIdle, so the bot side deduplicates
+// posts with MarkPosted. A job delivered more than MaxDeliveries times is
+// moved to the dead-letter stream and an error Result is published for it,
+// so the user hears about it in the thread through the ordinary results path.
+//
+// For Redis Cluster set Prefix to a hash tag such as "{portcheck}": the
+// dead-letter move is a MULTI over several keys, which Cluster only allows
+// within one slot.
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// Options tunes the store; zero values take the documented defaults.
+type Options struct {
+	// Prefix starts every key (default "portcheck").
+	Prefix string
+	// Consumer names this process in the consumer groups (default
+	// hostname-pid-random). It must differ between live processes.
+	Consumer string
+	// WorkerGroup and BotGroup name the consumer groups of the job streams
+	// and of the results stream (defaults "workers", "bots").
+	WorkerGroup, BotGroup string
+
+	// MaxLen caps each job stream and the results stream with XADD MAXLEN ~
+	// (default 100000). Acked entries are deleted at once (XACK + XDEL), so
+	// the cap only bites when a backlog grows that large: it is a guard
+	// against filling Redis's memory, and trimmed jobs are lost.
+	MaxLen int64
+	// DeadMaxLen caps the dead-letter stream the same way (default 10000).
+	DeadMaxLen int64
+	// MaxDeliveries is how many times one job or result is delivered before
+	// it is dead-lettered (default 3).
+	MaxDeliveries int
+
+	// ClaimIdle is how long a delivered job may stay unacknowledged before
+	// another worker takes it over: the longest job deadline plus a margin
+	// (default 2m). Too short and a slow job runs twice.
+	ClaimIdle time.Duration
+	// ResultClaimIdle is the same for results held by a bot process that
+	// died while posting (default 30s).
+	ResultClaimIdle time.Duration
+	// ClaimInterval is how often an idle reader scans for stale entries
+	// (default 5s).
+	ClaimInterval time.Duration
+	// Block is the longest single XREADGROUP BLOCK. Next loops over blocks
+	// so a cancelled context is noticed within Block (default 1s).
+	Block time.Duration
+
+	// PostedTTL is how long MarkPosted remembers a job (default 24h): longer
+	// than any redelivery can happen.
+	PostedTTL time.Duration
+	// HeartbeatTTL is how long a worker registration lives without a
+	// refresh (default 30s); Heartbeat refreshes every third of it.
+	HeartbeatTTL time.Duration
+
+	// MinBackoff and MaxBackoff bound the wait between retries when Redis
+	// is unreachable inside the blocking loops (defaults 100ms, 5s).
+	MinBackoff, MaxBackoff time.Duration
+
+	// SentinelMaster, when set, connects through Redis Sentinel
+	// (go-redis's failover client) to this master name, asking
+	// SentinelAddrs; the URL then only supplies password, db and TLS.
+	SentinelMaster   string
+	SentinelAddrs    []string
+	SentinelPassword string
+
+	// Now is the clock for registrations (default time.Now).
+	Now func() time.Time
+	// Logger receives retry and dead-letter notices (default: discarded).
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.Prefix == "" {
+		o.Prefix = "portcheck"
+	}
+	if o.Consumer == "" {
+		host, _ := os.Hostname()
+		if host == "" {
+			host = "host"
+		}
+		o.Consumer = fmt.Sprintf("%s-%d-%04x", host, os.Getpid(), rand.IntN(1<<16))
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if o.WorkerGroup == "" {
+		o.WorkerGroup = "workers"
+	}
+	if o.BotGroup == "" {
+		o.BotGroup = "bots"
+	}
+	if o.MaxLen <= 0 {
+		o.MaxLen = 100000
+	}
+	if o.DeadMaxLen <= 0 {
+		o.DeadMaxLen = 10000
+	}
+	if o.MaxDeliveries <= 0 {
+		o.MaxDeliveries = 3
+	}
+	def(&o.ClaimIdle, 2*time.Minute)
+	def(&o.ResultClaimIdle, 30*time.Second)
+	def(&o.ClaimInterval, 5*time.Second)
+	def(&o.Block, time.Second)
+	def(&o.PostedTTL, 24*time.Hour)
+	def(&o.HeartbeatTTL, 30*time.Second)
+	def(&o.MinBackoff, 100*time.Millisecond)
+	def(&o.MaxBackoff, 5*time.Second)
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// OptionsFromEnv reads the Sentinel settings: REDIS_SENTINEL_MASTER,
+// REDIS_SENTINEL_ADDRS (comma-separated host:port) and
+// REDIS_SENTINEL_PASSWORD. getenv is os.Getenv in production.
+func OptionsFromEnv(getenv func(string) string) (Options, error) {
+	var o Options
+	o.SentinelMaster = strings.TrimSpace(getenv("REDIS_SENTINEL_MASTER"))
+	for a := range strings.SplitSeq(getenv("REDIS_SENTINEL_ADDRS"), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			o.SentinelAddrs = append(o.SentinelAddrs, a)
+		}
+	}
+	o.SentinelPassword = getenv("REDIS_SENTINEL_PASSWORD")
+	if o.SentinelMaster != "" && len(o.SentinelAddrs) == 0 {
+		return Options{}, errors.New("REDIS_SENTINEL_MASTER is set but REDIS_SENTINEL_ADDRS is empty")
+	}
+	if o.SentinelMaster == "" && len(o.SentinelAddrs) > 0 {
+		return Options{}, errors.New("REDIS_SENTINEL_ADDRS is set but REDIS_SENTINEL_MASTER is empty")
+	}
+	return o, nil
+}
+
+// Store is a connection to Redis with the queue, results, claims and
+// registry on top. It is safe for concurrent use.
+type Store struct {
+	client  goredis.UniversalClient
+	owned   bool // Close closes client only when Open made it
+	opts    Options
+	queue   *Queue
+	results *Results
+}
+
+// ParseClientOptions turns a REDIS_URL (redis://, rediss://, user and
+// password, /db, go-redis query parameters) plus the Sentinel options into
+// go-redis options. A URL with ?master_name= is a Sentinel URL as
+// go-redis's ParseFailoverURL reads it (the host is then a sentinel).
+func ParseClientOptions(rawURL string, o Options) (*goredis.UniversalOptions, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", redactURLError(err))
+	}
+	if u.Query().Get("master_name") != "" {
+		fo, err := goredis.ParseFailoverURL(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("REDIS_URL (sentinel): %w", err)
+		}
+		uo := failoverToUniversal(fo)
+		tuneTimeouts(uo)
+		return uo, nil
+	}
+	co, err := goredis.ParseURL(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	uo := &goredis.UniversalOptions{
+		Addrs:                 []string{co.Addr},
+		Username:              co.Username,
+		Password:              co.Password,
+		DB:                    co.DB,
+		TLSConfig:             co.TLSConfig,
+		ClientName:            co.ClientName,
+		Protocol:              co.Protocol,
+		DialTimeout:           co.DialTimeout,
+		ReadTimeout:           co.ReadTimeout,
+		WriteTimeout:          co.WriteTimeout,
+		PoolSize:              co.PoolSize,
+		MinIdleConns:          co.MinIdleConns,
+		MaxRetries:            co.MaxRetries,
+		ContextTimeoutEnabled: true,
+	}
+	if o.SentinelMaster != "" {
+		if len(o.SentinelAddrs) == 0 {
+			return nil, errors.New("sentinel master set without sentinel addresses")
+		}
+		uo.MasterName = o.SentinelMaster
+		uo.Addrs = o.SentinelAddrs
+		uo.SentinelPassword = o.SentinelPassword
+	}
+	tuneTimeouts(uo)
+	return uo, nil
+}
+
+func failoverToUniversal(fo *goredis.FailoverOptions) *goredis.UniversalOptions {
+	return &goredis.UniversalOptions{
+		MasterName:       fo.MasterName,
+		Addrs:            fo.SentinelAddrs,
+		SentinelUsername: fo.SentinelUsername,
+		SentinelPassword: fo.SentinelPassword,
+		Username:         fo.Username,
+		Password:         fo.Password,
+		DB:               fo.DB,
+		TLSConfig:        fo.TLSConfig,
+		ClientName:       fo.ClientName,
+		DialTimeout:      fo.DialTimeout,
+		ReadTimeout:      fo.ReadTimeout,
+		WriteTimeout:     fo.WriteTimeout,
+		PoolSize:         fo.PoolSize,
+		MaxRetries:       fo.MaxRetries,
+	}
+}
+
+// tuneTimeouts makes an unreachable Redis an error within a few seconds
+// instead of go-redis's defaults (5 s dial, 3 retries), so ingress can still
+// answer the user inside the chat's deadline. Values given in the URL win.
+func tuneTimeouts(uo *goredis.UniversalOptions) {
+	uo.ContextTimeoutEnabled = true // honour ctx deadlines on reads and writes too
+	if uo.DialTimeout == 0 {
+		uo.DialTimeout = 2 * time.Second
+	}
+	if uo.MaxRetries == 0 {
+		uo.MaxRetries = 1
+	}
+}
+
+// redactURLError keeps a password typed in REDIS_URL out of error messages.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("cannot parse URL: %w", ue.Err)
+	}
+	return err
+}
+
+// Open connects to the Redis at rawURL (REDIS_URL). It does not wait for
+// Redis to answer: call Ping to check at start-up, so a worker can start
+// (and retry) while Redis is still down.
+func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
+	uo, err := ParseClientOptions(rawURL, o)
+	if err != nil {
+		return nil, err
+	}
+	s := New(goredis.NewUniversalClient(uo), o)
+	s.owned = true
+	return s, nil
+}
+
+// New builds a store on an existing client (tests, or a caller that
+// configures Cluster itself). Close does not close client.
+func New(client goredis.UniversalClient, o Options) *Store {
+	s := &Store{client: client, opts: o.withDefaults()}
+	s.queue = newQueue(s)
+	s.results = newResults(s)
+	return s
+}
+
+// Close closes the connection pool when Open created it.
+func (s *Store) Close() error {
+	if !s.owned {
+		return nil
+	}
+	if err := s.client.Close(); err != nil {
+		return fmt.Errorf("closing redis client: %w", err)
+	}
+	return nil
+}
+
+// Ping checks that Redis answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.client.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis ping: %w", err)
+	}
+	return nil
+}
+
+// Queue is the job queue (bot.Queue).
+func (s *Store) Queue() *Queue { return s.queue }
+
+// Results is the results stream (bot.Results).
+func (s *Store) Results() *Results { return s.results }
+
+// Client exposes the underlying client for wiring other Redis users (rate
+// limits) onto the same pool.
+func (s *Store) Client() goredis.UniversalClient { return s.client }
+
+func (s *Store) key(parts ...string) string {
+	return s.opts.Prefix + ":" + strings.Join(parts, ":")
+}
+
+// Claim implements bot.Claims with SET NX PX: true the first time key is
+// claimed within ttl.
+func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if ttl <= 0 {
+		return false, fmt.Errorf("claim %q: ttl must be positive, got %v", key, ttl)
+	}
+	ok, err := s.client.SetNX(ctx, s.key("claim", key), strconv.FormatInt(s.opts.Now().UnixMilli(), 10), ttl).Result()
+	if err != nil {
+		return false, fmt.Errorf("claim %q: %w", key, err)
+	}
+	return ok, nil
+}
+
+// MarkPosted records that the result of jobID is being posted; first is
+// true only for the first caller within PostedTTL, so a redelivered job or
+// result never posts twice. Mark before posting; if the post then fails,
+// UnmarkPosted lets a redelivery try again.
+func (s *Store) MarkPosted(ctx context.Context, jobID string) (first bool, err error) {
+	if jobID == "" {
+		return false, errors.New("mark posted: empty job id")
+	}
+	return s.Claim(ctx, "posted:"+jobID, s.opts.PostedTTL)
+}
+
+// UnmarkPosted forgets a MarkPosted whose post failed.
+func (s *Store) UnmarkPosted(ctx context.Context, jobID string) error {
+	if err := s.client.Del(ctx, s.key("claim", "posted:"+jobID)).Err(); err != nil {
+		return fmt.Errorf("unmark posted %q: %w", jobID, err)
+	}
+	return nil
+}

@@ -1,0 +1,332 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// Field names inside stream entries.
+const (
+	fieldPayload = "data" // JSON of bot.Job or bot.Result
+	fieldKind    = "kind" // dead letters: "job" or "result"
+)
+
+// entry is one message read from a stream, with how often it was delivered.
+type entry struct {
+	id         string
+	payload    string
+	deliveries int
+}
+
+// reader consumes one stream in one consumer group: new entries with
+// XREADGROUP ">", stale ones (a consumer died) with XAUTOCLAIM, and moves
+// entries delivered too often to the dead-letter stream.
+type reader struct {
+	s         *Store
+	stream    string
+	group     string
+	claimIdle time.Duration
+	// dead is called, inside the MULTI that moves an over-delivered entry
+	// away, to add what the entry's owner must hear about it (the queue
+	// publishes an error Result); nil adds nothing.
+	dead func(p goredis.Pipeliner, e entry) error
+	kind string
+
+	mu        sync.Mutex
+	groupOK   bool
+	cursor    string    // XAUTOCLAIM scan position; "0-0" when a scan is complete
+	nextClaim time.Time // when the next scan may start
+}
+
+func newReader(s *Store, stream, group, kind string, claimIdle time.Duration) *reader {
+	return &reader{s: s, stream: stream, group: group, kind: kind, claimIdle: claimIdle, cursor: "0-0"}
+}
+
+// ensureGroup creates the consumer group (and the stream) once. It starts
+// at "0" so jobs enqueued before any worker existed are delivered.
+func (r *reader) ensureGroup(ctx context.Context) error {
+	r.mu.Lock()
+	ok := r.groupOK
+	r.mu.Unlock()
+	if ok {
+		return nil
+	}
+	err := r.s.client.XGroupCreateMkStream(ctx, r.stream, r.group, "0").Err()
+	if err != nil && !goredis.HasErrorPrefix(err, "BUSYGROUP") {
+		return fmt.Errorf("creating group %s on %s: %w", r.group, r.stream, err)
+	}
+	r.mu.Lock()
+	r.groupOK = true
+	r.mu.Unlock()
+	return nil
+}
+
+// forgetGroup makes the next call recreate the group: Redis lost it (a
+// restart without persistence, a FLUSHALL).
+func (r *reader) forgetGroup() {
+	r.mu.Lock()
+	r.groupOK = false
+	r.cursor = "0-0"
+	r.mu.Unlock()
+}
+
+// next blocks until an entry is available or ctx is done. Redis errors that
+// look like an outage are retried with backoff; anything else is returned.
+func (r *reader) next(ctx context.Context) (entry, error) {
+	failures := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return entry{}, fmt.Errorf("reading %s: %w", r.stream, err)
+		}
+		e, ok, err := r.try(ctx)
+		if ok {
+			return e, nil
+		}
+		if err == nil {
+			failures = 0
+			continue
+		}
+		if ctx.Err() != nil {
+			return entry{}, fmt.Errorf("reading %s: %w", r.stream, ctx.Err())
+		}
+		if goredis.HasErrorPrefix(err, "NOGROUP") {
+			r.forgetGroup()
+			continue
+		}
+		if !transient(err) {
+			return entry{}, fmt.Errorf("reading %s: %w", r.stream, err)
+		}
+		failures++
+		wait := backoff(r.s.opts.MinBackoff, r.s.opts.MaxBackoff, failures)
+		r.s.opts.Logger.Warn("redis unavailable, retrying", "stream", r.stream, "err", err, "retry_in", wait)
+		if err := sleep(ctx, wait); err != nil {
+			return entry{}, fmt.Errorf("reading %s: %w", r.stream, err)
+		}
+	}
+}
+
+// try makes one attempt: a claim scan step when one is due, else one
+// blocking read. ok=false, err=nil means nothing arrived within Block.
+func (r *reader) try(ctx context.Context) (entry, bool, error) {
+	if err := r.ensureGroup(ctx); err != nil {
+		return entry{}, false, err
+	}
+	if e, ok, err := r.claim(ctx); err != nil || ok {
+		return e, ok, err
+	}
+	res, err := r.s.client.XReadGroup(ctx, &goredis.XReadGroupArgs{
+		Group:    r.group,
+		Consumer: r.s.opts.Consumer,
+		Streams:  []string{r.stream, ">"},
+		Count:    1,
+		Block:    r.s.opts.Block,
+	}).Result()
+	if errors.Is(err, goredis.Nil) {
+		return entry{}, false, nil
+	}
+	if err != nil {
+		return entry{}, false, err
+	}
+	for _, st := range res {
+		for _, m := range st.Messages {
+			return entry{id: m.ID, payload: payloadOf(m), deliveries: 1}, true, nil
+		}
+	}
+	return entry{}, false, nil
+}
+
+// claim takes over at most one entry idle longer than claimIdle, going
+// through the pending list across calls with XAUTOCLAIM until the returned
+// cursor is 0-0, then resting for ClaimInterval. Entries delivered more
+// than MaxDeliveries times are dead-lettered on the way.
+func (r *reader) claim(ctx context.Context) (entry, bool, error) {
+	for {
+		r.mu.Lock()
+		cursor := r.cursor
+		due := cursor != "0-0" || !r.s.opts.Now().Before(r.nextClaim)
+		r.mu.Unlock()
+		if !due {
+			return entry{}, false, nil
+		}
+		msgs, nextCursor, err := r.s.client.XAutoClaim(ctx, &goredis.XAutoClaimArgs{
+			Stream:   r.stream,
+			Group:    r.group,
+			Consumer: r.s.opts.Consumer,
+			MinIdle:  r.claimIdle,
+			Start:    cursor,
+			Count:    1,
+		}).Result()
+		if err != nil {
+			return entry{}, false, fmt.Errorf("xautoclaim %s: %w", r.stream, err)
+		}
+		r.mu.Lock()
+		r.cursor = nextCursor
+		if nextCursor == "0-0" {
+			r.nextClaim = r.s.opts.Now().Add(r.s.opts.ClaimInterval)
+		}
+		r.mu.Unlock()
+		if len(msgs) == 0 {
+			if nextCursor == "0-0" {
+				return entry{}, false, nil
+			}
+			continue
+		}
+		m := msgs[0]
+		n, err := r.deliveries(ctx, m.ID)
+		if err != nil {
+			return entry{}, false, err
+		}
+		e := entry{id: m.ID, payload: payloadOf(m), deliveries: n}
+		if n <= r.s.opts.MaxDeliveries {
+			return e, true, nil
+		}
+		if err := r.deadLetter(ctx, e, fmt.Sprintf("delivered %d times, more than the limit of %d", n, r.s.opts.MaxDeliveries)); err != nil {
+			return entry{}, false, err
+		}
+	}
+}
+
+// deliveries reads an entry's delivery counter (XPENDING's extended form).
+func (r *reader) deliveries(ctx context.Context, id string) (int, error) {
+	p, err := r.s.client.XPendingExt(ctx, &goredis.XPendingExtArgs{
+		Stream: r.stream, Group: r.group, Start: id, End: id, Count: 1,
+	}).Result()
+	if err != nil {
+		return 0, fmt.Errorf("xpending %s %s: %w", r.stream, id, err)
+	}
+	if len(p) == 0 {
+		// Acked between the claim and now: whoever acked finished it.
+		return 1, nil
+	}
+	return int(p[0].RetryCount), nil
+}
+
+// deadLetter moves an entry to the dead-letter stream, atomically with
+// acknowledging and deleting it and with whatever r.dead adds.
+func (r *reader) deadLetter(ctx context.Context, e entry, why string) error {
+	_, err := r.s.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		p.XAdd(ctx, &goredis.XAddArgs{
+			Stream: r.s.key("dead"),
+			MaxLen: r.s.opts.DeadMaxLen,
+			Approx: true,
+			Values: []any{
+				fieldKind, r.kind,
+				"stream", r.stream,
+				"id", e.id,
+				"deliveries", strconv.Itoa(e.deliveries),
+				"reason", why,
+				"at", r.s.opts.Now().UTC().Format(time.RFC3339Nano),
+				fieldPayload, e.payload,
+			},
+		})
+		if r.dead != nil {
+			if err := r.dead(p, e); err != nil {
+				return err
+			}
+		}
+		p.XAck(ctx, r.stream, r.group, e.id)
+		p.XDel(ctx, r.stream, e.id)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("dead-lettering %s %s: %w", r.stream, e.id, err)
+	}
+	r.s.opts.Logger.Warn("dead-lettered", "stream", r.stream, "id", e.id, "deliveries", e.deliveries, "reason", why)
+	return nil
+}
+
+// ack acknowledges and deletes an entry: acked entries have no reason to
+// stay, and deleting them keeps MaxLen trimming away from live work.
+func (r *reader) ack(ctx context.Context, id string) error {
+	_, err := r.s.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		p.XAck(ctx, r.stream, r.group, id)
+		p.XDel(ctx, r.stream, id)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("ack %s %s: %w", r.stream, id, err)
+	}
+	return nil
+}
+
+// add appends one payload to a stream, trimmed to about MaxLen entries.
+func (s *Store) add(ctx context.Context, stream string, v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("encoding for %s: %w", stream, err)
+	}
+	id, err := s.client.XAdd(ctx, &goredis.XAddArgs{
+		Stream: stream,
+		MaxLen: s.opts.MaxLen,
+		Approx: true,
+		Values: []any{fieldPayload, string(b)},
+	}).Result()
+	if err != nil {
+		return "", fmt.Errorf("xadd %s: %w", stream, err)
+	}
+	return id, nil
+}
+
+func payloadOf(m goredis.XMessage) string {
+	s, _ := m.Values[fieldPayload].(string)
+	return s
+}
+
+// transient says whether err looks like Redis being unreachable or busy
+// failing over (worth retrying) rather than a mistake (wrong password,
+// wrong key type) that retrying cannot fix.
+func transient(err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, goredis.ErrClosed):
+		return false // the client was closed on purpose
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.EPIPE), errors.Is(err, goredis.ErrPoolTimeout):
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	for _, p := range []string{"LOADING", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "BUSY "} {
+		if goredis.HasErrorPrefix(err, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// backoff is exponential from min to max with jitter (so a fleet of
+// workers does not reconnect in lockstep).
+func backoff(lo, hi time.Duration, failures int) time.Duration {
+	d := lo
+	for i := 1; i < failures && d < hi; i++ {
+		d *= 2
+	}
+	d = min(d, hi)
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
