@@ -1,0 +1,418 @@
+// Package policy decides which targets the chat bot may probe. A bot that
+// connects to whatever anyone types, from inside a network, is an SSRF and
+// scanning tool unless fenced: this package is the fence.
+//
+// A Decision resolves the name once, judges every address, and hands back
+// exactly the vetted addresses; the caller probes those literally (checks.
+// Request.Addrs) so a second DNS answer can never slip in (rebinding).
+// Every decision names the rule that made it, so the bot can cite it.
+package policy
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+)
+
+// Resolver is the one DNS lookup a decision makes. *net.Resolver satisfies
+// it; tests inject fakes.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// DefaultMaxPorts is used when Config.MaxPorts is zero.
+const DefaultMaxPorts = 64
+
+// Config is the operator's policy. The zero value is the safe default for
+// a chat bot: public addresses only, every port, at most DefaultMaxPorts
+// ports per command, private hops of public traces redacted.
+type Config struct {
+	Allow        []string `yaml:"allow"`          // CIDRs, addresses, hostnames, .suffix hostnames
+	Deny         []string `yaml:"deny"`           // same forms; beats everything
+	Ports        []string `yaml:"ports"`          // "22", "80-443"; empty = every port
+	MaxPorts     int      `yaml:"max_ports"`      // per command; 0 = DefaultMaxPorts
+	AllowPrivate bool     `yaml:"allow_private"`  // RFC 1918 and ULA without listing them
+	RedactHops   *bool    `yaml:"redact_hops"`    // nil = true: see Policy.RedactHop
+	AllowOnly    bool     `yaml:"allowlist_only"` // only explicitly allowed targets pass, public ones included
+}
+
+// FromEnv returns base with PORTCHECK_ALLOW and PORTCHECK_DENY
+// (comma-separated) appended, so a deployment opens its own networks with
+// one variable instead of copying a whole policy file.
+func FromEnv(base Config, getenv func(string) string) Config {
+	c := base
+	c.Allow = append(append([]string(nil), base.Allow...), SplitList(getenv("PORTCHECK_ALLOW"))...)
+	c.Deny = append(append([]string(nil), base.Deny...), SplitList(getenv("PORTCHECK_DENY"))...)
+	return c
+}
+
+// Decision is the verdict on one command's target.
+type Decision struct {
+	Allowed bool
+	Host    string       // as given
+	Addrs   []netip.Addr // when Allowed: exactly the addresses that were checked; probe these and nothing else
+	Rule    string       // the rule that decided, to cite to the user
+	Reason  string       // a sentence for the user
+	// DNSError is set when the name did not resolve: no policy was broken,
+	// so the bot reports a dns_error verdict rather than a denial.
+	DNSError bool
+}
+
+// Policy decides targets. It is safe for concurrent use.
+type Policy struct {
+	res          Resolver
+	allow, deny  []Rule
+	ports        []PortRange
+	maxPorts     int
+	allowPrivate bool
+	allowOnly    bool
+	redactHops   bool
+	unrestricted bool
+	defaults     []special
+	private      []special
+}
+
+// New builds a Policy from c. r does the one lookup per decision; nil uses
+// the system resolver.
+func New(c Config, r Resolver) (*Policy, error) {
+	if r == nil {
+		r = &net.Resolver{}
+	}
+	p := &Policy{
+		res:          r,
+		maxPorts:     c.MaxPorts,
+		allowPrivate: c.AllowPrivate,
+		allowOnly:    c.AllowOnly,
+		redactHops:   c.RedactHops == nil || *c.RedactHops,
+		defaults:     defaultDeny(),
+		private:      privateRanges(),
+	}
+	var err error
+	if p.allow, err = ParseRules(c.Allow); err != nil {
+		return nil, fmt.Errorf("policy: allow: %w", err)
+	}
+	if p.deny, err = ParseRules(c.Deny); err != nil {
+		return nil, fmt.Errorf("policy: deny: %w", err)
+	}
+	for _, s := range c.Ports {
+		pr, err := ParsePortRange(s)
+		if err != nil {
+			return nil, fmt.Errorf("policy: ports: %w", err)
+		}
+		p.ports = append(p.ports, pr)
+	}
+	switch {
+	case p.maxPorts == 0:
+		p.maxPorts = DefaultMaxPorts
+	case p.maxPorts < 0:
+		return nil, fmt.Errorf("policy: max_ports %d must be positive", c.MaxPorts)
+	}
+	return p, nil
+}
+
+// Shell is the policy for `portcheck shell`: the bot in your own terminal,
+// where checking localhost and your LAN is the point. Loopback and private
+// ranges are allowed; cloud metadata and the other default denies still
+// hold, and hops are not redacted.
+func Shell(r Resolver) *Policy {
+	no := false
+	p, err := New(Config{
+		Allow:        []string{"127.0.0.0/8", "::1/128"},
+		AllowPrivate: true,
+		RedactHops:   &no,
+	}, r)
+	if err != nil { // the literal config above cannot fail to parse
+		panic(fmt.Sprintf("policy: shell preset: %v", err))
+	}
+	return p
+}
+
+// Unrestricted is "no policy", for `portcheck check`: your machine, your
+// terminal. It still parses the host (so odd encodings resolve to the
+// address they mean) and resolves once, returning the addresses to probe.
+func Unrestricted(r Resolver) *Policy {
+	p, err := New(Config{RedactHops: new(bool)}, r)
+	if err != nil {
+		panic(fmt.Sprintf("policy: unrestricted preset: %v", err))
+	}
+	p.unrestricted = true
+	return p
+}
+
+// Decide judges host with the given ports. It resolves a name exactly once
+// and checks every answer; one denied answer denies the whole name, because
+// the prober (and an attacker's DNS) could pick any of them.
+func (p *Policy) Decide(ctx context.Context, host string, ports []int) Decision {
+	d := Decision{Host: host}
+	if rule, reason, ok := p.checkPorts(ports); !ok {
+		d.Rule, d.Reason = rule, reason
+		return d
+	}
+	t, err := parseHost(host)
+	if err != nil {
+		d.Rule, d.Reason = "invalid host", err.Error()
+		return d
+	}
+	if t.Addr.IsValid() {
+		ok, rule := p.checkAddr(t.Addr, nil)
+		d.Allowed, d.Rule = ok, rule
+		if ok {
+			d.Addrs = []netip.Addr{t.Addr}
+			d.Reason = fmt.Sprintf("%s is allowed: %s", t.Addr, rule)
+		} else {
+			d.Reason = fmt.Sprintf("%s is denied: %s", t.Addr, rule)
+		}
+		return d
+	}
+
+	var byName *Rule
+	if !p.unrestricted {
+		// Name rules are judged before any lookup: a denied name costs no
+		// DNS query either.
+		for _, r := range p.deny {
+			if r.matchName(t.Name) {
+				d.Rule = "explicit deny " + r.String()
+				d.Reason = fmt.Sprintf("%s is denied: %s", t.Name, d.Rule)
+				return d
+			}
+		}
+		for i, r := range p.allow {
+			if r.matchName(t.Name) {
+				byName = &p.allow[i]
+				break
+			}
+		}
+	}
+
+	answers, err := p.res.LookupNetIP(ctx, "ip", t.Name)
+	if err != nil {
+		d.DNSError, d.Rule = true, "dns"
+		d.Reason = fmt.Sprintf("%s did not resolve: %v", t.Name, err)
+		return d
+	}
+	addrs := uniqueAddrs(answers)
+	if len(addrs) == 0 {
+		d.DNSError, d.Rule = true, "dns"
+		d.Reason = fmt.Sprintf("%s has no addresses", t.Name)
+		return d
+	}
+	var rules []string
+	for _, a := range addrs {
+		ok, rule := p.checkAddr(a, byName)
+		if !ok {
+			d.Rule = rule
+			d.Reason = fmt.Sprintf("%s resolves to %s; %s is denied: %s (a name with any denied address is denied as a whole)",
+				t.Name, joinAddrs(addrs), a, rule)
+			return d
+		}
+		if !contains(rules, rule) {
+			rules = append(rules, rule)
+		}
+	}
+	d.Allowed, d.Addrs, d.Rule = true, addrs, strings.Join(rules, "; ")
+	d.Reason = fmt.Sprintf("%s resolves to %s: allowed (%s)", t.Name, joinAddrs(addrs), d.Rule)
+	return d
+}
+
+// CheckAddr judges one literal address with no DNS: a worker can re-check
+// the addresses a job carries before probing them (defence in depth), and
+// the bot can judge trace hops.
+func (p *Policy) CheckAddr(a netip.Addr) (allowed bool, rule string) {
+	if !a.IsValid() {
+		return false, "invalid address"
+	}
+	return p.checkAddr(a, nil)
+}
+
+// checkAddr applies the precedence: explicit deny > explicit allow >
+// default deny > private (unless allowed) > allow. An explicit allow lifts a
+// default deny only when it is at least as specific as the denied range:
+// "allow 0.0.0.0/0" must not quietly open loopback and metadata, and
+// "allow 169.254.0.0/16" opens link-local but not 169.254.169.254/32 — the
+// operator has to name what they mean. byName, when set, is the allow rule
+// that matched the hostname: it opens private answers, never the default
+// denies, since a DNS answer is not the operator's word on an address.
+func (p *Policy) checkAddr(a netip.Addr, byName *Rule) (bool, string) {
+	a = a.WithZone("") // netip.Prefix.Contains never matches a zoned address
+	if p.unrestricted {
+		return true, "no policy"
+	}
+	def, isDefault := firstSpecial(p.defaults, a)
+	var inner netip.Addr
+	if isDefault && def.embeds != nil {
+		inner = def.embeds(a)
+	}
+
+	for _, r := range p.deny {
+		if !r.Prefix.IsValid() {
+			continue
+		}
+		if r.Prefix.Contains(a) {
+			return false, "explicit deny " + r.String()
+		}
+		if inner.IsValid() && r.Prefix.Contains(inner) {
+			return false, fmt.Sprintf("explicit deny %s (embedded in %s %s)", r, def.what, a)
+		}
+	}
+
+	var best netip.Prefix
+	for _, r := range p.allow {
+		if r.Prefix.IsValid() && r.Prefix.Contains(a) && (!best.IsValid() || r.Prefix.Bits() > best.Bits()) {
+			best = r.Prefix
+		}
+	}
+
+	if isDefault {
+		if best.IsValid() && best.Bits() >= def.prefix.Bits() {
+			// An allowed wrapper still carries an IPv4 address the
+			// packets may end up at: that address must pass on its own.
+			if inner.IsValid() {
+				if ok, rule := p.checkAddr(inner, nil); !ok {
+					return false, fmt.Sprintf("%s (embedded in %s %s)", rule, def.what, a)
+				}
+			}
+			return true, "explicit allow " + best.String()
+		}
+		rule := "default deny: " + def.String()
+		if inner.IsValid() {
+			if in, ok := firstSpecial(p.defaults, inner); ok {
+				rule = fmt.Sprintf("default deny: %s (embedded in %s)", in, def)
+			}
+		}
+		if best.IsValid() {
+			rule += fmt.Sprintf(" (allow %s is broader; allow %s itself to lift it)", best, def.prefix)
+		}
+		return false, rule
+	}
+
+	if pr, ok := firstSpecial(p.private, a); ok {
+		switch {
+		case best.IsValid() && best.Bits() >= pr.prefix.Bits():
+			return true, "explicit allow " + best.String()
+		case byName != nil:
+			return true, "explicit allow " + byName.String()
+		case p.allowPrivate:
+			return true, "allow_private: " + pr.String()
+		}
+		return false, fmt.Sprintf("private range not allowed: %s (add it to PORTCHECK_ALLOW or set allow_private)", pr)
+	}
+
+	switch {
+	case best.IsValid():
+		return true, "explicit allow " + best.String()
+	case byName != nil:
+		return true, "explicit allow " + byName.String()
+	case p.allowOnly:
+		return false, "allowlist only: no allow rule covers it"
+	}
+	return true, "public address"
+}
+
+// checkPorts enforces the port count and the allowed ports.
+func (p *Policy) checkPorts(ports []int) (rule, reason string, ok bool) {
+	if p.unrestricted {
+		return "", "", true
+	}
+	if len(ports) > p.maxPorts {
+		return fmt.Sprintf("max ports %d", p.maxPorts),
+			fmt.Sprintf("%d ports requested; at most %d per command", len(ports), p.maxPorts), false
+	}
+	for _, port := range ports {
+		if port < 1 || port > 65535 {
+			return "invalid port", fmt.Sprintf("%d is not a TCP port (1-65535)", port), false
+		}
+		if len(p.ports) == 0 {
+			continue
+		}
+		in := false
+		for _, r := range p.ports {
+			if r.Lo <= port && port <= r.Hi {
+				in = true
+				break
+			}
+		}
+		if !in {
+			rule := "allowed ports " + portsString(p.ports)
+			return rule, fmt.Sprintf("port %d is not allowed (%s)", port, rule), false
+		}
+	}
+	return "", "", true
+}
+
+// RedactHop reports whether a trace hop should be shown redacted. For a
+// public target, hops inside private or denied ranges reveal the internal
+// network to whoever typed the command; for an internal target the asker
+// already sees internal addresses, so nothing is hidden. The hop equal to
+// the target is never hidden.
+func (p *Policy) RedactHop(target, hop netip.Addr) bool {
+	if !p.redactHops || !hop.IsValid() {
+		return false
+	}
+	target, hop = target.Unmap().WithZone(""), hop.Unmap().WithZone("")
+	if hop == target || !p.isPublic(target) {
+		return false
+	}
+	if !p.isPublic(hop) {
+		return true
+	}
+	for _, r := range p.deny {
+		if r.Prefix.IsValid() && r.Prefix.Contains(hop) {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Policy) isPublic(a netip.Addr) bool {
+	if !a.IsValid() {
+		return false
+	}
+	if _, ok := firstSpecial(p.defaults, a); ok {
+		return false
+	}
+	_, ok := firstSpecial(p.private, a)
+	return !ok
+}
+
+// uniqueAddrs unmaps and de-duplicates resolver answers. Go's resolver may
+// hand back IPv4 answers in IPv4-mapped form; they are A records, not a
+// user typing ::ffff:..., so they are judged (and probed) as IPv4.
+func uniqueAddrs(in []netip.Addr) []netip.Addr {
+	out := make([]netip.Addr, 0, len(in))
+	for _, a := range in {
+		if !a.IsValid() {
+			continue
+		}
+		a = a.Unmap()
+		dup := false
+		for _, b := range out {
+			if a == b {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func joinAddrs(as []netip.Addr) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
