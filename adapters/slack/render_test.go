@@ -1,0 +1,220 @@
+package slack
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	slackgo "github.com/slack-go/slack"
+
+	"github.com/portcheck/portcheck/bot"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden.json")
+
+func trace(hops int) string {
+	var b strings.Builder
+	for i := 1; i <= hops; i++ {
+		if i > 6 {
+			fmt.Fprintf(&b, "%2d  * * *\n", i)
+			continue
+		}
+		fmt.Fprintf(&b, "%2d  10.%d.0.1  %d.%d ms\n", i, i, i, i*7%10)
+	}
+	return b.String()
+}
+
+func verdictFields() []bot.Field {
+	return []bot.Field{
+		{Name: "Target", Value: "web01:443"},
+		{Name: "Address", Value: "10.20.0.15"},
+		{Name: "Vantage", Value: "eu-1"},
+		{Name: "Elapsed", Value: "3.2s"},
+	}
+}
+
+func goldenCases() map[string]any {
+	long := trace(400) // ~ 6 kB: must continue over several code blocks
+	var many []bot.Block
+	for i := range 60 {
+		many = append(many, bot.Block{Kind: bot.BlockText, Title: fmt.Sprintf("probe %d", i), Text: "no answer"})
+	}
+	return map[string]any{
+		"parent_running": renderParent(bot.Message{Status: bot.StatusRunning, Text: "checking web01:443 from eu-1…",
+			Fields: []bot.Field{{Name: "Target", Value: "web01:443"}, {Name: "Vantage", Value: "eu-1"}}}),
+		"parent_verdict": renderParent(bot.Message{Status: bot.StatusProblem, Text: "web01:443 is filtered: SYN unanswered, hop 4 (10.4.0.1) is the last to answer",
+			Fields: verdictFields(), Buttons: []bot.Button{{ID: "again", Label: "Re-check", Value: "web01:443"}}}),
+		"parent_ok": renderParent(bot.Message{Status: bot.StatusOK, Text: "web01:443 is open (SSH-2.0-OpenSSH_9.6)", Fields: verdictFields(),
+			Buttons: []bot.Button{{ID: "again", Label: "Re-check", Value: "web01:443"}}}),
+		"reply_evidence": renderPages(bot.Message{Status: bot.StatusInfo, Text: "evidence from eu-1", Blocks: []bot.Block{
+			{Kind: bot.BlockText, Title: "TCP", Text: "SYN sent to 10.20.0.15:443 three times, no answer within 3s"},
+			{Kind: bot.BlockCode, Title: "Trace to 10.20.0.15:443", Text: trace(8)},
+		}}),
+		"reply_hints": renderPages(bot.Message{Text: "what to try", Blocks: []bot.Block{
+			{Kind: bot.BlockCode, Title: "Is the service listening?", Text: "ss -ltnp 'sport = :443'"},
+			{Kind: bot.BlockCode, Title: "Is a firewall dropping it?", Text: "sudo nft list ruleset | grep -n 443\nsudo iptables -S | grep -- '--dport 443'"},
+		}}),
+		"escaping": renderPages(bot.Message{Status: bot.StatusError, Text: "bad target <!channel> & <@U123|ada>", Blocks: []bot.Block{
+			{Kind: bot.BlockCode, Title: "banner <b>", Text: "HTTP/1.1 400 Bad Request\n```injected```\n<html>&nbsp;</html>"},
+		}}),
+		"reply_long_trace":       renderPages(bot.Message{Text: "trace", Blocks: []bot.Block{{Kind: bot.BlockCode, Title: "Trace", Text: long}}}),
+		"parent_too_many_blocks": renderParent(bot.Message{Status: bot.StatusProblem, Text: "many", Blocks: many, Buttons: []bot.Button{{ID: "again", Label: "Re-check"}}}),
+	}
+}
+
+func TestGoldenBlockKit(t *testing.T) {
+	for name, v := range goldenCases() {
+		t.Run(name, func(t *testing.T) {
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false) // keep &amp; readable in the goldens
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(v); err != nil {
+				t.Fatal(err)
+			}
+			got := buf.Bytes()
+			path := filepath.Join("testdata", name+".golden.json")
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s differs from golden; got:\n%s", path, got)
+			}
+			// Whatever the golden says, it must be a valid Slack message.
+			pages, ok := v.([]rendered)
+			if !ok {
+				pages = []rendered{v.(rendered)}
+			}
+			for _, p := range pages {
+				checkLimits(t, p)
+			}
+		})
+	}
+}
+
+// checkLimits asserts Slack's documented limits on one message.
+func checkLimits(t *testing.T, r rendered) {
+	t.Helper()
+	if r.Text == "" {
+		t.Error("no fallback text")
+	}
+	if n := utf8.RuneCountInString(r.Text); n > maxFallback+20 {
+		t.Errorf("fallback text %d chars", n)
+	}
+	if len(r.Blocks) > maxBlocks {
+		t.Errorf("%d blocks", len(r.Blocks))
+	}
+	total := 0
+	for _, b := range r.Blocks {
+		total += blockTextLen(b)
+		s, ok := b.(*slackgo.SectionBlock)
+		if !ok {
+			continue
+		}
+		if s.Text != nil && utf8.RuneCountInString(s.Text.Text) > maxSectionText {
+			t.Errorf("section text %d chars", utf8.RuneCountInString(s.Text.Text))
+		}
+		if len(s.Fields) > maxFields {
+			t.Errorf("%d fields", len(s.Fields))
+		}
+		for _, f := range s.Fields {
+			if utf8.RuneCountInString(f.Text) > maxFieldText {
+				t.Errorf("field %d chars", utf8.RuneCountInString(f.Text))
+			}
+		}
+		if s.Text != nil && strings.Count(s.Text.Text, "```")%2 != 0 {
+			t.Errorf("unbalanced code fence in %q", s.Text.Text)
+		}
+	}
+	if total > maxPageText {
+		t.Errorf("message text %d chars", total)
+	}
+}
+
+func TestSplitText(t *testing.T) {
+	tests := []struct {
+		name   string
+		in     string
+		budget int
+		want   []string
+	}{
+		{"fits", "a b\nc", 10, []string{"a b\nc"}},
+		{"at lines", "aaa\nbbb\nccc", 7, []string{"aaa\nbbb", "ccc"}},
+		{"long line at spaces", "one two three four", 9, []string{"one two ", "three ", "four"}},
+		{"word longer than budget", "abcdefghij", 4, []string{"abcd", "efgh", "ij"}},
+		{"multibyte not cut mid-rune", "ééééé", 2, []string{"éé", "éé", "é"}},
+		{"escaping counts", "a&b", 6, []string{"a&", "b"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := splitText(tt.in, tt.budget, escapedLen)
+			if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", tt.want) {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// Splitting loses nothing, respects the budget, and only cuts inside a word
+// when the word alone exceeds the budget.
+func TestSplitTextProperties(t *testing.T) {
+	words := []string{"reset", "from", "10.0.0.1", "ICMP", "admin-prohibited", "<filtered>", "&", "hop", "é"}
+	for budget := 5; budget < 200; budget += 7 {
+		var b strings.Builder
+		for i := range 500 {
+			b.WriteString(words[(i*7+budget)%len(words)])
+			switch {
+			case i%11 == 0:
+				b.WriteString("\n")
+			default:
+				b.WriteString(" ")
+			}
+		}
+		in := b.String()
+		chunks := splitText(in, budget, escapedLen)
+		var joined strings.Builder
+		for i, c := range chunks {
+			if escapedLen(c) > budget {
+				t.Fatalf("budget %d: chunk %d costs %d", budget, i, escapedLen(c))
+			}
+			if i > 0 && !strings.HasSuffix(chunks[i-1], " ") {
+				joined.WriteString("\n") // split at a line boundary: the newline was the separator
+			}
+			joined.WriteString(c)
+			if i < len(chunks)-1 && !utf8.ValidString(c) {
+				t.Fatalf("invalid utf-8 chunk")
+			}
+		}
+		// Below the longest word's cost words may be cut, and the rebuild
+		// rule above (space = same line) no longer tells the cuts apart.
+		if budget >= 20 && joined.String() != in {
+			t.Fatalf("budget %d: chunks do not rebuild the input", budget)
+		}
+	}
+}
+
+func TestCutText(t *testing.T) {
+	got := cutText("alpha beta gamma delta", 16, escapedLen)
+	if got != "alpha … (cut)" {
+		t.Errorf("got %q", got)
+	}
+	got = cutText("line one\nline two\nline three", 20, escapedLen)
+	if got != "line one\n… (cut)" {
+		t.Errorf("got %q", got)
+	}
+	if got := cutText("short", 20, escapedLen); got != "short" {
+		t.Errorf("got %q", got)
+	}
+}
