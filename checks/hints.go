@@ -1,5 +1,509 @@
 package checks
 
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+)
+
 // HintsFor returns the remediation steps the evidence supports for a
-// diagnosis. STUB: the catalogue lands with the target/hints work.
-func HintsFor(d Diagnosis, e Evidence) []Hint { return nil }
+// diagnosis: the seeds' troubleshooting advice with the real port, address
+// and router filled in, as commands a person can paste. It only suggests
+// what the evidence points at: no hosts.deny when the port is filtered, no
+// security group when the host itself sent a reject. It never returns nil,
+// so the JSON "hints" field is always an array.
+func HintsFor(d Diagnosis, e Evidence) []Hint {
+	c := newHintCtx(d, e)
+	var hs []Hint
+	switch d.Verdict {
+	case VerdictOpen:
+		hs = c.open()
+	case VerdictClosed:
+		hs = c.closed()
+	case VerdictServiceRefused:
+		hs = c.serviceRefused()
+	case VerdictRejectedByHost:
+		hs = c.hostFirewall(true)
+	case VerdictFilteredAtHost:
+		hs = c.hostFirewall(false)
+	case VerdictRejectedInPath:
+		hs = c.rejectedInPath()
+	case VerdictFilteredInPath:
+		hs = c.filteredInPath()
+	case VerdictHostUnreachable:
+		hs = c.hostUnreachable()
+	case VerdictNetworkUnreachable:
+		hs = c.networkUnreachable()
+	case VerdictDNSError:
+		hs = c.dnsError()
+	}
+	if hs == nil {
+		hs = []Hint{}
+	}
+	return hs
+}
+
+// hintCtx is the evidence reduced to what the hint texts need, with every
+// value that lands in a command already shell-safe.
+type hintCtx struct {
+	d        Diagnosis
+	e        Evidence
+	port     int
+	addr     string // the address probed (shell-safe), or the host when none
+	host     string // the name as given (shell-safe)
+	v6       bool
+	by       string // who answered (RST or ICMP sender), shell-safe, may be ""
+	lastHop  *Hop
+	daemon   daemon
+	pingUp   bool // the host answered ping
+	isPublic bool // addr is a global unicast address (NAT/ISP hints make sense)
+}
+
+func newHintCtx(d Diagnosis, e Evidence) hintCtx {
+	c := hintCtx{d: d, e: e, port: e.Port, host: shellSafe(e.Host), lastHop: d.LastHop}
+	addr := ""
+	if e.Connect != nil {
+		addr = hostOnly(e.Connect.Address)
+	}
+	if addr == "" && len(e.Resolve.Addresses) > 0 {
+		addr = hostOnly(e.Resolve.Addresses[0])
+	}
+	if addr == "" {
+		addr = e.Host
+	}
+	c.addr = shellSafe(addr)
+	if a, err := netip.ParseAddr(addr); err == nil {
+		c.v6 = a.Is6() && !a.Is4In6()
+		c.isPublic = a.IsGlobalUnicast() && !a.IsPrivate()
+	}
+	by := d.ReportedBy
+	if by == "" && e.Connect != nil {
+		by = e.Connect.ReportedBy
+	}
+	c.by = shellSafe(hostOnly(by))
+	if c.lastHop == nil && e.Trace != nil {
+		c.lastHop = e.Trace.LastAnswered()
+	}
+	if e.Ping != nil && e.Ping.Received > 0 {
+		c.pingUp = true
+	}
+	svc := ""
+	if e.Service != nil {
+		svc = e.Service.Name
+	}
+	c.daemon = daemonFor(e.Port, svc)
+	return c
+}
+
+// hostOnly strips a port from "addr:port" / "[v6]:port" forms.
+func hostOnly(s string) string {
+	if h, _, err := net.SplitHostPort(s); err == nil {
+		return h
+	}
+	return s
+}
+
+// shellSafe returns s when it is plain (names, addresses), else s in single
+// quotes, so a surprising value can never turn a suggested command into a
+// different one.
+func shellSafe(s string) string {
+	plain := s != ""
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-:%/", r)) {
+			plain = false
+			break
+		}
+	}
+	if plain || s == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// hostPort is addr:port for commands (brackets for IPv6).
+func (c hintCtx) hostPort(host string) string {
+	if strings.Contains(host, ":") {
+		return "[" + host + "]:" + fmt.Sprint(c.port)
+	}
+	return fmt.Sprintf("%s:%d", host, c.port)
+}
+
+// iptables picks ip6tables for IPv6 targets: the v4 table does not see them.
+func (c hintCtx) iptables() string {
+	if c.v6 {
+		return "ip6tables"
+	}
+	return "iptables"
+}
+
+func (c hintCtx) lastHopText() string {
+	if c.lastHop == nil || c.lastHop.Address == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s (hop %d)", c.lastHop.Address, c.lastHop.TTL)
+}
+
+func (c hintCtx) open() []Hint {
+	s := c.e.Service
+	if s == nil || s.TLS == nil {
+		return nil
+	}
+	name := c.host
+	check := fmt.Sprintf("openssl s_client -connect %s -servername %s </dev/null 2>/dev/null | openssl x509 -noout -subject -issuer -dates", c.hostPort(c.addr), name)
+	t := s.TLS
+	switch {
+	case t.Error != "":
+		return []Hint{{
+			Text:     fmt.Sprintf("Port %d accepts connections but the TLS handshake failed (%s): check the certificate and TLS settings of the service.", c.port, t.Error),
+			Commands: []string{fmt.Sprintf("openssl s_client -connect %s -servername %s </dev/null", c.hostPort(c.addr), name)},
+		}}
+	case t.NotAfter.IsZero() || t.DaysLeft >= 14:
+		return nil
+	}
+	when := fmt.Sprintf("expires in %d days", t.DaysLeft)
+	if t.DaysLeft < 0 {
+		when = fmt.Sprintf("expired %d days ago", -t.DaysLeft)
+	}
+	h := Hint{
+		Text:     fmt.Sprintf("The certificate (%s) %s, on %s: renew it.", orDash(t.Subject), when, t.NotAfter.UTC().Format("2006-01-02")),
+		Commands: []string{check},
+	}
+	if strings.Contains(t.Issuer, "Let's Encrypt") {
+		h.Commands = append(h.Commands, "sudo certbot renew")
+	}
+	return []Hint{h}
+}
+
+func (c hintCtx) closed() []Hint {
+	var hs []Hint
+	if c.by != "" && c.by != c.addr {
+		hs = append(hs, Hint{
+			Text: fmt.Sprintf("The reset came from %s, not from %s: a firewall or load balancer in front of the host answers for it. Check its rules or its backend pool for port %d.", c.by, c.addr, c.port),
+		})
+	}
+	dm := c.daemon
+	hs = append(hs,
+		Hint{
+			Text: fmt.Sprintf("Nothing accepts connections on %s port %d (the host answered with a TCP reset). On the host, see whether anything listens on port %d, and on which address:", c.addr, c.port, c.port),
+			Commands: []string{
+				fmt.Sprintf("sudo ss -tlnp 'sport = :%d'", c.port),
+				fmt.Sprintf("sudo netstat -tlnp | grep ':%d '", c.port),
+			},
+		},
+		Hint{
+			Text:     fmt.Sprintf("If it listens only on 127.0.0.1 or ::1 (or another interface), other machines cannot reach it: make it listen on %s or 0.0.0.0 (%s), then restart it.", c.addr, dm.listenSetting()),
+			Commands: dm.listenCheck,
+		},
+	)
+	if dm.unit != "" {
+		hs = append(hs, Hint{
+			Text: fmt.Sprintf("If nothing listens, start %s and see why it stopped:", dm.unit),
+			Commands: []string{
+				"sudo systemctl status " + dm.unit,
+				fmt.Sprintf("sudo journalctl -u %s -n 50 --no-pager", dm.unit),
+				"sudo systemctl start " + dm.unit,
+			},
+		})
+	} else {
+		hs = append(hs, Hint{
+			Text:     "If nothing listens, start the service (and see why it stopped: failed units, its log):",
+			Commands: []string{"systemctl list-units --type=service --state=failed"},
+		})
+	}
+	hs = append(hs, Hint{
+		Text: fmt.Sprintf("A firewall rule REJECT --reject-with tcp-reset answers the same way: if the service does listen on %s, look for one:", c.addr),
+		Commands: []string{
+			fmt.Sprintf("sudo %s -L INPUT -v -n --line-numbers | grep -i reset", c.iptables()),
+			"sudo nft list ruleset | grep -n 'tcp reset'",
+		},
+	})
+	return hs
+}
+
+// hostFirewall covers a reject sent by the target itself and silence at the
+// target: both are the host's firewall (or, for silence, a cloud filter in
+// front of it, which drops but never rejects).
+func (c hintCtx) hostFirewall(rejected bool) []Hint {
+	var first Hint
+	if rejected {
+		first.Text = fmt.Sprintf("%s itself rejects port %d with %s: its host firewall has a REJECT rule for the port. Find the rule:", c.addr, c.port, reasonWords(c.d.Reason))
+	} else {
+		path := "Probes to port %[1]d get no answer from %[2]s"
+		if hop := c.lastHopText(); hop != "" {
+			path = fmt.Sprintf("Probes to port %%[1]d get through the path up to %s but %%[2]s never answers", hop)
+		}
+		up := ""
+		if c.pingUp {
+			up = ", although it answers ping (so the host is up)"
+		}
+		first.Text = fmt.Sprintf(path+up+": a firewall on the host drops them (DROP rule), or a cloud security group in front of it. Find the rule:", c.port, c.addr)
+	}
+	first.Commands = []string{
+		fmt.Sprintf("sudo %s -L INPUT -v -n --line-numbers", c.iptables()),
+		"sudo nft list ruleset",
+	}
+	hs := []Hint{
+		first,
+		{
+			Text: "Test with a temporary rule at the top of INPUT, check again, then remove the rule:",
+			Commands: []string{
+				fmt.Sprintf("sudo %s -I INPUT 1 -p tcp --dport %d -j ACCEPT", c.iptables(), c.port),
+				"portcheck check " + c.hostPort(c.addr),
+				fmt.Sprintf("sudo %s -D INPUT 1", c.iptables()),
+			},
+		},
+		{
+			Text: "Open the port for good with the firewall the host uses (ufw, firewalld or nftables):",
+			Commands: []string{
+				fmt.Sprintf("sudo ufw allow %d/tcp", c.port),
+				fmt.Sprintf("sudo firewall-cmd --permanent --add-port=%d/tcp && sudo firewall-cmd --reload", c.port),
+				fmt.Sprintf("sudo nft insert rule inet filter input tcp dport %d accept", c.port),
+			},
+		},
+	}
+	if !rejected {
+		hs = append(hs, Hint{
+			Text: fmt.Sprintf("In a cloud, allow TCP %d in the instance's security group / firewall rule / NSG (SOURCE_CIDR: the address you connect from):", c.port),
+			Commands: []string{
+				fmt.Sprintf("aws ec2 authorize-security-group-ingress --group-id SG_ID --protocol tcp --port %d --cidr SOURCE_CIDR", c.port),
+				fmt.Sprintf("gcloud compute firewall-rules create allow-tcp-%d --network NETWORK --direction INGRESS --allow tcp:%d --source-ranges SOURCE_CIDR", c.port, c.port),
+				fmt.Sprintf("az network nsg rule create --resource-group RESOURCE_GROUP --nsg-name NSG_NAME --name allow-tcp-%d --priority 1000 --direction Inbound --access Allow --protocol Tcp --destination-port-ranges %d --source-address-prefixes SOURCE_CIDR", c.port, c.port),
+			},
+		})
+		if c.isPublic {
+			hs = append(hs, c.portForward())
+		}
+	}
+	return hs
+}
+
+func (c hintCtx) portForward() Hint {
+	return Hint{Text: fmt.Sprintf("If %s is a router's public address (home or office NAT), check that the router forwards TCP port %d to the server's internal address.", c.addr, c.port)}
+}
+
+// ispBlocked lists ports residential ISPs commonly block (and clouds block
+// outbound 25): only for these is "ask the ISP" worth a line of its own.
+func ispBlocked(port int) bool {
+	return port == 25 || port == 80 || port == 445 || port >= 135 && port <= 139
+}
+
+func (c hintCtx) ispHint() Hint {
+	return Hint{Text: fmt.Sprintf("Many ISPs block port %d on residential lines (and most clouds block outbound 25): ask the ISP, or test from another network.", c.port)}
+}
+
+func (c hintCtx) pathExtras() []Hint {
+	var hs []Hint
+	if c.isPublic {
+		hs = append(hs, c.portForward())
+	}
+	if ispBlocked(c.port) {
+		hs = append(hs, c.ispHint())
+	}
+	return hs
+}
+
+func (c hintCtx) rejectedInPath() []Hint {
+	by := c.by
+	if by == "" {
+		by = "a router on the path"
+	}
+	hs := []Hint{
+		{
+			Text: fmt.Sprintf("Router %s rejects port %d with %s before it reaches %s: a network ACL or firewall there. Ask whoever runs %s; on a Linux router, list its FORWARD rules:", by, c.port, reasonWords(c.d.Reason), c.addr, by),
+			Commands: []string{
+				fmt.Sprintf("sudo %s -L FORWARD -v -n --line-numbers", c.iptables()),
+				"sudo nft list ruleset",
+			},
+		},
+		{
+			Text: "On that router, test with a temporary rule at the top of FORWARD, check again, then remove it:",
+			Commands: []string{
+				fmt.Sprintf("sudo %s -I FORWARD 1 -p tcp -d %s --dport %d -j ACCEPT", c.iptables(), c.addr, c.port),
+				"portcheck check " + c.hostPort(c.addr),
+				fmt.Sprintf("sudo %s -D FORWARD 1", c.iptables()),
+			},
+		},
+	}
+	return append(hs, c.pathExtras()...)
+}
+
+func (c hintCtx) filteredInPath() []Hint {
+	var h Hint
+	other := ""
+	if c.e.ControlTrace != nil && c.e.ControlTrace.Reached {
+		other = fmt.Sprintf(" while %s traffic reaches %s", c.e.ControlTrace.Proto, c.addr)
+	}
+	if hop := c.lastHopText(); hop != "" {
+		h.Text = fmt.Sprintf("Probes to port %d die after %s%s: a network firewall or ACL just past %s drops port %d (a corporate firewall, a cloud network ACL, or the ISP). Ask whoever runs that network; compare the two traces:", c.port, hop, other, c.lastHop.Address, c.port)
+	} else {
+		h.Text = fmt.Sprintf("Probes to port %d die before the first hop answers%s: a firewall on this machine or the first router drops port %d outbound. Check the local OUTPUT rules and compare the two traces:", c.port, other, c.port)
+		h.Commands = append(h.Commands, fmt.Sprintf("sudo %s -L OUTPUT -v -n --line-numbers", c.iptables()))
+	}
+	h.Commands = append(h.Commands,
+		fmt.Sprintf("sudo traceroute -n -T -p %d %s", c.port, c.addr),
+		fmt.Sprintf("sudo traceroute -n -I %s", c.addr),
+	)
+	return append([]Hint{h}, c.pathExtras()...)
+}
+
+func (c hintCtx) hostUnreachable() []Hint {
+	var hs []Hint
+	if c.by != "" && c.by != c.addr {
+		neigh := []string{fmt.Sprintf("ip neigh show %s", c.addr), fmt.Sprintf("arping -c 3 %s", c.addr)}
+		if c.v6 {
+			neigh = []string{fmt.Sprintf("ip -6 neigh show %s", c.addr), fmt.Sprintf("ping -6 -c 3 %s", c.addr)}
+		}
+		hs = append(hs, Hint{
+			Text:     fmt.Sprintf("%s, the last router before %s, could not reach it (no ARP/neighbour reply on its LAN): the host is down, powered off or unplugged, or the address is wrong. On %s or another machine on that LAN (FAILED/INCOMPLETE means nothing answers):", c.by, c.addr, c.by),
+			Commands: neigh,
+		})
+	} else {
+		where := ""
+		if hop := c.lastHopText(); hop != "" {
+			where = fmt.Sprintf(" (the trace stops after %s)", hop)
+		}
+		hs = append(hs, Hint{
+			Text: fmt.Sprintf("Nothing answered from %s at all%s: the host is down or powered off, the address is wrong, or everything to it is dropped.", c.addr, where),
+			Commands: []string{
+				fmt.Sprintf("ping -c 3 %s", c.addr),
+				fmt.Sprintf("sudo traceroute -n -T -p %d %s", c.port, c.addr),
+			},
+		})
+	}
+	hs = append(hs, Hint{Text: "Check the machine is powered on and its network is up (console, hypervisor or cloud console: is the VM running?)."})
+	if c.host != "" && c.host != c.addr {
+		hs = append(hs, c.checkName(fmt.Sprintf("Check %s still points at the right address (it resolved to %s):", c.host, c.addr)))
+	}
+	return hs
+}
+
+func (c hintCtx) checkName(text string) Hint {
+	return Hint{Text: text, Commands: []string{"getent hosts " + c.host, "dig +short " + c.host}}
+}
+
+func (c hintCtx) networkUnreachable() []Hint {
+	if c.by != "" && c.by != c.addr && c.d.Reason != ReasonNoRoute {
+		return []Hint{{
+			Text: fmt.Sprintf("Router %s has no route to %s's network: the address is wrong, or routing is broken at that router. On %s:", c.by, c.addr, c.by),
+			Commands: []string{
+				"ip route get " + c.addr,
+				fmt.Sprintf("sudo traceroute -n %s", c.addr),
+			},
+		}}
+	}
+	ipr := "ip"
+	if c.v6 {
+		ipr = "ip -6"
+	}
+	hs := []Hint{{
+		Text: fmt.Sprintf("This machine has no route to %s: check the routing table and the default route (add one through your gateway if it is missing):", c.addr),
+		Commands: []string{
+			"ip route get " + c.addr,
+			ipr + " route show default",
+			fmt.Sprintf("sudo %s route add default via GATEWAY_IP", ipr),
+		},
+	}}
+	if c.v6 {
+		for _, a := range c.e.Resolve.Addresses {
+			if ip, err := netip.ParseAddr(hostOnly(a)); err == nil && ip.Is4() {
+				hs = append(hs, Hint{
+					Text:     fmt.Sprintf("This machine has no IPv6 route; %s also has the IPv4 address %s: try that.", c.host, ip),
+					Commands: []string{"portcheck check " + fmt.Sprintf("%s:%d", ip, c.port)},
+				})
+				break
+			}
+		}
+	}
+	return hs
+}
+
+func (c hintCtx) dnsError() []Hint {
+	r := c.e.Resolve
+	if r.NotFound {
+		hs := []Hint{c.checkName(fmt.Sprintf("%s does not exist in DNS: check the spelling (and the zone, if you own it):", c.host))}
+		if !strings.Contains(strings.TrimSuffix(c.e.Host, "."), ".") {
+			hs = append(hs, Hint{
+				Text:     fmt.Sprintf("%s is a short name: it only resolves through a search domain or /etc/hosts. Check them, or use the full name:", c.host),
+				Commands: []string{"grep -E '^(search|domain)' /etc/resolv.conf", "grep -w " + c.host + " /etc/hosts"},
+			})
+		}
+		return hs
+	}
+	why := ""
+	if r.Error != "" {
+		why = " (" + r.Error + ")"
+	}
+	return []Hint{
+		{
+			Text:     fmt.Sprintf("The resolver could not answer for %s%s: check which DNS servers this machine uses and that they answer:", c.host, why),
+			Commands: []string{"cat /etc/resolv.conf", "resolvectl status", "dig " + c.host},
+		},
+		c.checkName("Then check the name itself:"),
+	}
+}
+
+func (c hintCtx) serviceRefused() []Hint {
+	why := ""
+	if s := c.e.Service; s != nil {
+		switch {
+		case s.Detail != "":
+			why = " (" + s.Detail + ")"
+		case s.Banner != "":
+			why = fmt.Sprintf(" (it said %q)", s.Banner)
+		}
+	}
+	dm := c.daemon
+	wrap := Hint{
+		Text: fmt.Sprintf("%s accepted the connection on port %d, then refused the service%s: TCP wrappers (/etc/hosts.deny) or the application's own access rules turn this client away. Look for a deny rule on the host; comment the line out with '#' (takes effect at once, no restart):", c.addr, c.port, why),
+	}
+	if dm.binary != "" {
+		wrap.Commands = []string{
+			fmt.Sprintf("sudo grep -i %s /etc/hosts.deny /etc/hosts.allow", dm.binary),
+			fmt.Sprintf("ldd $(command -v %[1]s || echo /usr/sbin/%[1]s) | grep libwrap", dm.binary),
+		}
+	} else {
+		wrap.Commands = []string{"sudo grep -v '^#' /etc/hosts.deny", "ldd /usr/sbin/DAEMON | grep libwrap"}
+	}
+	hs := []Hint{wrap}
+	if dm.unit != "" {
+		hs = append(hs, Hint{
+			Text:     "Read the service's log around the refusal:",
+			Commands: []string{fmt.Sprintf("sudo journalctl -u %s --since -15min --no-pager | grep -iE 'refus|denied|wrap|not allowed'", dm.unit)},
+		})
+	} else {
+		hs = append(hs, Hint{Text: "Read the service's log around the refusal (look for refused, denied, tcp_wrappers, not allowed)."})
+	}
+	if dm.aclText != "" {
+		hs = append(hs, Hint{Text: dm.aclText, Commands: dm.aclCheck})
+	}
+	return hs
+}
+
+// reasonWords turns a reason code into words for a sentence.
+func reasonWords(r Reason) string {
+	switch r {
+	case ReasonICMPPortUnreachable:
+		return "ICMP port-unreachable"
+	case ReasonICMPAdminProhibited:
+		return "ICMP admin-prohibited"
+	case ReasonICMPHostUnreachable:
+		return "ICMP host-unreachable"
+	case ReasonICMPNetUnreachable:
+		return "ICMP net-unreachable"
+	case ReasonICMPProtoUnreachable:
+		return "ICMP protocol-unreachable"
+	case ReasonReset:
+		return "a TCP reset"
+	case "":
+		return "a reject"
+	}
+	return string(r)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
