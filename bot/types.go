@@ -150,6 +150,11 @@ type Result struct {
 	Report   checks.Report `json:"report"`
 	Error    string        `json:"error,omitempty"` // the worker failed (panic, deadline): said in the thread
 	Finished time.Time     `json:"finished"`
+
+	// Progress, when set, marks an interim note from a worker still busy
+	// with the job ("still checking…, tracing the path"): posted in the
+	// thread as is; the final Result for the job follows.
+	Progress string `json:"progress,omitempty"`
 }
 
 // ResultDelivery is a result handed to the bot side; Ack once posted.
