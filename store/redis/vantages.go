@@ -15,8 +15,8 @@ import (
 
 // VantageInfo is one live worker's registration.
 type VantageInfo struct {
-	Name     string            `json:"name"`             // the vantage it serves, e.g. "office"
-	Worker   string            `json:"worker"`           // this worker process (default: the store's Consumer)
+	Name     string            `json:"name"`   // the vantage it serves, e.g. "office"
+	Worker   string            `json:"worker"` // this worker process (default: the store's Consumer)
 	Version  string            `json:"version,omitempty"`
 	Labels   map[string]string `json:"labels,omitempty"`
 	LastSeen time.Time         `json:"last_seen"` // set by Register
