@@ -54,8 +54,10 @@ func TestHTTPInteractions(t *testing.T) {
 		wantHandle int
 	}{
 		{
-			name:       "valid command is deferred then handled",
-			req:        func(t *testing.T, k ed25519.PrivateKey, now time.Time) *http.Request { return signed(t, k, now, command) },
+			name: "valid command is deferred then handled",
+			req: func(t *testing.T, k ed25519.PrivateKey, now time.Time) *http.Request {
+				return signed(t, k, now, command)
+			},
 			wantStatus: http.StatusOK, wantBody: `{"type":5}`, wantHandle: 1,
 		},
 		{
@@ -75,8 +77,10 @@ func TestHTTPInteractions(t *testing.T) {
 			wantStatus: http.StatusUnauthorized,
 		},
 		{
-			name:       "signed with another key",
-			req:        func(t *testing.T, _ ed25519.PrivateKey, now time.Time) *http.Request { return signed(t, wrongKey, now, command) },
+			name: "signed with another key",
+			req: func(t *testing.T, _ ed25519.PrivateKey, now time.Time) *http.Request {
+				return signed(t, wrongKey, now, command)
+			},
 			wantStatus: http.StatusUnauthorized,
 		},
 		{

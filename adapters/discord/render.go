@@ -215,13 +215,13 @@ func renderPosts(m bot.Message) []string {
 		if e := statusEmoji(m.Status); e != "" {
 			line = e + " " + line
 		}
-		units = append(units, splitLines(line, maxContent)...)
+		units = append(units, splitLines(line, unitMax)...)
 	}
 	if rest != "" {
-		units = append(units, splitLines(rest, maxContent)...)
+		units = append(units, splitLines(rest, unitMax)...)
 	}
 	for _, f := range m.Fields {
-		units = append(units, splitLines("**"+strings.TrimSpace(f.Name)+":** "+strings.TrimSpace(f.Value), maxContent)...)
+		units = append(units, splitLines("**"+strings.TrimSpace(f.Name)+":** "+strings.TrimSpace(f.Value), unitMax)...)
 	}
 	for _, blk := range m.Blocks {
 		units = append(units, blockUnits(blk)...)
@@ -234,24 +234,23 @@ func renderPosts(m bot.Message) []string {
 		if cur.Len() > 0 {
 			sep = "\n"
 		}
-		if textLen(cur.String())+textLen(sep+u) <= maxContent {
+		last := len(posts) == maxReplyPosts-1
+		limit := maxContent
+		if last && i < len(units)-1 {
+			limit = unitMax // keep room for the marker
+		}
+		if textLen(cur.String())+textLen(sep+u) <= limit {
 			cur.WriteString(sep + u)
 			continue
 		}
-		if len(posts) == maxReplyPosts-1 {
-			// Last post: say how much is missing instead of posting more.
+		if last {
+			// Say how much is missing instead of posting more.
 			lines := 0
 			for _, rest := range units[i:] {
 				lines += strings.Count(rest, "\n") + 1
 			}
-			marker := fmt.Sprintf("%s %d more line%s cut", ellipsis, lines, plural(lines))
-			if textLen(cur.String())+1+textLen(marker) > maxContent {
-				cur.Reset()
-				cur.WriteString(cutText(posts[len(posts)-1], maxContent)) // unreachable in practice: units are <= maxContent-40
-			}
-			cur.WriteString("\n" + marker)
-			posts = append(posts, cur.String())
-			return posts
+			cur.WriteString(fmt.Sprintf("\n%s %d more line%s cut", ellipsis, lines, plural(lines)))
+			return append(posts, cur.String())
 		}
 		posts = append(posts, cur.String())
 		cur.Reset()
@@ -349,8 +348,8 @@ func cutText(s string, max int) string {
 		if len(lines) > 1 {
 			m = "\n" + marker(len(lines)-1)
 		}
-		if max-textLen(m) < 8 {
-			m = ""
+		if len(lines) > 1 && max-textLen(m) < 8 {
+			m = "\n" + ellipsis // no room to count, but never cut silently
 		}
 		return cutWords(lines[0], max-textLen(m)) + m
 	}
