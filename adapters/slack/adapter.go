@@ -38,7 +38,8 @@ type Options struct {
 	// MaxRetryAfter caps a 429's Retry-After: beyond it the post fails
 	// rather than hold a worker for minutes. Default 60 s.
 	MaxRetryAfter time.Duration
-	// SocketOptions are passed to socketmode.New (tests shorten pings).
+	// SocketPingInterval is how long Socket Mode waits for Slack's ping
+	// before reconnecting. Default: slack-go's (30 s).
 	SocketPingInterval time.Duration
 }
 

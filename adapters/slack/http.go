@@ -34,6 +34,11 @@ func (a *Adapter) CommandsHandler() http.Handler {
 			http.Error(w, "bad request", http.StatusBadRequest)
 			return
 		}
+		if r.PostForm.Get("ssl_check") == "1" {
+			// Slack checking the certificate of the request URL: no command.
+			w.WriteHeader(http.StatusOK)
+			return
+		}
 		if !a.seen.first(dedupeKey("cmd", s.TriggerID, body)) {
 			a.log.Info("dropping retried command", "command_id", s.TriggerID, "retry", r.Header.Get("X-Slack-Retry-Num"))
 			w.WriteHeader(http.StatusOK)

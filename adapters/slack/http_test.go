@@ -280,3 +280,46 @@ func mustJSON(t testing.TB, v any) string {
 	}
 	return string(b)
 }
+
+func TestRoutes(t *testing.T) {
+	tests := []struct {
+		name       string
+		cfg        func(*Config)
+		wantStatus int
+	}{
+		{"http mode", func(*Config) {}, http.StatusOK},
+		{"socket mode with signing secret", func(c *Config) { c.AppToken = "xapp-test" }, http.StatusOK},
+		{"socket mode only: nothing mounted", func(c *Config) { c.AppToken, c.SigningSecret = "xapp-test", "" }, http.StatusNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeSlack(t)
+			h := newFakeHandler()
+			a, _ := testAdapter(t, f, h, func(o *Options) { tt.cfg(&o.Config) })
+			mux := http.NewServeMux()
+			a.Routes(mux)
+			rec := httptest.NewRecorder()
+			mux.ServeHTTP(rec, signedRequest(t, "/slack/commands", slashBody("trig-r", "x:1", ""), time.Now().Unix()))
+			if rec.Code != tt.wantStatus {
+				t.Errorf("status %d, want %d", rec.Code, tt.wantStatus)
+			}
+			rec = httptest.NewRecorder()
+			mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/slack/commands", nil))
+			if rec.Code == http.StatusOK {
+				t.Error("GET accepted")
+			}
+		})
+	}
+}
+
+func TestSSLCheckIsNotACommand(t *testing.T) {
+	f := newFakeSlack(t)
+	h := newFakeHandler()
+	a, _ := testAdapter(t, f, h)
+	rec := httptest.NewRecorder()
+	a.CommandsHandler().ServeHTTP(rec, signedRequest(t, "/slack/commands", "ssl_check=1&token=x", time.Now().Unix()))
+	a.Wait()
+	if rec.Code != http.StatusOK || len(h.Commands()) != 0 {
+		t.Fatalf("status %d, %d commands", rec.Code, len(h.Commands()))
+	}
+}

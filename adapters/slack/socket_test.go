@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,4 +128,20 @@ func mustQueryPayload(t *testing.T, body string) string {
 		t.Fatal(err)
 	}
 	return v.Get("payload")
+}
+
+// A revoked or wrong app token is a startup error, not an endless retry loop.
+func TestSocketModeInvalidAuth(t *testing.T) {
+	f := newFakeSlack(t)
+	a, _ := testAdapter(t, f, newFakeHandler(), func(o *Options) { o.Config.AppToken = "xapp-wrong" })
+	done := make(chan error, 1)
+	go func() { done <- a.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "invalid_auth") {
+			t.Fatalf("Run = %v, want invalid_auth", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run kept retrying an invalid token")
+	}
 }
