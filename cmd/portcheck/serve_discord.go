@@ -1,12 +1,52 @@
 package main
 
 import (
+	"context"
 	"log/slog"
+	"net/http"
+	"strings"
 
+	"github.com/portcheck/portcheck/adapters/discord"
 	"github.com/portcheck/portcheck/bot"
 )
 
-// newDiscordFrontend is a placeholder until the Discord adapter lands.
+// discordFrontend runs the Discord adapter under `portcheck serve`: the
+// gateway by default, the HTTP interactions endpoint when
+// DISCORD_PUBLIC_KEY is set.
+type discordFrontend struct {
+	a    *discord.Adapter
+	http bool
+}
+
+func (f *discordFrontend) Name() string   { return "discord" }
+func (f *discordFrontend) Chat() bot.Chat { return f.a }
+
+// Routes mounts /discord/interactions in HTTP mode only: in gateway mode an
+// open endpoint would be an unauthenticated way in for nothing.
+func (f *discordFrontend) Routes(mux *http.ServeMux) {
+	if f.http {
+		mux.Handle("POST "+discord.InteractionsPath, f.a.InteractionsHandler())
+	}
+}
+
+// Run registers /portcheck and, in gateway mode, holds the gateway open.
+func (f *discordFrontend) Run(ctx context.Context) error { return f.a.Run(ctx) }
+
+// newDiscordFrontend builds the Discord frontend from DISCORD_* variables.
 func newDiscordFrontend(getenv func(string) string, h bot.Handler, log *slog.Logger) (frontend, bool, error) {
-	return nil, false, nil
+	cfg, ok, err := discord.ConfigFromEnv(getenv)
+	if !ok || err != nil {
+		return nil, ok, err
+	}
+	var vantages []string
+	if v := strings.TrimSpace(getenv("PORTCHECK_VANTAGE")); v != "" {
+		vantages = append(vantages, v) // offered by autocomplete as "<target> from <vantage>"
+	}
+	log = log.With("chat", "discord")
+	a, err := discord.New(cfg, discord.Options{Handler: h, Logger: log, Vantages: vantages})
+	if err != nil {
+		return nil, true, err
+	}
+	log.Info("discord configured", "config", cfg)
+	return &discordFrontend{a: a, http: cfg.HTTPMode()}, true, nil
 }
