@@ -2,9 +2,10 @@ package checks
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
-	"strconv"
+	"runtime/debug"
 	"time"
 )
 
@@ -24,12 +25,32 @@ type Request struct {
 type Config struct {
 	Timeout time.Duration // overall deadline per port; default 5s
 	Vantage string        // name stamped on reports
+
+	Resolver Resolver // default net.DefaultResolver
+	// MinWait is the floor of every RTT-derived wait (nmap's
+	// min-rtt-timeout idea): a silent port is called filtered after
+	// max(MinWait, 4*RTT) once the host answered ping. Default 250ms.
+	MinWait time.Duration
+	// SilentWait is how long a silent connect waits for a first ping reply
+	// before traces start alongside it. Default 1s.
+	SilentWait time.Duration
+	MaxTTL     int  // traces go this far; default 30
+	PingCount  int  // echo requests per host; default 3
+	NoPing     bool // skip ICMP echo entirely
+	// Concurrency bounds the ports CheckMany probes at once; default 1000
+	// (capped by the open-files limit).
+	Concurrency int
+	// ManyThreshold: CheckMany with more requests than this traces only one
+	// representative port per host and outcome. Default 16.
+	ManyThreshold int
 }
 
-// Prober runs the chain. STUB: replaced by the real engine (tcp.go, ping.go,
-// trace.go, banner.go); kept minimal so callers can be written against it.
+// Prober runs the troubleshooting chain: resolve, connect (with ICMP
+// detail), ping, trace and banner, then Diagnose.
 type Prober struct {
-	cfg Config
+	cfg    Config
+	rawOK  bool // may open raw ICMP sockets (pro-bing privileged mode)
+	margin time.Duration
 }
 
 // NewProber builds a Prober.
@@ -37,41 +58,174 @@ func NewProber(cfg Config) *Prober {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
 	}
-	return &Prober{cfg: cfg}
+	if cfg.Resolver == nil {
+		cfg.Resolver = net.DefaultResolver
+	}
+	if cfg.MinWait <= 0 {
+		cfg.MinWait = 250 * time.Millisecond
+	}
+	if cfg.SilentWait <= 0 {
+		cfg.SilentWait = time.Second
+	}
+	if cfg.MaxTTL <= 0 {
+		cfg.MaxTTL = 30
+	}
+	if cfg.PingCount <= 0 {
+		cfg.PingCount = 3
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 1000
+	}
+	if cfg.ManyThreshold <= 0 {
+		cfg.ManyThreshold = 16
+	}
+	// Keep a slice of the deadline to diagnose and talk to the service.
+	margin := min(cfg.Timeout/20, 150*time.Millisecond)
+	return &Prober{cfg: cfg, rawOK: canRawICMP(), margin: margin}
 }
+
+// adaptive is how long to wait for an answer given a measured RTT: a few
+// round trips, never below the floor.
+func (p *Prober) adaptive(rtt time.Duration) time.Duration {
+	return max(p.cfg.MinWait, 4*rtt)
+}
+
+// traceMode says when the traces run.
+type traceMode int
+
+const (
+	traceAuto   traceMode = iota // when the verdict needs them
+	traceAlways                  // Request.Trace
+	traceShared                  // CheckMany ranges: one trace per host and outcome
+)
 
 // Check runs the chain for one port and always returns a Report.
 func (p *Prober) Check(ctx context.Context, req Request) Report {
-	start := time.Now()
-	r := Report{Target: req.Target, Host: req.Host, Port: req.Port, Vantage: p.cfg.Vantage}
-	d := net.Dialer{Timeout: p.cfg.Timeout}
-	c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(req.Host, strconv.Itoa(req.Port)))
-	if err == nil {
-		c.Close()
-		r.Verdict, r.Reason = VerdictOpen, ReasonSynAck
-	} else {
-		r.Verdict, r.Reason = VerdictClosed, ReasonReset
+	mode := traceAuto
+	if req.Trace {
+		mode = traceAlways
 	}
-	r.ElapsedMS = time.Since(start).Milliseconds()
-	return r
+	return p.check(ctx, req, nil, mode)
 }
 
-// CheckMany checks many ports (ranges, several targets) with bounded
-// concurrency, sharing per-host work (resolution, ping) between ports.
-// onReport, when set, is called as each port finishes (progress, streaming
-// output); it must be safe for concurrent use. On ctx cancellation it returns
-// what finished so far. STUB: the real engine replaces it.
-func (p *Prober) CheckMany(ctx context.Context, reqs []Request, onReport func(Report)) []Report {
-	out := make([]Report, 0, len(reqs))
-	for _, r := range reqs {
-		if ctx.Err() != nil {
-			break
+// check is Check with optional per-host sharing (CheckMany).
+func (p *Prober) check(ctx context.Context, req Request, hs *hostState, mode traceMode) (rep Report) {
+	start := time.Now()
+	rep = Report{
+		Target: req.Target, Host: req.Host, Port: req.Port, Vantage: p.cfg.Vantage,
+		Addresses: []string{}, Trace: []Hop{}, Hints: []Hint{},
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			rep.Error = fmt.Sprintf("probe panicked: %v\n%s", v, debug.Stack())
+			if rep.Verdict == "" {
+				rep.Verdict, rep.Reason = VerdictHostUnreachable, ReasonLocalError
+				rep.Summary = "The check failed internally; no verdict could be reached."
+			}
 		}
-		rep := p.Check(ctx, r)
-		if onReport != nil {
-			onReport(rep)
+		rep.ElapsedMS = time.Since(start).Milliseconds()
+	}()
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+
+	var addrs []netip.Addr
+	var rr ResolveResult
+	if hs != nil {
+		addrs, rr = hs.resolve(ctx, p.cfg.Resolver, req)
+	} else {
+		addrs, rr = resolve(ctx, p.cfg.Resolver, req)
+	}
+	rep.Addresses = append(rep.Addresses, rr.Addresses...)
+	ev := Evidence{Target: req.Target, Host: req.Host, Port: req.Port, Resolve: rr}
+	if len(addrs) == 0 {
+		p.finish(&rep, ev)
+		return rep
+	}
+	addr := addrs[0]
+	rep.Address = addr.String()
+
+	var pr *pingRun
+	ownPing := hs == nil
+	if !p.cfg.NoPing {
+		if hs != nil {
+			pr = hs.pingFor(ctx, addr, p.pingOptions(), p.cfg.Timeout)
+		} else {
+			pr = startPing(ctx, addr, p.pingOptions())
 		}
-		out = append(out, rep)
+	}
+	var others []*tcpAttempt
+	if mode != traceShared {
+		for _, o := range addrs[1:] {
+			others = append(others, startTCP(o, req.Port, 0))
+		}
+	}
+
+	g := p.gather(ctx, req, addr, pr, hs, mode, start)
+
+	ev.Connect = connectResult(addr, g.out)
+	ev.Service, ev.Trace, ev.ControlTrace = g.svc, g.trace, g.ctl
+	if len(others) > 0 {
+		rep.Others = p.collectOthers(ctx, addrs[1:], others, start)
+	}
+	if pr != nil {
+		var ping PingResult
+		if ownPing {
+			ping = p.stopPing(ctx, pr, g.out)
+		} else {
+			ping = pr.snapshot()
+		}
+		ev.Ping = &ping
+	}
+	p.finish(&rep, ev)
+	return rep
+}
+
+func (p *Prober) pingOptions() pingOptions {
+	return pingOptions{Count: p.cfg.PingCount, Interval: 200 * time.Millisecond, Privileged: p.rawOK}
+}
+
+// stopPing gives an own ping run a short grace to hear its first reply
+// after a fast verdict (a reply is a round trip away), then stops it.
+func (p *Prober) stopPing(ctx context.Context, pr *pingRun, out tcpOutcome) PingResult {
+	grace := 3*out.RTT + 5*time.Millisecond
+	if !out.answered() {
+		grace = 0
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-pr.replied:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return pr.stop()
+}
+
+// collectOthers gives the host's other addresses until the floor wait (or
+// what is left of the deadline) to answer.
+func (p *Prober) collectOthers(ctx context.Context, addrs []netip.Addr, as []*tcpAttempt, start time.Time) []ConnectResult {
+	dl := start.Add(p.cfg.MinWait)
+	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
+		dl = d
+	}
+	out := make([]ConnectResult, len(as))
+	for i, a := range as {
+		a.setDeadline(dl)
+		out[i] = *connectResult(addrs[i], a.wait(false))
 	}
 	return out
+}
+
+// finish diagnoses and fills the report's contract fields.
+func (p *Prober) finish(rep *Report, ev Evidence) {
+	d := Diagnose(ev)
+	rep.Verdict, rep.Reason, rep.ReportedBy, rep.LastHop = d.Verdict, d.Reason, d.ReportedBy, d.LastHop
+	rep.Summary, rep.Hints = d.Summary, d.Hints
+	rep.Service, rep.Ping, rep.Connect, rep.ControlTrace = ev.Service, ev.Ping, ev.Connect, ev.ControlTrace
+	if ev.Trace != nil {
+		rep.Trace = ev.Trace.Hops
+	}
+	if ev.Resolve.Error != "" && rep.Error == "" && !ev.Resolve.NotFound {
+		rep.Error = ev.Resolve.Error
+	}
 }

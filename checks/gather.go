@@ -1,0 +1,164 @@
+package checks
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// gathered is the network evidence for one port on one address.
+type gathered struct {
+	out        tcpOutcome
+	svc        *Service
+	trace, ctl *Trace
+}
+
+// gather runs the connect with adaptive waits, the banner when it is open,
+// and the traces when the outcome needs them.
+//
+// Timing, nmap-style: once ping gives an RTT, a silent connect is given
+// max(MinWait, 4*RTT). Without a ping reply it keeps listening until the
+// deadline (a router's host-unreachable comes only after its ARP gives up,
+// ~3 s), and after SilentWait the traces start alongside it so they are
+// ready when the verdict is.
+func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *pingRun, hs *hostState, mode traceMode, start time.Time) gathered {
+	deadline, _ := ctx.Deadline()
+	listenEnd := deadline.Add(-p.margin)
+	a := startTCP(addr, req.Port, 0)
+	a.setDeadline(listenEnd)
+	resCh := make(chan tcpOutcome, 1)
+	go func() { resCh <- a.wait(true) }()
+
+	var replied <-chan struct{}
+	if pr != nil {
+		replied = pr.replied
+	}
+	silent := time.NewTimer(p.cfg.SilentWait)
+	defer silent.Stop()
+	var (
+		g      gathered
+		job    *traceJob
+		rtt    time.Duration
+		hasRTT bool
+	)
+	for done := false; !done; {
+		select {
+		case g.out = <-resCh:
+			done = true
+		case <-replied:
+			replied = nil
+			rtt, hasRTT = pr.rtt(), true
+			a.setDeadline(earliest(listenEnd, start.Add(p.adaptive(rtt))))
+		case <-silent.C:
+			if !hasRTT && mode != traceShared && job == nil {
+				job = p.startTraces(ctx, addr, req.Port, listenEnd)
+			}
+		}
+	}
+	if g.out.Conn != nil {
+		wait := max(p.cfg.MinWait/2, 20*g.out.RTT)
+		g.svc = grabService(ctx, g.out.Conn, req.Host, req.Scheme, req.Port, wait)
+		g.out.Conn = nil
+	}
+	need := mode == traceAlways || needsTrace(g.out.Reason)
+	traceEnd := listenEnd
+	if hasRTT {
+		traceEnd = earliest(listenEnd, time.Now().Add(p.adaptive(rtt)))
+	}
+	switch {
+	case !need && job != nil:
+		job.cancel()
+		job.wait()
+		job = nil
+	case need && mode == traceShared && hs != nil:
+		g.trace, g.ctl = hs.traceFor(g.out, func() (*Trace, *Trace) {
+			return p.startTraces(ctx, addr, req.Port, traceEnd).wait()
+		})
+	case need && job == nil:
+		job = p.startTraces(ctx, addr, req.Port, traceEnd)
+	case need && g.out.answered():
+		// The connect has its answer; the traces started early need only
+		// a few more round trips.
+		job.limit(latest(time.Now().Add(p.cfg.MinWait), traceEnd))
+	}
+	if job != nil {
+		g.trace, g.ctl = job.wait()
+	}
+	return g
+}
+
+// needsTrace: the verdicts that localize a problem on the path.
+func needsTrace(r Reason) bool {
+	switch r {
+	case ReasonSynAck, ReasonReset, ReasonNoRoute, ReasonLocalError, ReasonDNSError:
+		return false
+	}
+	return true
+}
+
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// traceJob is a port trace plus a control trace running together.
+type traceJob struct {
+	cancel     context.CancelFunc
+	done       chan struct{}
+	trace, ctl *Trace
+}
+
+// startTraces traces toward the port and, as a control, with ICMP echo
+// (or TCP to another port when ICMP sockets are not allowed).
+func (p *Prober) startTraces(ctx context.Context, addr netip.Addr, port int, deadline time.Time) *traceJob {
+	tctx, cancel := context.WithDeadline(ctx, deadline)
+	j := &traceJob{cancel: cancel, done: make(chan struct{})}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		j.trace = traceTCP(tctx, addr, port, p.cfg.MaxTTL, deadline)
+	}()
+	go func() {
+		defer wg.Done()
+		ctl, err := traceICMP(tctx, addr, p.cfg.MaxTTL, deadline)
+		if err != nil {
+			ctl = traceTCP(tctx, addr, controlPort(port), p.cfg.MaxTTL, deadline)
+		}
+		j.ctl = ctl
+	}()
+	go func() {
+		wg.Wait()
+		cancel()
+		close(j.done)
+	}()
+	return j
+}
+
+// limit ends the traces at t at the latest.
+func (j *traceJob) limit(t time.Time) {
+	time.AfterFunc(time.Until(t), j.cancel)
+}
+
+func (j *traceJob) wait() (*Trace, *Trace) {
+	<-j.done
+	return j.trace, j.ctl
+}
+
+// controlPort picks another commonly open port for a TCP control trace.
+func controlPort(port int) int {
+	if port == 443 {
+		return 80
+	}
+	return 443
+}

@@ -1,0 +1,167 @@
+package checks
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// CheckMany checks many ports (ranges, several targets) with bounded
+// concurrency, sharing per-host work (resolution, ping) between ports.
+// onReport, when set, is called as each port finishes (progress, streaming
+// output); it must be safe for concurrent use. On ctx cancellation it returns
+// what finished so far, in request order.
+//
+// Big batches (more than ManyThreshold requests) skip the per-port extras
+// that make a range slow: no other-address connects, and one trace per host
+// and outcome shared by every port with that outcome.
+func (p *Prober) CheckMany(ctx context.Context, reqs []Request, onReport func(Report)) []Report {
+	mode := traceAuto
+	many := len(reqs) > p.cfg.ManyThreshold
+	if many {
+		mode = traceShared
+	}
+	conc := min(p.cfg.Concurrency, fdBudget(), max(len(reqs), 1))
+	sem := make(chan struct{}, conc)
+	results := make([]Report, len(reqs))
+	finished := make([]bool, len(reqs))
+	var mu sync.Mutex
+	hosts := map[string]*hostState{}
+	var wg sync.WaitGroup
+	for i, r := range reqs {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		key := hostKey(r)
+		hs := hosts[key]
+		if hs == nil {
+			hs = &hostState{traces: map[string]*traceFuture{}}
+			hosts[key] = hs
+		}
+		m := mode
+		if r.Trace {
+			m = traceAlways
+		}
+		wg.Add(1)
+		go func(i int, r Request) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			rep := p.check(ctx, r, hs, m)
+			mu.Lock()
+			results[i], finished[i] = rep, true
+			mu.Unlock()
+			if onReport != nil {
+				onReport(rep)
+			}
+		}(i, r)
+	}
+	wg.Wait()
+	for _, hs := range hosts {
+		hs.stopPing()
+	}
+	out := make([]Report, 0, len(reqs))
+	for i, ok := range finished {
+		if ok {
+			out = append(out, results[i])
+		}
+	}
+	return out
+}
+
+// fdBudget is how many probes the open-files limit allows at once, after
+// raising the soft limit to the hard one (Go does this at start-up too,
+// but a parent may have lowered it since).
+func fdBudget() int {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		return 256
+	}
+	if lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		_ = unix.Setrlimit(unix.RLIMIT_NOFILE, &lim)
+		_ = unix.Getrlimit(unix.RLIMIT_NOFILE, &lim)
+	}
+	// Each probe may hold a connect socket plus a dup for the banner; keep
+	// room for the rest of the process.
+	return max(int(lim.Cur/2)-64, 16)
+}
+
+func hostKey(r Request) string {
+	var b strings.Builder
+	b.WriteString(strings.ToLower(r.Host))
+	for _, a := range r.Addrs {
+		b.WriteByte('|')
+		b.WriteString(a.String())
+	}
+	return b.String()
+}
+
+// hostState is work shared by every port of one host in a CheckMany call.
+type hostState struct {
+	resolveOnce sync.Once
+	addrs       []netip.Addr
+	res         ResolveResult
+
+	pingOnce sync.Once
+	ping     *pingRun
+
+	mu     sync.Mutex
+	traces map[string]*traceFuture
+}
+
+func (h *hostState) resolve(ctx context.Context, r Resolver, req Request) ([]netip.Addr, ResolveResult) {
+	h.resolveOnce.Do(func() { h.addrs, h.res = resolve(ctx, r, req) })
+	return h.addrs, h.res
+}
+
+// pingFor starts the host's one ping run; it outlives the first port's
+// context on purpose, bounded by its own timeout.
+func (h *hostState) pingFor(_ context.Context, addr netip.Addr, o pingOptions, timeout time.Duration) *pingRun {
+	h.pingOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		h.ping = startPing(ctx, addr, o)
+		go func() { <-h.ping.done; cancel() }()
+	})
+	return h.ping
+}
+
+func (h *hostState) stopPing() {
+	if h.ping != nil {
+		h.ping.stop()
+	}
+}
+
+// traceFuture is one shared trace result.
+type traceFuture struct {
+	done       chan struct{}
+	trace, ctl *Trace
+}
+
+// traceFor runs run once per outcome (reason + who answered) and hands
+// the same traces to every port with that outcome.
+func (h *hostState) traceFor(o tcpOutcome, run func() (*Trace, *Trace)) (*Trace, *Trace) {
+	key := string(o.Reason) + "|" + addrString(o.From)
+	h.mu.Lock()
+	f, ok := h.traces[key]
+	if !ok {
+		f = &traceFuture{done: make(chan struct{})}
+		h.traces[key] = f
+	}
+	h.mu.Unlock()
+	if !ok {
+		func() {
+			defer close(f.done)
+			f.trace, f.ctl = run()
+		}()
+	}
+	<-f.done
+	return f.trace, f.ctl
+}

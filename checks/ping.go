@@ -1,0 +1,142 @@
+package checks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	probing "github.com/prometheus-community/pro-bing"
+	"golang.org/x/sys/unix"
+)
+
+// pingRun is an ICMP echo run in the background. Its first reply's RTT
+// drives the adaptive waits of the other probes; an unanswered ping is only
+// evidence ("ICMP filtered"), never by itself "host down". Several ports of
+// one host may share a run, so everything readable is safe to read while it
+// goes on.
+type pingRun struct {
+	replied chan struct{} // closed at the first reply
+	done    chan struct{}
+	cancel  context.CancelFunc
+
+	mu         sync.Mutex
+	sent, recv int
+	rttSum     time.Duration
+	firstRTT   time.Duration
+	privileged bool
+	err        string
+}
+
+// pingOptions tune startPing.
+type pingOptions struct {
+	Count      int
+	Interval   time.Duration
+	Privileged bool // raw ICMP socket; otherwise an unprivileged ping socket
+}
+
+// startPing pings addr until Count replies, ctx ends or stop is called.
+func startPing(ctx context.Context, addr netip.Addr, o pingOptions) *pingRun {
+	ctx, cancel := context.WithCancel(ctx)
+	pr := &pingRun{replied: make(chan struct{}), done: make(chan struct{}), cancel: cancel}
+	go func() {
+		defer close(pr.done)
+		defer cancel()
+		err := pr.run(ctx, addr, o)
+		if err != nil && o.Privileged && pr.snapshot().Sent == 0 {
+			// Raw sockets refused after all (no CAP_NET_RAW in this
+			// namespace, seccomp...): fall back to a ping socket.
+			o.Privileged = false
+			err = pr.run(ctx, addr, o)
+		}
+		if err != nil {
+			pr.mu.Lock()
+			pr.err = err.Error()
+			pr.mu.Unlock()
+		}
+	}()
+	return pr
+}
+
+func (pr *pingRun) run(ctx context.Context, addr netip.Addr, o pingOptions) (err error) {
+	defer func() {
+		if v := recover(); v != nil { // a library panic must not take the check down
+			err = fmt.Errorf("ping panicked: %v", v)
+		}
+	}()
+	pr.mu.Lock()
+	pr.privileged = o.Privileged
+	pr.mu.Unlock()
+	p := probing.New(addr.String())
+	p.SetIPAddr(&net.IPAddr{IP: addr.Unmap().AsSlice()})
+	p.SetPrivileged(o.Privileged)
+	p.SetLogger(probing.NoopLogger{})
+	p.Count = max(o.Count, 1)
+	p.Interval = o.Interval
+	if p.Interval <= 0 {
+		p.Interval = 200 * time.Millisecond
+	}
+	p.Timeout = 5 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		p.Timeout = time.Until(dl)
+	}
+	p.OnSend = func(*probing.Packet) {
+		pr.mu.Lock()
+		pr.sent++
+		pr.mu.Unlock()
+	}
+	p.OnRecv = func(pkt *probing.Packet) {
+		pr.mu.Lock()
+		defer pr.mu.Unlock()
+		pr.recv++
+		pr.rttSum += pkt.Rtt
+		if pr.recv == 1 {
+			pr.firstRTT = pkt.Rtt
+			close(pr.replied)
+		}
+	}
+	err = p.RunWithContext(ctx)
+	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("ping %s: %w", addr, err)
+	}
+	return nil
+}
+
+// rtt is the first reply's round trip, valid once replied is closed.
+func (pr *pingRun) rtt() time.Duration {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	return pr.firstRTT
+}
+
+// snapshot is what the run saw so far.
+func (pr *pingRun) snapshot() PingResult {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	r := PingResult{Sent: pr.sent, Received: pr.recv, Privileged: pr.privileged, Error: pr.err}
+	if pr.recv > 0 {
+		r.RTTMS = ms(pr.rttSum / time.Duration(pr.recv))
+	}
+	return r
+}
+
+// stop ends the run now and returns what it saw.
+func (pr *pingRun) stop() PingResult {
+	pr.cancel()
+	<-pr.done
+	return pr.snapshot()
+}
+
+// canRawICMP reports whether this process may open raw ICMP sockets
+// (root or CAP_NET_RAW), so pro-bing's privileged mode can work.
+func canRawICMP() bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return false
+	}
+	return data[0].Effective&(1<<unix.CAP_NET_RAW) != 0
+}

@@ -1,0 +1,170 @@
+package checks
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// probeSock is one non-blocking socket registered with Go's netpoller, so
+// thousands of probes can wait at once without one OS thread each. It
+// carries IP_RECVERR so ICMP errors about our packets land in its error
+// queue, with the sender's address, instead of being folded into an errno.
+type probeSock struct {
+	f  *os.File
+	rc syscall.RawConn
+	fd int
+	v6 bool
+}
+
+// errImmediate wraps an errno connect(2) returned at once (no route, ...):
+// no packet left, so there is nothing to wait for.
+type errImmediate struct{ Errno syscall.Errno }
+
+func (e *errImmediate) Error() string { return "connect: " + e.Errno.Error() }
+func (e *errImmediate) Unwrap() error { return e.Errno }
+
+// openProbeSock creates a socket of the given type toward addr's family with
+// IP_RECVERR (or IPV6_RECVERR) and, when ttl > 0, that IP TTL / hop limit,
+// then connects it to addr:port. The fd joins the netpoller only after
+// connect, so the first readiness event is about the connect itself.
+func openProbeSock(addr netip.Addr, typ, proto, ttl, port int) (*probeSock, error) {
+	v6 := addr.Is6() && !addr.Is4In6()
+	family, level, recverr, ttlOpt := unix.AF_INET, unix.SOL_IP, unix.IP_RECVERR, unix.IP_TTL
+	if v6 {
+		family, level, recverr, ttlOpt = unix.AF_INET6, unix.SOL_IPV6, unix.IPV6_RECVERR, unix.IPV6_UNICAST_HOPS
+	}
+	fd, err := unix.Socket(family, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
+	if err != nil {
+		return nil, fmt.Errorf("socket: %w", err)
+	}
+	if err := unix.SetsockoptInt(fd, level, recverr, 1); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("setsockopt RECVERR: %w", err)
+	}
+	if ttl > 0 {
+		if err := unix.SetsockoptInt(fd, level, ttlOpt, ttl); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("setsockopt TTL %d: %w", ttl, err)
+		}
+	}
+	err = unix.Connect(fd, sockaddrOf(addr, port))
+	if err != nil && !errors.Is(err, unix.EINPROGRESS) {
+		unix.Close(fd)
+		var errno syscall.Errno
+		if errors.As(err, &errno) {
+			return nil, &errImmediate{Errno: errno}
+		}
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	// os.NewFile on a non-blocking fd registers it with the netpoller.
+	f := os.NewFile(uintptr(fd), "probe")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("syscallconn: %w", err)
+	}
+	return &probeSock{f: f, rc: rc, fd: fd, v6: v6}, nil
+}
+
+// Close releases the socket; safe to call more than once.
+func (s *probeSock) Close() error { return s.f.Close() }
+
+// setDeadline bounds the current and future waits; a past time wakes a
+// blocked wait at once (that is how probes are cancelled).
+func (s *probeSock) setDeadline(t time.Time) { _ = s.f.SetDeadline(t) }
+
+func sockaddrOf(addr netip.Addr, port int) unix.Sockaddr {
+	addr = addr.Unmap()
+	if addr.Is4() {
+		return &unix.SockaddrInet4{Port: port, Addr: addr.As4()}
+	}
+	return &unix.SockaddrInet6{Port: port, Addr: addr.As16()}
+}
+
+// queuedICMP is one entry of a socket error queue.
+type queuedICMP struct {
+	Origin uint8
+	Type   uint8
+	Code   uint8
+	Errno  syscall.Errno
+	From   netip.Addr // SO_EE_OFFENDER; invalid when the kernel gave none
+}
+
+// drainErrQueue reads every pending error-queue entry and returns the ICMP
+// ones (origin ICMP / ICMPv6), oldest first. It never blocks.
+func drainErrQueue(fd int) []queuedICMP {
+	var out []queuedICMP
+	buf := make([]byte, 256)
+	oob := make([]byte, 512)
+	for i := 0; i < 16; i++ { // bounded: a queue is short, a bug must not spin
+		_, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_ERRQUEUE)
+		if err != nil {
+			return out
+		}
+		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err != nil {
+			continue
+		}
+		for _, m := range msgs {
+			isV4 := m.Header.Level == unix.SOL_IP && m.Header.Type == unix.IP_RECVERR
+			isV6 := m.Header.Level == unix.SOL_IPV6 && m.Header.Type == unix.IPV6_RECVERR
+			if !isV4 && !isV6 {
+				continue
+			}
+			q, ok := parseExtendedErr(m.Data)
+			if ok && (q.Origin == unix.SO_EE_ORIGIN_ICMP || q.Origin == unix.SO_EE_ORIGIN_ICMP6) {
+				out = append(out, q)
+			}
+		}
+	}
+	return out
+}
+
+// sizeofExtendedErr is struct sock_extended_err: errno u32, origin, type,
+// code, pad u8, info u32, data u32.
+const sizeofExtendedErr = 16
+
+var errShortExtendedErr = errors.New("short sock_extended_err")
+
+// parseExtendedErr decodes a struct sock_extended_err and the offender
+// sockaddr the kernel appends right after it (SO_EE_OFFENDER).
+func parseExtendedErr(b []byte) (queuedICMP, bool) {
+	if len(b) < sizeofExtendedErr {
+		return queuedICMP{}, false
+	}
+	q := queuedICMP{
+		Errno:  syscall.Errno(binary.NativeEndian.Uint32(b[0:4])),
+		Origin: b[4],
+		Type:   b[5],
+		Code:   b[6],
+	}
+	q.From, _ = parseSockaddr(b[sizeofExtendedErr:])
+	return q, true
+}
+
+// parseSockaddr reads a raw sockaddr_in / sockaddr_in6.
+func parseSockaddr(b []byte) (netip.Addr, error) {
+	if len(b) < 2 {
+		return netip.Addr{}, errShortExtendedErr
+	}
+	switch binary.NativeEndian.Uint16(b[0:2]) {
+	case unix.AF_INET:
+		if len(b) < 8 {
+			return netip.Addr{}, errShortExtendedErr
+		}
+		return netip.AddrFrom4([4]byte(b[4:8])), nil
+	case unix.AF_INET6:
+		if len(b) < 24 {
+			return netip.Addr{}, errShortExtendedErr
+		}
+		return netip.AddrFrom16([16]byte(b[8:24])).Unmap(), nil
+	}
+	return netip.Addr{}, fmt.Errorf("sockaddr family %d: %w", binary.NativeEndian.Uint16(b[0:2]), errShortExtendedErr)
+}

@@ -1,0 +1,189 @@
+package checks
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// tcpOutcome is what one connect socket saw.
+type tcpOutcome struct {
+	Reason Reason
+	Kind   string     // hop word: "syn-ack", "reset", "time-exceeded", "port-unreachable", ...
+	ICMP   *ICMP      // the error-queue entry, when there was one
+	From   netip.Addr // who answered: the target for SYN-ACK/RST, the ICMP sender otherwise
+	RTT    time.Duration
+	Err    error    // local failure, for ReasonLocalError
+	Conn   net.Conn // the established connection, only when asked to keep it
+}
+
+// answered says whether anything came back.
+func (o tcpOutcome) answered() bool {
+	return o.Reason != ReasonNoResponse && o.Reason != ReasonLocalError && o.Reason != ReasonNoRoute
+}
+
+// tcpAttempt is one connect in flight.
+type tcpAttempt struct {
+	sock  *probeSock
+	addr  netip.Addr
+	start time.Time
+	early *tcpOutcome // outcome known at connect(2) time
+}
+
+// startTCP sends a SYN to addr:port (with the given TTL when ttl > 0)
+// without raw sockets. The caller must call wait exactly once.
+func startTCP(addr netip.Addr, port, ttl int) *tcpAttempt {
+	a := &tcpAttempt{addr: addr.Unmap(), start: time.Now()}
+	s, err := openProbeSock(a.addr, unix.SOCK_STREAM, unix.IPPROTO_TCP, ttl, port)
+	if err != nil {
+		o := immediateOutcome(err)
+		a.early = &o
+		return a
+	}
+	a.sock = s
+	return a
+}
+
+// immediateOutcome maps an error from socket/connect to an outcome.
+func immediateOutcome(err error) tcpOutcome {
+	var imm *errImmediate
+	if errors.As(err, &imm) {
+		switch imm.Errno {
+		case unix.ENETUNREACH, unix.EHOSTUNREACH:
+			return tcpOutcome{Reason: ReasonNoRoute, Kind: "no-route", Err: err}
+		case unix.EACCES, unix.EPERM:
+			return tcpOutcome{Reason: ReasonLocalError, Err: fmt.Errorf("blocked by this machine's own firewall or policy: %w", err)}
+		}
+	}
+	return tcpOutcome{Reason: ReasonLocalError, Err: err}
+}
+
+// cancel wakes wait at once; the outcome is no-response unless an answer
+// already arrived.
+func (a *tcpAttempt) cancel() {
+	if a.sock != nil {
+		a.sock.setDeadline(time.Unix(1, 0))
+	}
+}
+
+// setDeadline moves the wait's end; it may be called while wait blocks.
+func (a *tcpAttempt) setDeadline(t time.Time) {
+	if a.sock != nil {
+		a.sock.setDeadline(t)
+	}
+}
+
+// wait blocks until the connect resolves or the deadline passes, then
+// closes the socket. With keep, a SYN-ACK hands back the live connection.
+func (a *tcpAttempt) wait(keep bool) tcpOutcome {
+	if a.early != nil {
+		return *a.early
+	}
+	defer a.sock.Close()
+	var out tcpOutcome
+	got := false
+	err := a.sock.rc.Write(func(fd uintptr) bool {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+		if n, _ := unix.Poll(pfd, 0); n == 0 {
+			return false // still in SYN_SENT: let the netpoller wait
+		}
+		out = classifyTCP(int(fd), a.addr, a.sock.v6)
+		got = true
+		return true
+	})
+	if !got {
+		// Deadline or cancel: one last look, an ICMP may have just landed.
+		_ = a.sock.rc.Control(func(fd uintptr) {
+			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+			if n, _ := unix.Poll(pfd, 0); n > 0 {
+				out, got = classifyTCP(int(fd), a.addr, a.sock.v6), true
+			}
+		})
+	}
+	if !got {
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			return tcpOutcome{Reason: ReasonLocalError, Err: fmt.Errorf("wait: %w", err), RTT: time.Since(a.start)}
+		}
+		return tcpOutcome{Reason: ReasonNoResponse, Kind: ""}
+	}
+	out.RTT = time.Since(a.start)
+	if keep && out.Reason == ReasonSynAck {
+		c, err := net.FileConn(a.sock.f) // dups the fd; ours closes on return
+		if err == nil {
+			out.Conn = c
+		}
+	}
+	return out
+}
+
+// classifyTCP reads SO_ERROR and the error queue of a finished connect.
+// The queue is what tells a RST from an ICMP port-unreachable (both are
+// ECONNREFUSED) and admin-prohibited from time-exceeded (both EHOSTUNREACH).
+func classifyTCP(fd int, addr netip.Addr, v6 bool) tcpOutcome {
+	soerr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err != nil {
+		return tcpOutcome{Reason: ReasonLocalError, Err: fmt.Errorf("SO_ERROR: %w", err)}
+	}
+	if q := drainErrQueue(fd); len(q) > 0 {
+		e := pickICMP(q)
+		kind := classifyICMP(v6 || e.Origin == unix.SO_EE_ORIGIN_ICMP6, e.Type, e.Code)
+		return tcpOutcome{
+			Reason: kind.reason(),
+			Kind:   string(kind),
+			ICMP:   &ICMP{Type: e.Type, Code: e.Code, From: addrString(e.From)},
+			From:   e.From,
+		}
+	}
+	switch syscall.Errno(soerr) {
+	case 0:
+		return tcpOutcome{Reason: ReasonSynAck, Kind: "syn-ack", From: addr}
+	case unix.ECONNREFUSED:
+		return tcpOutcome{Reason: ReasonReset, Kind: "reset", From: addr}
+	case unix.ENETUNREACH:
+		return tcpOutcome{Reason: ReasonNoRoute, Kind: "no-route", Err: syscall.Errno(soerr)}
+	case unix.EHOSTUNREACH:
+		// No ICMP in the queue: our own neighbour resolution gave up.
+		return tcpOutcome{Reason: ReasonICMPHostUnreachable, Kind: string(icmpHostUnreach)}
+	case unix.ETIMEDOUT:
+		return tcpOutcome{Reason: ReasonNoResponse}
+	}
+	return tcpOutcome{Reason: ReasonLocalError, Err: fmt.Errorf("connect: %w", syscall.Errno(soerr))}
+}
+
+// pickICMP prefers a definitive error over a time-exceeded when a queue
+// holds both (a retransmitted SYN can collect one of each).
+func pickICMP(q []queuedICMP) queuedICMP {
+	for _, e := range q {
+		if !(e.Type == 11 && e.Origin == unix.SO_EE_ORIGIN_ICMP) && !(e.Type == 3 && e.Origin == unix.SO_EE_ORIGIN_ICMP6) {
+			return e
+		}
+	}
+	return q[0]
+}
+
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+// connectResult turns an outcome into the report's ConnectResult.
+func connectResult(addr netip.Addr, o tcpOutcome) *ConnectResult {
+	c := &ConnectResult{Address: addr.Unmap().String(), Reason: o.Reason, ICMP: o.ICMP, ReportedBy: addrString(o.From)}
+	if o.answered() {
+		c.RTTMS = ms(o.RTT)
+	}
+	if o.Err != nil {
+		c.Error = o.Err.Error()
+	}
+	return c
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
