@@ -1,0 +1,199 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/portcheck/portcheck/checks"
+)
+
+// WorkerParams are a Worker's dependencies. It needs no chat credentials:
+// it only reads jobs and publishes results.
+type WorkerParams struct {
+	Queue         Queue
+	Results       Results
+	Checker       Checker
+	Vantage       string        // the jobs it serves; default "local"
+	Concurrency   int           // jobs in flight at once; default 8
+	Timeout       time.Duration // deadline for a job that carries none; default 60s
+	ProgressAfter time.Duration // publish a progress line for jobs running longer; default 5s, <0 never
+	Grace         time.Duration // how long past its deadline a Checker may take before it is abandoned; default 2s
+	Now           func() time.Time
+	Log           *slog.Logger
+	// KeepInterrupted leaves jobs cut short by shutdown unacked and
+	// unanswered, for a durable queue to hand to another worker; otherwise
+	// an "interrupted" error result is published for them.
+	KeepInterrupted bool
+}
+
+// Worker runs jobs from one vantage's queue with a bounded pool.
+type Worker struct{ p WorkerParams }
+
+// NewWorker builds a Worker.
+func NewWorker(p WorkerParams) (*Worker, error) {
+	if p.Queue == nil || p.Results == nil || p.Checker == nil {
+		return nil, errors.New("bot: WorkerParams needs Queue, Results and Checker")
+	}
+	if p.Vantage == "" {
+		p.Vantage = "local"
+	}
+	if p.Concurrency <= 0 {
+		p.Concurrency = 8
+	}
+	if p.Timeout <= 0 {
+		p.Timeout = 60 * time.Second
+	}
+	if p.ProgressAfter == 0 {
+		p.ProgressAfter = 5 * time.Second
+	}
+	if p.Grace <= 0 {
+		p.Grace = 2 * time.Second
+	}
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	if p.Log == nil {
+		p.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Worker{p: p}, nil
+}
+
+// Run serves jobs until ctx is done, then waits for the jobs in flight
+// (which see ctx cancelled) to finish.
+func (w *Worker) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for i := 0; i < w.p.Concurrency; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				d, err := w.p.Queue.Next(ctx, w.p.Vantage)
+				if err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					w.p.Log.Error("reading jobs", "vantage", w.p.Vantage, "err", err)
+					select {
+					case <-time.After(time.Second): // a queue hiccup: do not spin
+					case <-ctx.Done():
+						return
+					}
+					continue
+				}
+				w.serve(ctx, d)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// serve runs one delivery and publishes its result, then acks it.
+func (w *Worker) serve(ctx context.Context, d Delivery) {
+	j := d.Job()
+	res := w.Do(ctx, j)
+	if ctx.Err() != nil && w.p.KeepInterrupted && res.Error != "" {
+		return // another worker will get it again
+	}
+	// Publish even when shutting down: the answer is worth more than a
+	// prompt exit, and it takes milliseconds.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := w.p.Results.Publish(pctx, res); err != nil {
+		w.p.Log.Error("publishing result", "job_id", j.ID, "err", err)
+		return // unacked: a durable queue redelivers
+	}
+	if err := d.Ack(pctx); err != nil {
+		w.p.Log.Error("ack", "job_id", j.ID, "err", err)
+	}
+}
+
+// Do runs one job with its deadline, contains a panicking Checker, and
+// abandons one that ignores its deadline, always returning a Result.
+func (w *Worker) Do(ctx context.Context, j Job) Result {
+	timeout := j.Timeout
+	if timeout <= 0 {
+		timeout = w.p.Timeout
+	}
+	jctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req := checks.Request{Target: j.Target, Host: j.Host, Port: j.Port, Scheme: j.Scheme, Trace: j.Trace}
+	for _, a := range j.Addrs {
+		if ip, err := netip.ParseAddr(a); err == nil {
+			req.Addrs = append(req.Addrs, ip)
+		}
+	}
+	type outcome struct {
+		rep   checks.Report
+		panic string
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				w.p.Log.Error("probe panicked", "job_id", j.ID, "panic", p, "stack", string(debug.Stack()))
+				done <- outcome{panic: fmt.Sprint(p)}
+			}
+		}()
+		done <- outcome{rep: w.p.Checker.Check(jctx, req)}
+	}()
+
+	var progress <-chan time.Time
+	if w.p.ProgressAfter > 0 {
+		t := time.NewTimer(w.p.ProgressAfter)
+		defer t.Stop()
+		progress = t.C
+	}
+	var abandon <-chan time.Time
+	deadline := jctx.Done()
+	res := Result{Job: j}
+	for {
+		select {
+		case o := <-done:
+			res.Finished = w.p.Now()
+			switch {
+			case o.panic != "":
+				res.Error = "the check crashed (" + o.panic + "); this is a portcheck bug, the log has the stack"
+			case ctx.Err() != nil:
+				res.Report = o.rep
+				res.Error = "interrupted: portcheck is shutting down"
+			case jctx.Err() != nil && o.rep.Verdict == "":
+				res.Report = o.rep
+				res.Error = fmt.Sprintf("timed out after %s", timeout)
+			default:
+				res.Report = o.rep
+			}
+			if res.Report.Vantage == "" && res.Report.Verdict != "" {
+				res.Report.Vantage = j.Vantage
+			}
+			return res
+		case <-progress:
+			progress = nil
+			p := Result{Job: j, Progress: fmt.Sprintf("still checking %s from %s (%s so far: waiting for answers, tracing the path)…",
+				targetPort(j), j.Vantage, w.p.ProgressAfter), Finished: w.p.Now()}
+			if err := w.p.Results.Publish(jctx, p); err != nil {
+				w.p.Log.Warn("publishing progress", "job_id", j.ID, "err", err)
+			}
+		case <-deadline:
+			deadline = nil // fired once; now the Checker has Grace to return
+			t := time.NewTimer(w.p.Grace)
+			defer t.Stop()
+			abandon = t.C
+		case <-abandon:
+			// The Checker ignores its context; its goroutine is left to
+			// finish on its own rather than hold this slot forever.
+			res.Finished = w.p.Now()
+			if ctx.Err() != nil {
+				res.Error = "interrupted: portcheck is shutting down"
+			} else {
+				res.Error = fmt.Sprintf("timed out after %s", timeout)
+			}
+			return res
+		}
+	}
+}
