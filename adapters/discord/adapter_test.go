@@ -447,3 +447,14 @@ func TestRunHTTPModeRegistersAndReturns(t *testing.T) {
 		t.Errorf("calls = %v", got)
 	}
 }
+
+// Without an acknowledgement Discord shows "interaction failed" and the
+// token is useless: the command must not run.
+func TestGatewayAckFailureSkipsHandle(t *testing.T) {
+	r := newRig(t, Config{})
+	r.api.fail("callback", http.StatusBadRequest, 40060)
+	r.deliver(t, "interaction_command.json", nil)
+	if n := len(r.h.Commands()); n != 0 {
+		t.Errorf("Handle called %d times after a failed acknowledgement", n)
+	}
+}

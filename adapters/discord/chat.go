@@ -78,7 +78,7 @@ func (a *Adapter) Start(ctx context.Context, c bot.Channel, m bot.Message) (bot.
 		return bot.Thread{Channel: c, ID: msg.ID, Ref: tr.encode()}, nil
 	}
 	if r.Defer == deferPublic && a.claimed.add(r.IID, struct{}{}) {
-		msg, err := a.s.InteractionResponseEdit(r.interaction(), &discordgo.WebhookEdit{Embeds: &embeds, Components: &comps, AllowedMentions: noMentions()}, discordgo.WithContext(ctx))
+		msg, err := a.editOriginal(ctx, r, &discordgo.WebhookEdit{Embeds: &embeds, Components: &comps, AllowedMentions: noMentions()})
 		if err != nil {
 			return bot.Thread{}, fmt.Errorf("discord: edit deferred response: %w", err)
 		}
@@ -97,6 +97,29 @@ func (a *Adapter) Start(ctx context.Context, c bot.Channel, m bot.Message) (bot.
 		return bot.Thread{}, fmt.Errorf("discord: post follow-up parent: %w", err)
 	}
 	return bot.Thread{Channel: c, ID: msg.ID, Ref: tr.encode()}, nil
+}
+
+// editOriginal fills the deferred placeholder. In HTTP mode the
+// acknowledgement travels in our HTTP response, and the bot can be quicker
+// than Discord at registering it: "unknown webhook/interaction" right after
+// the ack means "not yet", so retry briefly.
+func (a *Adapter) editOriginal(ctx context.Context, r ref, edit *discordgo.WebhookEdit) (*discordgo.Message, error) {
+	for attempt := 1; ; attempt++ {
+		msg, err := a.s.InteractionResponseEdit(r.interaction(), edit, discordgo.WithContext(ctx))
+		if err == nil || attempt == 3 {
+			return msg, err
+		}
+		if c := restCode(err); c != discordgo.ErrCodeUnknownWebhook && c != discordgo.ErrCodeUnknownInteraction {
+			return msg, err
+		}
+		t := time.NewTimer(time.Duration(attempt) * 200 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return msg, err
+		case <-t.C:
+		}
+	}
 }
 
 // Update edits the parent: through the interaction token while it lives
@@ -244,7 +267,7 @@ func (a *Adapter) Ephemeral(ctx context.Context, c bot.Channel, _ bot.User, m bo
 	embeds, comps := []*discordgo.MessageEmbed{renderEmbed(m)}, renderComponents(m.Buttons)
 	switch {
 	case r.Defer == deferEphemeral && a.claimed.add(r.IID, struct{}{}):
-		_, err := a.s.InteractionResponseEdit(r.interaction(), &discordgo.WebhookEdit{Embeds: &embeds, Components: &comps, AllowedMentions: noMentions()}, discordgo.WithContext(ctx))
+		_, err := a.editOriginal(ctx, r, &discordgo.WebhookEdit{Embeds: &embeds, Components: &comps, AllowedMentions: noMentions()})
 		if err != nil {
 			return fmt.Errorf("discord: edit private response: %w", err)
 		}

@@ -58,6 +58,7 @@ type fakeDiscord struct {
 type fakeFail struct {
 	status int
 	code   int
+	times  int // 0 = until the test ends
 }
 
 func newFakeDiscord(t *testing.T) *fakeDiscord {
@@ -69,6 +70,13 @@ func newFakeDiscord(t *testing.T) *fakeDiscord {
 			f.record(r)
 			f.mu.Lock()
 			fail, failing := f.fails[name]
+			if failing && fail.times > 0 {
+				if fail.times--; fail.times == 0 {
+					delete(f.fails, name)
+				} else {
+					f.fails[name] = fail
+				}
+			}
 			f.mu.Unlock()
 			if failing {
 				w.Header().Set("Content-Type", "application/json")
@@ -157,6 +165,13 @@ func (f *fakeDiscord) fail(route string, status, code int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.fails[route] = fakeFail{status: status, code: code}
+}
+
+// failTimes fails a route n times, then lets it through.
+func (f *fakeDiscord) failTimes(route string, status, code, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fails[route] = fakeFail{status: status, code: code, times: n}
 }
 
 func (f *fakeDiscord) Calls() []apiCall {

@@ -199,3 +199,18 @@ func TestHTTPAutocompleteAnsweredInBody(t *testing.T) {
 		t.Fatalf("%d %s", rec.Code, rec.Body.String())
 	}
 }
+
+// The bot can edit before Discord has registered the acknowledgement sent
+// in our HTTP response; the edit is retried, not lost.
+func TestHTTPEditRetriedUntilAckRegistered(t *testing.T) {
+	r, key := httpRig(t)
+	r.api.failTimes("webhook-edit", http.StatusNotFound, 10015, 1)
+	rec := httptest.NewRecorder()
+	r.a.InteractionsHandler().ServeHTTP(rec, signed(t, key, r.clock.Now(), payload(t, "interaction_command.json", nil)))
+	r.a.Wait()
+	got := r.api.CallLines()
+	edit := "PATCH /webhooks/" + testApp + "/" + cmdToken + "/messages/@original"
+	if len(got) != 2 || got[0] != edit || got[1] != edit {
+		t.Fatalf("calls = %v, want the edit twice", got)
+	}
+}
