@@ -151,7 +151,10 @@ func (r *reader) try(ctx context.Context) (entry, bool, error) {
 // cursor is 0-0, then resting for ClaimInterval. Entries delivered more
 // than MaxDeliveries times are dead-lettered on the way.
 func (r *reader) claim(ctx context.Context) (entry, bool, error) {
-	for {
+	// A page scans about ten pending entries; stop after a few pages so a
+	// long pending list (many slow jobs in flight) does not starve the
+	// read of new entries. The cursor remembers where to resume.
+	for range 16 {
 		r.mu.Lock()
 		cursor := r.cursor
 		due := cursor != "0-0" || !r.s.opts.Now().Before(r.nextClaim)
@@ -195,6 +198,7 @@ func (r *reader) claim(ctx context.Context) (entry, bool, error) {
 			return entry{}, false, err
 		}
 	}
+	return entry{}, false, nil
 }
 
 // deliveries reads an entry's delivery counter (XPENDING's extended form).
