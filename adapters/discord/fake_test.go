@@ -53,6 +53,8 @@ type fakeDiscord struct {
 	calls []apiCall
 	fails map[string]fakeFail // route name -> error to answer
 	seq   int
+
+	gatewayURL string // what GET /gateway answers
 }
 
 type fakeFail struct {
@@ -124,6 +126,11 @@ func newFakeDiscord(t *testing.T) *fakeDiscord {
 	})
 	route("POST /api/v9/applications/{app}/commands", "register", func(r *http.Request) (int, any) {
 		return http.StatusCreated, map[string]any{"id": "1400000000000000001", "name": commandName}
+	})
+	route("GET /api/v9/gateway", "gateway", func(r *http.Request) (int, any) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return http.StatusOK, map[string]any{"url": f.gatewayURL}
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		f.record(r)
