@@ -20,7 +20,9 @@ import (
 // part, an empty part, an 8 in an octal part, ...).
 func ParseLegacyIPv4(s string) (netip.Addr, bool) {
 	s = strings.TrimSuffix(s, ".")
-	if s == "" || len(s) > 64 {
+	// No length cap: inet_aton accepts any number of leading zeros, and
+	// part values are bounded below, so long input cannot overflow.
+	if s == "" {
 		return netip.Addr{}, false
 	}
 	parts := strings.Split(s, ".")
