@@ -75,7 +75,7 @@ func newHintCtx(d Diagnosis, e Evidence) hintCtx {
 	c.addr = shellSafe(addr)
 	if a, err := netip.ParseAddr(addr); err == nil {
 		c.v6 = a.Is6() && !a.Is4In6()
-		c.isPublic = a.IsGlobalUnicast() && !a.IsPrivate()
+		c.isPublic = isPublic(a)
 	}
 	by := d.ReportedBy
 	if by == "" && e.Connect != nil {
@@ -94,6 +94,26 @@ func newHintCtx(d Diagnosis, e Evidence) hintCtx {
 	}
 	c.daemon = daemonFor(e.Port, svc)
 	return c
+}
+
+// isPublic reports whether an address is routable on the internet, the
+// only case where NAT port forwarding or an ISP can be the problem.
+// IsGlobalUnicast alone says yes to documentation, benchmarking (198.18/15,
+// the lab) and CGNAT space, hence the list.
+func isPublic(a netip.Addr) bool {
+	a = a.Unmap()
+	if !a.IsGlobalUnicast() || a.IsPrivate() {
+		return false
+	}
+	for _, p := range []string{
+		"100.64.0.0/10", "192.0.0.0/24", "192.0.2.0/24", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "240.0.0.0/4",
+		"2001:db8::/32", "2001::/23", "2002::/16", "64:ff9b::/96", "100::/64",
+	} {
+		if netip.MustParsePrefix(p).Contains(a) {
+			return false
+		}
+	}
+	return true
 }
 
 // hostOnly strips a port from "addr:port" / "[v6]:port" forms.

@@ -101,7 +101,7 @@ func TestHintsFor(t *testing.T) {
 				"sudo iptables -I INPUT 1 -p tcp --dport 5432 -j ACCEPT", "portcheck check 198.18.1.10:5432", "sudo iptables -D INPUT 1",
 				"sudo ufw allow 5432/tcp", "sudo firewall-cmd --permanent --add-port=5432/tcp", "sudo nft insert rule inet filter input tcp dport 5432 accept",
 			},
-			not: []string{"aws ec2", "gcloud", "hosts.deny", "ss -tlnp", "ISP", "port forward"},
+			not: []string{"aws ec2", "gcloud", "hosts.deny", "ss -tlnp", "ISP", "forwards TCP port"},
 		},
 		{
 			name: "rejected by host over IPv6 uses ip6tables",
@@ -122,7 +122,7 @@ func TestHintsFor(t *testing.T) {
 				"gcloud compute firewall-rules create allow-tcp-8443", "--allow tcp:8443",
 				"az network nsg rule create", "--destination-port-ranges 8443",
 			},
-			not: []string{"hosts.deny", "ss -tlnp", "ISP", "port forward"}, // 198.18/15 is not public: no NAT advice
+			not: []string{"hosts.deny", "ss -tlnp", "ISP", "forwards TCP port"}, // 198.18/15 is not public: no NAT advice
 		},
 		{
 			name: "filtered at a public address adds port forwarding",

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/portcheck/portcheck/checks"
+)
+
+// manyChecker is the part of *checks.Prober the command uses; tests pass a
+// fake to pin down ordering and interruption without a network.
+type manyChecker interface {
+	CheckMany(ctx context.Context, reqs []checks.Request, onReport func(checks.Report)) []checks.Report
+}
+
+// checkRun executes the requests and prints them.
+type checkRun struct {
+	prober   manyChecker
+	json     bool
+	progress bool // draw "checked N/M ports" on stderr (a terminal)
+	now      func() time.Time
+}
+
+// execute runs every request through CheckMany (which shares per-host work
+// and bounds concurrency), streams JSON lines in input order as soon as the
+// prefix is complete, and renders the human view at the end. On Ctrl-C it
+// prints what finished and exits 1.
+func (c checkRun) execute(ctx context.Context, reqs []checks.Request, io stdio) int {
+	now := c.now
+	if now == nil {
+		now = time.Now
+	}
+	start := now()
+	col := newCollector(reqs)
+	var prog *progress
+	if c.progress {
+		prog = newProgress(io.err, len(reqs), now)
+	}
+	var enc *json.Encoder
+	if c.json {
+		enc = json.NewEncoder(io.out)
+		enc.SetEscapeHTML(false) // banners read better with < and & left alone
+	}
+	var mu sync.Mutex // onReport runs concurrently; output and progress are serialized
+	emit := func(ready []checks.Report) {
+		if enc == nil || len(ready) == 0 {
+			return
+		}
+		prog.clear()
+		for _, r := range ready {
+			enc.Encode(jsonReport(r)) //nolint:errcheck // a closed stdout ends the run's use anyway
+		}
+	}
+	onReport := func(r checks.Report) {
+		mu.Lock()
+		defer mu.Unlock()
+		emit(col.add(r))
+		prog.update(col.done, col.open)
+	}
+	returned := c.prober.CheckMany(ctx, reqs, onReport)
+
+	mu.Lock()
+	defer mu.Unlock()
+	if col.done < len(returned) {
+		// An engine that returns reports without calling onReport for each:
+		// the returned slice is the truth.
+		col = newCollector(reqs)
+		for _, r := range returned {
+			emit(col.add(r))
+		}
+	}
+	prog.clear()
+	emit(col.rest()) // after an interruption: what finished beyond a gap
+	reports := col.finished()
+	interrupted := ctx.Err() != nil && len(reports) < len(reqs)
+	if interrupted {
+		fmt.Fprintf(io.err, "portcheck check: interrupted: %d of %d ports checked\n", len(reports), len(reqs))
+	}
+	if enc == nil {
+		renderHuman(io.out, reports, runSummary{Requested: len(reqs), Elapsed: now().Sub(start), Interrupted: interrupted}) //nolint:errcheck
+	}
+	if interrupted || len(reports) < len(reqs) {
+		return 1
+	}
+	for _, r := range reports {
+		if r.Verdict != checks.VerdictOpen {
+			return 1
+		}
+	}
+	return 0
+}
+
+// jsonReport fills the arrays of the contract so consumers never see null
+// where docs/json.md promises a list.
+func jsonReport(r checks.Report) checks.Report {
+	if r.Hints == nil {
+		r.Hints = []checks.Hint{}
+	}
+	if r.Trace == nil {
+		r.Trace = []checks.Hop{}
+	}
+	if r.Addresses == nil {
+		r.Addresses = []string{}
+	}
+	return r
+}
+
+// collector puts reports back in request order: CheckMany reports in
+// completion order, and a report is matched to the first pending request
+// with the same target, host and port.
+type collector struct {
+	slots    []*checks.Report
+	pending  map[string][]int
+	next     int // first slot not yet emitted
+	done     int
+	open     int
+	extra    []checks.Report // reports no request matched (kept, printed last)
+	extraOut int             // how many of extra were emitted
+}
+
+func newCollector(reqs []checks.Request) *collector {
+	c := &collector{slots: make([]*checks.Report, len(reqs)), pending: map[string][]int{}}
+	for i, r := range reqs {
+		k := reportKey(r.Target, r.Host, r.Port)
+		c.pending[k] = append(c.pending[k], i)
+	}
+	return c
+}
+
+func reportKey(target, host string, port int) string {
+	return target + "\x00" + host + "\x00" + strconv.Itoa(port)
+}
+
+// add stores a report and returns the reports now ready in order.
+func (c *collector) add(r checks.Report) []checks.Report {
+	c.done++
+	if r.Verdict == checks.VerdictOpen {
+		c.open++
+	}
+	k := reportKey(r.Target, r.Host, r.Port)
+	idx := c.pending[k]
+	if len(idx) == 0 {
+		c.extra = append(c.extra, r)
+		return nil
+	}
+	c.pending[k] = idx[1:]
+	c.slots[idx[0]] = &r
+	var ready []checks.Report
+	for c.next < len(c.slots) && c.slots[c.next] != nil {
+		ready = append(ready, *c.slots[c.next])
+		c.next++
+	}
+	return ready
+}
+
+// rest returns, once, the finished reports not yet emitted (those after a
+// gap left by an interruption, and unmatched ones).
+func (c *collector) rest() []checks.Report {
+	var out []checks.Report
+	for ; c.next < len(c.slots); c.next++ {
+		if c.slots[c.next] != nil {
+			out = append(out, *c.slots[c.next])
+		}
+	}
+	out = append(out, c.extra[c.extraOut:]...)
+	c.extraOut = len(c.extra)
+	return out
+}
+
+// finished is every report received, in request order.
+func (c *collector) finished() []checks.Report {
+	var out []checks.Report
+	for _, s := range c.slots {
+		if s != nil {
+			out = append(out, *s)
+		}
+	}
+	return append(out, c.extra...)
+}
+
+// progress draws one self-overwriting status line on a terminal.
+type progress struct {
+	w     io.Writer
+	total int
+	now   func() time.Time
+	last  time.Time
+	shown bool
+}
+
+func newProgress(w io.Writer, total int, now func() time.Time) *progress {
+	return &progress{w: w, total: total, now: now, last: now()}
+}
+
+// update redraws at most every 100 ms; a run that finishes quickly never
+// draws at all. A nil progress does nothing, so callers need no checks.
+func (p *progress) update(done, open int) {
+	if p == nil {
+		return
+	}
+	t := p.now()
+	if t.Sub(p.last) < 100*time.Millisecond {
+		return
+	}
+	p.last = t
+	p.shown = true
+	fmt.Fprintf(p.w, "\r\x1b[Kchecked %d/%d ports (%d open)", done, p.total, open)
+}
+
+// clear erases the status line before other output lands on the terminal.
+func (p *progress) clear() {
+	if p == nil || !p.shown {
+		return
+	}
+	fmt.Fprint(p.w, "\r\x1b[K")
+	p.shown = false
+}
