@@ -503,13 +503,13 @@ func (b *Bot) check(ctx context.Context, chat Chat, cmd Command, req Request) er
 }
 
 func shortDuration(d time.Duration) string {
-	s := d.String()
-	s = strings.TrimSuffix(s, "0s")
-	s = strings.TrimSuffix(s, "0m")
-	if s == "" {
-		return "0s"
+	switch {
+	case d >= time.Hour && d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d >= time.Minute && d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
 	}
-	return s
+	return d.String()
 }
 
 // startRun enqueues one job per (target port, vantage) for ts.

@@ -1,0 +1,561 @@
+package bot_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/checks"
+	"github.com/portcheck/portcheck/store/memory"
+)
+
+// fakeChat records every call as one line: "verb thread status: text".
+type fakeChat struct {
+	mu      sync.Mutex
+	n       int
+	events  []string
+	msgs    []bot.Message
+	failOn  string // a verb whose calls fail
+	changed chan struct{}
+}
+
+func newFakeChat() *fakeChat { return &fakeChat{changed: make(chan struct{}, 1000)} }
+
+func (c *fakeChat) record(s string, m bot.Message) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.events = append(c.events, s+" "+string(m.Status)+": "+m.Text)
+	c.msgs = append(c.msgs, m)
+	c.changed <- struct{}{}
+	if c.failOn != "" && strings.HasPrefix(s, c.failOn) {
+		return fmt.Errorf("fake %s failure", c.failOn)
+	}
+	return nil
+}
+
+func (c *fakeChat) Start(_ context.Context, ch bot.Channel, m bot.Message) (bot.Thread, error) {
+	c.mu.Lock()
+	c.n++
+	id := fmt.Sprint(c.n)
+	c.mu.Unlock()
+	return bot.Thread{Channel: ch, ID: id}, c.record("start #"+id, m)
+}
+
+func (c *fakeChat) Reply(_ context.Context, t bot.Thread, m bot.Message) error {
+	return c.record("reply #"+t.ID, m)
+}
+
+func (c *fakeChat) Update(_ context.Context, t bot.Thread, m bot.Message) error {
+	return c.record("update #"+t.ID, m)
+}
+
+func (c *fakeChat) Ephemeral(_ context.Context, ch bot.Channel, u bot.User, m bot.Message) error {
+	return c.record("ephemeral "+u.ID, m)
+}
+
+func (c *fakeChat) log() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.events...)
+}
+
+// waitFor waits until the chat has seen a line containing s.
+func (c *fakeChat) waitFor(t *testing.T, s string) {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		for _, e := range c.log() {
+			if strings.Contains(e, s) {
+				return
+			}
+		}
+		select {
+		case <-c.changed:
+		case <-deadline:
+			t.Fatalf("chat never showed %q; got:\n%s", s, strings.Join(c.log(), "\n"))
+		}
+	}
+}
+
+type checkerFunc func(ctx context.Context, req checks.Request) checks.Report
+
+func (f checkerFunc) Check(ctx context.Context, req checks.Request) checks.Report { return f(ctx, req) }
+
+func report(req checks.Request, v checks.Verdict) checks.Report {
+	r := checks.Report{Target: req.Target, Host: req.Host, Port: req.Port, Address: "198.18.3.10",
+		Addresses: []string{"198.18.3.10"}, Verdict: v, ElapsedMS: 12}
+	switch v {
+	case checks.VerdictOpen:
+		r.Reason = checks.ReasonSynAck
+	case checks.VerdictClosed:
+		r.Reason = checks.ReasonReset
+		r.Hints = []checks.Hint{{Text: "Start the service or fix its listen address.", Commands: []string{"ss -ltnp 'sport = :" + fmt.Sprint(req.Port) + "'"}}}
+	default:
+		r.Reason = checks.ReasonNoResponse
+	}
+	return r
+}
+
+func verdictChecker(v checks.Verdict) bot.Checker {
+	return checkerFunc(func(_ context.Context, req checks.Request) checks.Report { return report(req, v) })
+}
+
+type harness struct {
+	bot   *bot.Bot
+	chat  *fakeChat
+	audit *memory.Audit
+	stop  func()
+	done  chan struct{}
+}
+
+var t0 = time.Date(2026, 11, 24, 14, 2, 0, 0, time.UTC)
+
+func newHarness(t *testing.T, c bot.Checker, mod func(*bot.Params)) *harness {
+	t.Helper()
+	var ids atomic.Int64
+	p := bot.Params{
+		Queue: memory.NewQueue(), Results: memory.NewResults(), Audit: memory.NewAudit(), Checker: c,
+		Now:    func() time.Time { return t0 },
+		NewID:  func() string { return fmt.Sprintf("r%d", ids.Add(1)) },
+		Limits: bot.Limits{Concurrency: 1, ProgressAfter: time.Hour, DrainTimeout: time.Second},
+	}
+	if mod != nil {
+		mod(&p)
+	}
+	b, err := bot.New(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &harness{bot: b, chat: newFakeChat(), audit: p.Audit.(*memory.Audit), stop: cancel, done: make(chan struct{})}
+	go func() { defer close(h.done); _ = b.Run(ctx) }()
+	t.Cleanup(h.shutdown)
+	return h
+}
+
+func (h *harness) shutdown() {
+	h.stop()
+	<-h.done
+}
+
+var cmdN atomic.Int64
+
+func (h *harness) say(t *testing.T, text string, thread *bot.Thread) {
+	t.Helper()
+	cmd := bot.Command{
+		ID: fmt.Sprintf("cmd%d", cmdN.Add(1)), Channel: bot.Channel{Chat: "fake", ID: "C1"},
+		User: bot.User{ID: "U1", Name: "alice"}, Text: text, Thread: thread, At: t0,
+	}
+	if err := h.bot.Handle(context.Background(), h.chat, cmd); err != nil {
+		t.Fatalf("Handle(%q): %v", text, err)
+	}
+}
+
+func (h *harness) settle(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.bot.Wait(ctx); err != nil {
+		t.Fatalf("Wait: %v\n%s", err, strings.Join(h.chat.log(), "\n"))
+	}
+}
+
+func expect(t *testing.T, got []string, want ...string) {
+	t.Helper()
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("chat saw:\n%s\n\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestCheckOpen(t *testing.T) {
+	h := newHarness(t, verdictChecker(checks.VerdictOpen), nil)
+	h.say(t, "/portcheck web01:443", nil)
+	h.settle(t)
+	expect(t, h.chat.log(),
+		"start #1 running: checking web01:443 from local…",
+		"reply #1 ok: web01:443 from local: open",
+		"update #1 ok: web01:443 — open · 198.18.3.10 · 12ms",
+	)
+	recs, _ := h.audit.Query(context.Background(), bot.AuditQuery{})
+	if len(recs) != 2 || recs[0].Kind != "command" || recs[0].Decision != "queued" || recs[0].Targets[0] != "web01:443" ||
+		recs[0].User != "alice (U1)" || recs[1].Kind != "result" || recs[1].Verdict != "open" || recs[1].Target != "web01:443" {
+		t.Errorf("audit trail: %+v", recs)
+	}
+}
+
+func TestAuditBeforeAnythingRuns(t *testing.T) {
+	var h *harness
+	checked := make(chan []bot.Record, 1)
+	h = newHarness(t, checkerFunc(func(ctx context.Context, req checks.Request) checks.Report {
+		recs, _ := h.audit.Query(ctx, bot.AuditQuery{})
+		checked <- recs
+		return report(req, checks.VerdictOpen)
+	}), nil)
+	h.say(t, "web01:443", nil)
+	h.settle(t)
+	recs := <-checked
+	if len(recs) != 1 || recs[0].Kind != bot.KindCommand {
+		t.Errorf("when the probe ran the audit held %+v, want the command record", recs)
+	}
+}
+
+func TestBadInputIsCorrectedPrivately(t *testing.T) {
+	h := newHarness(t, verdictChecker(checks.VerdictOpen), nil)
+	h.say(t, "web01", nil)
+	h.say(t, "watch web01:443 every 1s", nil)
+	h.settle(t)
+	expect(t, h.chat.log(),
+		"ephemeral U1 info: web01: missing port (e.g. web01:443, web01:ssh or https://web01/)",
+		"ephemeral U1 info: every 1s is too often; the shortest interval is 10s",
+	)
+	if m := h.chat.msgs[0]; len(m.Blocks) != 1 || m.Blocks[0].Text != "/portcheck web01:443" {
+		t.Errorf("correction has no example: %+v", m)
+	}
+	recs, _ := h.audit.Query(context.Background(), bot.AuditQuery{})
+	if len(recs) != 2 || recs[0].Decision != bot.DecisionInvalid || recs[0].Text != "web01" {
+		t.Errorf("invalid commands not audited: %+v", recs)
+	}
+}
+
+func TestDuplicateCommandIDRunsOnce(t *testing.T) {
+	h := newHarness(t, verdictChecker(checks.VerdictOpen), nil)
+	cmd := bot.Command{ID: "retry-me", Channel: bot.Channel{Chat: "fake", ID: "C1"}, User: bot.User{ID: "U1"}, Text: "web01:443"}
+	for i := 0; i < 3; i++ {
+		if err := h.bot.Handle(context.Background(), h.chat, cmd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.settle(t)
+	expect(t, h.chat.log(),
+		"start #1 running: checking web01:443 from local…",
+		"reply #1 ok: web01:443 from local: open",
+		"update #1 ok: web01:443 — open · 198.18.3.10 · 12ms",
+	)
+}
+
+// dupResults publishes every result twice, like a redelivery after a crash
+// between posting and acking.
+type dupResults struct{ bot.Results }
+
+func (d dupResults) Publish(ctx context.Context, r bot.Result) error {
+	if err := d.Results.Publish(ctx, r); err != nil {
+		return err
+	}
+	return d.Results.Publish(ctx, r)
+}
+
+func TestDuplicateResultPostedOnce(t *testing.T) {
+	h := newHarness(t, verdictChecker(checks.VerdictClosed), func(p *bot.Params) {
+		p.Results = dupResults{memory.NewResults()}
+	})
+	h.say(t, "web01:22", nil)
+	h.settle(t)
+	time.Sleep(50 * time.Millisecond) // let the duplicate arrive
+	expect(t, h.chat.log(),
+		"start #1 running: checking web01:22 from local…",
+		"reply #1 problem: web01:22 from local: closed (nothing listening)",
+		"update #1 problem: web01:22 — closed (nothing listening) · 198.18.3.10 · 12ms",
+	)
+}
+
+func TestProbePanicIsReportedInThread(t *testing.T) {
+	h := newHarness(t, checkerFunc(func(context.Context, checks.Request) checks.Report { panic("boom") }), nil)
+	h.say(t, "web01:443", nil)
+	h.settle(t)
+	expect(t, h.chat.log(),
+		"start #1 running: checking web01:443 from local…",
+		"reply #1 error: web01:443 from local: the check failed",
+		"update #1 error: web01:443 — check failed: the check crashed (boom); this is a portcheck bug, the log has the stack",
+	)
+	// And the bot keeps working.
+	h.say(t, "web01:80", nil)
+	h.settle(t)
+	if n := len(h.chat.log()); n != 6 {
+		t.Errorf("after a panic the next check posted %d lines in all, want 6", n)
+	}
+}
+
+func TestDeadline(t *testing.T) {
+	h := newHarness(t, checkerFunc(func(ctx context.Context, req checks.Request) checks.Report {
+		<-ctx.Done() // a DROP: nothing answers before the deadline
+		return checks.Report{Target: req.Target}
+	}), func(p *bot.Params) { p.Limits.JobTimeout = 50 * time.Millisecond })
+	h.say(t, "web01:443", nil)
+	h.settle(t)
+	expect(t, h.chat.log(),
+		"start #1 running: checking web01:443 from local…",
+		"reply #1 error: web01:443 from local: the check failed",
+		"update #1 error: web01:443 — check failed: timed out after 50ms",
+	)
+}
+
+func TestShutdownMidJob(t *testing.T) {
+	started := make(chan struct{})
+	h := newHarness(t, checkerFunc(func(ctx context.Context, req checks.Request) checks.Report {
+		close(started)
+		<-ctx.Done()
+		return checks.Report{Target: req.Target}
+	}), nil)
+	h.say(t, "web01:443", nil)
+	<-started
+	h.shutdown()
+	expect(t, h.chat.log(),
+		"start #1 running: checking web01:443 from local…",
+		"reply #1 error: web01:443 from local: the check failed",
+		"update #1 error: web01:443 — check failed: interrupted: portcheck is shutting down",
+	)
+}
+
+func TestShutdownWithQueuedJobs(t *testing.T) {
+	// No local worker: the job stays queued until shutdown.
+	h := newHarness(t, nil, nil)
+	h.say(t, "web01:443", nil)
+	h.shutdown()
+	expect(t, h.chat.log(),
+		"start #1 running: checking web01:443 from local…",
+		"reply #1 error: web01:443 from local: the check failed",
+		"update #1 error: web01:443 — check failed: interrupted: portcheck stopped before this check ran",
+	)
+}
+
+func TestSeveralPortsOneReplyEach(t *testing.T) {
+	h := newHarness(t, checkerFunc(func(_ context.Context, req checks.Request) checks.Report {
+		if req.Port == 443 {
+			return report(req, checks.VerdictOpen)
+		}
+		return report(req, checks.VerdictClosed)
+	}), nil)
+	h.say(t, "web01:22,80,443", nil)
+	h.settle(t)
+	expect(t, h.chat.log(),
+		"start #1 running: checking web01:22,80,443 from local…",
+		"reply #1 problem: web01:22 from local: closed (nothing listening)",
+		"reply #1 problem: web01:80 from local: closed (nothing listening)",
+		"reply #1 ok: web01:443 from local: open",
+		"update #1 problem: web01 — open 443 · closed (nothing listening) 22, 80",
+	)
+}
+
+func TestPortRangeIsGrouped(t *testing.T) {
+	h := newHarness(t, checkerFunc(func(_ context.Context, req checks.Request) checks.Report {
+		if req.Port == 22 || req.Port == 80 {
+			return report(req, checks.VerdictOpen)
+		}
+		return report(req, checks.VerdictClosed)
+	}), func(p *bot.Params) { p.Limits.Concurrency = 4 })
+	h.say(t, "web01:1-1024", nil)
+	h.settle(t)
+	got := h.chat.log()
+	expect(t, got,
+		"start #1 running: checking web01:1-1024 from local…",
+		"update #1 running: checking web01:1-1024 from local… 256/1024 done",
+		"update #1 running: checking web01:1-1024 from local… 512/1024 done",
+		"update #1 running: checking web01:1-1024 from local… 768/1024 done",
+		"update #1 problem: web01 — open 22, 80 · closed (nothing listening) 1-21, 23-79, 81-1024",
+		"reply #1 problem: 1024 ports checked from local",
+	)
+	grouped := h.chat.msgs[len(h.chat.msgs)-1]
+	if len(grouped.Blocks) < 3 || !strings.Contains(grouped.Blocks[2].Text, "ss -ltnp") {
+		t.Errorf("grouped reply lacks the closed ports' hint: %+v", grouped.Blocks)
+	}
+}
+
+func TestAgainSaysWhatChanged(t *testing.T) {
+	var calls atomic.Int64
+	h := newHarness(t, checkerFunc(func(_ context.Context, req checks.Request) checks.Report {
+		if calls.Add(1) == 1 {
+			return report(req, checks.VerdictFilteredAtHost)
+		}
+		return report(req, checks.VerdictOpen)
+	}), nil)
+	h.say(t, "web01:443", nil)
+	h.settle(t)
+	th := &bot.Thread{Channel: bot.Channel{Chat: "fake", ID: "C1"}, ID: "1"}
+	h.say(t, "again", th)
+	h.settle(t)
+	h.say(t, "again", th)
+	h.settle(t)
+	expect(t, h.chat.log(),
+		"start #1 running: checking web01:443 from local…",
+		"reply #1 problem: web01:443 from local: filtered at host (firewall DROP)",
+		"update #1 problem: web01:443 — filtered at host (firewall DROP) · 198.18.3.10 · 12ms",
+		"reply #1 running: re-checking, asked by alice…",
+		"update #1 running: checking web01:443 from local…",
+		"reply #1 ok: web01:443 from local: open",
+		"update #1 ok: web01:443 — open · 198.18.3.10 · 12ms",
+		"reply #1 ok: web01:443 now open — first seen 14:02",
+		"reply #1 running: re-checking, asked by alice…",
+		"update #1 running: checking web01:443 from local…",
+		"reply #1 ok: web01:443 from local: open",
+		"update #1 ok: web01:443 — open · 198.18.3.10 · 12ms",
+		"reply #1 info: no change since 14:02: web01:443 still open",
+	)
+}
+
+func TestAgainOutsideAThread(t *testing.T) {
+	h := newHarness(t, verdictChecker(checks.VerdictOpen), nil)
+	h.say(t, "again", nil)
+	h.say(t, "again", &bot.Thread{Channel: bot.Channel{Chat: "fake", ID: "C1"}, ID: "404"})
+	h.settle(t)
+	expect(t, h.chat.log(),
+		"ephemeral U1 info: again re-runs a check: type it in the check's thread (or press its Re-check button)",
+		"ephemeral U1 info: I don't remember the check in this thread (portcheck may have restarted): type the target again",
+	)
+}
+
+func watchParams(p *bot.Params) {
+	p.Limits.Grammar.MinEvery = time.Millisecond
+	p.After = func(time.Duration) <-chan time.Time { return time.After(5 * time.Millisecond) }
+}
+
+func TestWatchUntilChange(t *testing.T) {
+	var calls atomic.Int64
+	h := newHarness(t, checkerFunc(func(_ context.Context, req checks.Request) checks.Report {
+		if calls.Add(1) <= 3 {
+			return report(req, checks.VerdictFilteredAtHost)
+		}
+		return report(req, checks.VerdictOpen)
+	}), watchParams)
+	h.say(t, "watch web01:443 every 30s for 1h", nil)
+	h.settle(t)
+	expect(t, h.chat.log(),
+		"start #1 running: watching web01:443 from local every 30s until 15:02…",
+		"reply #1 problem: web01:443 from local: filtered at host (firewall DROP)",
+		"update #1 problem: web01:443 — filtered at host (firewall DROP) · 198.18.3.10 · 12ms · watching every 30s until 15:02",
+		"reply #1 ok: web01:443 now open — first seen 14:02",
+		"reply #1 ok: web01:443 from local: open",
+		"update #1 ok: web01:443 — open · 198.18.3.10 · 12ms · watch ended: changed at 14:02",
+	)
+	if calls.Load() != 4 {
+		t.Errorf("checked %d times, want 4", calls.Load())
+	}
+}
+
+func TestWatchStopAndLimit(t *testing.T) {
+	h := newHarness(t, verdictChecker(checks.VerdictFilteredAtHost), func(p *bot.Params) {
+		watchParams(p)
+		p.Limits.WatchesPerChannel = 1
+	})
+	h.say(t, "watch web01:443", nil)
+	h.chat.waitFor(t, "watching every")
+	h.say(t, "watch db1:5432", nil)
+	h.say(t, "stop", &bot.Thread{Channel: bot.Channel{Chat: "fake", ID: "C1"}, ID: "1"})
+	h.settle(t)
+	h.say(t, "stop", nil)
+	expect(t, h.chat.log(),
+		"start #1 running: watching web01:443 from local every 30s until 15:02…",
+		"reply #1 problem: web01:443 from local: filtered at host (firewall DROP)",
+		"update #1 problem: web01:443 — filtered at host (firewall DROP) · 198.18.3.10 · 12ms · watching every 30s until 15:02",
+		"ephemeral U1 info: this channel already has 1 watches running (the limit); type `/portcheck stop` in a watch's thread to end one",
+		"update #1 problem: web01:443 — filtered at host (firewall DROP) · 198.18.3.10 · 12ms · watch ended: stopped by alice",
+		"reply #1 info: watch ended: stopped by alice — still filtered at host (firewall DROP)",
+		"ephemeral U1 info: no watch is running here",
+	)
+}
+
+func TestWatchTimeUp(t *testing.T) {
+	now := t0
+	var mu sync.Mutex
+	h := newHarness(t, verdictChecker(checks.VerdictClosed), func(p *bot.Params) {
+		watchParams(p)
+		p.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); now = now.Add(20 * time.Minute); return now }
+	})
+	h.say(t, "watch web01:22 every 10m for 30m", nil)
+	h.settle(t)
+	got := h.chat.log()
+	if last := got[len(got)-1]; last != "reply #1 info: watch ended: time is up — still closed (nothing listening)" {
+		t.Errorf("last post %q; all:\n%s", last, strings.Join(got, "\n"))
+	}
+}
+
+func TestHistoryVantagesHelp(t *testing.T) {
+	h := newHarness(t, verdictChecker(checks.VerdictOpen), nil)
+	h.say(t, "web01:443", nil)
+	h.settle(t)
+	h.say(t, "history web01", nil)
+	h.say(t, "vantages", nil)
+	h.say(t, "web01:443 from office", nil)
+	h.say(t, "web01:443 from all", nil)
+	h.say(t, "help", nil)
+	h.settle(t)
+	got := h.chat.log()
+	expect(t, got[3:7],
+		"ephemeral U1 info: Recent checks in this channel for web01",
+		"ephemeral U1 info: only the local vantage is available: local",
+		"ephemeral U1 info: no worker serves office: only the local vantage is available (local)",
+		"start #2 running: checking web01:443 from local…",
+	)
+	if hist := h.chat.msgs[3]; !strings.Contains(hist.Blocks[0].Text, "11-24 14:02  alice (U1)   web01:443                open") {
+		t.Errorf("history block: %q", hist.Blocks[0].Text)
+	}
+	if !strings.Contains(strings.Join(got, "\n"), "ephemeral U1 info: portcheck answers “why can't I reach this port?”") {
+		t.Errorf("no help in %q", got)
+	}
+}
+
+type denyPolicy struct{}
+
+func (denyPolicy) Decide(_ context.Context, _ bot.Command, t checks.Target) bot.PolicyDecision {
+	return bot.PolicyDecision{Rule: "deny 169.254.0.0/16", Reason: "link-local addresses are off limits"}
+}
+
+func TestPolicyDenial(t *testing.T) {
+	h := newHarness(t, verdictChecker(checks.VerdictOpen), func(p *bot.Params) { p.Policy = denyPolicy{} })
+	h.say(t, "169.254.169.254:80", nil)
+	h.settle(t)
+	expect(t, h.chat.log(),
+		"ephemeral U1 info: not allowed to check 169.254.169.254:80: link-local addresses are off limits (rule: deny 169.254.0.0/16)")
+	recs, _ := h.audit.Query(context.Background(), bot.AuditQuery{})
+	if len(recs) != 1 || recs[0].Decision != bot.DecisionDenied || !strings.Contains(recs[0].Why, "deny 169.254.0.0/16") {
+		t.Errorf("denial audit: %+v", recs)
+	}
+}
+
+func TestPostFailureIsAudited(t *testing.T) {
+	h := newHarness(t, verdictChecker(checks.VerdictOpen), nil)
+	h.chat.failOn = "update"
+	h.say(t, "web01:443", nil)
+	h.settle(t)
+	recs, _ := h.audit.Query(context.Background(), bot.AuditQuery{Kind: bot.KindPostError})
+	if len(recs) != 1 || !strings.Contains(recs[0].Why, "fake update failure") || recs[0].JobID != "r1.1" {
+		t.Errorf("post error audit: %+v", recs)
+	}
+}
+
+func TestResultFromAnotherProcessUsesAddChat(t *testing.T) {
+	results := memory.NewResults()
+	h := newHarness(t, nil, func(p *bot.Params) { p.Results = results })
+	other := newFakeChat()
+	h.bot.AddChat("slack", other)
+	j := bot.Job{ID: "x.1", CommandID: "x", Host: "web01", Port: 443, Vantage: "office",
+		Thread: bot.Thread{Channel: bot.Channel{Chat: "slack", ID: "C9"}, ID: "171.1"}}
+	_ = results.Publish(context.Background(), bot.Result{Job: j, Report: report(checks.Request{Host: "web01", Port: 443}, checks.VerdictOpen)})
+	other.waitFor(t, "update #171.1")
+	expect(t, other.log(),
+		"reply #171.1 ok: web01:443 from office: open",
+		"update #171.1 ok: web01:443 — open · 198.18.3.10 · 12ms",
+	)
+}
+
+func TestProgressLine(t *testing.T) {
+	release := make(chan struct{})
+	h := newHarness(t, checkerFunc(func(_ context.Context, req checks.Request) checks.Report {
+		<-release
+		return report(req, checks.VerdictOpen)
+	}), func(p *bot.Params) { p.Limits.ProgressAfter = 20 * time.Millisecond })
+	h.say(t, "web01:443", nil)
+	h.chat.waitFor(t, "still checking")
+	close(release)
+	h.settle(t)
+	expect(t, h.chat.log(),
+		"start #1 running: checking web01:443 from local…",
+		"reply #1 running: still checking web01:443 from local (20ms so far: waiting for answers, tracing the path)…",
+		"reply #1 ok: web01:443 from local: open",
+		"update #1 ok: web01:443 — open · 198.18.3.10 · 12ms",
+	)
+}
