@@ -84,10 +84,42 @@ func Start(tb testing.TB, opts ...Option) *Server {
 		o(&cfg)
 	}
 	dir := tb.TempDir()
-	s := &Server{Dir: dir, tb: tb, bin: bin}
+	return launch(tb, bin, dir, func(port int) ([]string, error) {
+		return buildArgs(cfg, dir, port), nil
+	})
+}
 
-	// A free port found by listening on :0 can be taken by someone else
-	// before redis-server binds it: try a few ports before giving up.
+// StartSentinel runs a Redis Sentinel monitoring master under the name
+// masterName (quorum 1), for testing failover-client configuration. Its
+// Addr is the sentinel's own address.
+func StartSentinel(tb testing.TB, master *Server, masterName string) *Server {
+	tb.Helper()
+	bin := master.bin
+	dir := tb.TempDir()
+	host, mport, err := net.SplitHostPort(master.Addr)
+	if err != nil {
+		tb.Fatalf("redistest: master address %q: %v", master.Addr, err)
+	}
+	return launch(tb, bin, dir, func(port int) ([]string, error) {
+		// Sentinel rewrites its config file, so it must be a writable file
+		// of its own rather than command-line flags.
+		conf := filepath.Join(dir, "sentinel.conf")
+		text := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nlogfile %s\n"+
+			"sentinel monitor %s %s %s 1\nsentinel down-after-milliseconds %s 1000\n",
+			port, dir, filepath.Join(dir, "redis.log"), masterName, host, mport, masterName)
+		if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+			return nil, fmt.Errorf("writing sentinel config: %w", err)
+		}
+		return []string{conf, "--sentinel"}, nil
+	})
+}
+
+// launch starts bin on a free port. A free port found by listening on :0
+// can be taken by someone else before the server binds it: try a few ports
+// before giving up.
+func launch(tb testing.TB, bin, dir string, argsFor func(port int) ([]string, error)) *Server {
+	tb.Helper()
+	s := &Server{Dir: dir, tb: tb, bin: bin}
 	var lastErr error
 	for range 5 {
 		port, err := freePort()
@@ -95,13 +127,15 @@ func Start(tb testing.TB, opts ...Option) *Server {
 			tb.Fatalf("redistest: %v", err)
 		}
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		s.args = buildArgs(cfg, dir, port)
+		if s.args, err = argsFor(port); err != nil {
+			tb.Fatalf("redistest: %v", err)
+		}
 		if lastErr = s.start(); lastErr == nil {
 			tb.Cleanup(s.Stop)
 			return s
 		}
 	}
-	tb.Fatalf("redistest: starting redis-server: %v", lastErr)
+	tb.Fatalf("redistest: starting %s: %v", bin, lastErr)
 	return nil
 }
 

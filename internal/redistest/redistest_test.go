@@ -41,3 +41,14 @@ func TestPassword(t *testing.T) {
 		t.Fatalf("ping: %v", err)
 	}
 }
+
+func TestSentinel(t *testing.T) {
+	m := Start(t)
+	s := StartSentinel(t, m, "mymaster")
+	if err := ping(s.Addr); err != nil {
+		t.Fatalf("ping sentinel: %v", err)
+	}
+	if s.Addr == m.Addr {
+		t.Fatal("sentinel shares the master's address")
+	}
+}

@@ -1,0 +1,81 @@
+package redis_test
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcheck/portcheck/internal/redistest"
+	rstore "github.com/portcheck/portcheck/store/redis"
+)
+
+// helperEnv makes the test binary act as a worker that takes one job,
+// prints its id and hangs until it is killed.
+const helperEnv = "PORTCHECK_REDISSTORE_HELPER_URL"
+
+func TestHelperWorkerHangs(t *testing.T) {
+	url := os.Getenv(helperEnv)
+	if url == "" {
+		t.Skip("helper process for TestWorkerSIGKILLedMidJob")
+	}
+	s, err := rstore.Open(context.Background(), url, rstore.Options{Prefix: "kill", Consumer: "doomed", Block: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.Queue().Next(context.Background(), "office")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Stdout.WriteString("TOOK " + d.Job().ID + "\n")
+	select {} // mid-job forever, until SIGKILL
+}
+
+// A worker process SIGKILLed mid-job (no Ack, its connections cut) loses the
+// job to another worker after ClaimIdle, and the job runs there exactly once.
+func TestWorkerSIGKILLedMidJob(t *testing.T) {
+	srv := redistest.Start(t)
+	s := open(t, srv, rstore.Options{Prefix: "kill", Consumer: "survivor", ClaimIdle: 300 * time.Millisecond})
+	ctx := ctxFor(t, 20*time.Second)
+	if err := s.Queue().Enqueue(ctx, job("victim", "office")); err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperWorkerHangs$", "-test.v")
+	cmd.Env = append(os.Environ(), helperEnv+"="+srv.URL(0))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	took := ""
+	for sc.Scan() {
+		if id, ok := strings.CutPrefix(sc.Text(), "TOOK "); ok {
+			took = id
+			break
+		}
+	}
+	if took != "victim" {
+		_ = cmd.Process.Kill()
+		t.Fatalf("helper took %q, want victim", took)
+	}
+	if err := cmd.Process.Kill(); err != nil { // SIGKILL
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+
+	d := mustNext(t, s.Queue(), "office", 5*time.Second)
+	if d.Job().ID != "victim" || d.Job().Attempt != 2 {
+		t.Fatalf("got %s attempt %d, want victim attempt 2", d.Job().ID, d.Job().Attempt)
+	}
+	if err := d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	noNext(t, s.Queue(), "office", 700*time.Millisecond)
+}
