@@ -203,19 +203,21 @@ func (c hintCtx) closed() []Hint {
 		})
 	}
 	dm := c.daemon
-	hs = append(hs,
-		Hint{
-			Text: fmt.Sprintf("Nothing accepts connections on %s port %d (the host answered with a TCP reset). On the host, see whether anything listens on port %d, and on which address:", c.addr, c.port, c.port),
-			Commands: []string{
-				fmt.Sprintf("sudo ss -tlnp 'sport = :%d'", c.port),
-				fmt.Sprintf("sudo netstat -tlnp | grep ':%d '", c.port),
-			},
+	hs = append(hs, Hint{
+		Text: fmt.Sprintf("Nothing accepts connections on %s port %d (the host answered with a TCP reset). On the host, see whether anything listens on port %d, and on which address:", c.addr, c.port, c.port),
+		Commands: []string{
+			fmt.Sprintf("sudo ss -tlnp 'sport = :%d'", c.port),
+			fmt.Sprintf("sudo netstat -tlnp | grep ':%d '", c.port),
 		},
-		Hint{
+	})
+	// A loopback target reaches a loopback-only listener, so the classic
+	// "bound to 127.0.0.1" cause cannot be it; say it only for real addresses.
+	if a, err := netip.ParseAddr(c.addr); err != nil || !a.IsLoopback() {
+		hs = append(hs, Hint{
 			Text:     fmt.Sprintf("If it listens only on 127.0.0.1 or ::1 (or another interface), other machines cannot reach it: make it listen on %s or 0.0.0.0 (%s), then restart it.", c.addr, dm.listenSetting()),
 			Commands: dm.listenCheck,
-		},
-	)
+		})
+	}
 	if dm.unit != "" {
 		hs = append(hs, Hint{
 			Text: fmt.Sprintf("If nothing listens, start %s and see why it stopped:", dm.unit),

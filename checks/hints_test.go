@@ -79,6 +79,13 @@ func TestHintsFor(t *testing.T) {
 			want: []string{"ListenAddress", "sudo sshd -T | grep -iE '^(port|listenaddress) '", "sudo journalctl -u ssh -n 50 --no-pager"},
 		},
 		{
+			name: "closed on loopback: no listen-address advice",
+			d:    Diagnosis{Verdict: VerdictClosed, Reason: ReasonReset, ReportedBy: "127.0.0.1"},
+			e:    Evidence{Host: "localhost", Port: 22, Connect: &ConnectResult{Address: "127.0.0.1"}},
+			want: []string{"sudo ss -tlnp 'sport = :22'", "sudo systemctl status ssh"},
+			not:  []string{"ListenAddress", "listens only on 127.0.0.1"},
+		},
+		{
 			name: "closed unknown port: generic advice",
 			d:    Diagnosis{Verdict: VerdictClosed, Reason: ReasonReset, ReportedBy: "198.18.1.10"},
 			e:    Evidence{Host: "web01", Port: 7777, Connect: &ConnectResult{Address: "198.18.1.10"}},

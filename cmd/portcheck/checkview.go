@@ -264,6 +264,8 @@ func pingCell(p checks.PingResult) string {
 	switch {
 	case p.Error != "":
 		return "not run: " + clean(p.Error, 120)
+	case p.Sent == 0:
+		return "not run"
 	case p.Received == 0:
 		return fmt.Sprintf("no reply to %d echo requests (%s): ICMP may be filtered", p.Sent, mode)
 	}
@@ -286,6 +288,8 @@ func serviceCell(s *checks.Service) string {
 		parts = append(parts, clean(s.Banner, 40))
 	case s.TLS != nil && s.TLS.Error == "":
 		parts = append(parts, fmt.Sprintf("%s %dd left", s.TLS.Version, s.TLS.DaysLeft))
+	case s.TLS == nil:
+		parts = append(parts, "(no banner)")
 	}
 	if len(parts) == 0 {
 		return "-"
@@ -296,6 +300,9 @@ func serviceCell(s *checks.Service) string {
 // serviceDetail is the full service line of a detail section.
 func serviceDetail(s checks.Service) string {
 	out := dash(s.Name)
+	if !s.Refused && s.Detail != "" {
+		out += "  " + clean(s.Detail, 200)
+	}
 	if s.Banner != "" {
 		out += "  " + strconv.Quote(clean(s.Banner, 200))
 	}
