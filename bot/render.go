@@ -175,7 +175,7 @@ func ParentMessage(rs []Result) Message {
 		if g.status == StatusProblem {
 			status = StatusProblem
 		}
-		parts = append(parts, g.label+" "+g.ports())
+		parts = append(parts, g.label+" "+g.ports(multiHost(rs)))
 	}
 	return Message{
 		Status:  status,
@@ -190,7 +190,10 @@ func resultFields(r Result) []Field {
 	if r.Report.Address != "" {
 		f = append(f, Field{Name: "address", Value: r.Report.Address})
 	}
-	f = append(f, Field{Name: "vantage", Value: r.Job.Vantage}, Field{Name: "elapsed", Value: Elapsed(r.Report.ElapsedMS)})
+	f = append(f, Field{Name: "vantage", Value: r.Job.Vantage})
+	if r.Report.Verdict != "" {
+		f = append(f, Field{Name: "elapsed", Value: Elapsed(r.Report.ElapsedMS)})
+	}
 	return f
 }
 
@@ -228,6 +231,15 @@ func maxElapsed(rs []Result) int64 {
 	return m
 }
 
+func multiHost(rs []Result) bool {
+	for _, r := range rs {
+		if r.Job.Host != rs[0].Job.Host {
+			return true
+		}
+	}
+	return false
+}
+
 // group is the results sharing one outcome.
 type group struct {
 	label  string
@@ -237,7 +249,7 @@ type group struct {
 
 // ports lists the group's ports compactly: "22, 80, 8000-8080" (host-qualified
 // when several hosts are involved).
-func (g group) ports() string {
+func (g group) ports(qualify bool) string {
 	byHost := map[string][]int{}
 	var hosts []string
 	for _, r := range g.rs {
@@ -249,7 +261,7 @@ func (g group) ports() string {
 	var out []string
 	for _, h := range hosts {
 		ps := compactPorts(byHost[h])
-		if len(hosts) > 1 {
+		if qualify || len(hosts) > 1 {
 			ps = h + ":" + ps
 		}
 		out = append(out, ps)
@@ -452,7 +464,7 @@ func GroupedMessage(rs []Result) Message {
 	m := Message{Status: ParentMessage(rs).Status, Text: fmt.Sprintf("%d ports checked from %s", len(rs), vantagesOf(rs))}
 	var b strings.Builder
 	for _, g := range gs {
-		fmt.Fprintf(&b, "%s %-40s %s\n", Emoji(g.status), g.label, g.ports())
+		fmt.Fprintf(&b, "%s %-40s %s\n", Emoji(g.status), g.label, g.ports(multiHost(rs)))
 	}
 	m.Blocks = append(m.Blocks, Block{Kind: BlockCode, Title: "Outcomes", Text: strings.TrimRight(b.String(), "\n")})
 	seen := map[string]bool{}

@@ -1,0 +1,138 @@
+package bot
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/portcheck/portcheck/checks"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", "render", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from %s (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", name, path, got, want)
+	}
+}
+
+func job(host string, port int) Job {
+	return Job{ID: "r1.1", CommandID: "r1", Target: host + ":" + itoa(port), Host: host, Port: port, Vantage: "local"}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+var filtered = Result{Job: job("web01", 443), Report: checks.Report{
+	Target: "web01:443", Host: "web01", Port: 443, Address: "198.18.3.10", Addresses: []string{"198.18.3.10"},
+	Verdict: checks.VerdictFilteredAtHost, Reason: checks.ReasonNoResponse,
+	Connect: &checks.ConnectResult{Address: "198.18.3.10", Reason: checks.ReasonNoResponse},
+	Ping:    &checks.PingResult{Sent: 3, Received: 3, RTTMS: 0.42},
+	LastHop: &checks.Hop{TTL: 2, Address: "198.18.2.1", RTTMS: 0.3, ICMP: "time-exceeded"},
+	Trace: []checks.Hop{
+		{TTL: 1, Address: "10.0.0.1", RTTMS: 0.21, ICMP: "time-exceeded"},
+		{TTL: 2, Address: "198.18.2.1", RTTMS: 0.3, ICMP: "time-exceeded"},
+		{TTL: 3}, {TTL: 4},
+	},
+	Summary: "The host answers ping but nothing comes back from port 443: a firewall on the host drops the SYN.",
+	Hints: []checks.Hint{
+		{Text: "Look for a DROP rule for port 443 on web01.", Commands: []string{"sudo nft list ruleset | grep -n 443", "sudo iptables -S INPUT | grep 443"}},
+		{Text: "If the rule is intended, ask for an exception."},
+	},
+	ElapsedMS: 1234, Vantage: "local",
+}}
+
+var open = Result{Job: job("web01", 22), Report: checks.Report{
+	Target: "web01:22", Host: "web01", Port: 22, Address: "198.18.3.10", Addresses: []string{"198.18.3.10", "2001:db8::10"},
+	Verdict: checks.VerdictOpen, Reason: checks.ReasonSynAck, ReportedBy: "198.18.3.10",
+	Connect: &checks.ConnectResult{Address: "198.18.3.10", Reason: checks.ReasonSynAck, RTTMS: 0.8, ReportedBy: "198.18.3.10"},
+	Others:  []checks.ConnectResult{{Address: "2001:db8::10", Reason: checks.ReasonICMPNetUnreachable}},
+	Service: &checks.Service{Name: "ssh", Banner: "SSH-2.0-OpenSSH_9.2p1 Debian-2"},
+	Summary: "SSH answers.", ElapsedMS: 45,
+}}
+
+var rejected = Result{Job: job("db1", 5432), Report: checks.Report{
+	Target: "db1:5432", Host: "db1", Port: 5432, Address: "10.1.2.3", Addresses: []string{"10.1.2.3"},
+	Verdict: checks.VerdictRejectedInPath, Reason: checks.ReasonICMPAdminProhibited, ReportedBy: "10.1.0.1",
+	Connect:   &checks.ConnectResult{Address: "10.1.2.3", Reason: checks.ReasonICMPAdminProhibited, ICMP: &checks.ICMP{Type: 3, Code: 13, From: "10.1.0.1"}},
+	ElapsedMS: 3, Hints: []checks.Hint{{Text: "A router refuses the connection.", Commands: []string{"traceroute -T -p 5432 db1"}}},
+}}
+
+var crashed = Result{Job: job("web01", 443), Error: "the check crashed (boom); this is a portcheck bug, the log has the stack"}
+
+func TestRenderGolden(t *testing.T) {
+	var rangeResults []Result
+	for p := 1; p <= 100; p++ {
+		r := Result{Job: job("web01", p), Report: checks.Report{Verdict: checks.VerdictClosed, Reason: checks.ReasonReset,
+			Hints: []checks.Hint{{Text: "Nothing listens there.", Commands: []string{"ss -ltn"}}}, ElapsedMS: int64(p)}}
+		if p == 22 || p == 80 {
+			r.Report.Verdict = checks.VerdictOpen
+		}
+		if p > 90 {
+			r.Report.Verdict, r.Report.Hints = checks.VerdictFilteredAtHost, []checks.Hint{{Text: "Dropped by a firewall."}}
+		}
+		rangeResults = append(rangeResults, r)
+	}
+	at := time.Date(2026, 11, 24, 14, 2, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		m    Message
+	}{
+		{"running", RunningMessage([]checks.Target{{Input: "web01:443", Host: "web01", Ports: []int{443}}}, []string{"local"}, 0, 0)},
+		{"parent-filtered", ParentMessage([]Result{filtered})},
+		{"evidence-filtered", EvidenceMessage(filtered)},
+		{"evidence-open", EvidenceMessage(open)},
+		{"evidence-rejected", EvidenceMessage(rejected)},
+		{"evidence-crashed", EvidenceMessage(crashed)},
+		{"parent-crashed", ParentMessage([]Result{crashed})},
+		{"parent-several", ParentMessage([]Result{open, filtered, rejected})},
+		{"parent-range", ParentMessage(rangeResults)},
+		{"grouped-range", GroupedMessage(rangeResults)},
+		{"changed", changeMessage([]change{{job: filtered.Job, from: filtered, to: open}}, nil, at, at)},
+		{"help", HelpMessage("local")},
+		{"history", HistoryMessage([]Record{
+			{At: at, User: "alice", Target: "web01:443", Verdict: "filtered_at_host"},
+			{At: at.Add(time.Minute), User: "bob", Target: "web01:443", Why: "timed out after 1m0s"},
+		}, "web01")},
+		{"input-error", InputErrorMessage(&InputError{Msg: "web01: missing port", Example: "web01:443"})},
+	} {
+		t.Run(tc.name, func(t *testing.T) { golden(t, tc.name, RenderText(tc.m)) })
+	}
+}
+
+func TestCompactPorts(t *testing.T) {
+	for _, tc := range []struct {
+		in   []int
+		want string
+	}{
+		{[]int{443}, "443"},
+		{[]int{80, 22, 81, 82, 443}, "22, 80-82, 443"},
+		{[]int{1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27}, "1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23 +2 more"},
+	} {
+		if got := compactPorts(tc.in); got != tc.want {
+			t.Errorf("compactPorts(%v) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestElapsed(t *testing.T) {
+	for ms, want := range map[int64]string{0: "0ms", 999: "999ms", 1234: "1.2s", 59_999: "60.0s", 125_000: "2m5s"} {
+		if got := Elapsed(ms); got != want {
+			t.Errorf("Elapsed(%d) = %q, want %q", ms, got, want)
+		}
+	}
+}
