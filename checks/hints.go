@@ -369,18 +369,28 @@ func (c hintCtx) filteredInPath() []Hint {
 	return append([]Hint{h}, c.pathExtras()...)
 }
 
+func (c hintCtx) neighCommands() []string {
+	if c.v6 {
+		return []string{fmt.Sprintf("ip -6 neigh show %s", c.addr), fmt.Sprintf("ping -6 -c 3 %s", c.addr)}
+	}
+	return []string{fmt.Sprintf("ip neigh show %s", c.addr), fmt.Sprintf("arping -c 3 %s", c.addr)}
+}
+
 func (c hintCtx) hostUnreachable() []Hint {
 	var hs []Hint
-	if c.by != "" && c.by != c.addr {
-		neigh := []string{fmt.Sprintf("ip neigh show %s", c.addr), fmt.Sprintf("arping -c 3 %s", c.addr)}
-		if c.v6 {
-			neigh = []string{fmt.Sprintf("ip -6 neigh show %s", c.addr), fmt.Sprintf("ping -6 -c 3 %s", c.addr)}
-		}
+	switch {
+	case c.d.Reason == ReasonICMPHostUnreachable && (c.by == "" || c.by == c.addr):
+		// Our own kernel gave up: the target is on this machine's LAN.
+		hs = append(hs, Hint{
+			Text:     fmt.Sprintf("%s is on this machine's network but never answered ARP/neighbour discovery: the host is down, unplugged, or has another address (FAILED/INCOMPLETE below means nothing answers):", c.addr),
+			Commands: c.neighCommands(),
+		})
+	case c.by != "" && c.by != c.addr:
 		hs = append(hs, Hint{
 			Text:     fmt.Sprintf("%s, the last router before %s, could not reach it (no ARP/neighbour reply on its LAN): the host is down, powered off or unplugged, or the address is wrong. On %s or another machine on that LAN (FAILED/INCOMPLETE means nothing answers):", c.by, c.addr, c.by),
-			Commands: neigh,
+			Commands: c.neighCommands(),
 		})
-	} else {
+	default:
 		where := ""
 		if hop := c.lastHopText(); hop != "" {
 			where = fmt.Sprintf(" (the trace stops after %s)", hop)
@@ -405,6 +415,32 @@ func (c hintCtx) checkName(text string) Hint {
 }
 
 func (c hintCtx) networkUnreachable() []Hint {
+	switch c.d.Reason {
+	case ReasonICMPTimeExceeded:
+		at := ""
+		if c.by != "" {
+			at = " (time-exceeded from " + c.by + ")"
+		}
+		return []Hint{{
+			Text: fmt.Sprintf("Packets to %s expire in transit%s: a routing loop. The trace shows the routers passing them back and forth; fix the route on those routers:", c.addr, at),
+			Commands: []string{
+				fmt.Sprintf("sudo traceroute -n -T -p %d %s", c.port, c.addr),
+				"ip route get " + c.addr,
+			},
+		}}
+	case ReasonLocalError:
+		why := ""
+		if c.e.Connect != nil && c.e.Connect.Error != "" {
+			why = " (" + c.e.Connect.Error + ")"
+		}
+		return []Hint{{
+			Text: fmt.Sprintf("This machine could not send to %s%s: check its route and the local OUTPUT firewall rules (a local DROP shows up as \"operation not permitted\"):", c.addr, why),
+			Commands: []string{
+				"ip route get " + c.addr,
+				fmt.Sprintf("sudo %s -L OUTPUT -v -n --line-numbers", c.iptables()),
+			},
+		}}
+	}
 	if c.by != "" && c.by != c.addr && c.d.Reason != ReasonNoRoute {
 		return []Hint{{
 			Text: fmt.Sprintf("Router %s has no route to %s's network: the address is wrong, or routing is broken at that router. On %s:", c.by, c.addr, c.by),

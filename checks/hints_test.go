@@ -198,6 +198,27 @@ func TestHintsFor(t *testing.T) {
 			not:  []string{"getent", "arping"},
 		},
 		{
+			name: "host unreachable on this machine's LAN (our own ARP failed)",
+			d:    Diagnosis{Verdict: VerdictHostUnreachable, Reason: ReasonICMPHostUnreachable},
+			e:    Evidence{Host: "198.18.1.99", Port: 22, Connect: &ConnectResult{Address: "198.18.1.99", Reason: ReasonICMPHostUnreachable}},
+			want: []string{"on this machine's network but never answered ARP", "ip neigh show 198.18.1.99", "arping -c 3 198.18.1.99"},
+			not:  []string{"Nothing answered", "last router"},
+		},
+		{
+			name: "routing loop",
+			d:    Diagnosis{Verdict: VerdictNetworkUnreachable, Reason: ReasonICMPTimeExceeded, ReportedBy: "198.18.0.2"},
+			e:    Evidence{Host: "web01", Port: 443, Connect: &ConnectResult{Address: "198.18.1.10"}},
+			want: []string{"routing loop", "time-exceeded from 198.18.0.2", "sudo traceroute -n -T -p 443 198.18.1.10"},
+			not:  []string{"has no route", "GATEWAY_IP"},
+		},
+		{
+			name: "local error",
+			d:    Diagnosis{Verdict: VerdictNetworkUnreachable, Reason: ReasonLocalError},
+			e:    Evidence{Host: "web01", Port: 443, Connect: &ConnectResult{Address: "198.18.1.10", Error: "operation not permitted"}},
+			want: []string{"(operation not permitted)", "sudo iptables -L OUTPUT -v -n --line-numbers"},
+			not:  []string{"GATEWAY_IP"},
+		},
+		{
 			name: "network unreachable locally",
 			d:    Diagnosis{Verdict: VerdictNetworkUnreachable, Reason: ReasonNoRoute},
 			e:    Evidence{Host: "web01", Port: 443, Connect: &ConnectResult{Address: "198.51.100.7"}},
