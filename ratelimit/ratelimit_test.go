@@ -331,3 +331,32 @@ func TestMemorySweepKeepsState(t *testing.T) {
 		t.Fatalf("%d keys kept", n)
 	}
 }
+
+func TestGate(t *testing.T) {
+	ctx := context.Background()
+	clk := newFakeClock()
+	k := Key{Chat: "slack", Team: "T", Channel: "C", User: "U"}
+	g := Gate{
+		Limiter: NewMemory(Limits{User: Rate{Events: 2, Per: time.Minute}}, clk.Now),
+		Targets: NewMemoryTargets(TargetBudget{Max: 2}, clk.Now),
+	}
+	charge := func(cost int, targets ...string) Result {
+		r, err := g.Charge(ctx, k, cost, targets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if !charge(1, "a").Allowed || !charge(1, "b").Allowed {
+		t.Fatal("first two")
+	}
+	if r := charge(1, "c"); r.Allowed || r.Which != WhichTargets {
+		t.Fatalf("budget first: %+v", r)
+	}
+	if r := charge(1, "a"); r.Allowed || r.Which != WhichUser {
+		t.Fatalf("then the rate: %+v", r)
+	}
+	if r, err := (Gate{}).Charge(ctx, k, 100, nil); err != nil || !r.Allowed {
+		t.Fatalf("empty gate: %+v %v", r, err)
+	}
+}
