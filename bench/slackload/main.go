@@ -3,6 +3,7 @@
 //
 //	go run ./bench/slackload                      # self-contained: adapter on loopback, fast fake bot
 //	go run ./bench/slackload -url http://127.0.0.1:8080/slack/commands -secret "$SLACK_SIGNING_SECRET"
+//	go run ./bench/slackload -listen 127.0.0.1:18080   # only serve the adapter (another process loads it); Ctrl-C prints the count
 //
 // The load is open-loop (a request every 1/rate seconds whatever the
 // previous one is doing), as Slack's is: a slow server shows up as latency
@@ -21,10 +22,12 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/portcheck/portcheck/adapters/slack"
@@ -36,8 +39,15 @@ func main() {
 	secret := flag.String("secret", "bench-signing-secret", "signing secret")
 	rate := flag.Int("rate", 200, "requests per second")
 	dur := flag.Duration("duration", 10*time.Second, "how long to send")
+	listen := flag.String("listen", "", "only serve the adapter with a counting bot on this address")
 	flag.Parse()
-	if err := run(*target, *secret, *rate, *dur); err != nil {
+	var err error
+	if *listen != "" {
+		err = serve(*listen, *secret)
+	} else {
+		err = run(*target, *secret, *rate, *dur)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "slackload:", err)
 		os.Exit(1)
 	}
@@ -56,16 +66,51 @@ func (b *countingBot) Handle(_ context.Context, _ bot.Chat, c bot.Command) error
 	return nil
 }
 
+func newAdapter(secret string) (*slack.Adapter, *countingBot, error) {
+	counter := &countingBot{ids: map[string]int{}}
+	a, err := slack.New(slack.Options{
+		// The counting bot never posts, so the API URL is never called.
+		Config:  slack.Config{BotToken: "xoxb-bench", SigningSecret: secret, APIURL: "http://127.0.0.1:9/api/"},
+		Handler: counter,
+	})
+	return a, counter, err
+}
+
+func serve(addr, secret string) error {
+	a, counter, err := newAdapter(secret)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	a.Routes(mux)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	fmt.Printf("serving http://%s/slack/commands\n", ln.Addr())
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	srv.Close()
+	a.Wait()
+	counter.mu.Lock()
+	defer counter.mu.Unlock()
+	dup := 0
+	for _, c := range counter.ids {
+		dup += c - 1
+	}
+	fmt.Printf("commands handled: %d distinct, %d duplicated\n", len(counter.ids), dup)
+	return nil
+}
+
 func run(target, secret string, rate int, dur time.Duration) error {
 	var counter *countingBot
 	var adapter *slack.Adapter
 	if target == "" {
-		counter = &countingBot{ids: map[string]int{}}
 		var err error
-		adapter, err = slack.New(slack.Options{
-			Config:  slack.Config{BotToken: "xoxb-bench", SigningSecret: secret, APIURL: "http://127.0.0.1:9/api/"},
-			Handler: counter,
-		})
+		adapter, counter, err = newAdapter(secret)
 		if err != nil {
 			return err
 		}
@@ -89,12 +134,13 @@ func run(target, secret string, rate int, dur time.Duration) error {
 	lat := make([]time.Duration, n)
 	var failed atomic.Int64
 	var wg sync.WaitGroup
-	tick := time.NewTicker(time.Second / time.Duration(rate))
-	defer tick.Stop()
+	interval := time.Second / time.Duration(rate)
 	run := time.Now().UnixNano()
 	start := time.Now()
 	for i := range n {
-		<-tick.C
+		// Send on an absolute schedule: a late tick is made up at once
+		// rather than dropped, so the rate holds on a busy machine.
+		time.Sleep(time.Until(start.Add(time.Duration(i) * interval)))
 		wg.Go(func() {
 			trigger := fmt.Sprintf("bench-%d-%d", run, i)
 			body := url.Values{
