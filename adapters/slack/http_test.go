@@ -323,3 +323,16 @@ func TestSSLCheckIsNotACommand(t *testing.T) {
 		t.Fatalf("status %d, %d commands", rec.Code, len(h.Commands()))
 	}
 }
+
+func TestOversizedBodyRefused(t *testing.T) {
+	f := newFakeSlack(t)
+	h := newFakeHandler()
+	a, _ := testAdapter(t, f, h)
+	body := slashBody("trig-big", strings.Repeat("a", maxBody), "")
+	rec := httptest.NewRecorder()
+	a.CommandsHandler().ServeHTTP(rec, signedRequest(t, "/slack/commands", body, time.Now().Unix()))
+	a.Wait()
+	if rec.Code != http.StatusRequestEntityTooLarge || len(h.Commands()) != 0 {
+		t.Fatalf("status %d, %d commands", rec.Code, len(h.Commands()))
+	}
+}
