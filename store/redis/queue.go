@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -20,6 +22,8 @@ type Queue struct {
 
 	mu      sync.Mutex
 	readers map[string]*reader // by vantage
+
+	warnedTimeout atomic.Bool
 }
 
 var _ bot.Queue = (*Queue)(nil)
@@ -44,6 +48,12 @@ func validVantage(v string) error {
 func (q *Queue) Enqueue(ctx context.Context, j bot.Job) error {
 	if err := validVantage(j.Vantage); err != nil {
 		return fmt.Errorf("enqueue job %s: %w", j.ID, err)
+	}
+	if j.Timeout > q.s.opts.ClaimIdle/2 && !q.warnedTimeout.Swap(true) {
+		// A job still running when ClaimIdle passes is handed to a second
+		// worker: say so once rather than silently run jobs twice.
+		q.s.opts.Logger.Warn("job timeout is close to the redis ClaimIdle: slow jobs may run twice",
+			"job_timeout", j.Timeout, "claim_idle", q.s.opts.ClaimIdle)
 	}
 	if _, err := q.s.add(ctx, q.stream(j.Vantage), j); err != nil {
 		return fmt.Errorf("enqueue job %s: %w", j.ID, err)
@@ -94,7 +104,7 @@ func (q *Queue) Next(ctx context.Context, vantage string) (bot.Delivery, error) 
 // publishDeadLetter tells the bot side that a job was given up on: an error
 // Result on the results stream, so the thread says so through the same path
 // as every other answer. It runs inside the dead-letter MULTI.
-func (q *Queue) publishDeadLetter(p goredis.Pipeliner, e entry) error {
+func (q *Queue) publishDeadLetter(ctx context.Context, p goredis.Pipeliner, e entry) error {
 	var j bot.Job
 	if err := json.Unmarshal([]byte(e.payload), &j); err != nil {
 		return nil // no job id to answer to; the dead stream keeps the payload
@@ -111,7 +121,7 @@ func (q *Queue) publishDeadLetter(p goredis.Pipeliner, e entry) error {
 	if err != nil {
 		return fmt.Errorf("encoding dead-letter result: %w", err)
 	}
-	p.XAdd(context.Background(), &goredis.XAddArgs{
+	p.XAdd(ctx, &goredis.XAddArgs{
 		Stream: q.s.results.stream,
 		MaxLen: q.s.opts.MaxLen,
 		Approx: true,
@@ -165,7 +175,7 @@ func (s *Store) DeadLetters(ctx context.Context, count int64) ([]DeadLetter, err
 			ID: m.ID, Kind: str(fieldKind), Stream: str("stream"), EntryID: str("id"),
 			Reason: str("reason"), Payload: str(fieldPayload),
 		}
-		fmt.Sscan(str("deliveries"), &d.Deliveries)
+		d.Deliveries, _ = strconv.Atoi(str("deliveries")) // written by deadLetter: always a number
 		d.At, _ = time.Parse(time.RFC3339Nano, str("at"))
 		out = append(out, d)
 	}

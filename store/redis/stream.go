@@ -40,7 +40,7 @@ type reader struct {
 	// dead is called, inside the MULTI that moves an over-delivered entry
 	// away, to add what the entry's owner must hear about it (the queue
 	// publishes an error Result); nil adds nothing.
-	dead func(p goredis.Pipeliner, e entry) error
+	dead func(ctx context.Context, p goredis.Pipeliner, e entry) error
 	kind string
 
 	mu        sync.Mutex
@@ -157,7 +157,9 @@ func (r *reader) claim(ctx context.Context) (entry, bool, error) {
 	for range 16 {
 		r.mu.Lock()
 		cursor := r.cursor
-		due := cursor != "0-0" || !r.s.opts.Now().Before(r.nextClaim)
+		// Pacing uses the real monotonic clock, not Options.Now: a frozen
+		// test clock must not switch takeover off.
+		due := cursor != "0-0" || !time.Now().Before(r.nextClaim)
 		r.mu.Unlock()
 		if !due {
 			return entry{}, false, nil
@@ -176,7 +178,7 @@ func (r *reader) claim(ctx context.Context) (entry, bool, error) {
 		r.mu.Lock()
 		r.cursor = nextCursor
 		if nextCursor == "0-0" {
-			r.nextClaim = r.s.opts.Now().Add(r.s.opts.ClaimInterval)
+			r.nextClaim = time.Now().Add(r.s.opts.ClaimInterval)
 		}
 		r.mu.Unlock()
 		if len(msgs) == 0 {
@@ -235,7 +237,7 @@ func (r *reader) deadLetter(ctx context.Context, e entry, why string) error {
 			},
 		})
 		if r.dead != nil {
-			if err := r.dead(p, e); err != nil {
+			if err := r.dead(ctx, p, e); err != nil {
 				return err
 			}
 		}

@@ -11,6 +11,13 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/portcheck/portcheck/bot"
+)
+
+var (
+	_ bot.Vantages = (*Store)(nil)
+	_ bot.Claims   = (*Store)(nil)
 )
 
 // VantageInfo is one live worker's registration.
@@ -67,10 +74,26 @@ func (s *Store) Unregister(ctx context.Context, name, worker string) error {
 	return nil
 }
 
-// Vantages lists the live worker registrations, sorted by vantage name then
+// Vantages lists the names of the vantages at least one live worker
+// serves, sorted (bot.Vantages).
+func (s *Store) Vantages(ctx context.Context) ([]string, error) {
+	ws, err := s.Workers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, w := range ws {
+		if len(names) == 0 || names[len(names)-1] != w.Name {
+			names = append(names, w.Name)
+		}
+	}
+	return names, nil
+}
+
+// Workers lists the live worker registrations, sorted by vantage name then
 // worker; several workers may serve one vantage. Expired members are pruned
 // from the index on the way.
-func (s *Store) Vantages(ctx context.Context) ([]VantageInfo, error) {
+func (s *Store) Workers(ctx context.Context) ([]VantageInfo, error) {
 	members, err := s.client.SMembers(ctx, s.key("vantages")).Result()
 	if err != nil {
 		return nil, fmt.Errorf("listing vantages: %w", err)

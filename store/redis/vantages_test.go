@@ -33,12 +33,15 @@ func TestRegisterListsAndExpires(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	vs, err := s.Vantages(ctx)
+	vs, err := s.Workers(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got, want := names(vs), []string{"internet/w1", "office/w1", "office/w2"}; !equal(got, want) {
-		t.Fatalf("Vantages = %v, want %v", got, want)
+		t.Fatalf("Workers = %v, want %v", got, want)
+	}
+	if got, err := s.Vantages(ctx); err != nil || !equal(got, []string{"internet", "office"}) {
+		t.Fatalf("Vantages = %v, %v, want [internet office]", got, err)
 	}
 	if v := vs[2]; v.Version != "1.2.0" || v.Labels["site"] != "ber" || !v.LastSeen.Equal(now) {
 		t.Errorf("office/w2 = %+v", v)
@@ -50,7 +53,7 @@ func TestRegisterListsAndExpires(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(250 * time.Millisecond)
-	vs, err = s.Vantages(ctx)
+	vs, err = s.Workers(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +66,7 @@ func TestRegisterListsAndExpires(t *testing.T) {
 	if err := s.Unregister(ctx, "office", "w1"); err != nil {
 		t.Fatal(err)
 	}
-	if vs, _ := s.Vantages(ctx); len(vs) != 0 {
+	if vs, _ := s.Workers(ctx); len(vs) != 0 {
 		t.Errorf("after Unregister Vantages = %v", names(vs))
 	}
 	if err := s.Register(ctx, rstore.VantageInfo{}); err == nil {
@@ -79,7 +82,7 @@ func TestHeartbeatKeepsAliveThenUnregisters(t *testing.T) {
 	go func() { done <- s.Heartbeat(ctx, rstore.VantageInfo{Name: "office", Version: "dev"}) }()
 
 	time.Sleep(700 * time.Millisecond) // more than two TTLs: only refreshes keep it
-	vs, err := s.Vantages(context.Background())
+	vs, err := s.Workers(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +93,7 @@ func TestHeartbeatKeepsAliveThenUnregisters(t *testing.T) {
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("Heartbeat returned %v, want context.Canceled", err)
 	}
-	if vs, _ := s.Vantages(context.Background()); len(vs) != 0 {
+	if vs, _ := s.Workers(context.Background()); len(vs) != 0 {
 		t.Errorf("after stop Vantages = %v, want none", names(vs))
 	}
 }
