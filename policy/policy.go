@@ -54,7 +54,7 @@ type Decision struct {
 	Host    string       // as given
 	Addrs   []netip.Addr // when Allowed: exactly the addresses that were checked; probe these and nothing else
 	Rule    string       // the rule that decided, to cite to the user
-	Reason  string       // a sentence for the user
+	Reason  string       // what was found, for the user; shown with Rule, so it does not repeat it
 	// DNSError is set when the name did not resolve: no policy was broken,
 	// so the bot reports a dns_error verdict rather than a denial.
 	DNSError bool
@@ -160,9 +160,9 @@ func (p *Policy) Decide(ctx context.Context, host string, ports []int) Decision 
 		d.Allowed, d.Rule = ok, rule
 		if ok {
 			d.Addrs = []netip.Addr{t.Addr}
-			d.Reason = fmt.Sprintf("%s is allowed: %s", t.Addr, rule)
+			d.Reason = fmt.Sprintf("%s is allowed", t.Addr)
 		} else {
-			d.Reason = fmt.Sprintf("%s is denied: %s", t.Addr, rule)
+			d.Reason = fmt.Sprintf("%s is denied", t.Addr)
 		}
 		return d
 	}
@@ -174,7 +174,7 @@ func (p *Policy) Decide(ctx context.Context, host string, ports []int) Decision 
 		for _, r := range p.deny {
 			if r.matchName(t.Name) {
 				d.Rule = "explicit deny " + r.String()
-				d.Reason = fmt.Sprintf("%s is denied: %s", t.Name, d.Rule)
+				d.Reason = fmt.Sprintf("%s is denied by name", t.Name)
 				return d
 			}
 		}
@@ -203,8 +203,8 @@ func (p *Policy) Decide(ctx context.Context, host string, ports []int) Decision 
 		ok, rule := p.checkAddr(a, byName)
 		if !ok {
 			d.Rule = rule
-			d.Reason = fmt.Sprintf("%s resolves to %s; %s is denied: %s (a name with any denied address is denied as a whole)",
-				t.Name, joinAddrs(addrs), a, rule)
+			d.Reason = fmt.Sprintf("%s resolves to %s; %s is denied, so the name is (one denied address denies the whole name)",
+				t.Name, joinAddrs(addrs), a)
 			return d
 		}
 		if !contains(rules, rule) {
@@ -212,7 +212,7 @@ func (p *Policy) Decide(ctx context.Context, host string, ports []int) Decision 
 		}
 	}
 	d.Allowed, d.Addrs, d.Rule = true, addrs, strings.Join(rules, "; ")
-	d.Reason = fmt.Sprintf("%s resolves to %s: allowed (%s)", t.Name, joinAddrs(addrs), d.Rule)
+	d.Reason = fmt.Sprintf("%s resolves to %s: allowed", t.Name, joinAddrs(addrs))
 	return d
 }
 
@@ -335,7 +335,7 @@ func (p *Policy) checkPorts(ports []int) (rule, reason string, ok bool) {
 		}
 		if !in {
 			rule := "allowed ports " + portsString(p.ports)
-			return rule, fmt.Sprintf("port %d is not allowed (%s)", port, rule), false
+			return rule, fmt.Sprintf("port %d is not allowed", port), false
 		}
 	}
 	return "", "", true
