@@ -420,3 +420,21 @@ func TestFromEnv(t *testing.T) {
 		t.Fatalf("%+v", d)
 	}
 }
+
+func TestDNS64AllowStillJudgesInner(t *testing.T) {
+	dns := newFakeDNS(map[string][]string{
+		"example.com": {"64:ff9b::5db8:d70e"},
+		"evil.com":    {"64:ff9b::5db8:d70e", "64:ff9b::a9fe:a9fe"},
+	})
+	p, err := New(Config{Allow: []string{"64:ff9b::/96"}}, dns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := p.Decide(context.Background(), "example.com", nil); !d.Allowed || d.Rule != "explicit allow 64:ff9b::/96" {
+		t.Fatalf("%+v", d)
+	}
+	d := p.Decide(context.Background(), "evil.com", nil)
+	if d.Allowed || d.Rule != ruleMetadata+" (embedded in NAT64 64:ff9b::a9fe:a9fe)" {
+		t.Fatalf("%+v", d)
+	}
+}
