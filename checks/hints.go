@@ -502,14 +502,11 @@ func (c hintCtx) dnsError() []Hint {
 }
 
 func (c hintCtx) serviceRefused() []Hint {
+	// The summary already carries the engine's detail; quote only what the
+	// server itself said, which is what a person would grep the logs for.
 	why := ""
-	if s := c.e.Service; s != nil {
-		switch {
-		case s.Detail != "":
-			why = " (" + s.Detail + ")"
-		case s.Banner != "":
-			why = fmt.Sprintf(" (it said %q)", s.Banner)
-		}
+	if s := c.e.Service; s != nil && s.Banner != "" {
+		why = fmt.Sprintf(" (it said %q)", s.Banner)
 	}
 	dm := c.daemon
 	wrap := Hint{
@@ -521,7 +518,12 @@ func (c hintCtx) serviceRefused() []Hint {
 			fmt.Sprintf("ldd $(command -v %[1]s || echo /usr/sbin/%[1]s) | grep libwrap", dm.binary),
 		}
 	} else {
-		wrap.Commands = []string{"sudo grep -v '^#' /etc/hosts.deny", "ldd /usr/sbin/DAEMON | grep libwrap"}
+		// Unknown daemon: find it by its port first, then check that binary.
+		wrap.Commands = []string{
+			"sudo grep -v '^#' /etc/hosts.deny",
+			fmt.Sprintf("sudo ss -tlnp 'sport = :%d'", c.port),
+			"sudo ldd /proc/PID/exe | grep libwrap",
+		}
 	}
 	hs := []Hint{wrap}
 	if dm.unit != "" {

@@ -181,7 +181,8 @@ func TestHintsFor(t *testing.T) {
 			name: "service refused on an unknown port: generic deny list",
 			d:    Diagnosis{Verdict: VerdictServiceRefused, Reason: ReasonSynAck},
 			e:    Evidence{Host: "x", Port: 7000, Connect: &ConnectResult{Address: "198.18.1.10"}, Service: &Service{Refused: true, Detail: "closed without data"}},
-			want: []string{"(closed without data)", "sudo grep -v '^#' /etc/hosts.deny"},
+			want: []string{"refused the service: TCP wrappers", "sudo grep -v '^#' /etc/hosts.deny", "sudo ss -tlnp 'sport = :7000'", "sudo ldd /proc/PID/exe | grep libwrap"},
+			not:  []string{"closed without data"},
 		},
 		{
 			name: "host unreachable from the last router: ARP",
