@@ -506,7 +506,12 @@ func (c hintCtx) serviceRefused() []Hint {
 	// server itself said, which is what a person would grep the logs for.
 	why := ""
 	if s := c.e.Service; s != nil && s.Banner != "" {
-		why = fmt.Sprintf(" (it said %q)", s.Banner)
+		line, _, _ := strings.Cut(strings.TrimSpace(s.Banner), "\n")
+		line = strings.TrimSpace(line)
+		if r := []rune(line); len(r) > 80 {
+			line = string(r[:80]) + "…"
+		}
+		why = fmt.Sprintf(" (it said %q)", line) // %q: no raw control bytes reach a terminal or chat
 	}
 	dm := c.daemon
 	wrap := Hint{
