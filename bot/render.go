@@ -400,7 +400,9 @@ func probeLines(r Result) string {
 		if s.TLS != nil && s.TLS.Error == "" {
 			desc += fmt.Sprintf(" (TLS %s, cert %s, %d days left)", s.TLS.Version, s.TLS.Subject, s.TLS.DaysLeft)
 		}
-		line("service", "%s", strings.TrimSpace(desc))
+		if desc = strings.TrimSpace(desc); desc != "" {
+			line("service", "%s", desc)
+		}
 	}
 	return strings.TrimRight(b.String(), "\n")
 }

@@ -178,9 +178,10 @@ func (s *Shell) Start(_ context.Context, c bot.Channel, m bot.Message) (bot.Thre
 
 // Reply prints a reply nested under its parent.
 func (s *Shell) Reply(_ context.Context, t bot.Thread, m bot.Message) error {
-	tag := "#" + t.ID + " "
-	pad := strings.Repeat(" ", len(tag))
-	s.print(pad+"└ ", pad+"  ", m)
+	// The thread number repeats on every reply: with several checks in
+	// flight, replies of different threads arrive interleaved.
+	tag := "#" + t.ID + " └ "
+	s.print(tag, strings.Repeat(" ", len([]rune(tag))), m)
 	return nil
 }
 
