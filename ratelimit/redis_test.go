@@ -27,8 +27,8 @@ func TestRedis(t *testing.T) {
 			targets: func(t *testing.T, b TargetBudget) Targets { return NewRedisTargets(rdb, b, prefix, clk.Now) },
 			sleep:   time.Sleep,
 			advance: clk.Advance,
-			tol:     80 * time.Millisecond,
-			unit:    900 * time.Millisecond,
+			tol:     400 * time.Millisecond, // generous: CI shares its CPUs
+			unit:    3 * time.Second,
 		}
 	})
 }
