@@ -2,11 +2,149 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/checks"
+	"github.com/portcheck/portcheck/config"
+	rstore "github.com/portcheck/portcheck/store/redis"
 )
 
-// runWorker is a placeholder until its issue lands.
+const workerUsage = `Usage: portcheck worker [--vantage NAME] [--config FILE] [--label k=v]...
+
+Serves the jobs of one vantage point from Redis (REDIS_URL, required) and
+publishes their results for the bot processes; it never talks to a chat.
+It registers itself with a heartbeat so /portcheck vantages lists it.
+
+`
+
+// runWorker is the `portcheck worker` composition root: Redis store, prober,
+// bot.Worker and the registry heartbeat, until SIGINT/SIGTERM.
 func runWorker(ctx context.Context, args []string, io stdio) int {
-	fmt.Fprintln(io.err, "portcheck worker: not implemented yet")
-	return 1
+	fs := flag.NewFlagSet("portcheck worker", flag.ContinueOnError)
+	fs.SetOutput(io.err)
+	path := fs.String("config", os.Getenv("PORTCHECK_CONFIG"), "YAML config file (env PORTCHECK_CONFIG)")
+	vantage := fs.String("vantage", "", "vantage name this worker serves (default: config vantage / env PORTCHECK_VANTAGE)")
+	labels := map[string]string{}
+	fs.Func("label", "k=v label shown in /portcheck vantages (repeatable)", func(s string) error {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("want k=v, got %q", s)
+		}
+		labels[k] = v
+		return nil
+	})
+	fs.Usage = func() { fmt.Fprint(io.err, workerUsage); fs.PrintDefaults() }
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(io.err, "portcheck worker: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	cfg, err := config.Load(*path, os.Getenv)
+	if err != nil {
+		fmt.Fprintln(io.err, err)
+		return 2
+	}
+	if *vantage != "" {
+		cfg.Vantage = *vantage
+	}
+	if cfg.Redis.URL == "" {
+		fmt.Fprintln(io.err, "portcheck worker: REDIS_URL is not set (a worker serves jobs from Redis; see docs/redis.md)")
+		return 2
+	}
+	log := workerLogger(cfg.Log, io)
+
+	st, err := rstore.Open(ctx, cfg.Redis.URL, workerStoreOptions(cfg, os.Getenv, log))
+	if err != nil {
+		fmt.Fprintf(io.err, "portcheck worker: %v\n", err)
+		return 2
+	}
+	defer st.Close()
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	err = st.Ping(pctx)
+	cancel()
+	switch {
+	case err != nil && !rstore.Unavailable(err):
+		// Wrong password, wrong db: retrying cannot fix it.
+		fmt.Fprintf(io.err, "portcheck worker: %v\n", err)
+		return 1
+	case err != nil:
+		log.Warn("redis unreachable at start; retrying with backoff", "err", err)
+	}
+
+	w, err := bot.NewWorker(bot.WorkerParams{
+		Queue:           st.Queue(),
+		Results:         st.Results(),
+		Checker:         checks.NewProber(checks.Config{Timeout: cfg.Worker.Timeout.Std(), Vantage: cfg.Vantage}),
+		Vantage:         cfg.Vantage,
+		Concurrency:     cfg.Worker.Concurrency,
+		Timeout:         cfg.Worker.Timeout.Std(),
+		Log:             log,
+		KeepInterrupted: true, // Redis hands an interrupted job to another worker
+	})
+	if err != nil {
+		fmt.Fprintf(io.err, "portcheck worker: %v\n", err)
+		return 2
+	}
+
+	hbDone := make(chan error, 1)
+	go func() {
+		hbDone <- st.Heartbeat(ctx, rstore.VantageInfo{Name: cfg.Vantage, Version: workerVersion(), Labels: labels})
+	}()
+	log.Info("worker serving", "vantage", cfg.Vantage, "concurrency", cfg.Worker.Concurrency)
+	w.Run(ctx)
+	if err := <-hbDone; err != nil && !errors.Is(err, context.Canceled) {
+		log.Error("heartbeat", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// workerStoreOptions maps the config onto the Redis store. ClaimIdle must
+// outlast the slowest job (deadline plus the worker's grace) or a slow job
+// is handed to a second worker; traces can take several per-port timeouts.
+func workerStoreOptions(cfg config.Config, getenv func(string) string, log *slog.Logger) rstore.Options {
+	claim := 2 * time.Minute
+	if c := 4*cfg.Worker.Timeout.Std() + 30*time.Second; c > claim {
+		claim = c
+	}
+	return rstore.Options{
+		MaxDeliveries:  cfg.Redis.MaxDeliveries,
+		MaxLen:         cfg.Redis.StreamMaxLen,
+		SentinelMaster: cfg.Redis.SentinelMaster,
+		SentinelAddrs:  cfg.Redis.SentinelAddrs,
+		// The config holds no secrets: the sentinels' password comes from
+		// the environment only.
+		SentinelPassword: getenv("REDIS_SENTINEL_PASSWORD"),
+		ClaimIdle:        claim,
+		Logger:           log,
+	}
+}
+
+func workerLogger(c config.Log, io stdio) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
+		level = slog.LevelInfo
+	}
+	ho := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(io.err, ho))
+	}
+	return slog.New(slog.NewTextHandler(io.err, ho))
+}
+
+func workerVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		return bi.Main.Version
+	}
+	return "unknown"
 }

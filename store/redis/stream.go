@@ -336,3 +336,9 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
+
+// Unavailable reports whether err means Redis could not be reached or is
+// failing over (retrying later may work), as opposed to a configuration
+// mistake such as a wrong password. Ingress uses it to tell the user "the
+// queue is down" rather than "portcheck is misconfigured".
+func Unavailable(err error) bool { return transient(err) }
