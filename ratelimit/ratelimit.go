@@ -56,6 +56,7 @@ const (
 	WhichChannel     = "channel"
 	WhichGlobal      = "global"
 	WhichTargets     = "targets"
+	WhichInflight    = "inflight" // too many jobs running for this user
 	WhichUnavailable = "unavailable" // the limiter's backend failed: fail closed
 )
 
@@ -80,6 +81,8 @@ func (r Result) Message() string {
 		return fmt.Sprintf("this command costs more than the %s limit allows at once (%s): ask for fewer ports or vantages", r.Which, r.Limit)
 	case r.Which == WhichTargets:
 		return fmt.Sprintf("distinct-target budget reached (%s); retry in %s", r.Limit, roundUp(r.RetryAfter))
+	case r.Which == WhichInflight:
+		return fmt.Sprintf("you already have the most jobs running (%s); wait for them to finish", r.Limit)
 	}
 	return fmt.Sprintf("rate limit per %s reached (%s); retry in %s", r.Which, r.Limit, roundUp(r.RetryAfter))
 }

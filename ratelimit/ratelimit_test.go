@@ -360,3 +360,34 @@ func TestGate(t *testing.T) {
 		t.Fatalf("empty gate: %+v %v", r, err)
 	}
 }
+
+func TestInflight(t *testing.T) {
+	f := NewInflight(4)
+	u := Key{Chat: "slack", Team: "T", User: "U"}
+	rel1, r := f.Acquire(u, 3)
+	if !r.Allowed {
+		t.Fatal(r)
+	}
+	if _, r := f.Acquire(u, 2); r.Allowed || r.Which != WhichInflight || !strings.Contains(r.Message(), "wait for them to finish") {
+		t.Fatalf("%+v %q", r, r.Message())
+	}
+	if _, r := f.Acquire(Key{Chat: "slack", Team: "T", User: "V"}, 4); !r.Allowed {
+		t.Fatal("per user")
+	}
+	if _, r := f.Acquire(u, 5); r.Allowed || r.RetryAfter != -1 {
+		t.Fatalf("more than the cap at once: %+v", r)
+	}
+	rel1()
+	rel1() // idempotent
+	rel2, r := f.Acquire(u, 4)
+	if !r.Allowed {
+		t.Fatalf("after release: %+v", r)
+	}
+	rel2()
+	if len(f.used) != 1 { // only V remains
+		t.Fatalf("leftover %v", f.used)
+	}
+	if _, r := NewInflight(0).Acquire(u, 1000); !r.Allowed {
+		t.Fatal("0 = no cap")
+	}
+}
