@@ -56,7 +56,7 @@ const (
 	WhichChannel     = "channel"
 	WhichGlobal      = "global"
 	WhichTargets     = "targets"
-	WhichInflight    = "inflight" // too many jobs running for this user
+	WhichInflight    = "inflight"    // too many jobs running for this user
 	WhichUnavailable = "unavailable" // the limiter's backend failed: fail closed
 )
 
