@@ -46,6 +46,22 @@ func (AllowAll) Decide(context.Context, Command, checks.Target) PolicyDecision {
 	return PolicyDecision{Allowed: true}
 }
 
+// Gate admits a whole command before anything is queued: authorization and
+// rate limits plug in here (nil admits everything). It sees the parsed
+// request and how many jobs it would start.
+type Gate interface {
+	Admit(ctx context.Context, cmd Command, req Request, jobs int) GateDecision
+}
+
+// GateDecision is a Gate's answer. Done, when set, is called once the
+// command's first run has every answer (e.g. to release an in-flight slot).
+type GateDecision struct {
+	Allowed    bool
+	Why        string        // for the user when refused; cites the rule or limit
+	RetryAfter time.Duration // when refused by a rate limit
+	Done       func()
+}
+
 // Vantages lists the vantages workers currently serve (Redis heartbeats in
 // distributed mode).
 type Vantages interface {
@@ -98,6 +114,7 @@ type Params struct {
 	Claims  Claims   // dedupe of command ids and posts; default in-process
 	Checker Checker  // when set, Run also runs a local worker pool on it
 	Policy  Policy   // default AllowAll
+	Gate    Gate     // authorization and rate limits; nil admits all
 	Others  Vantages // remote vantages besides the local one; nil: local only
 	Now     func() time.Time
 	After   func(time.Duration) <-chan time.Time // waits between watch checks
@@ -198,6 +215,7 @@ type run struct {
 	started  time.Time
 	prev     *run
 	finished time.Time
+	done     func() // the Gate's, called once when the run completes
 }
 
 func (r *run) detailed(lim Limits) bool { return len(r.jobs) <= lim.DetailPorts }
@@ -463,7 +481,25 @@ func (b *Bot) check(ctx context.Context, chat Chat, cmd Command, req Request) er
 				"this channel already has %d watches running (the limit); type `/portcheck stop` in a watch's thread to end one", n))
 		}
 	}
+	var gateDone func()
+	if b.p.Gate != nil {
+		d := b.p.Gate.Admit(ctx, cmd, req, req.Ports()*len(vantages))
+		if !d.Allowed {
+			why := d.Why
+			if why == "" {
+				why = "not allowed"
+			}
+			if d.RetryAfter > 0 {
+				why += fmt.Sprintf(" — try again in %s", d.RetryAfter.Round(time.Second))
+			}
+			return b.deny(ctx, chat, cmd, req, why)
+		}
+		gateDone = d.Done
+	}
 	if err := b.auditCommand(ctx, cmd, targetStrings(req.Targets), DecisionQueued, ""); err != nil {
+		if gateDone != nil {
+			gateDone()
+		}
 		return err
 	}
 	parent := RunningMessage(req.Targets, vantages, 0, 0)
@@ -475,6 +511,9 @@ func (b *Bot) check(ctx context.Context, chat Chat, cmd Command, req Request) er
 	}
 	th, err := chat.Start(ctx, cmd.Channel, parent)
 	if err != nil {
+		if gateDone != nil {
+			gateDone()
+		}
 		b.auditPostError(ctx, cmd.Channel, cmd.User, cmd.ID, "", err)
 		return fmt.Errorf("bot: starting thread for %s: %w", cmd.ID, err)
 	}
@@ -493,7 +532,7 @@ func (b *Bot) check(ctx context.Context, chat Chat, cmd Command, req Request) er
 	if w != nil {
 		kind = VerbWatch
 	}
-	if err := b.startRun(ctx, ts, kind, cmd.User, 0); err != nil {
+	if err := b.startRunDone(ctx, ts, kind, cmd.User, 0, gateDone); err != nil {
 		if w != nil {
 			b.endWatch(ctx, ts, "")
 		}
@@ -514,9 +553,13 @@ func shortDuration(d time.Duration) string {
 
 // startRun enqueues one job per (target port, vantage) for ts.
 func (b *Bot) startRun(ctx context.Context, ts *threadState, kind Verb, by User, round int) error {
+	return b.startRunDone(ctx, ts, kind, by, round, nil)
+}
+
+func (b *Bot) startRunDone(ctx context.Context, ts *threadState, kind Verb, by User, round int, done func()) error {
 	id := b.p.NewID()
 	now := b.p.Now()
-	r := &run{id: id, kind: kind, round: round, ts: ts, by: by, results: map[string]Result{}, started: now}
+	r := &run{id: id, kind: kind, round: round, ts: ts, by: by, results: map[string]Result{}, started: now, done: done}
 	for _, t := range ts.req.Targets {
 		for _, p := range t.Ports {
 			for _, v := range ts.vantages {
@@ -816,6 +859,9 @@ func (b *Bot) finishRun(ctx context.Context, chat Chat, r *run) {
 	}
 	delete(b.runs, r.id)
 	b.mu.Unlock()
+	if r.done != nil {
+		r.done()
+	}
 	if r.kind == VerbWatch {
 		if ended != "" {
 			b.endWatch(ctx, ts, "the verdict changed")
@@ -938,13 +984,28 @@ func (b *Bot) again(ctx context.Context, chat Chat, cmd Command) error {
 		}
 		return b.ephemeral(ctx, chat, cmd, Message{Status: StatusInfo, Text: "this check is still running; its answer will land here"})
 	}
+	var gateDone func()
+	if b.p.Gate != nil {
+		d := b.p.Gate.Admit(ctx, cmd, ts.req, ts.req.Ports()*len(ts.vantages))
+		if !d.Allowed {
+			why := d.Why
+			if d.RetryAfter > 0 {
+				why += fmt.Sprintf(" — try again in %s", d.RetryAfter.Round(time.Second))
+			}
+			return b.deny(ctx, chat, cmd, ts.req, why)
+		}
+		gateDone = d.Done
+	}
 	if err := b.auditCommand(ctx, cmd, targetStrings(ts.req.Targets), DecisionQueued, "again"); err != nil {
+		if gateDone != nil {
+			gateDone()
+		}
 		return err
 	}
 	j := Job{CommandID: cmd.ID}
 	b.reply(ctx, chat, ts.thread, cmd.User, j, Message{Status: StatusRunning, Text: "re-checking, asked by " + displayName(cmd.User) + "…"})
 	b.update(ctx, chat, ts.thread, cmd.User, j, RunningMessage(ts.req.Targets, ts.vantages, 0, 0))
-	return b.startRun(ctx, ts, VerbAgain, cmd.User, 0)
+	return b.startRunDone(ctx, ts, VerbAgain, cmd.User, 0, gateDone)
 }
 
 func displayName(u User) string {

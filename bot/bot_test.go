@@ -559,3 +559,41 @@ func TestProgressLine(t *testing.T) {
 		"update #1 ok: web01:443 — open · 198.18.3.10 · 12ms",
 	)
 }
+
+type countingGate struct {
+	allow bool
+	admits, dones atomic.Int64
+	jobs          atomic.Int64
+}
+
+func (g *countingGate) Admit(_ context.Context, _ bot.Command, _ bot.Request, jobs int) bot.GateDecision {
+	g.admits.Add(1)
+	g.jobs.Store(int64(jobs))
+	if !g.allow {
+		return bot.GateDecision{Why: "rate limit: 20 per 1m0s for you", RetryAfter: 42 * time.Second}
+	}
+	return bot.GateDecision{Allowed: true, Done: func() { g.dones.Add(1) }}
+}
+
+func TestGate(t *testing.T) {
+	g := &countingGate{}
+	h := newHarness(t, verdictChecker(checks.VerdictOpen), func(p *bot.Params) { p.Gate = g })
+	h.say(t, "web01:22,80", nil)
+	h.settle(t)
+	expect(t, h.chat.log(), "ephemeral U1 info: rate limit: 20 per 1m0s for you — try again in 42s")
+	if g.jobs.Load() != 2 {
+		t.Errorf("gate saw %d jobs, want 2", g.jobs.Load())
+	}
+	g.allow = true
+	h.say(t, "web01:22", nil)
+	h.settle(t)
+	h.say(t, "again", &bot.Thread{Channel: bot.Channel{Chat: "fake", ID: "C1"}, ID: "1"})
+	h.settle(t)
+	if g.admits.Load() != 3 || g.dones.Load() != 2 {
+		t.Errorf("admits %d dones %d, want 3 and 2", g.admits.Load(), g.dones.Load())
+	}
+	recs, _ := h.audit.Query(context.Background(), bot.AuditQuery{Kind: bot.KindCommand, Limit: 3})
+	if recs[0].Decision != bot.DecisionDenied || !strings.Contains(recs[0].Why, "rate limit") {
+		t.Errorf("gate denial audit: %+v", recs[0])
+	}
+}
