@@ -561,7 +561,7 @@ func TestProgressLine(t *testing.T) {
 }
 
 type countingGate struct {
-	allow bool
+	allow         bool
 	admits, dones atomic.Int64
 	jobs          atomic.Int64
 }
