@@ -4,24 +4,20 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
-	"os/exec"
-	"regexp"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/policy"
+	"github.com/portcheck/portcheck/policy/policytest"
 )
 
 // The zero-packet proof: a denied decision must send nothing at all to the
 // denied address — no connect, no ping, no trace, no DNS-then-connect.
 //
-// The parent builds one network namespace (unique name, torn down always)
-// with two addresses on its loopback, both in 198.18.0.0/15:
+// The parent builds one network namespace with policytest (unique name,
+// torn down always) with two addresses on its loopback, in 198.18.0.0/15:
 //
 //	198.18.0.10  denied by an explicit rule (the "metadata" stand-in)
 //	198.18.0.20  allowed: the positive control, proving the counter counts
@@ -35,87 +31,22 @@ import (
 const (
 	zpDenied  = "198.18.0.10"
 	zpAllowed = "198.18.0.20"
-	zpChild   = "PORTCHECK_ZEROPACKET_CHILD"
 )
 
 func TestZeroPacket(t *testing.T) {
-	if os.Getenv(zpChild) != "" {
+	if policytest.IsChild() {
 		t.Skip("running as the child")
 	}
-	if err := zpRequirements(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("zero-packet test cannot run under CI: %v", err)
-		}
-		t.Skipf("zero-packet test skipped: %v", err)
+	denied, allowed := netip.MustParseAddr(zpDenied), netip.MustParseAddr(zpAllowed)
+	c := policytest.Start(t, denied, allowed)
+	c.RunChild(t, "TestZeroPacketChild")
+	counts := c.Packets(t)
+	if counts[denied] != 0 {
+		t.Errorf("%d packets were sent to the denied address %s, want 0", counts[denied], zpDenied)
 	}
-	ns := fmt.Sprintf("pczp-%d-%d", os.Getpid(), time.Now().UnixNano()%100000)
-	run := func(args ...string) string {
-		t.Helper()
-		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
-	run("ip", "netns", "add", ns)
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
-			t.Errorf("teardown of %s: %v %s", ns, err, out)
-		}
-	})
-	in := func(args ...string) string { return run(append([]string{"ip", "netns", "exec", ns}, args...)...) }
-	in("ip", "link", "set", "lo", "up")
-	in("ip", "addr", "add", zpDenied+"/32", "dev", "lo")
-	in("ip", "addr", "add", zpAllowed+"/32", "dev", "lo")
-	in("iptables", "-w", "-A", "OUTPUT", "-d", zpDenied, "-j", "ACCEPT")
-	in("iptables", "-w", "-A", "OUTPUT", "-d", zpAllowed, "-j", "ACCEPT")
-
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("ip", "netns", "exec", ns, exe, "-test.run=^TestZeroPacketChild$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), zpChild+"=1")
-	out, err := cmd.CombinedOutput()
-	t.Logf("child:\n%s", out)
-	if err != nil {
-		t.Fatalf("child failed: %v", err)
-	}
-
-	counts := zpCounters(t, in("iptables", "-w", "-nvxL", "OUTPUT"))
-	if counts[zpDenied] != 0 {
-		t.Errorf("%d packets were sent to the denied address %s, want 0", counts[zpDenied], zpDenied)
-	}
-	if counts[zpAllowed] == 0 {
+	if counts[allowed] == 0 {
 		t.Errorf("no packets counted to the allowed control %s: the counter does not work, so the zero above proves nothing", zpAllowed)
 	}
-}
-
-// zpCounters parses `iptables -nvxL OUTPUT` into packets per destination.
-func zpCounters(t *testing.T, listing string) map[string]int {
-	t.Helper()
-	re := regexp.MustCompile(`(?m)^\s*(\d+)\s+\d+\s+ACCEPT\s+.*?\s(\d+\.\d+\.\d+\.\d+)\s*$`)
-	got := map[string]int{}
-	for _, m := range re.FindAllStringSubmatch(listing, -1) {
-		n, _ := strconv.Atoi(m[1])
-		got[m[2]] += n
-	}
-	if _, ok := got[zpDenied]; !ok {
-		t.Fatalf("no counter for %s in:\n%s", zpDenied, listing)
-	}
-	return got
-}
-
-func zpRequirements() error {
-	if os.Geteuid() != 0 {
-		return fmt.Errorf("needs root (network namespaces, iptables)")
-	}
-	for _, tool := range []string{"ip", "iptables"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("needs %s", tool)
-		}
-	}
-	return nil
 }
 
 // zpResolver answers "rebind.test" with the allowed address first and the
@@ -143,7 +74,7 @@ func (r *zpResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Add
 }
 
 func TestZeroPacketChild(t *testing.T) {
-	if os.Getenv(zpChild) == "" {
+	if !policytest.IsChild() {
 		t.Skip("only runs inside the zero-packet namespace (see TestZeroPacket)")
 	}
 	res := &zpResolver{calls: map[string]int{}}
