@@ -330,7 +330,7 @@ func (m merger) ruleHints(r Rule) []checks.Hint {
 			match = "-s " + src + " " + match
 		}
 		return []checks.Hint{{
-			Text: fmt.Sprintf("Inspect %s, then insert an ACCEPT above it to test (temporary: remove it afterwards, and make the real change in your firewall config).", r.Describe()),
+			Text: r.Describe() + ". Inspect the chain, then insert an ACCEPT above that rule to test; remove it afterwards and make the real change in your firewall config.",
 			Commands: []string{
 				fmt.Sprintf("sudo %s%s -L %s -v -n --line-numbers", tool, t, r.Chain),
 				fmt.Sprintf("sudo %s%s -I %s %d %s -j ACCEPT", tool, t, r.Chain, pos, match),
@@ -352,7 +352,7 @@ func (m merger) ruleHints(r Rule) []checks.Hint {
 			match = fam + " saddr " + src + " " + match
 		}
 		return []checks.Hint{{
-			Text: fmt.Sprintf("Inspect %s, then insert an ACCEPT before it to test (temporary: delete it by its handle afterwards).", r.Describe()),
+			Text: r.Describe() + ". Inspect the chain, then insert an ACCEPT before that rule to test; delete it by its handle afterwards.",
 			Commands: []string{
 				"sudo nft -a list chain " + chain,
 				fmt.Sprintf("sudo nft insert rule %s%s %s accept", chain, where, match),
