@@ -2,11 +2,308 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/checks"
+	"github.com/portcheck/portcheck/config"
+	"github.com/portcheck/portcheck/policy"
+	"github.com/portcheck/portcheck/store/memory"
+	rstore "github.com/portcheck/portcheck/store/redis"
+	"github.com/portcheck/portcheck/store/sqlite"
 )
 
-// runServe is a placeholder until its issue lands.
+const serveHelp = `Usage: portcheck serve [--config FILE] [--db PATH] [--listen ADDR]
+
+Runs the configured chat adapters, the job queue, the local workers and the
+audit trail in one process. Configure at least one chat:
+
+  Slack    SLACK_BOT_TOKEN and SLACK_APP_TOKEN (Socket Mode: no public URL)
+           or SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (HTTP /slack/commands)
+  Discord  DISCORD_BOT_TOKEN and DISCORD_APP_ID (gateway), plus
+           DISCORD_PUBLIC_KEY for the HTTP interactions endpoint
+
+HTTP endpoints (chat webhooks, /healthz) listen on PORTCHECK_LISTEN (:8080).
+REDIS_URL switches the queue to Redis (workers elsewhere: portcheck worker).
+The audit trail is SQLite at PORTCHECK_AUDIT_DB (default
+$XDG_STATE_HOME/portcheck/audit.db). Other settings: docs/bot.md.
+`
+
+const noChatConfigured = `portcheck serve: no chat is configured, so there is nobody to answer.
+  Slack:   set SLACK_BOT_TOKEN and SLACK_APP_TOKEN (Socket Mode),
+           or SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (HTTP request URLs)
+  Discord: set DISCORD_BOT_TOKEN and DISCORD_APP_ID
+Meanwhile the same bot runs in your terminal now: portcheck shell
+`
+
 func runServe(ctx context.Context, args []string, io stdio) int {
-	fmt.Fprintln(io.err, "portcheck serve: not implemented yet")
-	return 1
+	return serve(ctx, args, io, os.Getenv, frontendFactories())
+}
+
+// forwardHandler lets the frontends be built (and the no-chat case caught)
+// before the bot and its stores exist.
+type forwardHandler struct{ h bot.Handler }
+
+func (f *forwardHandler) Handle(ctx context.Context, c bot.Chat, cmd bot.Command) error {
+	if f.h == nil {
+		return errors.New("portcheck serve: not ready yet")
+	}
+	return f.h.Handle(ctx, c, cmd)
+}
+
+// serve is runServe with its environment and chats passed in (tests).
+func serve(ctx context.Context, args []string, io stdio, getenv func(string) string, factories []frontendFactory) int {
+	fs := flag.NewFlagSet("portcheck serve", flag.ContinueOnError)
+	fs.SetOutput(discard{})
+	fs.Usage = func() {}
+	path := fs.String("config", getenv("PORTCHECK_CONFIG"), "YAML config file")
+	db := fs.String("db", "", "audit database path")
+	listen := fs.String("listen", "", "HTTP listen address")
+	for _, a := range args {
+		if a == "-h" || a == "--help" || a == "-help" {
+			fmt.Fprint(io.out, serveHelp)
+			return 0
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		fmt.Fprintf(io.err, "portcheck serve: %v\n(see portcheck serve --help)\n", err)
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(io.err, "portcheck serve: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	cfg, err := config.Load(*path, getenv)
+	if err != nil {
+		fmt.Fprintf(io.err, "portcheck serve: %v\n", err)
+		return 2
+	}
+	if *db != "" {
+		cfg.Audit.Path = *db
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+	}
+	log := serveLogger(cfg.Log, io)
+
+	fwd := &forwardHandler{}
+	var fronts []frontend
+	for _, build := range factories {
+		f, ok, err := build(getenv, fwd, log)
+		if err != nil {
+			fmt.Fprintf(io.err, "portcheck serve: %v\n", err)
+			return 1
+		}
+		if ok {
+			fronts = append(fronts, f)
+		}
+	}
+	if len(fronts) == 0 {
+		fmt.Fprint(io.err, noChatConfigured)
+		return 1
+	}
+
+	p, cleanup, err := serveParams(ctx, cfg, getenv, log)
+	if err != nil {
+		fmt.Fprintf(io.err, "portcheck serve: %v\n", err)
+		return 1
+	}
+	defer cleanup()
+	b, err := bot.New(p)
+	if err != nil {
+		fmt.Fprintf(io.err, "portcheck serve: %v\n", err)
+		return 1
+	}
+	fwd.h = b
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	for _, f := range fronts {
+		b.AddChat(f.Name(), f.Chat())
+		f.Routes(mux)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		fmt.Fprintf(io.err, "portcheck serve: listening on %s: %v (set PORTCHECK_LISTEN)\n", cfg.Listen, err)
+		return 1
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+
+	// Everything runs until ctx is done or a part fails for good.
+	runCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	var wg sync.WaitGroup
+	botCtx, stopBot := context.WithCancel(context.WithoutCancel(ctx))
+	botDone := make(chan struct{})
+	go func() { defer close(botDone); _ = b.Run(botCtx) }()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			stop(fmt.Errorf("http: %w", err))
+		}
+	}()
+	for _, f := range fronts {
+		wg.Add(1)
+		go func(f frontend) {
+			defer wg.Done()
+			if err := f.Run(runCtx); err != nil && runCtx.Err() == nil {
+				stop(fmt.Errorf("%s: %w", f.Name(), err))
+			}
+		}(f)
+	}
+	names := make([]string, 0, len(fronts))
+	for _, f := range fronts {
+		names = append(names, f.Name())
+	}
+	log.Info("portcheck serving", "chats", names, "listen", ln.Addr().String(), "audit", cfg.Audit.Path,
+		"queue", queueKind(cfg), "vantage", cfg.Vantage)
+
+	<-runCtx.Done()
+	cause := context.Cause(runCtx)
+	// Stop taking commands, then let the bot finish (it posts what the
+	// workers still report, and says so in threads that cannot finish).
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	_ = srv.Shutdown(sctx)
+	cancel()
+	wg.Wait()
+	stopBot()
+	<-botDone
+	if cause != nil && !errors.Is(cause, context.Canceled) {
+		fmt.Fprintf(io.err, "portcheck serve: %v\n", cause)
+		return 1
+	}
+	return 0
+}
+
+func queueKind(cfg config.Config) string {
+	if cfg.Redis.URL != "" || len(cfg.Redis.SentinelAddrs) > 0 {
+		return "redis"
+	}
+	return "memory"
+}
+
+// serveParams builds the bot's dependencies from the configuration: the
+// embedded queue or Redis, the SQLite audit trail, the target policy, the
+// local worker. cleanup closes what was opened.
+func serveParams(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger) (bot.Params, func(), error) {
+	var closers []func()
+	cleanup := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	fail := func(err error) (bot.Params, func(), error) { cleanup(); return bot.Params{}, func() {}, err }
+
+	auditPath := cfg.Audit.Path
+	if auditPath == "" {
+		p, err := defaultAuditPath(getenv)
+		if err != nil {
+			return fail(err)
+		}
+		auditPath = p
+	}
+	audit, err := sqlite.Open(ctx, auditPath)
+	if err != nil {
+		return fail(err)
+	}
+	closers = append(closers, func() { audit.Close() })
+
+	pol, err := policy.New(policy.Config{
+		Allow: cfg.Policy.Allow, Deny: cfg.Policy.Deny, Ports: cfg.Policy.Ports, MaxPorts: cfg.Policy.MaxPorts,
+		AllowPrivate: cfg.Policy.AllowPrivate, RedactHops: cfg.Policy.RedactHops,
+	}, nil)
+	if err != nil {
+		return fail(fmt.Errorf("target policy: %w", err))
+	}
+
+	timeout := cfg.Worker.Timeout.Std()
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	maxPorts := cfg.Policy.MaxPorts
+	if maxPorts <= 0 {
+		maxPorts = policy.DefaultMaxPorts
+	}
+	p := bot.Params{
+		Audit:  audit,
+		Policy: policyAdapter{pol},
+		Limits: bot.Limits{
+			Vantage:           cfg.Vantage,
+			Concurrency:       cfg.Worker.Concurrency,
+			JobTimeout:        2*timeout + 5*time.Second,
+			WatchesPerChannel: cfg.Watch.MaxPerChannel,
+			Grammar: bot.GrammarLimits{
+				MaxText: cfg.Limits.MaxCommandLength, MaxTargets: cfg.Limits.MaxTargets, MaxPorts: maxPorts,
+				Every: cfg.Watch.DefaultEvery.Std(), MinEvery: cfg.Watch.MinEvery.Std(), MaxFor: cfg.Watch.MaxFor.Std(),
+			},
+		},
+		Log: log,
+	}
+	if cfg.Worker.LocalWorker == nil || *cfg.Worker.LocalWorker {
+		p.Checker = checks.NewProber(checks.Config{Timeout: timeout, Vantage: cfg.Vantage})
+	}
+	if queueKind(cfg) == "redis" {
+		// The same store options as `portcheck worker`, so claim-idle and
+		// dead-lettering agree between the processes sharing the streams.
+		st, err := rstore.Open(ctx, cfg.Redis.URL, workerStoreOptions(cfg, getenv, log))
+		if err != nil {
+			return fail(fmt.Errorf("redis: %w", err))
+		}
+		closers = append(closers, func() { st.Close() })
+		p.Queue, p.Results, p.Claims, p.Others = st.Queue(), st.Results(), st, st
+		p.KeepPendingOnShutdown = true // Redis keeps them for the next process
+		if p.Checker != nil {
+			hctx, stopHB := context.WithCancel(context.WithoutCancel(ctx))
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				if err := st.Heartbeat(hctx, rstore.VantageInfo{Name: cfg.Vantage, Version: workerVersion()}); err != nil && hctx.Err() == nil {
+					log.Error("vantage heartbeat stopped", "err", err)
+				}
+			}()
+			closers = append(closers, func() { stopHB(); <-done })
+		}
+	} else {
+		p.Queue, p.Results, p.Claims = memory.NewQueue(), memory.NewResults(), memory.NewClaims()
+		if p.Checker == nil {
+			return fail(errors.New("the local worker is off (PORTCHECK_LOCAL_WORKER=false) and there is no REDIS_URL: nobody would run the checks"))
+		}
+	}
+	return p, cleanup, nil
+}
+
+// policyAdapter presents the target policy as the bot's Policy.
+type policyAdapter struct{ p *policy.Policy }
+
+func (a policyAdapter) Decide(ctx context.Context, _ bot.Command, t checks.Target) bot.PolicyDecision {
+	d := a.p.Decide(ctx, t.Host, t.Ports)
+	out := bot.PolicyDecision{Allowed: d.Allowed, Rule: d.Rule, Reason: d.Reason, DNSError: d.DNSError}
+	for _, ip := range d.Addrs {
+		out.Addrs = append(out.Addrs, ip.String())
+	}
+	return out
+}
+
+func serveLogger(c config.Log, io stdio) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
+		level = slog.LevelInfo
+	}
+	ho := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(io.err, ho))
+	}
+	return slog.New(slog.NewTextHandler(io.err, ho))
 }

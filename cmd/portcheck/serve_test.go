@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portcheck/portcheck/bot"
+)
+
+func TestServeWithoutChatSaysHowToConfigure(t *testing.T) {
+	var out, errb strings.Builder
+	env := func(k string) string {
+		if k == "HOME" {
+			return t.TempDir()
+		}
+		return ""
+	}
+	code := serve(context.Background(), nil, stdio{strings.NewReader(""), &out, &errb}, env, frontendFactories())
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stderr:\n%s", code, errb.String())
+	}
+	for _, want := range []string{"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "DISCORD_BOT_TOKEN", "DISCORD_APP_ID", "portcheck shell"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("message lacks %s:\n%s", want, errb.String())
+		}
+	}
+}
+
+// fakeFrontend is a chat whose "webhook" is POST /fake?text=...
+type fakeFrontend struct {
+	h    bot.Handler
+	mu   sync.Mutex
+	msgs []string
+	got  chan string
+}
+
+func (f *fakeFrontend) Name() string   { return "fake" }
+func (f *fakeFrontend) Chat() bot.Chat { return f }
+func (f *fakeFrontend) Run(ctx context.Context) error {
+	<-ctx.Done()
+	return nil
+}
+func (f *fakeFrontend) Routes(mux *http.ServeMux) {
+	n := 0
+	mux.HandleFunc("POST /fake", func(w http.ResponseWriter, r *http.Request) {
+		n++
+		cmd := bot.Command{ID: fmt.Sprint("c", n), Channel: bot.Channel{Chat: "fake", ID: "C1"}, User: bot.User{ID: "U1"}, Text: r.URL.Query().Get("text")}
+		if err := f.h.Handle(r.Context(), f, cmd); err != nil {
+			http.Error(w, err.Error(), 500)
+		}
+	})
+}
+func (f *fakeFrontend) rec(s string) error {
+	f.got <- s
+	return nil
+}
+func (f *fakeFrontend) Start(_ context.Context, c bot.Channel, m bot.Message) (bot.Thread, error) {
+	return bot.Thread{Channel: c, ID: "1"}, f.rec("start " + m.Text)
+}
+func (f *fakeFrontend) Reply(_ context.Context, _ bot.Thread, m bot.Message) error {
+	return f.rec("reply " + m.Text)
+}
+func (f *fakeFrontend) Update(_ context.Context, _ bot.Thread, m bot.Message) error {
+	return f.rec("update " + m.Text)
+}
+func (f *fakeFrontend) Ephemeral(_ context.Context, _ bot.Channel, _ bot.User, m bot.Message) error {
+	return f.rec("ephemeral " + m.Text)
+}
+
+func freePort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func TestServeRunsFrontendsBotAndPolicy(t *testing.T) {
+	open, _ := loopbackPorts(t)
+	addr := freePort(t)
+	dir := t.TempDir()
+	env := map[string]string{"HOME": dir, "PORTCHECK_LISTEN": addr, "PORTCHECK_LOG_LEVEL": "error",
+		"PORTCHECK_ALLOW": "127.0.0.2/32", "PORTCHECK_TIMEOUT": "2s"}
+	ff := &fakeFrontend{got: make(chan string, 100)}
+	factory := func(getenv func(string) string, h bot.Handler, log *slog.Logger) (frontend, bool, error) {
+		ff.h = h
+		return ff, true, nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	var errb strings.Builder
+	go func() {
+		done <- serve(ctx, nil, stdio{strings.NewReader(""), io.Discard, &errb}, func(k string) string { return env[k] }, []frontendFactory{factory})
+	}()
+	base := "http://" + addr
+	var resp *http.Response
+	var err error
+	for i := 0; i < 100; i++ {
+		if resp, err = http.Get(base + "/healthz"); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("/healthz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	next := func() string {
+		select {
+		case s := <-ff.got:
+			return s
+		case <-time.After(10 * time.Second):
+			t.Fatal("no post from the bot")
+			return ""
+		}
+	}
+	post := func(text string) {
+		r, err := http.Post(base+"/fake?text="+text, "text/plain", nil)
+		if err != nil || r.StatusCode != 200 {
+			t.Fatalf("POST /fake: %v %v", r, err)
+		}
+		r.Body.Close()
+	}
+	// The chat bot's default policy refuses loopback...
+	post(fmt.Sprintf("127.0.0.1:%d", open))
+	if s := next(); !strings.HasPrefix(s, "ephemeral not allowed to check 127.0.0.1:") {
+		t.Errorf("loopback not refused: %q", s)
+	}
+	// ...and allows what PORTCHECK_ALLOW opens (127.0.0.2 is loopback too on Linux).
+	l, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Skipf("no 127.0.0.2 here: %v", err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("SSH-2.0-test\r\n"))
+			defer c.Close()
+		}
+	}()
+	post(l.Addr().String())
+	if s := next(); !strings.HasPrefix(s, "start checking 127.0.0.2:") {
+		t.Errorf("allowed target: %q", s)
+	}
+	if s := next(); !strings.HasPrefix(s, "reply 127.0.0.2:") || !strings.Contains(s, "open") {
+		t.Errorf("evidence: %q", s)
+	}
+	if s := next(); !strings.HasPrefix(s, "update 127.0.0.2:") || !strings.Contains(s, "open") {
+		t.Errorf("verdict: %q", s)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("exit %d after shutdown: %s", code, errb.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not shut down")
+	}
+}
