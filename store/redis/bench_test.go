@@ -9,28 +9,33 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/internal/redistest"
 	rstore "github.com/portcheck/portcheck/store/redis"
 )
 
-// benchStore opens a store on PORTCHECK_BENCH_REDIS_URL when set (so
-// bench/redis.sh can compare with redis-benchmark on the same server), else
-// on a redis-server of its own.
-func benchStore(b *testing.B, o rstore.Options) *rstore.Store {
+// benchURL is PORTCHECK_BENCH_REDIS_URL when set (so bench/redis.sh can
+// compare with redis-benchmark on the same server), else a redis-server of
+// the benchmark's own.
+func benchURL(b *testing.B) string {
 	b.Helper()
-	url := os.Getenv("PORTCHECK_BENCH_REDIS_URL")
-	if url == "" {
-		url = redistest.Start(b).URL(0)
+	if url := os.Getenv("PORTCHECK_BENCH_REDIS_URL"); url != "" {
+		return url
 	}
-	o.Prefix = fmt.Sprintf("bench%d-%d", time.Now().UnixNano(), prefixSeq.Add(1))
-	s, err := rstore.Open(context.Background(), url, o)
+	return redistest.Start(b).URL(0)
+}
+
+// benchOpen opens a store on url under prefix; the prefix's keys are deleted
+// afterwards so a shared server does not fill up.
+func benchOpen(b *testing.B, url, prefix, consumer string) *rstore.Store {
+	b.Helper()
+	s, err := rstore.Open(context.Background(), url, rstore.Options{Prefix: prefix, Consumer: consumer})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() {
 		ctx := context.Background()
-		keys, _ := s.Client().Keys(ctx, o.Prefix+":*").Result()
-		if len(keys) > 0 {
+		if keys, _ := s.Client().Keys(ctx, prefix+":*").Result(); len(keys) > 0 {
 			s.Client().Del(ctx, keys...)
 		}
 		_ = s.Close()
@@ -38,13 +43,13 @@ func benchStore(b *testing.B, o rstore.Options) *rstore.Store {
 	return s
 }
 
-// BenchmarkLatency measures enqueue → Next returning in a worker that is
-// already blocked waiting (the "worker start" latency), one job at a time.
-func BenchmarkLatency(b *testing.B) {
-	s := benchStore(b, rstore.Options{})
+func benchPrefix() string {
+	return fmt.Sprintf("bench%d-%d", time.Now().UnixNano(), prefixSeq.Add(1))
+}
+
+// warm creates the group and fills the pool so setup is not measured.
+func warm(b *testing.B, q bot.Queue) {
 	ctx := context.Background()
-	q := s.Queue()
-	// Warm the group and the pool.
 	if err := q.Enqueue(ctx, job("warm", "bench")); err != nil {
 		b.Fatal(err)
 	}
@@ -53,6 +58,17 @@ func BenchmarkLatency(b *testing.B) {
 		b.Fatal(err)
 	}
 	_ = d.Ack(ctx)
+}
+
+// BenchmarkLatency measures enqueue → Next returning in a worker that is
+// already blocked waiting (the "worker start" latency), one job at a time.
+// Producer and worker are separate stores, like a bot and a worker process.
+func BenchmarkLatency(b *testing.B) {
+	url, prefix := benchURL(b), benchPrefix()
+	producer := benchOpen(b, url, prefix, "bot").Queue()
+	worker := benchOpen(b, url, prefix, "worker").Queue()
+	warm(b, worker)
+	ctx := context.Background()
 
 	got := make(chan time.Time)
 	wctx, stop := context.WithCancel(ctx)
@@ -61,7 +77,7 @@ func BenchmarkLatency(b *testing.B) {
 	go func() {
 		defer wg.Done()
 		for {
-			d, err := q.Next(wctx, "bench")
+			d, err := worker.Next(wctx, "bench")
 			if err != nil {
 				return
 			}
@@ -75,7 +91,7 @@ func BenchmarkLatency(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
-		if err := q.Enqueue(ctx, j); err != nil {
+		if err := producer.Enqueue(ctx, j); err != nil {
 			b.Fatal(err)
 		}
 		lat = append(lat, (<-got).Sub(start))
@@ -91,28 +107,29 @@ func BenchmarkLatency(b *testing.B) {
 }
 
 // BenchmarkThroughput pushes b.N jobs through Enqueue → Next → Ack with one
-// producer and 1 or 2 consumers (a no-op check), reporting jobs/s.
+// producer and 1 or 2 consumers (a no-op check), reporting jobs/s. Each
+// consumer has a store (pool, consumer name) of its own, like separate
+// worker processes.
 func BenchmarkThroughput(b *testing.B) {
 	for _, consumers := range []int{1, 2} {
 		b.Run(fmt.Sprintf("consumers=%d", consumers), func(b *testing.B) {
-			s := benchStore(b, rstore.Options{})
+			url, prefix := benchURL(b), benchPrefix()
+			producer := benchOpen(b, url, prefix, "bot").Queue()
+			warm(b, producer)
 			ctx := context.Background()
-			q := s.Queue()
-			if err := q.Enqueue(ctx, job("warm", "bench")); err != nil {
-				b.Fatal(err)
-			}
-			if d, err := q.Next(ctx, "bench"); err == nil {
-				_ = d.Ack(ctx)
-			}
 			var wg sync.WaitGroup
 			var mu sync.Mutex
 			done := 0
 			finished := make(chan struct{})
 			wctx, stop := context.WithCancel(ctx)
 			defer stop()
+			qs := make([]bot.Queue, consumers)
+			for i := range qs {
+				qs[i] = benchOpen(b, url, prefix, fmt.Sprintf("w%d", i)).Queue()
+			}
 			b.ResetTimer()
 			start := time.Now()
-			for range consumers {
+			for _, q := range qs {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
@@ -133,7 +150,7 @@ func BenchmarkThroughput(b *testing.B) {
 			}
 			j := job("tp", "bench")
 			for i := 0; i < b.N; i++ {
-				if err := q.Enqueue(ctx, j); err != nil {
+				if err := producer.Enqueue(ctx, j); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -317,3 +317,40 @@ func withConsumer(o rstore.Options, c string) rstore.Options {
 	o.Consumer = c
 	return o
 }
+
+// Many goroutines waiting in Next (a worker's pool) hold one connection in
+// BLOCK, not one each, so Publish and Ack still get connections at once.
+func TestManyWaitingNextDoNotStarvePool(t *testing.T) {
+	srv := redistest.Start(t)
+	s := open(t, srv, rstore.Options{Block: 3 * time.Second})
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	got := make(chan string, 64)
+	for range 64 { // more than go-redis's default pool (10 per CPU)
+		go func() {
+			if d, err := s.Queue().Next(ctx, "office"); err == nil {
+				got <- d.Job().ID
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond) // all waiting
+	tctx := ctxFor(t, 5*time.Second)
+	start := time.Now()
+	if err := s.Results().Publish(tctx, resultFor(fakeDelivery{job("r", "office")})); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Queue().Enqueue(tctx, job("j", "office")); err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el > 500*time.Millisecond {
+		t.Errorf("Publish+Enqueue took %v with 64 goroutines in Next", el)
+	}
+	select {
+	case id := <-got:
+		if id != "j" {
+			t.Errorf("got %s", id)
+		}
+	case <-tctx.Done():
+		t.Fatal("no waiting Next got the job")
+	}
+}

@@ -43,6 +43,13 @@ type reader struct {
 	dead func(ctx context.Context, p goredis.Pipeliner, e entry) error
 	kind string
 
+	// gate lets one goroutine at a time block in XREADGROUP for this
+	// stream: a worker running Next from 32 goroutines would otherwise pin
+	// 32 pooled connections in BLOCK and starve Publish and Ack of
+	// connections. The others wait here, context-aware, and each read
+	// returns at once while entries are waiting.
+	gate chan struct{}
+
 	mu        sync.Mutex
 	groupOK   bool
 	cursor    string    // XAUTOCLAIM scan position; "0-0" when a scan is complete
@@ -50,7 +57,7 @@ type reader struct {
 }
 
 func newReader(s *Store, stream, group, kind string, claimIdle time.Duration) *reader {
-	return &reader{s: s, stream: stream, group: group, kind: kind, claimIdle: claimIdle, cursor: "0-0"}
+	return &reader{s: s, stream: stream, group: group, kind: kind, claimIdle: claimIdle, cursor: "0-0", gate: make(chan struct{}, 1)}
 }
 
 // ensureGroup creates the consumer group (and the stream) once. It starts
@@ -89,7 +96,13 @@ func (r *reader) next(ctx context.Context) (entry, error) {
 		if err := ctx.Err(); err != nil {
 			return entry{}, fmt.Errorf("reading %s: %w", r.stream, err)
 		}
+		select {
+		case r.gate <- struct{}{}:
+		case <-ctx.Done():
+			return entry{}, fmt.Errorf("reading %s: %w", r.stream, ctx.Err())
+		}
 		e, ok, err := r.try(ctx)
+		<-r.gate
 		if ok {
 			return e, nil
 		}
