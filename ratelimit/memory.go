@@ -44,15 +44,13 @@ func (m *Memory) Allow(ctx context.Context, k Key, cost int) (Result, error) {
 	next := make([]time.Time, len(ls))
 	worst := Result{Allowed: true}
 	for i, l := range ls {
-		if cost > l.rate.burst() {
-			return Result{Which: l.which, Limit: l.rate.String(), RetryAfter: -1}, nil
-		}
+		c := min(cost, l.rate.burst()) // see Limiter: big commands need, and take, a full allowance
 		emission := l.rate.Per / time.Duration(l.rate.Events)
 		tat := m.tat[l.key]
 		if tat.Before(now) {
 			tat = now
 		}
-		newTAT := tat.Add(emission * time.Duration(cost))
+		newTAT := tat.Add(emission * time.Duration(c))
 		allowAt := newTAT.Add(-emission * time.Duration(l.rate.burst()))
 		if now.Before(allowAt) {
 			// Report the longest wait: retrying earlier would fail again.

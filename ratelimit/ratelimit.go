@@ -77,8 +77,6 @@ func (r Result) Message() string {
 		return "rate limiting is unavailable right now (its Redis cannot be reached), so nothing was run; please try again shortly"
 	case r.RetryAfter < 0 && r.Which == WhichTargets:
 		return fmt.Sprintf("this command names more distinct targets than the whole budget (%s)", r.Limit)
-	case r.RetryAfter < 0:
-		return fmt.Sprintf("this command costs more than the %s limit allows at once (%s): ask for fewer ports or vantages", r.Which, r.Limit)
 	case r.Which == WhichTargets:
 		return fmt.Sprintf("distinct-target budget reached (%s); retry in %s", r.Limit, roundUp(r.RetryAfter))
 	case r.Which == WhichInflight:
@@ -98,7 +96,10 @@ func roundUp(d time.Duration) time.Duration {
 
 // Limiter charges cost units against every limit that applies to k, all or
 // nothing: a denied request consumes nothing (best effort in Redis, see
-// Redis.Allow). A non-nil error always comes with Allowed false.
+// Redis.Allow). A command costing more than a limit's burst (64 ports
+// against 20 per minute) is not refused forever: it needs that limit's
+// whole allowance and empties it. A non-nil error always comes with Allowed
+// false.
 type Limiter interface {
 	Allow(ctx context.Context, k Key, cost int) (Result, error)
 }

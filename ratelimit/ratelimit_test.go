@@ -151,15 +151,21 @@ func runSuite(t *testing.T, mk func(*testing.T) harness) {
 		near(t, h, r.RetryAfter, 4*h.unit)
 	})
 
-	t.Run("cost above burst never fits", func(t *testing.T) {
+	t.Run("cost above burst takes a full allowance", func(t *testing.T) {
 		h := mk(t)
 		l := h.limiter(t, Limits{User: Rate{Events: 3, Per: h.unit}})
-		r := allow(t, l, u1, 4)
-		if r.Allowed || r.RetryAfter != -1 || !strings.Contains(r.Message(), "fewer ports") {
-			t.Fatalf("%+v %q", r, r.Message())
+		allow(t, l, u1, 1)
+		r := allow(t, l, u1, 10)
+		if r.Allowed || r.Which != WhichUser {
+			t.Fatalf("a big command needs a full allowance: %+v", r)
 		}
-		if !allow(t, l, u1, 3).Allowed {
-			t.Fatal("the refused oversize request must not have been charged")
+		near(t, h, r.RetryAfter, h.unit/3)
+		h.sleep(h.unit/3 + h.tol)
+		if r := allow(t, l, u1, 10); !r.Allowed {
+			t.Fatalf("with a full allowance: %+v", r)
+		}
+		if r := allow(t, l, u1, 1); r.Allowed {
+			t.Fatalf("the big command must have emptied the allowance: %+v", r)
 		}
 	})
 

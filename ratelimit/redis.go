@@ -37,9 +37,7 @@ func (r *Redis) Allow(ctx context.Context, k Key, cost int) (Result, error) {
 	worst := Result{Allowed: true}
 	for _, l := range ls {
 		lim := r.rateLimit(l.rate)
-		if cost > lim.Burst {
-			return Result{Which: l.which, Limit: l.rate.String(), RetryAfter: -1}, nil
-		}
+		c := min(cost, lim.Burst) // see Limiter: big commands need, and take, a full allowance
 		res, err := r.rl.AllowN(ctx, r.prefix+l.key, lim, 0)
 		if err != nil {
 			return unavailable(), fmt.Errorf("ratelimit: redis %s limit: %w", l.which, err)
@@ -49,7 +47,7 @@ func (r *Redis) Allow(ctx context.Context, k Key, cost int) (Result, error) {
 		// used: the script computes it in float seconds since 2017 and
 		// truncates, so a full bucket of 1 can read as 0.
 		emission := l.rate.Per / time.Duration(l.rate.Events)
-		if wait := res.ResetAfter + emission*time.Duration(cost-lim.Burst); wait > floatSlack {
+		if wait := res.ResetAfter + emission*time.Duration(c-lim.Burst); wait > floatSlack {
 			if worst.Allowed || wait > worst.RetryAfter {
 				worst = Result{Which: l.which, Limit: l.rate.String(), RetryAfter: wait}
 			}
@@ -59,11 +57,13 @@ func (r *Redis) Allow(ctx context.Context, k Key, cost int) (Result, error) {
 		return worst, nil
 	}
 	for _, l := range ls {
-		res, err := r.rl.AllowN(ctx, r.prefix+l.key, r.rateLimit(l.rate), cost)
+		lim := r.rateLimit(l.rate)
+		c := min(cost, lim.Burst)
+		res, err := r.rl.AllowN(ctx, r.prefix+l.key, lim, c)
 		if err != nil {
 			return unavailable(), fmt.Errorf("ratelimit: redis %s limit: %w", l.which, err)
 		}
-		if res.Allowed < cost {
+		if res.Allowed < c {
 			return Result{Which: l.which, Limit: l.rate.String(), RetryAfter: max(res.RetryAfter, time.Millisecond)}, nil
 		}
 	}
