@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -80,4 +81,21 @@ func BenchmarkAppend(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "writes/s")
+}
+
+func TestRefusesRewrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.db")
+	a := open(t, path)
+	ctx := context.Background()
+	_ = a.Append(ctx, bot.Record{At: time.Now(), Kind: bot.KindCommand, Channel: "c"})
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for _, q := range []string{`UPDATE audit SET channel = 'x'`, `DELETE FROM audit`} {
+		if _, err := raw.Exec(q); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: err = %v, want the append-only refusal", q, err)
+		}
+	}
 }
