@@ -7,15 +7,25 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/portcheck/portcheck/agent"
 )
 
-// runAgent is `portcheck agent`: gather the host-local facts for one port
-// and print them (one-shot). Read-only; it never changes a rule, file or
-// service. The queue-joined mode (vantage host:<hostname>) is not wired yet.
+const agentUsage = `Usage:
+  portcheck agent --port N [--proto tcp|udp] [--peer ADDR] [--json]   print this host's facts for a port
+  portcheck agent --serve [--alias NAME]... [--config FILE]            answer host-local jobs from Redis
+                                                                       (vantage host:<hostname> + aliases)
+Read-only: the agent never changes a rule, a file or a service. Command lines
+and log lines are shared only with --share-cmdline / --share-logs.
+
+`
+
+// runAgent is `portcheck agent`: one-shot, gather the host-local facts for
+// one port and print them; with --serve, answer jobs for this host's
+// vantages from Redis.
 func runAgent(ctx context.Context, args []string, io stdio) int {
 	fs := flag.NewFlagSet("portcheck agent", flag.ContinueOnError)
 	fs.SetOutput(io.err)
@@ -27,13 +37,41 @@ func runAgent(ctx context.Context, args []string, io stdio) int {
 	logs := fs.Bool("share-logs", false, "include recent log lines mentioning the port or daemon (redacted)")
 	proc := fs.String("proc", "/proc", "procfs root")
 	etc := fs.String("etc", "/etc", "etc root (hosts.allow, hosts.deny, ufw)")
-	timeout := fs.Duration("timeout", 10*time.Second, "bound for the firewall listing tools")
-	fs.Usage = func() {
-		fmt.Fprintln(io.err, "Usage: portcheck agent --port N [--proto tcp|udp] [--peer ADDR] [--json] [--share-cmdline] [--share-logs]")
-		fs.PrintDefaults()
-	}
+	logRoot := fs.String("log-root", "/var/log", "log directory searched with --share-logs")
+	timeout := fs.Duration("timeout", 10*time.Second, "bound for one gathering (firewall listing tools, journal)")
+	serve := fs.Bool("serve", false, "join Redis (REDIS_URL) and answer host-local jobs until stopped")
+	configPath := fs.String("config", os.Getenv("PORTCHECK_CONFIG"), "YAML config file for --serve (env PORTCHECK_CONFIG)")
+	hostname := fs.String("hostname", "", "name for the host:<hostname> vantage (default: the system hostname)")
+	var aliases []string
+	fs.Func("alias", "extra vantage name this agent answers for, e.g. web01 (repeatable)", func(s string) error {
+		aliases = append(aliases, s)
+		return nil
+	})
+	fs.Usage = func() { fmt.Fprint(io.err, agentUsage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	opts := agent.Options{
+		Privacy: agent.Privacy{Cmdline: *cmdline, Logs: *logs},
+		Proc:    *proc,
+		Etc:     *etc,
+		Log:     *logRoot,
+	}
+	if *serve {
+		if *port != 0 || *peer != "" || *asJSON || fs.NArg() > 0 {
+			fmt.Fprintln(io.err, "portcheck agent: --serve takes jobs from Redis: --port, --peer and --json are for the one-shot mode")
+			return 2
+		}
+		name := *hostname
+		if name == "" {
+			h, err := os.Hostname()
+			if err != nil {
+				fmt.Fprintf(io.err, "portcheck agent: hostname: %v (use --hostname)\n", err)
+				return 2
+			}
+			name = h
+		}
+		return runAgentServe(ctx, agentServeParams{configPath: *configPath, vantages: agentVantages(name, aliases), opts: opts, timeout: *timeout}, io)
 	}
 	if *port < 1 || *port > 65535 || fs.NArg() > 0 {
 		fs.Usage()
@@ -54,11 +92,7 @@ func runAgent(ctx context.Context, args []string, io stdio) int {
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	f := agent.Gather(ctx, q, agent.Options{
-		Privacy: agent.Privacy{Cmdline: *cmdline, Logs: *logs},
-		Proc:    *proc,
-		Etc:     *etc,
-	})
+	f := agent.Gather(ctx, q, opts)
 	if *asJSON {
 		enc := json.NewEncoder(io.out)
 		if err := enc.Encode(f); err != nil {

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/portcheck/portcheck/agent"
+	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/checks"
+	"github.com/portcheck/portcheck/config"
+	rstore "github.com/portcheck/portcheck/store/redis"
+)
+
+// agentChecker answers a job with the host's facts instead of probes: a
+// bot.Checker, so the ordinary bot.Worker loop serves agent vantages.
+type agentChecker struct {
+	opts    agent.Options
+	vantage string
+}
+
+// Check gathers the facts for the job's port and reports them as the
+// host's prediction (see agent.HostReport).
+func (c agentChecker) Check(ctx context.Context, req checks.Request) checks.Report {
+	f := agent.Gather(ctx, agent.Query{Port: req.Port, Proto: "tcp"}, c.opts)
+	return agent.HostReport(f, req.Target, req.Host, c.vantage)
+}
+
+// agentServeParams is what serve mode needs, parsed by runAgent.
+type agentServeParams struct {
+	configPath string
+	vantages   []string // host:<hostname> first, then aliases
+	opts       agent.Options
+	timeout    time.Duration
+}
+
+// runAgentServe joins Redis like a worker and answers the jobs of each
+// vantage name until ctx is done. It registers every name with a heartbeat
+// so /portcheck vantages lists the agent.
+func runAgentServe(ctx context.Context, p agentServeParams, io stdio) int {
+	cfg, err := config.Load(p.configPath, os.Getenv)
+	if err != nil {
+		fmt.Fprintln(io.err, err)
+		return 2
+	}
+	if cfg.Redis.URL == "" {
+		fmt.Fprintln(io.err, "portcheck agent --serve: REDIS_URL is not set (the agent takes host-local jobs from Redis; see docs/agent.md)")
+		return 2
+	}
+	log := workerLogger(cfg.Log, io)
+	st, err := rstore.Open(ctx, cfg.Redis.URL, workerStoreOptions(cfg, os.Getenv, log))
+	if err != nil {
+		fmt.Fprintf(io.err, "portcheck agent: %v\n", err)
+		return 2
+	}
+	defer st.Close()
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	err = st.Ping(pctx)
+	cancel()
+	switch {
+	case err != nil && !rstore.Unavailable(err):
+		fmt.Fprintf(io.err, "portcheck agent: %v\n", err)
+		return 1
+	case err != nil:
+		log.Warn("redis unreachable at start; retrying with backoff", "err", err)
+	}
+
+	var wg sync.WaitGroup
+	failed := make(chan error, 2*len(p.vantages))
+	for _, v := range p.vantages {
+		w, err := bot.NewWorker(bot.WorkerParams{
+			Queue:           st.Queue(),
+			Results:         st.Results(),
+			Checker:         agentChecker{opts: p.opts, vantage: v},
+			Vantage:         v,
+			Concurrency:     1, // facts are cheap; one at a time keeps the host quiet
+			Timeout:         p.timeout,
+			Log:             log.With("vantage", v),
+			KeepInterrupted: true,
+		})
+		if err != nil {
+			fmt.Fprintf(io.err, "portcheck agent: %v\n", err)
+			return 2
+		}
+		wg.Add(2)
+		go func() { defer wg.Done(); w.Run(ctx) }()
+		go func(v string) {
+			defer wg.Done()
+			info := rstore.VantageInfo{Name: v, Version: workerVersion(), Labels: map[string]string{"kind": "agent"}}
+			if err := st.Heartbeat(ctx, info); err != nil && !errors.Is(err, context.Canceled) {
+				failed <- fmt.Errorf("heartbeat %s: %w", v, err)
+			}
+		}(v)
+	}
+	log.Info("agent serving", "vantages", p.vantages, "privacy_cmdline", p.opts.Privacy.Cmdline, "privacy_logs", p.opts.Privacy.Logs)
+	wg.Wait()
+	close(failed)
+	code := 0
+	for err := range failed {
+		log.Error("agent", "err", err)
+		code = 1
+	}
+	return code
+}
+
+// agentVantages is host:<hostname> plus the aliases, without duplicates.
+func agentVantages(hostname string, aliases []string) []string {
+	out := []string{"host:" + hostname}
+	seen := map[string]bool{out[0]: true}
+	for _, a := range aliases {
+		if a != "" && !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	return out
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/checks"
+	"github.com/portcheck/portcheck/internal/redistest"
+	rstore "github.com/portcheck/portcheck/store/redis"
+)
+
+// agentLog is a writer the agent's goroutines may log into.
+type agentLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *agentLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *agentLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// `portcheck agent --serve` registers host:<hostname> and its alias, takes
+// a job for each from Redis and answers with the host's facts.
+func TestAgentServesJobsFromRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	t.Setenv("REDIS_URL", srv.URL(0))
+	t.Setenv("PORTCHECK_CONFIG", "")
+	ln, err := net.Listen("tcp4", "127.0.0.1:0") // loopback only: the agent must say so
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var stderr agentLog
+	done := make(chan int, 1)
+	go func() {
+		done <- runAgent(ctx, []string{"--serve", "--hostname", "pcatest", "--alias", "web01"}, stdio{strings.NewReader(""), &bytes.Buffer{}, &stderr})
+	}()
+
+	st, err := rstore.Open(context.Background(), srv.URL(0), rstore.Options{Consumer: "test-bot"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	tctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		ws, err := st.Workers(tctx)
+		if err == nil && len(ws) == 2 {
+			break
+		}
+		select {
+		case <-tctx.Done():
+			t.Fatalf("agent never registered both vantages; stderr:\n%s", stderr.String())
+		case code := <-done:
+			t.Fatalf("agent exited %d; stderr:\n%s", code, stderr.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+
+	target := "web01:" + strconv.Itoa(port)
+	for i, v := range []string{"host:pcatest", "web01"} {
+		j := bot.Job{ID: "j" + strconv.Itoa(i), CommandID: "c1", Target: target, Host: "web01", Port: port, Vantage: v, Timeout: 10 * time.Second}
+		if err := st.Queue().Enqueue(tctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string]checks.Report{}
+	for len(got) < 2 {
+		d, err := st.Results().Next(tctx)
+		if err != nil {
+			t.Fatalf("no result: %v; stderr:\n%s", err, stderr.String())
+		}
+		res := d.Result()
+		if res.Error != "" {
+			t.Fatalf("job error %q", res.Error)
+		}
+		if res.Report.Summary == "" {
+			continue // a progress line, not the answer
+		}
+		got[res.Job.Vantage] = res.Report
+		_ = d.Ack(tctx)
+	}
+	for _, v := range []string{"host:pcatest", "web01"} {
+		r := got[v]
+		if r.Vantage != v || r.Verdict != checks.VerdictClosed || r.Port != port || r.Target != target {
+			t.Errorf("%s report = %+v", v, r)
+		}
+		if !strings.Contains(r.Summary, "listens on 127.0.0.1:"+strconv.Itoa(port)+" only") {
+			t.Errorf("%s summary = %q", v, r.Summary)
+		}
+	}
+	stop()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("exit %d; stderr:\n%s", code, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("agent did not stop")
+	}
+}
+
+func TestAgentServeUsage(t *testing.T) {
+	t.Setenv("REDIS_URL", "")
+	t.Setenv("PORTCHECK_CONFIG", "")
+	for _, args := range [][]string{{"--serve", "--port", "22"}, {"--serve", "--json"}, {"--serve", "--hostname", "x"}} {
+		var errb bytes.Buffer
+		if code := runAgent(context.Background(), args, stdio{strings.NewReader(""), &bytes.Buffer{}, &errb}); code != 2 {
+			t.Errorf("runAgent(%q) = %d, want 2; stderr %q", args, code, errb.String())
+		}
+	}
+	if got := agentVantages("web01", []string{"web01", "", "host:web01", "www"}); !reflect.DeepEqual(got, []string{"host:web01", "web01", "www"}) {
+		t.Errorf("agentVantages = %q", got)
+	}
+}
