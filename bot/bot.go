@@ -78,6 +78,7 @@ type Limits struct {
 	WatchesPerChannel int           // concurrent watches a channel may hold (3)
 	HistoryLimit      int           // rows in `history` (10)
 	DrainTimeout      time.Duration // on shutdown, how long to wait for in-flight results (5s)
+	Threads           int           // threads remembered for again/stop; the oldest idle ones are forgotten past this (10000)
 	Grammar           GrammarLimits
 }
 
@@ -99,6 +100,7 @@ func (l Limits) withDefaults() Limits {
 	def(&l.DetailPorts, 5)
 	def(&l.WatchesPerChannel, 3)
 	def(&l.HistoryLimit, 10)
+	def(&l.Threads, 10000)
 	defD(&l.JobTimeout, 60*time.Second)
 	defD(&l.ProgressAfter, 5*time.Second)
 	defD(&l.DrainTimeout, 5*time.Second)
@@ -141,6 +143,7 @@ type Bot struct {
 	chats    map[string]Chat
 	runs     map[string]*run           // by run id (Job.CommandID)
 	threads  map[string]*threadState   // by threadKey
+	order    []string                  // thread keys, oldest first, for forgetting
 	watches  map[string][]*threadState // by channelKey
 	busy     int                       // runs in flight + live watches
 	idle     chan struct{}             // closed when busy drops to 0
@@ -522,7 +525,7 @@ func (b *Bot) check(ctx context.Context, chat Chat, cmd Command, req Request) er
 	}
 	ts := &threadState{chat: cmd.Channel.Chat, thread: th, req: req, vantages: vantages, addrs: addrs, by: cmd.User, watch: w}
 	b.mu.Lock()
-	b.threads[threadKey(th)] = ts
+	b.remember(threadKey(th), ts)
 	if w != nil {
 		b.watches[ck] = append(b.watches[ck], ts)
 		b.addBusyLocked(1) // the watch itself, until it ends
@@ -549,6 +552,32 @@ func shortDuration(d time.Duration) string {
 		return fmt.Sprintf("%dm", d/time.Minute)
 	}
 	return d.String()
+}
+
+// remember keeps ts for again/stop and forgets the oldest idle threads past
+// Limits.Threads, so a long-running bot does not grow without bound.
+// Callers hold b.mu.
+func (b *Bot) remember(key string, ts *threadState) {
+	if _, ok := b.threads[key]; !ok {
+		b.order = append(b.order, key)
+	}
+	b.threads[key] = ts
+	if len(b.threads) <= b.lim.Threads {
+		return
+	}
+	kept := b.order[:0]
+	for _, k := range b.order {
+		old, ok := b.threads[k]
+		if !ok {
+			continue
+		}
+		if len(b.threads) > b.lim.Threads && k != key && old.active == nil && (old.watch == nil || old.watch.stopped) {
+			delete(b.threads, k)
+			continue
+		}
+		kept = append(kept, k)
+	}
+	b.order = kept
 }
 
 // startRun enqueues one job per (target port, vantage) for ts.

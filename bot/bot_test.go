@@ -597,3 +597,19 @@ func TestGate(t *testing.T) {
 		t.Errorf("gate denial audit: %+v", recs[0])
 	}
 }
+
+func TestOldThreadsAreForgotten(t *testing.T) {
+	h := newHarness(t, verdictChecker(checks.VerdictOpen), func(p *bot.Params) { p.Limits.Threads = 2 })
+	for i := 0; i < 3; i++ {
+		h.say(t, "web01:443", nil)
+		h.settle(t)
+	}
+	h.say(t, "again", &bot.Thread{Channel: bot.Channel{Chat: "fake", ID: "C1"}, ID: "1"})
+	h.say(t, "again", &bot.Thread{Channel: bot.Channel{Chat: "fake", ID: "C1"}, ID: "3"})
+	h.settle(t)
+	got := h.chat.log()
+	if got[9] != "ephemeral U1 info: I don't remember the check in this thread (portcheck may have restarted): type the target again" ||
+		got[10] != "reply #3 running: re-checking, asked by alice…" {
+		t.Errorf("after 3 threads with room for 2:\n%s", strings.Join(got, "\n"))
+	}
+}
