@@ -13,7 +13,7 @@ func TestHostReport(t *testing.T) {
 		Ports: []PortRange{{8443, 8443}}, Hook: true, Counters: true, Packets: 14, Text: "-A INPUT -p tcp --dport 8443 -j DROP"}
 	reject := drop
 	reject.Target = "REJECT"
-	any := listener("0.0.0.0", 8443, 5, "/usr/sbin/nginx", "nginx")
+	wild := listener("0.0.0.0", 8443, 5, "/usr/sbin/nginx", "nginx")
 	lo := listener("127.0.0.1", 8443, 5, "/usr/sbin/nginx", "nginx")
 	tests := []struct {
 		name    string
@@ -24,11 +24,11 @@ func TestHostReport(t *testing.T) {
 	}{
 		{"nothing listening", Facts{}, checks.VerdictClosed, "nothing listens on port 8443/tcp on the host", ""},
 		{"loopback only", Facts{Listeners: []Listener{lo}}, checks.VerdictClosed, "listens on 127.0.0.1:8443 only", ""},
-		{"drop rule", Facts{Listeners: []Listener{any}, Firewall: Firewall{Rules: []Rule{drop}}}, checks.VerdictFilteredAtHost, "DROP rule #3 in INPUT has 14 packets", "0.0.0.0"},
-		{"reject rule", Facts{Listeners: []Listener{any}, Firewall: Firewall{Rules: []Rule{reject}}}, checks.VerdictRejectedByHost, "REJECT rule #3 in INPUT has 14 packets", "0.0.0.0"},
-		{"libwrap deny", Facts{Listeners: []Listener{any}, TCPWrap: []TCPWrap{{Daemon: "nginx", Libwrap: true, Needed: []string{"libwrap.so.0"},
+		{"drop rule", Facts{Listeners: []Listener{wild}, Firewall: Firewall{Rules: []Rule{drop}}}, checks.VerdictFilteredAtHost, "DROP rule #3 in INPUT has 14 packets", "0.0.0.0"},
+		{"reject rule", Facts{Listeners: []Listener{wild}, Firewall: Firewall{Rules: []Rule{reject}}}, checks.VerdictRejectedByHost, "REJECT rule #3 in INPUT has 14 packets", "0.0.0.0"},
+		{"libwrap deny", Facts{Listeners: []Listener{wild}, TCPWrap: []TCPWrap{{Daemon: "nginx", Libwrap: true, Needed: []string{"libwrap.so.0"},
 			Deny: []AccessLine{{File: "/etc/hosts.deny", Line: 1, Text: "nginx: ALL"}}}}}, checks.VerdictServiceRefused, `/etc/hosts.deny:1 denies it: "nginx: ALL"`, "0.0.0.0"},
-		{"open", Facts{Listeners: []Listener{lo, any}}, checks.VerdictOpen, "nginx (pid 5, /usr/sbin/nginx) listens on 0.0.0.0:8443 and no firewall rule on the host blocks the port", "0.0.0.0"},
+		{"open", Facts{Listeners: []Listener{lo, wild}}, checks.VerdictOpen, "nginx (pid 5, /usr/sbin/nginx) listens on 0.0.0.0:8443 and no firewall rule on the host blocks the port", "0.0.0.0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

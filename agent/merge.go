@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -161,12 +162,16 @@ func (m merger) closed() (string, []checks.Hint) {
 		if len(elsewhere) > 1 {
 			only = "and " + elsewhere[1].Endpoint() + " only"
 		}
+		if l.Scope == "any" { // 0.0.0.0 while the probe came over IPv6
+			return fmt.Sprintf("%s listens on %s (IPv4 only), so %s over IPv6 is refused; make it listen on [::] too",
+				who(l), l.Endpoint(), m.targetPort()), []checks.Hint{listenHint(daemonName(l), m.port, m.addr)}
+		}
 		where := "from this host"
 		if l.Scope == "specific" {
 			where = "on that one address"
 		}
-		return fmt.Sprintf("%s listens on %s %s: it accepts connections %s, so %s:%d is refused; change its listen address",
-			who(l), l.Endpoint(), only, where, m.target(), m.port), []checks.Hint{listenHint(daemonName(l), m.port, m.addr)}
+		return fmt.Sprintf("%s listens on %s %s: it accepts connections %s, so %s is refused; change its listen address",
+			who(l), l.Endpoint(), only, where, m.targetPort()), []checks.Hint{listenHint(daemonName(l), m.port, m.addr)}
 	}
 	svc := serviceGuess(m.port, m.r.Service)
 	return fmt.Sprintf("nothing listens on port %d/%s on the host: the service is stopped (or configured for another port); start it", m.port, m.proto),
@@ -181,11 +186,12 @@ func (m merger) closed() (string, []checks.Hint) {
 		}}
 }
 
-func (m merger) target() string {
+// targetPort is where the probes knocked: "198.18.0.1:8443", "[2001:db8::1]:8443".
+func (m merger) targetPort() string {
 	if m.addr.IsValid() {
-		return m.addr.String()
+		return netip.AddrPortFrom(m.addr, uint16(m.port)).String()
 	}
-	return m.r.Host
+	return net.JoinHostPort(m.r.Host, strconv.Itoa(m.port))
 }
 
 // filtered: silence or an admin-prohibited ICMP from the host itself.

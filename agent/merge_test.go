@@ -65,6 +65,14 @@ func TestMerge(t *testing.T) {
 			wantHintText: "listen/bind address to 198.18.0.1 (the address clients use) or 0.0.0.0",
 		},
 		{
+			name: "closed over IPv6, IPv4 wildcard only",
+			r:    report(checks.VerdictClosed, "2001:db8::1", 8443),
+			f: Facts{Query: Query{Port: 8443, Proto: "tcp"}, Routes: withDef,
+				Listeners: []Listener{listener("0.0.0.0", 8443, 812, "/usr/sbin/nginx", "nginx")}},
+			wantSummary:  "nginx (pid 812, /usr/sbin/nginx) listens on 0.0.0.0:8443 (IPv4 only), so [2001:db8::1]:8443 over IPv6 is refused; make it listen on [::] too",
+			wantHintText: "`listen [::]:8443;`",
+		},
+		{
 			name:         "closed, nothing listening",
 			r:            report(checks.VerdictClosed, "198.18.0.1", 22),
 			f:            Facts{Query: Query{Port: 22, Proto: "tcp"}, Routes: withDef, Listeners: []Listener{}},
