@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Firewall is the part of the host's rulesets that matters for the port:
@@ -42,10 +43,12 @@ func gatherFirewall(ctx context.Context, f *Facts, q Query, o Options) {
 	// iptables tables seen through iptables-save: with iptables-nft they
 	// show up again in the nft ruleset, where xt matches hide the ports.
 	xtTables := map[string]bool{}
-	for _, l := range []listing{
+	listings := []listing{
 		{"iptables", "iptables-save", []string{"-c"}},
 		{"ip6tables", "ip6tables-save", []string{"-c"}},
-	} {
+	}
+	for i := 0; i < len(listings); i++ {
+		l := listings[i]
 		out, err := o.Runner.Run(ctx, l.name, l.args...)
 		if err != nil {
 			noteToolError(f, l.source+" rules", l.name+" "+l.args[0], err)
@@ -56,14 +59,21 @@ func gatherFirewall(ctx context.Context, f *Facts, q Query, o Options) {
 			f.unseen(l.source+" rules", "could not parse "+l.name+": "+err.Error())
 		}
 		fam := "ip"
-		if l.source == "ip6tables" {
+		if strings.HasPrefix(l.source, "ip6tables") {
 			fam = "ip6"
 		}
 		for _, r := range rs {
-			xtTables[fam+"/"+r.Table] = true
+			if !strings.HasSuffix(l.source, "-legacy") { // legacy tables never show in nft
+				xtTables[fam+"/"+r.Table] = true
+			}
 		}
 		fw.Read = append(fw.Read, l.name+" "+l.args[0])
 		keep(rs)
+		// iptables-nft warns when legacy (xtables) rules also exist: they
+		// filter packets too, and only the legacy tool lists them.
+		if strings.Contains(string(out), "legacy tables present") && !strings.Contains(l.name, "legacy") {
+			listings = append(listings, listing{l.source + "-legacy", strings.Replace(l.name, "-save", "-legacy-save", 1), []string{"-c"}})
+		}
 	}
 
 	if out, err := o.Runner.Run(ctx, "nft", "-j", "list", "ruleset"); err != nil {

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/portcheck/portcheck/checks"
 )
 
 func readFixture(t testing.TB, name string) string {
@@ -342,5 +344,23 @@ func TestParsePortList(t *testing.T) {
 		if (err != nil) != tt.err || !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("parsePortList(%q) = %v, %v; want %v, err=%v", tt.in, got, err, tt.want, tt.err)
 		}
+	}
+}
+
+// iptables-nft says when legacy tables exist too; the agent then also asks
+// iptables-legacy-save, whose rules filter packets as well.
+func TestGatherFirewallLegacyTables(t *testing.T) {
+	runner := fakeRunner{
+		"iptables-save -c":        {out: "# Warning: iptables-legacy tables present, use iptables-legacy-save to see them\n"},
+		"iptables-legacy-save -c": {out: "*filter\n:INPUT ACCEPT [0:0]\n[5:300] -A INPUT -p tcp -m tcp --dport 8443 -j DROP\nCOMMIT\n"},
+	}
+	f := Facts{}
+	gatherFirewall(context.Background(), &f, Query{Port: 8443, Proto: "tcp"}, Options{Runner: runner, Etc: t.TempDir()}.withDefaults())
+	if len(f.Firewall.Rules) != 1 || f.Firewall.Rules[0].Source != "iptables-legacy" || f.Firewall.Rules[0].Packets != 5 {
+		t.Fatalf("rules = %+v", f.Firewall.Rules)
+	}
+	fd := Merge(checks.Report{Verdict: checks.VerdictFilteredAtHost, Port: 8443, Address: "198.18.0.1"}, f)
+	if !strings.Contains(hintCommands(fd), "sudo iptables-legacy -I INPUT 1 -p tcp --dport 8443 -j ACCEPT") {
+		t.Errorf("hints = %s", hintCommands(fd))
 	}
 }

@@ -321,7 +321,7 @@ func (m merger) ruleHints(r Rule) []checks.Hint {
 		src = m.f.Query.Peer.String()
 	}
 	switch r.Source {
-	case "iptables", "ip6tables":
+	case "iptables", "ip6tables", "iptables-legacy", "ip6tables-legacy":
 		tool := r.Source
 		t := ""
 		if r.Table != "" && r.Table != "filter" {
