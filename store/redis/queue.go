@@ -55,7 +55,7 @@ func (q *Queue) Enqueue(ctx context.Context, j bot.Job) error {
 		q.s.opts.Logger.Warn("job timeout is close to the redis ClaimIdle: slow jobs may run twice",
 			"job_timeout", j.Timeout, "claim_idle", q.s.opts.ClaimIdle)
 	}
-	if _, err := q.s.add(ctx, q.stream(j.Vantage), j); err != nil {
+	if _, err := q.s.add(ctx, q.stream(j.Vantage), j, q.s.opts.MaxAge); err != nil {
 		return fmt.Errorf("enqueue job %s: %w", j.ID, err)
 	}
 	return nil

@@ -354,3 +354,41 @@ func TestManyWaitingNextDoNotStarvePool(t *testing.T) {
 		t.Fatal("no waiting Next got the job")
 	}
 }
+
+// Jobs older than MaxAge are dropped when the next job is added; with a
+// negative MaxAge nothing is dropped by age.
+func TestMaxAgeTrimsStaleJobs(t *testing.T) {
+	srv := redistest.Start(t)
+	for _, tc := range []struct {
+		name   string
+		maxAge time.Duration
+		want   []string
+	}{
+		{"trimmed", 300 * time.Millisecond, []string{"fresh"}},
+		{"never", -1, []string{"stale", "fresh"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t, srv, rstore.Options{MaxAge: tc.maxAge})
+			ctx := ctxFor(t, 5*time.Second)
+			if err := s.Queue().Enqueue(ctx, job("stale", "office")); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(500 * time.Millisecond)
+			if err := s.Queue().Enqueue(ctx, job("fresh", "office")); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for {
+				d, err := s.Queue().Next(ctxFor(t, 400*time.Millisecond), "office")
+				if err != nil {
+					break
+				}
+				got = append(got, d.Job().ID)
+				_ = d.Ack(ctx)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -25,7 +25,7 @@ func newResults(s *Store) *Results {
 
 // Publish appends r to the results stream (XADD MAXLEN ~).
 func (rs *Results) Publish(ctx context.Context, r bot.Result) error {
-	if _, err := rs.s.add(ctx, rs.stream, r); err != nil {
+	if _, err := rs.s.add(ctx, rs.stream, r, rs.s.opts.ResultMaxAge); err != nil {
 		return fmt.Errorf("publish result of job %s: %w", r.Job.ID, err)
 	}
 	return nil

@@ -53,6 +53,12 @@ type Options struct {
 	// the cap only bites when a backlog grows that large: it is a guard
 	// against filling Redis's memory, and trimmed jobs are lost.
 	MaxLen int64
+	// MaxAge drops jobs older than this from a job stream when the next job
+	// is added (default 1h): a job whose vantage was offline that long
+	// answers a question nobody is waiting for any more. Negative: never.
+	MaxAge time.Duration
+	// ResultMaxAge is the same for the results stream (default 24h).
+	ResultMaxAge time.Duration
 	// DeadMaxLen caps the dead-letter stream the same way (default 10000).
 	DeadMaxLen int64
 	// MaxDeliveries is how many times one job or result is delivered before
@@ -127,6 +133,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxDeliveries <= 0 {
 		o.MaxDeliveries = 3
+	}
+	if o.MaxAge == 0 {
+		o.MaxAge = time.Hour
+	}
+	if o.ResultMaxAge == 0 {
+		o.ResultMaxAge = 24 * time.Hour
 	}
 	def(&o.ClaimIdle, 2*time.Minute)
 	def(&o.ResultClaimIdle, 30*time.Second)

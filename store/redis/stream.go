@@ -279,22 +279,33 @@ func (r *reader) ack(ctx context.Context, id string) error {
 	return nil
 }
 
-// add appends one payload to a stream, trimmed to about MaxLen entries.
-func (s *Store) add(ctx context.Context, stream string, v any) (string, error) {
+// add appends one payload to a stream, trimmed to about MaxLen entries and,
+// when maxAge > 0, to entries younger than maxAge (exact MINID trimming:
+// acked entries are already deleted, so it only ever removes a few stale
+// ones). Both go in one round trip.
+func (s *Store) add(ctx context.Context, stream string, v any, maxAge time.Duration) (string, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return "", fmt.Errorf("encoding for %s: %w", stream, err)
 	}
-	id, err := s.client.XAdd(ctx, &goredis.XAddArgs{
-		Stream: stream,
-		MaxLen: s.opts.MaxLen,
-		Approx: true,
-		Values: []any{fieldPayload, string(b)},
-	}).Result()
+	var add *goredis.StringCmd
+	_, err = s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		add = p.XAdd(ctx, &goredis.XAddArgs{
+			Stream: stream,
+			MaxLen: s.opts.MaxLen,
+			Approx: true,
+			Values: []any{fieldPayload, string(b)},
+		})
+		if maxAge > 0 {
+			cutoff := s.opts.Now().Add(-maxAge).UnixMilli()
+			p.XTrimMinID(ctx, stream, strconv.FormatInt(cutoff, 10))
+		}
+		return nil
+	})
 	if err != nil {
 		return "", fmt.Errorf("xadd %s: %w", stream, err)
 	}
-	return id, nil
+	return add.Val(), nil
 }
 
 func payloadOf(m goredis.XMessage) string {
