@@ -661,7 +661,22 @@ func (b *Bot) Run(ctx context.Context) error {
 	return nil
 }
 
+// resultsLoop reads results and posts them. Posting is serial within a
+// thread (its messages must stay in order) but threads proceed in parallel,
+// so one slow or rate-limited channel does not hold up every other answer.
 func (b *Bot) resultsLoop(ctx context.Context) {
+	type lane struct {
+		ch      chan ResultDelivery
+		pending int
+	}
+	var (
+		mu    sync.Mutex
+		lanes = map[string]*lane{}
+		wg    sync.WaitGroup
+	)
+	defer wg.Wait()
+	// Posts already under way finish even as the loop stops.
+	post := context.WithoutCancel(ctx)
 	for {
 		d, err := b.p.Results.Next(ctx)
 		if err != nil {
@@ -676,10 +691,34 @@ func (b *Bot) resultsLoop(ctx context.Context) {
 			}
 			continue
 		}
-		b.handleResult(ctx, d.Result())
-		if err := d.Ack(context.WithoutCancel(ctx)); err != nil {
-			b.log.Error("ack of result failed", "job_id", d.Result().Job.ID, "err", err)
+		key := threadKey(d.Result().Job.Thread)
+		mu.Lock()
+		l, ok := lanes[key]
+		if !ok {
+			l = &lane{ch: make(chan ResultDelivery, 16)}
+			lanes[key] = l
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for d := range l.ch {
+					b.handleResult(post, d.Result())
+					if err := d.Ack(post); err != nil {
+						b.log.Error("ack of result failed", "job_id", d.Result().Job.ID, "err", err)
+					}
+					mu.Lock()
+					l.pending--
+					if l.pending == 0 { // idle: the next result starts a new lane
+						delete(lanes, key)
+						mu.Unlock()
+						return
+					}
+					mu.Unlock()
+				}
+			}()
 		}
+		l.pending++ // counted under mu, so the lane cannot retire before reading it
+		mu.Unlock()
+		l.ch <- d
 	}
 }
 
