@@ -222,14 +222,15 @@ func (m merger) ruleSummary(r Rule, verb string) string {
 
 // blockingRule picks the rule that explains a block: an explicit DROP or
 // REJECT for the port (the one whose counter moved first), then a blocking
-// catch-all, then a blocking inbound policy with no ACCEPT for the port.
+// catch-all, then a blocking inbound policy. A rule shadowed by an ACCEPT
+// for the port earlier in its chain is not the cause and is skipped.
 func (m merger) blockingRule() *Rule {
 	rules := m.f.Firewall.Rules
 	pick := func(ok func(Rule) bool) *Rule {
 		var first *Rule
 		for i := range rules {
 			r := rules[i]
-			if !ok(r) {
+			if !ok(r) || m.shadowed(r) {
 				continue
 			}
 			if r.Packets > 0 {
@@ -247,17 +248,24 @@ func (m merger) blockingRule() *Rule {
 	if r := pick(func(r Rule) bool { return r.Blocks() && r.Hook && r.CatchAll(m.proto) }); r != nil {
 		return r
 	}
-	return pick(func(p Rule) bool {
-		if !p.Policy || !p.Blocks() || !p.Hook {
-			return false
+	return pick(func(p Rule) bool { return p.Policy && p.Blocks() && p.Hook })
+}
+
+// shadowed says whether an ACCEPT for the port comes first in r's chain.
+// Before a rule only an unconditional ACCEPT counts (a source-restricted
+// one lets other peers fall through to r); before a policy any does, since
+// the agent cannot tell whether the asking peer matches it.
+func (m merger) shadowed(r Rule) bool {
+	for _, a := range m.f.Firewall.Rules {
+		if a.Source != r.Source || a.Family != r.Family || a.Table != r.Table || a.Chain != r.Chain ||
+			!a.Accepts() || !a.Matches(m.port, m.proto) {
+			continue
 		}
-		for _, r := range rules {
-			if r.Source == p.Source && r.Table == p.Table && r.Chain == p.Chain && r.Accepts() && r.Matches(m.port, m.proto) {
-				return false
-			}
+		if r.Policy || (a.Position < r.Position && !a.Conditional) {
+			return true
 		}
-		return true
-	})
+	}
+	return false
 }
 
 // routeBack explains silence by the host having no way to answer.
@@ -322,6 +330,11 @@ func (m merger) ruleHints(r Rule) []checks.Hint {
 	}
 	switch r.Source {
 	case "iptables", "ip6tables", "iptables-legacy", "ip6tables-legacy":
+		if strings.HasPrefix(r.Chain, "ufw") { // ufw owns the chain and would overwrite a hand-made rule
+			h := m.ufwHint(src)
+			h.Commands = append([]string{fmt.Sprintf("sudo %s -L %s -v -n --line-numbers", r.Source, r.Chain)}, h.Commands...)
+			return []checks.Hint{h}
+		}
 		tool := r.Source
 		t := ""
 		if r.Table != "" && r.Table != "filter" {
@@ -366,17 +379,21 @@ func (m merger) ruleHints(r Rule) []checks.Hint {
 			},
 		}}
 	case "ufw":
-		spec := fmt.Sprintf("%d/%s", m.port, m.proto)
-		allow := "sudo ufw insert 1 allow " + spec
-		if src != "" {
-			allow = fmt.Sprintf("sudo ufw insert 1 allow from %s to any port %d proto %s", src, m.port, m.proto)
-		}
-		return []checks.Hint{{
-			Text:     "Inspect the ufw rules, then allow the port (remove it again with `ufw delete` if it was only a test).",
-			Commands: []string{"sudo ufw status numbered", allow},
-		}}
+		return []checks.Hint{m.ufwHint(src)}
 	}
 	return nil
+}
+
+// ufwHint: on a ufw host, change rules through ufw, never under it.
+func (m merger) ufwHint(src string) checks.Hint {
+	allow := fmt.Sprintf("sudo ufw insert 1 allow %d/%s", m.port, m.proto)
+	if src != "" {
+		allow = fmt.Sprintf("sudo ufw insert 1 allow from %s to any port %d proto %s", src, m.port, m.proto)
+	}
+	return checks.Hint{
+		Text:     "Inspect the ufw rules, then allow the port (remove it again with `ufw delete` if it was only a test).",
+		Commands: []string{"sudo ufw status numbered", allow},
+	}
 }
 
 // listenHint says how to change the listen address for common servers.

@@ -129,6 +129,36 @@ func TestMerge(t *testing.T) {
 			wantSummary: "external summary",
 		},
 		{
+			name: "filtered at host, catch-all DROP after an ACCEPT for the port: not the cause",
+			r:    report(checks.VerdictFilteredAtHost, "198.18.0.1", 8443),
+			f: Facts{Query: Query{Port: 8443, Proto: "tcp"}, Routes: withDef, Firewall: Firewall{Rules: []Rule{accept,
+				{Source: "iptables", Table: "filter", Chain: "INPUT", Position: 5, Target: "DROP", Hook: true, Text: "-A INPUT -j DROP"}}}},
+			wantSummary: "external summary",
+		},
+		{
+			name: "filtered at host, catch-all DROP after an ACCEPT for another port",
+			r:    report(checks.VerdictFilteredAtHost, "198.18.0.1", 9000),
+			f: Facts{Query: Query{Port: 9000, Proto: "tcp"}, Routes: withDef, Firewall: Firewall{Rules: []Rule{
+				{Source: "iptables", Table: "filter", Chain: "INPUT", Position: 5, Target: "DROP", Hook: true, Counters: true, Packets: 9, Text: "-A INPUT -j DROP"}}}},
+			wantSummary: "the host firewall drops it: DROP rule #5 in INPUT has 9 packets catches all tcp traffic (-A INPUT -j DROP)",
+		},
+		{
+			name: "filtered at host, DROP after a source-restricted ACCEPT: still the cause",
+			r:    report(checks.VerdictFilteredAtHost, "198.18.0.1", 8443),
+			f: Facts{Query: Query{Port: 8443, Proto: "tcp"}, Routes: withDef, Firewall: Firewall{Rules: []Rule{
+				{Source: "iptables", Table: "filter", Chain: "INPUT", Position: 1, Target: "ACCEPT", Proto: "tcp", Ports: []PortRange{{8443, 8443}}, Conditional: true, Hook: true, Text: "-A INPUT -s 10.0.0.0/8 -p tcp --dport 8443 -j ACCEPT"},
+				drop}}},
+			wantSummary: "the host firewall drops it: DROP rule #3 in INPUT has 14 packets matches port 8443/tcp (-A INPUT -p tcp -m tcp --dport 8443 -j DROP)",
+		},
+		{
+			name: "filtered at host, DROP in a ufw-managed iptables chain: ufw commands",
+			r:    report(checks.VerdictFilteredAtHost, "198.18.0.1", 8443),
+			f: Facts{Query: Query{Port: 8443, Proto: "tcp"}, Routes: withDef, Firewall: Firewall{Rules: []Rule{
+				{Source: "iptables", Table: "filter", Chain: "ufw-user-input", Position: 2, Target: "DROP", Proto: "tcp", Ports: []PortRange{{8443, 8443}}, Hook: true, Counters: true, Packets: 4, Text: "-A ufw-user-input -p tcp -m tcp --dport 8443 -j DROP"}}}},
+			wantSummary:  "the host firewall drops it: DROP rule #2 in ufw-user-input has 4 packets matches port 8443/tcp (-A ufw-user-input -p tcp -m tcp --dport 8443 -j DROP)",
+			wantCommands: []string{"sudo iptables -L ufw-user-input -v -n --line-numbers", "sudo ufw status numbered", "sudo ufw insert 1 allow 8443/tcp"},
+		},
+		{
 			name:         "filtered at host, ufw deny",
 			r:            report(checks.VerdictFilteredAtHost, "198.18.0.1", 8443),
 			f:            Facts{Query: Query{Port: 8443, Proto: "tcp"}, Routes: withDef, Firewall: Firewall{Rules: []Rule{ufwDeny}}},
