@@ -36,9 +36,10 @@ func TestRunAgentJSON(t *testing.T) {
 
 func TestRunAgentText(t *testing.T) {
 	var out, errb bytes.Buffer
-	if code := runAgent(context.Background(), []string{"--port", "1"}, stdio{strings.NewReader(""), &out, &errb}); code != 0 {
+	if code := runAgent(context.Background(), []string{"--port", "1", "--peer", "198.51.100.7"}, stdio{strings.NewReader(""), &out, &errb}); code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, errb.String())
 	}
+	t.Log("\n" + out.String())
 	for _, want := range []string{"port 1/tcp", "listening:", "firewall", "routes:"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
