@@ -392,3 +392,43 @@ func TestMaxAgeTrimsStaleJobs(t *testing.T) {
 		})
 	}
 }
+
+// Consumers left behind by dead processes (nothing pending, idle past
+// ConsumerIdle) are removed from the group; ones holding jobs stay.
+func TestIdleConsumersPruned(t *testing.T) {
+	srv := redistest.Start(t)
+	o := rstore.Options{Prefix: "prune", ConsumerIdle: 300 * time.Millisecond, ClaimIdle: time.Hour}
+	ctx := ctxFor(t, 10*time.Second)
+	holder := open(t, srv, withConsumer(o, "holder"))
+	idle := open(t, srv, withConsumer(o, "idle"))
+	consumers := func() string {
+		cs, err := holder.Client().XInfoConsumers(ctx, "prune:jobs:office", "workers").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, c := range cs {
+			names = append(names, c.Name)
+		}
+		return fmt.Sprint(names)
+	}
+	for _, id := range []string{"done", "held"} {
+		if err := holder.Queue().Enqueue(ctx, job(id, "office")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := mustNext(t, idle.Queue(), "office", 2*time.Second).Ack(ctx); err != nil { // idle: nothing pending
+		t.Fatal(err)
+	}
+	mustNext(t, holder.Queue(), "office", 2*time.Second) // pending on holder
+	if got := consumers(); got != "[holder idle]" {
+		t.Fatalf("consumers before = %s", got)
+	}
+	time.Sleep(400 * time.Millisecond)
+
+	pruner := open(t, srv, withConsumer(o, "pruner"))
+	noNext(t, pruner.Queue(), "office", 300*time.Millisecond)
+	if got := consumers(); got != "[holder]" {
+		t.Errorf("consumers after pruning = %s, want [holder]", got)
+	}
+}

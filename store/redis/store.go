@@ -75,6 +75,9 @@ type Options struct {
 	// ClaimInterval is how often an idle reader scans for stale entries
 	// (default 5s).
 	ClaimInterval time.Duration
+	// ConsumerIdle is how long a consumer with nothing pending may stay
+	// idle before a reader deletes it from the group (default 24h).
+	ConsumerIdle time.Duration
 	// Block is the longest single XREADGROUP BLOCK. Next loops over blocks
 	// so a cancelled context is noticed within Block (default 1s).
 	Block time.Duration
@@ -143,6 +146,7 @@ func (o Options) withDefaults() Options {
 	def(&o.ClaimIdle, 2*time.Minute)
 	def(&o.ResultClaimIdle, 30*time.Second)
 	def(&o.ClaimInterval, 5*time.Second)
+	def(&o.ConsumerIdle, 24*time.Hour)
 	def(&o.Block, time.Second)
 	def(&o.PostedTTL, 24*time.Hour)
 	def(&o.HeartbeatTTL, 30*time.Second)

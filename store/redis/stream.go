@@ -54,6 +54,7 @@ type reader struct {
 	groupOK   bool
 	cursor    string    // XAUTOCLAIM scan position; "0-0" when a scan is complete
 	nextClaim time.Time // when the next scan may start
+	nextPrune time.Time // when consumers may next be pruned
 }
 
 func newReader(s *Store, stream, group, kind string, claimIdle time.Duration) *reader {
@@ -190,10 +191,17 @@ func (r *reader) claim(ctx context.Context) (entry, bool, error) {
 		}
 		r.mu.Lock()
 		r.cursor = nextCursor
+		prune := false
 		if nextCursor == "0-0" {
 			r.nextClaim = time.Now().Add(r.s.opts.ClaimInterval)
+			if prune = !time.Now().Before(r.nextPrune); prune {
+				r.nextPrune = time.Now().Add(r.s.opts.ConsumerIdle / 4)
+			}
 		}
 		r.mu.Unlock()
+		if prune {
+			r.pruneConsumers(ctx)
+		}
 		if len(msgs) == 0 {
 			if nextCursor == "0-0" {
 				return entry{}, false, nil
@@ -214,6 +222,27 @@ func (r *reader) claim(ctx context.Context) (entry, bool, error) {
 		}
 	}
 	return entry{}, false, nil
+}
+
+// pruneConsumers deletes consumers of the group that hold no pending
+// entries and have been idle longer than ConsumerIdle: every process start
+// adds a consumer name, and without this they pile up in XINFO. Deleting a
+// consumer with nothing pending loses nothing (a live one is recreated by
+// its next read), so failures are only logged.
+func (r *reader) pruneConsumers(ctx context.Context) {
+	cs, err := r.s.client.XInfoConsumers(ctx, r.stream, r.group).Result()
+	if err != nil {
+		r.s.opts.Logger.Warn("listing consumers", "stream", r.stream, "err", err)
+		return
+	}
+	for _, c := range cs {
+		if c.Pending > 0 || c.Idle < r.s.opts.ConsumerIdle || c.Name == r.s.opts.Consumer {
+			continue
+		}
+		if err := r.s.client.XGroupDelConsumer(ctx, r.stream, r.group, c.Name).Err(); err != nil {
+			r.s.opts.Logger.Warn("deleting idle consumer", "stream", r.stream, "consumer", c.Name, "err", err)
+		}
+	}
 }
 
 // deliveries reads an entry's delivery counter (XPENDING's extended form).
