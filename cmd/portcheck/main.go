@@ -20,6 +20,7 @@ Usage:
   portcheck shell                     the chat bot in your terminal (embedded queue and store)
   portcheck serve                     run the configured chat adapters (Slack, Discord)
   portcheck worker --vantage NAME     serve jobs for one vantage point from Redis
+  portcheck agent --port N | --serve  this host's facts for a port (run it on the target)
   portcheck audit export|verify       read the audit trail
   portcheck config check|show         validate or print the configuration
   portcheck version                   print build information
@@ -61,6 +62,8 @@ func run(ctx context.Context, args []string, io stdio) int {
 		return runAudit(ctx, args[1:], io)
 	case "config":
 		return runConfig(ctx, args[1:], io)
+	case "agent":
+		return runAgent(ctx, args[1:], io)
 	case "version", "--version":
 		return runVersion(io)
 	case "help", "-h", "--help":
