@@ -562,7 +562,9 @@ func (b *Bot) remember(key string, ts *threadState) {
 		b.order = append(b.order, key)
 	}
 	b.threads[key] = ts
-	if len(b.threads) <= b.lim.Threads {
+	// Sweep in batches (down to the limit once it is exceeded by a quarter)
+	// so remembering stays O(1) amortised.
+	if len(b.threads) <= b.lim.Threads+b.lim.Threads/4 {
 		return
 	}
 	kept := b.order[:0]

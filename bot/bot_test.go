@@ -599,6 +599,7 @@ func TestGate(t *testing.T) {
 }
 
 func TestOldThreadsAreForgotten(t *testing.T) {
+	// Room for 2 (swept past 2+2/4): the third thread makes the bot forget the first.
 	h := newHarness(t, verdictChecker(checks.VerdictOpen), func(p *bot.Params) { p.Limits.Threads = 2 })
 	for i := 0; i < 3; i++ {
 		h.say(t, "web01:443", nil)
