@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"os"
 	"os/exec"
@@ -22,7 +23,8 @@ func TestHelperWorkerHangs(t *testing.T) {
 	if url == "" {
 		t.Skip("helper process for TestWorkerSIGKILLedMidJob")
 	}
-	s, err := rstore.Open(context.Background(), url, rstore.Options{Prefix: "kill", Consumer: "doomed", Block: 100 * time.Millisecond})
+	prefix := cmp.Or(os.Getenv(helperEnv+"_PREFIX"), "kill")
+	s, err := rstore.Open(context.Background(), url, rstore.Options{Prefix: prefix, Consumer: "doomed", Block: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,33 +45,9 @@ func TestWorkerSIGKILLedMidJob(t *testing.T) {
 	if err := s.Queue().Enqueue(ctx, job("victim", "office")); err != nil {
 		t.Fatal(err)
 	}
-
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperWorkerHangs$", "-test.v")
-	cmd.Env = append(os.Environ(), helperEnv+"="+srv.URL(0))
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(out)
-	took := ""
-	for sc.Scan() {
-		if id, ok := strings.CutPrefix(sc.Text(), "TOOK "); ok {
-			took = id
-			break
-		}
-	}
-	if took != "victim" {
-		_ = cmd.Process.Kill()
+	if took := killWorkerMidJob(t, srv.URL(0), "kill"); took != "victim" {
 		t.Fatalf("helper took %q, want victim", took)
 	}
-	if err := cmd.Process.Kill(); err != nil { // SIGKILL
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
-
 	d := mustNext(t, s.Queue(), "office", 5*time.Second)
 	if d.Job().ID != "victim" || d.Job().Attempt != 2 {
 		t.Fatalf("got %s attempt %d, want victim attempt 2", d.Job().ID, d.Job().Attempt)
@@ -78,4 +56,30 @@ func TestWorkerSIGKILLedMidJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	noNext(t, s.Queue(), "office", 700*time.Millisecond)
+}
+
+// killWorkerMidJob runs a worker process (this test binary as
+// TestHelperWorkerHangs) that takes one job of vantage "office" under
+// prefix, and SIGKILLs it once it holds the job. It returns the job's id.
+func killWorkerMidJob(t *testing.T, url, prefix string) string {
+	t.Helper()
+	ctx := ctxFor(t, 20*time.Second)
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperWorkerHangs$", "-test.v")
+	cmd.Env = append(os.Environ(), helperEnv+"="+url, helperEnv+"_PREFIX="+prefix)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }() // SIGKILL
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if id, ok := strings.CutPrefix(sc.Text(), "TOOK "); ok {
+			return id
+		}
+	}
+	t.Fatalf("helper worker exited without taking a job: %v", sc.Err())
+	return ""
 }

@@ -113,7 +113,7 @@ func (q *Queue) publishDeadLetter(ctx context.Context, p goredis.Pipeliner, e en
 	j.DeadLetter = true
 	res := bot.Result{
 		Job: j,
-		Error: fmt.Sprintf("gave up after %d attempts: the worker at vantage %q crashed or timed out each time",
+		Error: fmt.Sprintf("gave up after %d attempts: the worker at vantage %q crashed or stalled each time",
 			e.deliveries, j.Vantage),
 		Finished: q.s.opts.Now(),
 	}

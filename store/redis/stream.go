@@ -217,7 +217,10 @@ func (r *reader) claim(ctx context.Context) (entry, bool, error) {
 		if n <= r.s.opts.MaxDeliveries {
 			return e, true, nil
 		}
-		if err := r.deadLetter(ctx, e, fmt.Sprintf("delivered %d times, more than the limit of %d", n, r.s.opts.MaxDeliveries)); err != nil {
+		// The claim itself counted as a delivery, but it is not run: the
+		// attempts made are one fewer.
+		e.deliveries = n - 1
+		if err := r.deadLetter(ctx, e, fmt.Sprintf("delivered %d times without an ack (limit %d)", e.deliveries, r.s.opts.MaxDeliveries)); err != nil {
 			return entry{}, false, err
 		}
 	}
