@@ -56,6 +56,9 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 			}
 		}
 	}
+	if g.out.ResetAfterAccept {
+		g.svc = &Service{Refused: true, Detail: "accepted the connection then reset it at once (tcp wrappers / application ACL?)"}
+	}
 	if g.out.Conn != nil {
 		wait := max(p.cfg.MinWait/2, 20*g.out.RTT)
 		g.svc = grabService(ctx, g.out.Conn, req.Host, req.Scheme, req.Port, wait)

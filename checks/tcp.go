@@ -21,6 +21,9 @@ type tcpOutcome struct {
 	RTT    time.Duration
 	Err    error    // local failure, for ReasonLocalError
 	Conn   net.Conn // the established connection, only when asked to keep it
+	// ResetAfterAccept: the handshake completed, then the peer reset the
+	// connection before we looked (a service refusing right after accept).
+	ResetAfterAccept bool
 }
 
 // answered says whether anything came back.
@@ -145,6 +148,10 @@ func classifyTCP(fd int, addr netip.Addr, v6 bool) tcpOutcome {
 		return tcpOutcome{Reason: ReasonSynAck, Kind: "syn-ack", From: addr}
 	case unix.ECONNREFUSED:
 		return tcpOutcome{Reason: ReasonReset, Kind: "reset", From: addr}
+	case unix.ECONNRESET, unix.EPIPE:
+		// A RST in SYN_SENT is ECONNREFUSED; ECONNRESET means it came
+		// after the handshake.
+		return tcpOutcome{Reason: ReasonSynAck, Kind: "syn-ack", From: addr, ResetAfterAccept: true}
 	case unix.ENETUNREACH:
 		return tcpOutcome{Reason: ReasonNoRoute, Kind: "no-route", Err: syscall.Errno(soerr)}
 	case unix.EHOSTUNREACH:

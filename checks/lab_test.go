@@ -1,0 +1,266 @@
+package checks
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcheck/portcheck/internal/netlab"
+)
+
+// labProbeEnv makes the test binary, re-executed inside the lab's client
+// namespace, run one probe and print its Report as JSON. A Go process
+// cannot move all its threads into another namespace, so the probe runs in
+// a child started by `ip netns exec`.
+const labProbeEnv = "PORTCHECK_LAB_PROBE"
+
+type labProbeJob struct {
+	Req     Request       `json:"req"`
+	Timeout time.Duration `json:"timeout"`
+	Many    []Request     `json:"many,omitempty"`
+}
+
+func TestMain(m *testing.M) {
+	netlab.ServeIfChild()
+	if raw, ok := os.LookupEnv(labProbeEnv); ok {
+		os.Exit(runLabProbe(raw))
+	}
+	os.Exit(m.Run())
+}
+
+func runLabProbe(raw string) int {
+	var job labProbeJob
+	if err := json.Unmarshal([]byte(raw), &job); err != nil {
+		fmt.Fprintln(os.Stderr, "lab probe:", err)
+		return 2
+	}
+	p := NewProber(Config{Timeout: job.Timeout, Vantage: "lab-client"})
+	enc := json.NewEncoder(os.Stdout)
+	if len(job.Many) > 0 {
+		start := time.Now()
+		reps := p.CheckMany(context.Background(), job.Many, nil)
+		fmt.Fprintf(os.Stderr, "checkmany %d ports in %v\n", len(reps), time.Since(start))
+		for _, r := range reps {
+			_ = enc.Encode(r)
+		}
+		return 0
+	}
+	if err := enc.Encode(p.Check(context.Background(), job.Req)); err != nil {
+		return 1
+	}
+	return 0
+}
+
+// needLab skips without root and tools, but fails under CI=true, where the
+// lab is required.
+func needLab(t *testing.T) {
+	t.Helper()
+	if err := netlab.Requirements(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("lab required under CI=true: %v", err)
+		}
+		t.Skipf("skipping lab test: %v (run as root with iproute2 and iptables)", err)
+	}
+}
+
+// probeFromClient runs jobs inside the client namespace and returns the
+// reports.
+func probeFromClient(t *testing.T, lab *netlab.Lab, job labProbeJob) []Report {
+	t.Helper()
+	raw, err := json.Marshal(job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", lab.NS.Client, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), labProbeEnv+"="+string(raw))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("probe child: %v\n%s", err, stderr.String())
+	}
+	if s := strings.TrimSpace(stderr.String()); s != "" {
+		t.Log(s)
+	}
+	var reps []Report
+	dec := json.NewDecoder(&stdout)
+	for dec.More() {
+		var r Report
+		if err := dec.Decode(&r); err != nil {
+			t.Fatalf("decode report: %v", err)
+		}
+		reps = append(reps, r)
+	}
+	return reps
+}
+
+type labCase struct {
+	name       string
+	addr       netip.Addr
+	port       int
+	scheme     string
+	trace      bool
+	verdict    Verdict
+	reason     Reason
+	reportedBy netip.Addr // zero: must be empty
+	lastHop    *Hop       // nil: must be nil; TTL 0: any TTL
+	check      func(t *testing.T, r Report)
+}
+
+// TestLab builds one lab and checks every verdict against it, asserting the
+// verdict and the evidence (who answered, how far the probes got).
+func TestLab(t *testing.T) {
+	needLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	lab, err := netlab.Up(ctx, netlab.Options{})
+	if err != nil {
+		t.Fatalf("build lab: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := lab.Close(); err != nil {
+			t.Errorf("tear down lab: %v", err)
+		}
+	})
+	a, p := lab.Addr, lab.Ports
+	hop := func(ttl int, addr netip.Addr) *Hop { return &Hop{TTL: ttl, Address: addr.String()} }
+	service := func(name, bannerPrefix string, refused bool) func(*testing.T, Report) {
+		return func(t *testing.T, r Report) {
+			s := r.Service
+			if s == nil || s.Name != name || !strings.HasPrefix(s.Banner, bannerPrefix) || s.Refused != refused {
+				t.Errorf("service = %+v, want name %q banner %q... refused %v", s, name, bannerPrefix, refused)
+			}
+		}
+	}
+	cases := []labCase{
+		{name: "open", addr: a.Server, port: p.Open, trace: true, verdict: VerdictOpen, reason: ReasonSynAck,
+			reportedBy: a.Server, lastHop: hop(a.ServerHopsV4, a.Server)},
+		{name: "ssh_greeting", addr: a.Server, port: p.SSH, verdict: VerdictOpen, reason: ReasonSynAck,
+			reportedBy: a.Server, check: service("ssh", "SSH-2.0-OpenSSH_9.6", false)},
+		{name: "http", addr: a.Server, port: p.HTTP, verdict: VerdictOpen, reason: ReasonSynAck,
+			reportedBy: a.Server, check: service("http", "HTTP/1.1 200 OK", false)},
+		{name: "tls", addr: a.Server, port: p.TLS, verdict: VerdictOpen, reason: ReasonSynAck,
+			reportedBy: a.Server, check: func(t *testing.T, r Report) {
+				if r.Service == nil || r.Service.TLS == nil || !strings.Contains(r.Service.TLS.Subject, "server.lab.test") || r.Service.TLS.DaysLeft < 28 {
+					t.Errorf("tls = %+v", r.Service)
+				}
+			}},
+		{name: "greeting_421", addr: a.Server, port: p.Refuse421, verdict: VerdictServiceRefused, reason: ReasonSynAck,
+			reportedBy: a.Server, check: service("", "421 Service not available", true)},
+		{name: "closed_without_data", addr: a.Server, port: p.CloseNoData, verdict: VerdictServiceRefused, reason: ReasonSynAck, reportedBy: a.Server},
+		{name: "reset_on_accept", addr: a.Server, port: p.ResetOnAccept, verdict: VerdictServiceRefused, reason: ReasonSynAck, reportedBy: a.Server},
+		{name: "closed", addr: a.Server, port: p.Closed, verdict: VerdictClosed, reason: ReasonReset, reportedBy: a.Server},
+		{name: "loopback_only_listener", addr: a.Server, port: p.Loopback, verdict: VerdictClosed, reason: ReasonReset, reportedBy: a.Server},
+		{name: "host_reject_port_unreachable", addr: a.Server, port: p.HostReject, verdict: VerdictRejectedByHost,
+			reason: ReasonICMPPortUnreachable, reportedBy: a.Server, lastHop: hop(a.ServerHopsV4, a.Server)},
+		{name: "host_reject_admin_prohibited", addr: a.Server, port: p.HostAdmin, verdict: VerdictRejectedByHost,
+			reason: ReasonICMPAdminProhibited, reportedBy: a.Server, lastHop: hop(a.ServerHopsV4, a.Server)},
+		{name: "host_drop", addr: a.Server, port: p.HostDrop, verdict: VerdictFilteredAtHost,
+			reason: ReasonNoResponse, lastHop: hop(2, a.R2)},
+		{name: "router_drop", addr: a.Server, port: p.PathDrop, verdict: VerdictFilteredInPath,
+			reason: ReasonNoResponse, lastHop: hop(1, a.R1)},
+		{name: "router_reject_admin_prohibited", addr: a.Server, port: p.PathAdmin, verdict: VerdictRejectedInPath,
+			reason: ReasonICMPAdminProhibited, reportedBy: a.R2, lastHop: hop(a.ServerHopsV4, a.R2)},
+		{name: "dead_host", addr: a.Dead, port: p.HTTP, verdict: VerdictHostUnreachable,
+			reason: ReasonICMPHostUnreachable, reportedBy: a.R2, lastHop: &Hop{Address: a.R2.String()}},
+		{name: "no_route", addr: a.NoRoute, port: p.HTTP, verdict: VerdictNetworkUnreachable, reason: ReasonNoRoute},
+		{name: "router_no_route", addr: a.NetUnreach, port: p.HTTP, verdict: VerdictNetworkUnreachable,
+			reason: ReasonICMPNetUnreachable, reportedBy: a.R1, lastHop: hop(1, a.R1)},
+		{name: "v6_open", addr: a.Server6, port: p.SSH, trace: true, verdict: VerdictOpen, reason: ReasonSynAck,
+			reportedBy: a.Server6, lastHop: hop(3, a.Server6), check: service("ssh", "SSH-2.0", false)},
+		{name: "v6_closed", addr: a.Server6, port: p.Closed, verdict: VerdictClosed, reason: ReasonReset, reportedBy: a.Server6},
+		{name: "v6_host_drop", addr: a.Server6, port: p.HostDrop, verdict: VerdictFilteredAtHost,
+			reason: ReasonNoResponse, lastHop: hop(2, a.R26)},
+		{name: "v6_router_drop", addr: a.Server6, port: p.PathDrop, verdict: VerdictFilteredInPath,
+			reason: ReasonNoResponse, lastHop: hop(1, a.R16)},
+		{name: "v6_host_reject", addr: a.Server6, port: p.HostReject, verdict: VerdictRejectedByHost,
+			reason: ReasonICMPPortUnreachable, reportedBy: a.Server6, lastHop: hop(3, a.Server6)},
+		{name: "v6_router_reject", addr: a.Server6, port: p.PathAdmin, verdict: VerdictRejectedInPath,
+			reason: ReasonICMPAdminProhibited, reportedBy: a.R26, lastHop: hop(3, a.R26)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			req := Request{Target: net.JoinHostPort(tc.addr.String(), fmt.Sprint(tc.port)), Host: tc.addr.String(),
+				Port: tc.port, Scheme: tc.scheme, Trace: tc.trace}
+			reps := probeFromClient(t, lab, labProbeJob{Req: req, Timeout: 5 * time.Second})
+			if len(reps) != 1 {
+				t.Fatalf("got %d reports", len(reps))
+			}
+			r := reps[0]
+			t.Logf("%s: %s in %d ms: %s", tc.name, r.Verdict, r.ElapsedMS, r.Summary)
+			assertLabReport(t, tc, r)
+		})
+	}
+}
+
+func assertLabReport(t *testing.T, tc labCase, r Report) {
+	t.Helper()
+	dump := func() string { b, _ := json.MarshalIndent(r, "", " "); return string(b) }
+	if r.Verdict != tc.verdict || r.Reason != tc.reason {
+		t.Fatalf("verdict %s/%s, want %s/%s\n%s", r.Verdict, r.Reason, tc.verdict, tc.reason, dump())
+	}
+	want := ""
+	if tc.reportedBy.IsValid() {
+		want = tc.reportedBy.String()
+	}
+	if r.ReportedBy != want {
+		t.Errorf("reported_by %q, want %q\n%s", r.ReportedBy, want, dump())
+	}
+	switch {
+	case tc.lastHop == nil && r.LastHop != nil:
+		t.Errorf("last_hop %+v, want none", r.LastHop)
+	case tc.lastHop != nil && r.LastHop == nil:
+		t.Errorf("last_hop none, want %+v\n%s", tc.lastHop, dump())
+	case tc.lastHop != nil && (r.LastHop.Address != tc.lastHop.Address || (tc.lastHop.TTL != 0 && r.LastHop.TTL != tc.lastHop.TTL)):
+		t.Errorf("last_hop %+v, want %+v\n%s", r.LastHop, tc.lastHop, dump())
+	}
+	if r.Summary == "" || r.Address == "" || len(r.Addresses) == 0 {
+		t.Errorf("summary %q address %q addresses %v", r.Summary, r.Address, r.Addresses)
+	}
+	if tc.check != nil {
+		tc.check(t, r)
+	}
+}
+
+// failingResolver answers every lookup with err.
+type failingResolver struct{ err error }
+
+func (f failingResolver) LookupNetIP(context.Context, string, string) ([]netip.Addr, error) {
+	return nil, f.err
+}
+
+// DNS failures need no namespace: the resolver is injected.
+func TestCheckDNSError(t *testing.T) {
+	tests := []struct {
+		name     string
+		err      error
+		notFound bool
+	}{
+		{"nxdomain", &net.DNSError{Err: "no such host", Name: "nope.invalid", IsNotFound: true}, true},
+		{"servfail", &net.DNSError{Err: "server misbehaving", Name: "x.example", IsTemporary: true}, false},
+		{"other", errors.New("resolver exploded"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := NewProber(Config{Resolver: failingResolver{tt.err}, Timeout: time.Second, NoPing: true})
+			r := p.Check(context.Background(), Request{Target: "nope.invalid:443", Host: "nope.invalid", Port: 443})
+			if r.Verdict != VerdictDNSError || r.Reason != ReasonDNSError || r.Connect != nil {
+				t.Fatalf("got %s/%s connect=%v", r.Verdict, r.Reason, r.Connect)
+			}
+			if tt.notFound != strings.Contains(r.Summary, "does not resolve") {
+				t.Errorf("summary %q (notFound=%v)", r.Summary, tt.notFound)
+			}
+		})
+	}
+}
