@@ -523,6 +523,14 @@ func (b *Bot) check(ctx context.Context, chat Chat, cmd Command, req Request) er
 	if th.Channel.Chat == "" {
 		th.Channel = cmd.Channel
 	}
+	// Link the thread to the command, so `again` works after a restart or
+	// on another bot process.
+	if err := b.p.Audit.Append(ctx, Record{
+		At: b.p.Now(), Kind: KindThread, Chat: cmd.Channel.Chat, Team: cmd.Channel.Team, Channel: cmd.Channel.ID,
+		User: userLabel(cmd.User), Text: cmd.Text, Targets: targetStrings(req.Targets), CommandID: cmd.ID, Thread: th.ID,
+	}); err != nil {
+		b.log.Error("audit of thread failed", "command_id", cmd.ID, "err", err)
+	}
 	ts := &threadState{chat: cmd.Channel.Chat, thread: th, req: req, vantages: vantages, addrs: addrs, by: cmd.User, watch: w}
 	b.mu.Lock()
 	b.remember(threadKey(th), ts)
@@ -838,7 +846,7 @@ func (b *Bot) auditResult(ctx context.Context, res Result, by User) {
 		At: res.Finished, Kind: KindResult, Chat: j.Thread.Channel.Chat, Team: j.Thread.Channel.Team,
 		Channel: j.Thread.Channel.ID, User: userLabel(by), CommandID: j.CommandID, JobID: j.ID,
 		Target: targetPort(j), Address: rep.Address, Vantage: j.Vantage, Verdict: string(rep.Verdict),
-		Reason: string(rep.Reason), ElapsedMS: rep.ElapsedMS, Why: res.Error,
+		Reason: string(rep.Reason), ElapsedMS: rep.ElapsedMS, Why: res.Error, Thread: j.Thread.ID,
 	}
 	if rec.At.IsZero() {
 		rec.At = b.p.Now()
@@ -1042,6 +1050,9 @@ func (b *Bot) again(ctx context.Context, chat Chat, cmd Command) error {
 	busy := ts != nil && ts.active != nil
 	b.mu.Unlock()
 	if ts == nil {
+		ts = b.recoverThread(ctx, cmd)
+	}
+	if ts == nil {
 		if err := b.auditCommand(ctx, cmd, nil, DecisionInvalid, "unknown thread"); err != nil {
 			return err
 		}
@@ -1076,6 +1087,77 @@ func (b *Bot) again(ctx context.Context, chat Chat, cmd Command) error {
 	b.reply(ctx, chat, ts.thread, cmd.User, j, Message{Status: StatusRunning, Text: "re-checking, asked by " + displayName(cmd.User) + "…"})
 	b.update(ctx, chat, ts.thread, cmd.User, j, RunningMessage(ts.req.Targets, ts.vantages, 0, 0))
 	return b.startRunDone(ctx, ts, VerbAgain, cmd.User, 0, gateDone)
+}
+
+// recoverThread rebuilds a thread this process does not know (a restart, or
+// another bot process opened it) from the audit trail: the command that
+// opened it, re-parsed and re-vetted, and its last run's verdicts to compare.
+func (b *Bot) recoverThread(ctx context.Context, cmd Command) *threadState {
+	th := *cmd.Thread
+	q := AuditQuery{Chat: th.Channel.Chat, Channel: th.Channel.ID, Thread: th.ID}
+	q.Kind, q.Limit = KindThread, 1
+	opened, err := b.p.Audit.Query(ctx, q)
+	if err != nil || len(opened) == 0 {
+		return nil
+	}
+	req, err := Parse(opened[0].Text, b.lim.Grammar)
+	if err != nil || (req.Verb != VerbCheck && req.Verb != VerbWatch) {
+		return nil
+	}
+	vantages, why := b.pickVantages(ctx, req)
+	if why != "" {
+		return nil
+	}
+	addrs := map[string][]string{}
+	for _, t := range req.Targets {
+		d := b.p.Policy.Decide(ctx, cmd, t)
+		if !d.Allowed && !d.DNSError {
+			return nil // the denial is said when the check is typed again
+		}
+		addrs[t.Input] = d.Addrs
+	}
+	req.Verb = VerbCheck // a recovered watch is re-checked once, not resumed
+	ts := &threadState{chat: th.Channel.Chat, thread: th, req: req, vantages: vantages, addrs: addrs, by: cmd.User}
+	q.Kind, q.Limit = KindResult, 4096
+	if recs, err := b.p.Audit.Query(ctx, q); err == nil && len(recs) > 0 {
+		lastRun := recs[len(recs)-1].CommandID
+		prev := &run{results: map[string]Result{}, finished: recs[len(recs)-1].At}
+		for _, rec := range recs {
+			if rec.CommandID != lastRun {
+				continue
+			}
+			host, port, ok := splitTargetPort(rec.Target)
+			if !ok {
+				continue
+			}
+			prev.results[rec.JobID] = Result{
+				Job:    Job{ID: rec.JobID, Host: host, Port: port, Vantage: rec.Vantage},
+				Report: checks.Report{Verdict: checks.Verdict(rec.Verdict)}, Error: rec.Why,
+			}
+		}
+		ts.last = prev
+	}
+	b.mu.Lock()
+	if known := b.threads[threadKey(th)]; known != nil { // recovered concurrently
+		ts = known
+	} else {
+		b.remember(threadKey(th), ts)
+	}
+	b.mu.Unlock()
+	return ts
+}
+
+// splitTargetPort undoes targetPort: "web01:443", "[2001:db8::1]:443".
+func splitTargetPort(s string) (string, int, bool) {
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 {
+		return "", 0, false
+	}
+	port, err := strconv.Atoi(s[i+1:])
+	if err != nil {
+		return "", 0, false
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(s[:i], "["), "]"), port, true
 }
 
 func displayName(u User) string {

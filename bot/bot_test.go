@@ -182,8 +182,9 @@ func TestCheckOpen(t *testing.T) {
 		"update #1 ok: web01:443 — open · 198.18.3.10 · 12ms",
 	)
 	recs, _ := h.audit.Query(context.Background(), bot.AuditQuery{})
-	if len(recs) != 2 || recs[0].Kind != "command" || recs[0].Decision != "queued" || recs[0].Targets[0] != "web01:443" ||
-		recs[0].User != "alice (U1)" || recs[1].Kind != "result" || recs[1].Verdict != "open" || recs[1].Target != "web01:443" {
+	if len(recs) != 3 || recs[0].Kind != "command" || recs[0].Decision != "queued" || recs[0].Targets[0] != "web01:443" ||
+		recs[0].User != "alice (U1)" || recs[1].Kind != "thread" || recs[1].Thread != "1" || recs[1].CommandID != recs[0].CommandID ||
+		recs[2].Kind != "result" || recs[2].Verdict != "open" || recs[2].Target != "web01:443" || recs[2].Thread != "1" {
 		t.Errorf("audit trail: %+v", recs)
 	}
 }
@@ -199,8 +200,13 @@ func TestAuditBeforeAnythingRuns(t *testing.T) {
 	h.say(t, "web01:443", nil)
 	h.settle(t)
 	recs := <-checked
-	if len(recs) != 1 || recs[0].Kind != bot.KindCommand {
-		t.Errorf("when the probe ran the audit held %+v, want the command record", recs)
+	if len(recs) == 0 || recs[0].Kind != bot.KindCommand {
+		t.Errorf("when the probe ran the audit held %+v, want the command record first", recs)
+	}
+	for _, r := range recs {
+		if r.Kind == bot.KindResult {
+			t.Errorf("a result was recorded before the probe ran: %+v", r)
+		}
 	}
 }
 
@@ -598,19 +604,46 @@ func TestGate(t *testing.T) {
 	}
 }
 
+func TestForgottenThreadIsRecoveredFromTheAudit(t *testing.T) {
+	var calls atomic.Int64
+	checker := checkerFunc(func(_ context.Context, req checks.Request) checks.Report {
+		if calls.Add(1) == 1 {
+			return report(req, checks.VerdictFilteredAtHost)
+		}
+		return report(req, checks.VerdictOpen)
+	})
+	audit := memory.NewAudit()
+	first := newHarness(t, checker, func(p *bot.Params) { p.Audit = audit })
+	first.say(t, "web01:443", nil)
+	first.settle(t)
+	first.shutdown()
+
+	// A new process (a restart, or another bot behind the same chat) gets
+	// the Re-check button press for a thread it never saw.
+	second := newHarness(t, checker, func(p *bot.Params) { p.Audit = audit })
+	second.say(t, "again", &bot.Thread{Channel: bot.Channel{Chat: "fake", ID: "C1"}, ID: "1"})
+	second.settle(t)
+	expect(t, second.chat.log(),
+		"reply #1 running: re-checking, asked by alice…",
+		"update #1 running: checking web01:443 from local…",
+		"reply #1 ok: web01:443 from local: open",
+		"update #1 ok: web01:443 — open · 198.18.3.10 · 12ms",
+		"reply #1 ok: web01:443 now open — first seen 14:02",
+	)
+}
+
 func TestOldThreadsAreForgotten(t *testing.T) {
-	// Room for 2 (swept past 2+2/4): the third thread makes the bot forget the first.
+	// Room for 2 (swept past 2+2/4): after 3 threads the first is forgotten
+	// in memory, and found again in the audit trail.
 	h := newHarness(t, verdictChecker(checks.VerdictOpen), func(p *bot.Params) { p.Limits.Threads = 2 })
 	for i := 0; i < 3; i++ {
 		h.say(t, "web01:443", nil)
 		h.settle(t)
 	}
 	h.say(t, "again", &bot.Thread{Channel: bot.Channel{Chat: "fake", ID: "C1"}, ID: "1"})
-	h.say(t, "again", &bot.Thread{Channel: bot.Channel{Chat: "fake", ID: "C1"}, ID: "3"})
 	h.settle(t)
 	got := h.chat.log()
-	if got[9] != "ephemeral U1 info: I don't remember the check in this thread (portcheck may have restarted): type the target again" ||
-		got[10] != "reply #3 running: re-checking, asked by alice…" {
+	if got[len(got)-1] != "reply #1 info: no change since 14:02: web01:443 still open" {
 		t.Errorf("after 3 threads with room for 2:\n%s", strings.Join(got, "\n"))
 	}
 }

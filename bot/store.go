@@ -21,6 +21,7 @@ const (
 	KindResult    = "result"     // one job's outcome
 	KindPostError = "post_error" // a message could not be posted
 	KindWatch     = "watch"      // a watch ended or changed
+	KindThread    = "thread"     // a command's thread was opened: links Record.Thread to the command
 )
 
 // Decisions on a command record.

@@ -191,8 +191,12 @@ type Record struct {
 	Verdict   string    `json:"verdict,omitempty"`
 	Reason    string    `json:"reason,omitempty"`
 	ElapsedMS int64     `json:"elapsed_ms,omitempty"`
-	PrevHash  string    `json:"prev_hash,omitempty"`
-	Hash      string    `json:"hash,omitempty"`
+	// Thread is the thread's id in its chat (the parent message), so a
+	// thread's check can be found again after a restart or by another bot
+	// process (again, the Re-check button).
+	Thread   string `json:"thread,omitempty"`
+	PrevHash string `json:"prev_hash,omitempty"`
+	Hash     string `json:"hash,omitempty"`
 }
 
 // AuditQuery selects records; zero fields match everything.
@@ -201,6 +205,7 @@ type AuditQuery struct {
 	Channel string
 	Target  string
 	Kind    string
+	Thread  string // records of one thread (with Chat and Channel)
 	Since   time.Time
 	Limit   int
 }

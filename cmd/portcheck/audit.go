@@ -164,7 +164,7 @@ func writeJSONL(w io.Writer, recs []bot.Record) error {
 }
 
 var csvHeader = []string{"seq", "at", "kind", "chat", "team", "channel", "user", "text", "targets", "decision", "why",
-	"command_id", "job_id", "target", "address", "vantage", "verdict", "reason", "elapsed_ms", "prev_hash", "hash"}
+	"command_id", "job_id", "target", "address", "vantage", "verdict", "reason", "elapsed_ms", "thread", "prev_hash", "hash"}
 
 // csvCell defuses formula injection: the audit trail holds text anyone in a
 // channel typed, and spreadsheets run cells starting with = + - @.
@@ -184,7 +184,7 @@ func writeCSV(w io.Writer, recs []bot.Record) error {
 		row := []string{
 			strconv.FormatInt(r.Seq, 10), r.At.UTC().Format(time.RFC3339Nano), r.Kind, r.Chat, r.Team, r.Channel, r.User,
 			r.Text, strings.Join(r.Targets, " "), r.Decision, r.Why, r.CommandID, r.JobID, r.Target, r.Address,
-			r.Vantage, r.Verdict, r.Reason, strconv.FormatInt(r.ElapsedMS, 10), r.PrevHash, r.Hash,
+			r.Vantage, r.Verdict, r.Reason, strconv.FormatInt(r.ElapsedMS, 10), r.Thread, r.PrevHash, r.Hash,
 		}
 		for i := range row {
 			row[i] = csvCell(row[i])

@@ -101,7 +101,7 @@ func TestShellScripted(t *testing.T) {
 			t.Errorf("record not from the shell channel: %+v", r)
 		}
 	}
-	want := map[string]int{"command/queued": 2, "command/invalid": 1, "command/answered": 1, "result/open": 1, "result/closed": 1}
+	want := map[string]int{"command/queued": 2, "command/invalid": 1, "command/answered": 1, "thread/": 2, "result/open": 1, "result/closed": 1}
 	if fmt.Sprint(kinds) != fmt.Sprint(want) {
 		t.Errorf("audit kinds = %v, want %v", kinds, want)
 	}

@@ -193,7 +193,8 @@ func (a *Audit) Query(ctx context.Context, q bot.AuditQuery) ([]bot.Record, erro
 // storetest.TestAudit contract.
 func Matches(r bot.Record, q bot.AuditQuery) bool {
 	if q.Chat != "" && r.Chat != q.Chat || q.Channel != "" && r.Channel != q.Channel ||
-		q.Kind != "" && r.Kind != q.Kind || !q.Since.IsZero() && r.At.Before(q.Since) {
+		q.Kind != "" && r.Kind != q.Kind || q.Thread != "" && r.Thread != q.Thread ||
+		!q.Since.IsZero() && r.At.Before(q.Since) {
 		return false
 	}
 	if q.Target == "" {

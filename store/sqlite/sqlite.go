@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS audit (
 	verdict    TEXT NOT NULL DEFAULT '',
 	reason     TEXT NOT NULL DEFAULT '',
 	elapsed_ms INTEGER NOT NULL DEFAULT 0,
+	thread     TEXT NOT NULL DEFAULT '',
 	prev_hash  TEXT NOT NULL DEFAULT '',
 	hash       TEXT NOT NULL DEFAULT ''
 );
@@ -55,7 +56,7 @@ BEGIN SELECT RAISE(ABORT, 'audit trail is append-only'); END;
 `
 
 const columns = `seq, at, kind, chat, team, channel, user, text, targets, decision, why,
-	command_id, job_id, target, address, vantage, verdict, reason, elapsed_ms, prev_hash, hash`
+	command_id, job_id, target, address, vantage, verdict, reason, elapsed_ms, thread, prev_hash, hash`
 
 // Audit is a bot.Audit in a SQLite file.
 type Audit struct {
@@ -86,7 +87,36 @@ func Open(ctx context.Context, path string) (*Audit, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: creating schema in %s: %w", path, err)
 	}
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: upgrading %s: %w", path, err)
+	}
 	return &Audit{db: db}, nil
+}
+
+// migrate adds the columns later versions introduced to a file an older
+// version created (adding a column rewrites no record).
+func migrate(ctx context.Context, db *sql.DB) error {
+	rows, err := db.QueryContext(ctx, `SELECT name FROM pragma_table_info('audit')`)
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return err
+		}
+		have[n] = true
+	}
+	rows.Close()
+	if !have["thread"] {
+		if _, err := db.ExecContext(ctx, `ALTER TABLE audit ADD COLUMN thread TEXT NOT NULL DEFAULT ''`); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close closes the database.
@@ -115,9 +145,9 @@ func (a *Audit) Append(ctx context.Context, r bot.Record) error {
 	r.At = r.At.UTC()
 	r.PrevHash, r.Hash = prev.String, ""
 	r.Hash = bot.ChainHash(r)
-	_, err = tx.ExecContext(ctx, `INSERT INTO audit (`+columns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err = tx.ExecContext(ctx, `INSERT INTO audit (`+columns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		r.Seq, r.At.UnixNano(), r.Kind, r.Chat, r.Team, r.Channel, r.User, r.Text, string(targets), r.Decision, r.Why,
-		r.CommandID, r.JobID, r.Target, r.Address, r.Vantage, r.Verdict, r.Reason, r.ElapsedMS, r.PrevHash, r.Hash)
+		r.CommandID, r.JobID, r.Target, r.Address, r.Vantage, r.Verdict, r.Reason, r.ElapsedMS, r.Thread, r.PrevHash, r.Hash)
 	if err != nil {
 		return fmt.Errorf("sqlite: audit append: %w", err)
 	}
@@ -154,6 +184,9 @@ func (a *Audit) Query(ctx context.Context, q bot.AuditQuery) ([]bot.Record, erro
 	if q.Kind != "" {
 		add("kind = ?", q.Kind)
 	}
+	if q.Thread != "" {
+		add("thread = ?", q.Thread)
+	}
 	if !q.Since.IsZero() {
 		add("at >= ?", q.Since.UnixNano())
 	}
@@ -183,7 +216,7 @@ func (a *Audit) Query(ctx context.Context, q bot.AuditQuery) ([]bot.Record, erro
 		var targets string
 		if err := rows.Scan(&r.Seq, &at, &r.Kind, &r.Chat, &r.Team, &r.Channel, &r.User, &r.Text, &targets,
 			&r.Decision, &r.Why, &r.CommandID, &r.JobID, &r.Target, &r.Address, &r.Vantage, &r.Verdict,
-			&r.Reason, &r.ElapsedMS, &r.PrevHash, &r.Hash); err != nil {
+			&r.Reason, &r.ElapsedMS, &r.Thread, &r.PrevHash, &r.Hash); err != nil {
 			return nil, fmt.Errorf("sqlite: audit query: %w", err)
 		}
 		r.At = time.Unix(0, at).UTC()

@@ -99,3 +99,32 @@ func TestRefusesRewrites(t *testing.T) {
 		}
 	}
 }
+
+func TestUpgradesAnOlderFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.db")
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first released schema: no thread column.
+	_, err = raw.Exec(`CREATE TABLE audit (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, kind TEXT NOT NULL,
+		chat TEXT NOT NULL DEFAULT '', team TEXT NOT NULL DEFAULT '', channel TEXT NOT NULL DEFAULT '',
+		user TEXT NOT NULL DEFAULT '', text TEXT NOT NULL DEFAULT '', targets TEXT NOT NULL DEFAULT '[]',
+		decision TEXT NOT NULL DEFAULT '', why TEXT NOT NULL DEFAULT '', command_id TEXT NOT NULL DEFAULT '',
+		job_id TEXT NOT NULL DEFAULT '', target TEXT NOT NULL DEFAULT '', address TEXT NOT NULL DEFAULT '',
+		vantage TEXT NOT NULL DEFAULT '', verdict TEXT NOT NULL DEFAULT '', reason TEXT NOT NULL DEFAULT '',
+		elapsed_ms INTEGER NOT NULL DEFAULT 0, prev_hash TEXT NOT NULL DEFAULT '', hash TEXT NOT NULL DEFAULT '')`)
+	raw.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := open(t, path)
+	ctx := context.Background()
+	if err := a.Append(ctx, bot.Record{At: time.Now(), Kind: bot.KindCommand, Channel: "c", Thread: "7"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.Query(ctx, bot.AuditQuery{Thread: "7"})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("after upgrade: %d records, %v", len(got), err)
+	}
+}

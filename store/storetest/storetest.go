@@ -369,7 +369,7 @@ func TestResults(t *testing.T, newResults func(t *testing.T) bot.Results) {
 // implementation shares:
 //   - records come back in ascending Seq order;
 //   - with Limit > 0, the most recent Limit matching records (still ascending);
-//   - Chat, Channel, Kind match exactly; Since matches At >= Since;
+//   - Chat, Channel, Kind, Thread match exactly; Since matches At >= Since;
 //   - Target matches a record whose Target, or one of whose Targets, equals
 //     q.Target or starts with q.Target+":" (so "web01" finds "web01:443").
 func TestAudit(t *testing.T, newAudit func(t *testing.T) bot.Audit) {
@@ -421,6 +421,7 @@ func TestAudit(t *testing.T, newAudit func(t *testing.T) bot.Audit) {
 		want := rec(1, bot.KindResult, "C1", "web01:443")
 		want.Why, want.Text = "why, with \"quotes\", commas\nand newlines", "web01:443"
 		want.Targets = []string{"web01:443", "db1:5432"}
+		want.Thread = "1700000000.000100"
 		if err := a.Append(ctx, want); err != nil {
 			t.Fatal(err)
 		}
@@ -451,6 +452,7 @@ func TestAudit(t *testing.T, newAudit func(t *testing.T) bot.Audit) {
 			rec(5, bot.KindResult, "C1", "web010:22"),
 		}
 		all[4].Chat, all[5].Chat = "discord", "discord"
+		all[1].Thread, all[4].Thread = "171.1", "171.1"
 		for _, r := range all {
 			if err := a.Append(ctx, r); err != nil {
 				t.Fatal(err)
@@ -480,6 +482,8 @@ func TestAudit(t *testing.T, newAudit func(t *testing.T) bot.Audit) {
 			{"target no match", bot.AuditQuery{Target: "web"}, "[]"},
 			{"combined", bot.AuditQuery{Channel: "C1", Kind: bot.KindResult, Limit: 1}, "[cmd5]"},
 			{"like metachars are literal", bot.AuditQuery{Target: "web0_"}, "[]"},
+			{"thread", bot.AuditQuery{Thread: "171.1"}, "[cmd1 cmd4]"},
+			{"thread and chat", bot.AuditQuery{Thread: "171.1", Chat: "slack"}, "[cmd1]"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				got, err := a.Query(ctx, tc.q)
