@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/config"
@@ -62,6 +64,7 @@ func runWorker(ctx context.Context, args []string, io stdio) int {
 		return 2
 	}
 	log := workerLogger(cfg.Log, io)
+	goredis.SetLogger(rstore.GoRedisLogger{L: log}) // process-wide: this is main's to decide
 
 	st, err := rstore.Open(ctx, cfg.Redis.URL, workerStoreOptions(cfg, os.Getenv, log))
 	if err != nil {

@@ -222,3 +222,30 @@ func TestE2EPoisonJobDeadLettered(t *testing.T) {
 		}
 	}
 }
+
+// Redis stopped at ingress: Handle returns within the chat's deadline
+// without panicking, and once Redis is back the same bot answers.
+func TestE2ERedisDownAtIngress(t *testing.T) {
+	e := newE2E(t, "e2edown")
+	e.worker(t, "w", checkFunc(openCheck))
+	e.srv.Stop()
+	start := time.Now()
+	err := e.bot.Handle(ctxFor(t, 3*time.Second), e.chat, bot.Command{
+		ID: "c-down", Channel: bot.Channel{Chat: "shell", ID: "C1"}, User: bot.User{ID: "U1"}, Text: question, At: time.Now(),
+	})
+	if el := time.Since(start); el > 3*time.Second {
+		t.Errorf("Handle took %v with Redis down, over the chat's 3 s", el)
+	}
+	t.Logf("Handle with Redis down: err=%v, chat:\n%s", err, strings.Join(e.chat.lines(), "\n"))
+	if err == nil && len(e.chat.lines()) == 0 {
+		t.Error("Redis down: Handle neither failed nor told the user")
+	}
+
+	e.srv.Restart() // no persistence: registry and groups are gone, as after a crash
+	if err := open(t, e.srv, e.opts).Register(ctxFor(t, 5*time.Second), rstore.VantageInfo{Name: "office", Worker: "fleet"}); err != nil {
+		t.Fatal(err)
+	}
+	// Same chat: the bot keeps the first Chat it saw for "shell".
+	e.ask(t, "c-up", question)
+	e.chat.settle(t, "update ok", 500*time.Millisecond)
+}

@@ -262,8 +262,9 @@ func failoverToUniversal(fo *goredis.FailoverOptions) *goredis.UniversalOptions 
 }
 
 // tuneTimeouts makes an unreachable Redis an error within a few seconds
-// instead of go-redis's defaults (5 s dial, 3 retries), so ingress can still
-// answer the user inside the chat's deadline. Values given in the URL win.
+// (at most 2 dials of 2 s) instead of go-redis's defaults (5 s dial, 5 dial
+// retries, 3 command retries), so ingress can still answer the user inside
+// the chat's deadline. Values given in the URL win.
 func tuneTimeouts(uo *goredis.UniversalOptions) {
 	uo.ContextTimeoutEnabled = true // honour ctx deadlines on reads and writes too
 	if uo.DialTimeout == 0 {
@@ -271,6 +272,11 @@ func tuneTimeouts(uo *goredis.UniversalOptions) {
 	}
 	if uo.MaxRetries == 0 {
 		uo.MaxRetries = 1
+	}
+	if uo.DialerRetries == 0 {
+		// go-redis would dial 5 times per command attempt (100 ms apart):
+		// with MaxRetries that is 10 dials, 20 s against a black hole.
+		uo.DialerRetries = 1
 	}
 }
 
@@ -368,4 +374,15 @@ func (s *Store) UnmarkPosted(ctx context.Context, jobID string) error {
 		return fmt.Errorf("unmark posted %q: %w", jobID, err)
 	}
 	return nil
+}
+
+// GoRedisLogger adapts a slog.Logger to go-redis's process-wide logger
+// (which otherwise prints dial failures to stderr on its own). Install it
+// once, from main: goredis.SetLogger(redis.GoRedisLogger{L: log}).
+type GoRedisLogger struct{ L *slog.Logger }
+
+// Printf logs one go-redis message at debug level: the store already warns
+// about outages once per retry with context.
+func (g GoRedisLogger) Printf(ctx context.Context, format string, v ...any) {
+	g.L.DebugContext(ctx, "go-redis: "+fmt.Sprintf(format, v...))
 }
