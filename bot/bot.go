@@ -139,15 +139,14 @@ type Bot struct {
 	ctx    context.Context // lives until Run returns: watches hang off it
 	cancel context.CancelFunc
 
-	mu       sync.Mutex
-	chats    map[string]Chat
-	runs     map[string]*run           // by run id (Job.CommandID)
-	threads  map[string]*threadState   // by threadKey
-	order    []string                  // thread keys, oldest first, for forgetting
-	watches  map[string][]*threadState // by channelKey
-	busy     int                       // runs in flight + live watches
-	idle     chan struct{}             // closed when busy drops to 0
-	handling sync.WaitGroup
+	mu      sync.Mutex
+	chats   map[string]Chat
+	runs    map[string]*run           // by run id (Job.CommandID)
+	threads map[string]*threadState   // by threadKey
+	order   []string                  // thread keys, oldest first, for forgetting
+	watches map[string][]*threadState // by channelKey
+	busy    int                       // runs in flight + live watches
+	idle    chan struct{}             // closed when busy drops to 0
 }
 
 // New builds a Bot.
@@ -290,7 +289,6 @@ func (b *Bot) addBusyLocked(n int) {
 // Wait blocks until every run and watch started so far has finished (the
 // shell's scripted mode), or ctx is done.
 func (b *Bot) Wait(ctx context.Context) error {
-	b.handling.Wait()
 	b.mu.Lock()
 	idle := b.idle
 	b.mu.Unlock()
@@ -304,8 +302,8 @@ func (b *Bot) Wait(ctx context.Context) error {
 
 // Handle implements Handler: audit, answer or open a thread, enqueue, return.
 func (b *Bot) Handle(ctx context.Context, chat Chat, cmd Command) error {
-	b.handling.Add(1)
-	defer b.handling.Done()
+	b.addBusy(1) // a command being handled keeps Wait waiting too
+	defer b.addBusy(-1)
 	if cmd.Channel.Chat != "" && chat != nil {
 		b.mu.Lock()
 		if _, ok := b.chats[cmd.Channel.Chat]; !ok {

@@ -175,12 +175,12 @@ func ParentMessage(rs []Result) Message {
 		if g.status == StatusProblem {
 			status = StatusProblem
 		}
-		parts = append(parts, g.label+" "+g.ports(multiHost(rs)))
+		parts = append(parts, g.label+" "+g.ports(multiHost(rs), multiVantage(rs)))
 	}
 	return Message{
 		Status:  status,
 		Text:    targetsOf(rs) + " — " + strings.Join(parts, " · "),
-		Fields:  []Field{{Name: "target", Value: targetsOf(rs)}, {Name: "ports", Value: strconv.Itoa(len(rs))}, {Name: "vantage", Value: vantagesOf(rs)}, {Name: "elapsed", Value: Elapsed(maxElapsed(rs))}},
+		Fields:  []Field{{Name: "target", Value: targetsOf(rs)}, {Name: "checks", Value: strconv.Itoa(len(rs))}, {Name: "vantage", Value: vantagesOf(rs)}, {Name: "elapsed", Value: Elapsed(maxElapsed(rs))}},
 		Buttons: []Button{againButton},
 	}
 }
@@ -240,6 +240,15 @@ func multiHost(rs []Result) bool {
 	return false
 }
 
+func multiVantage(rs []Result) bool {
+	for _, r := range rs {
+		if r.Job.Vantage != rs[0].Job.Vantage {
+			return true
+		}
+	}
+	return false
+}
+
 // group is the results sharing one outcome.
 type group struct {
 	label  string
@@ -247,22 +256,28 @@ type group struct {
 	rs     []Result
 }
 
-// ports lists the group's ports compactly: "22, 80, 8000-8080" (host-qualified
-// when several hosts are involved).
-func (g group) ports(qualify bool) string {
-	byHost := map[string][]int{}
-	var hosts []string
+// ports lists the group's ports compactly: "22, 80, 8000-8080", qualified
+// by host when several hosts are involved and by vantage when several
+// vantages are ("443 from office").
+func (g group) ports(qualifyHost, qualifyVantage bool) string {
+	type key struct{ host, vantage string }
+	byKey := map[key][]int{}
+	var keys []key
 	for _, r := range g.rs {
-		if _, ok := byHost[r.Job.Host]; !ok {
-			hosts = append(hosts, r.Job.Host)
+		k := key{r.Job.Host, r.Job.Vantage}
+		if _, ok := byKey[k]; !ok {
+			keys = append(keys, k)
 		}
-		byHost[r.Job.Host] = append(byHost[r.Job.Host], r.Job.Port)
+		byKey[k] = append(byKey[k], r.Job.Port)
 	}
 	var out []string
-	for _, h := range hosts {
-		ps := compactPorts(byHost[h])
-		if qualify || len(hosts) > 1 {
-			ps = h + ":" + ps
+	for _, k := range keys {
+		ps := compactPorts(byKey[k])
+		if qualifyHost {
+			ps = k.host + ":" + ps
+		}
+		if qualifyVantage {
+			ps += " from " + k.vantage
 		}
 		out = append(out, ps)
 	}
@@ -466,7 +481,7 @@ func GroupedMessage(rs []Result) Message {
 	m := Message{Status: ParentMessage(rs).Status, Text: fmt.Sprintf("%d ports checked from %s", len(rs), vantagesOf(rs))}
 	var b strings.Builder
 	for _, g := range gs {
-		fmt.Fprintf(&b, "%s %-40s %s\n", Emoji(g.status), g.label, g.ports(multiHost(rs)))
+		fmt.Fprintf(&b, "%s %-40s %s\n", Emoji(g.status), g.label, g.ports(multiHost(rs), multiVantage(rs)))
 	}
 	m.Blocks = append(m.Blocks, Block{Kind: BlockCode, Title: "Outcomes", Text: strings.TrimRight(b.String(), "\n")})
 	seen := map[string]bool{}

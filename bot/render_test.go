@@ -72,6 +72,10 @@ var rejected = Result{Job: job("db1", 5432), Report: checks.Report{
 	ElapsedMS: 3, Hints: []checks.Hint{{Text: "A router refuses the connection.", Commands: []string{"traceroute -T -p 5432 db1"}}},
 }}
 
+var open443 = func() Result { r := open; r.Job = job("web01", 443); r.Report.Port = 443; return r }()
+
+func withVantage(r Result, v string) Result { r.Job.Vantage = v; return r }
+
 var crashed = Result{Job: job("web01", 443), Error: "the check crashed (boom); this is a portcheck bug, the log has the stack"}
 
 func TestRenderGolden(t *testing.T) {
@@ -101,6 +105,7 @@ func TestRenderGolden(t *testing.T) {
 		{"parent-crashed", ParentMessage([]Result{crashed})},
 		{"parent-several", ParentMessage([]Result{open, filtered, rejected})},
 		{"parent-range", ParentMessage(rangeResults)},
+		{"parent-vantages", ParentMessage([]Result{filtered, withVantage(open443, "office"), withVantage(open443, "internet")})},
 		{"grouped-range", GroupedMessage(rangeResults)},
 		{"changed", changeMessage([]change{{job: filtered.Job, from: filtered, to: open}}, nil, at, at)},
 		{"help", HelpMessage("local")},
