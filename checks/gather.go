@@ -52,7 +52,7 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 			a.setDeadline(earliest(listenEnd, start.Add(p.adaptive(rtt))))
 		case <-silent.C:
 			if !hasRTT && mode != traceShared && job == nil {
-				job = p.startTraces(ctx, addr, req.Port, listenEnd)
+				job = p.startTraces(ctx, addr, req.Port, listenEnd, true)
 			}
 		}
 	}
@@ -65,10 +65,16 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 		g.out.Conn = nil
 	}
 	need := mode == traceAlways || needsTrace(g.out.Reason)
-	traceEnd := listenEnd
-	if hasRTT {
-		traceEnd = earliest(listenEnd, time.Now().Add(p.adaptive(rtt)))
+	// The control trace only matters where the port's own trace can die
+	// early: silence (and --trace, to spot middleboxes).
+	control := mode == traceAlways || g.out.Reason == ReasonNoResponse
+	// After an answer, a few round trips are enough for the traces: the
+	// ping's RTT, else the connect's own (unless it is an ARP timeout).
+	est := rtt
+	if !hasRTT && g.out.answered() && g.out.RTT < time.Second {
+		est = g.out.RTT
 	}
+	traceEnd := earliest(listenEnd, time.Now().Add(p.adaptive(est)))
 	switch {
 	case !need && job != nil:
 		job.cancel()
@@ -76,14 +82,14 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 		job = nil
 	case need && mode == traceShared && hs != nil:
 		g.trace, g.ctl = hs.traceFor(g.out, func() (*Trace, *Trace) {
-			return p.startTraces(ctx, addr, req.Port, traceEnd).wait()
+			return p.startTraces(ctx, addr, req.Port, traceEnd, control).wait()
 		})
 	case need && job == nil:
-		job = p.startTraces(ctx, addr, req.Port, traceEnd)
-	case need && g.out.answered():
-		// The connect has its answer; the traces started early need only
-		// a few more round trips.
-		job.limit(latest(time.Now().Add(p.cfg.MinWait), traceEnd))
+		job = p.startTraces(ctx, addr, req.Port, traceEnd, control)
+	case need:
+		// Started early, alongside a silent connect: the connect has
+		// ended, so the traces get a few more round trips at most.
+		job.limit(traceEnd)
 	}
 	if job != nil {
 		g.trace, g.ctl = job.wait()
@@ -123,7 +129,7 @@ type traceJob struct {
 
 // startTraces traces toward the port and, as a control, with ICMP echo
 // (or TCP to another port when ICMP sockets are not allowed).
-func (p *Prober) startTraces(ctx context.Context, addr netip.Addr, port int, deadline time.Time) *traceJob {
+func (p *Prober) startTraces(ctx context.Context, addr netip.Addr, port int, deadline time.Time, control bool) *traceJob {
 	tctx, cancel := context.WithDeadline(ctx, deadline)
 	j := &traceJob{cancel: cancel, done: make(chan struct{})}
 	var wg sync.WaitGroup
@@ -134,6 +140,9 @@ func (p *Prober) startTraces(ctx context.Context, addr netip.Addr, port int, dea
 	}()
 	go func() {
 		defer wg.Done()
+		if !control {
+			return
+		}
 		ctl, err := traceICMP(tctx, addr, p.cfg.MaxTTL, deadline)
 		if err != nil {
 			ctl = traceTCP(tctx, addr, controlPort(port), p.cfg.MaxTTL, deadline)

@@ -113,9 +113,16 @@ type hostState struct {
 	pingOnce sync.Once
 	ping     *pingRun
 
-	mu     sync.Mutex
-	traces map[string]*traceFuture
+	mu      sync.Mutex
+	traces  map[string]*traceFuture
+	perPort map[string]int // own traces given so far, by outcome
 }
+
+// ownTracesPerOutcome: the first ports with one outcome get their own
+// traces (a few filtered ports are often filtered in different places);
+// past that they share, so a host that drops everything costs a few traces,
+// not 65535.
+const ownTracesPerOutcome = 8
 
 func (h *hostState) resolve(ctx context.Context, r Resolver, req Request) ([]netip.Addr, ResolveResult) {
 	h.resolveOnce.Do(func() { h.addrs, h.res = resolve(ctx, r, req) })
@@ -145,11 +152,21 @@ type traceFuture struct {
 	trace, ctl *Trace
 }
 
-// traceFor runs run once per outcome (reason + who answered) and hands
-// the same traces to every port with that outcome.
+// traceFor runs run for the first ports of each outcome (reason + who
+// answered), then hands the first one's traces to the rest.
 func (h *hostState) traceFor(o tcpOutcome, run func() (*Trace, *Trace)) (*Trace, *Trace) {
 	key := string(o.Reason) + "|" + addrString(o.From)
 	h.mu.Lock()
+	if h.perPort == nil {
+		h.perPort = map[string]int{}
+	}
+	if h.perPort[key] < ownTracesPerOutcome {
+		h.perPort[key]++
+		if h.perPort[key] > 1 { // the first one is the shared representative
+			h.mu.Unlock()
+			return run()
+		}
+	}
 	f, ok := h.traces[key]
 	if !ok {
 		f = &traceFuture{done: make(chan struct{})}
