@@ -66,7 +66,7 @@ func (s *Shell) Run(ctx context.Context, in io.Reader) error {
 	errc := make(chan error, 1)
 	go func() {
 		defer close(lines)
-		for s.prompt(); sc.Scan(); s.prompt() {
+		for sc.Scan() {
 			select {
 			case lines <- sc.Text():
 			case <-ctx.Done():
@@ -75,6 +75,7 @@ func (s *Shell) Run(ctx context.Context, in io.Reader) error {
 		}
 		errc <- sc.Err()
 	}()
+	s.prompt()
 	for {
 		select {
 		case <-ctx.Done():
@@ -93,6 +94,7 @@ func (s *Shell) Run(ctx context.Context, in io.Reader) error {
 			if err := s.Say(ctx, line); err != nil {
 				s.print("", "", bot.Message{Status: bot.StatusError, Text: err.Error()})
 			}
+			s.prompt() // answers arrive later, after it, as in a chat window
 		}
 	}
 }
