@@ -317,7 +317,14 @@ func (b *Bot) Handle(ctx context.Context, chat Chat, cmd Command) error {
 	if cmd.ID != "" {
 		first, err := b.p.Claims.Claim(ctx, "cmd:"+cmd.ID, 24*time.Hour)
 		if err != nil {
-			return fmt.Errorf("bot: dedupe of command %s: %w", cmd.ID, err)
+			// The shared store (Redis) is down: say so at once rather than
+			// risk running a retried command twice.
+			b.log.Error("command dedupe unavailable", "command_id", cmd.ID, "err", err)
+			why := "portcheck cannot reach its job queue right now; nothing was started — try again in a minute"
+			if aerr := b.auditCommand(ctx, cmd, nil, DecisionDenied, why+" ("+err.Error()+")"); aerr != nil {
+				return aerr
+			}
+			return b.ephemeral(ctx, chat, cmd, Message{Status: StatusError, Text: why})
 		}
 		if !first {
 			b.log.Info("duplicate command ignored", "command_id", cmd.ID)

@@ -647,3 +647,39 @@ func TestOldThreadsAreForgotten(t *testing.T) {
 		t.Errorf("after 3 threads with room for 2:\n%s", strings.Join(got, "\n"))
 	}
 }
+
+type downClaims struct{}
+
+func (downClaims) Claim(context.Context, string, time.Duration) (bool, error) {
+	return false, fmt.Errorf("dial tcp 127.0.0.1:6379: connection refused")
+}
+
+type downQueue struct{ bot.Queue }
+
+func (downQueue) Enqueue(context.Context, bot.Job) error {
+	return fmt.Errorf("dial tcp 127.0.0.1:6379: connection refused")
+}
+
+func TestStoreDownAtIngress(t *testing.T) {
+	h := newHarness(t, verdictChecker(checks.VerdictOpen), func(p *bot.Params) { p.Claims = downClaims{} })
+	h.say(t, "web01:443", nil)
+	h.settle(t)
+	expect(t, h.chat.log(),
+		"ephemeral U1 error: portcheck cannot reach its job queue right now; nothing was started — try again in a minute")
+	recs, _ := h.audit.Query(context.Background(), bot.AuditQuery{})
+	if len(recs) != 1 || recs[0].Decision != bot.DecisionDenied || !strings.Contains(recs[0].Why, "connection refused") {
+		t.Errorf("audit: %+v", recs)
+	}
+
+	q := newHarness(t, verdictChecker(checks.VerdictOpen), func(p *bot.Params) { p.Queue = downQueue{memory.NewQueue()} })
+	cmd := bot.Command{ID: "down", Channel: bot.Channel{Chat: "fake", ID: "C1"}, User: bot.User{ID: "U1"}, Text: "web01:443"}
+	if err := q.bot.Handle(context.Background(), q.chat, cmd); err == nil {
+		t.Error("Handle hid the enqueue failure from the adapter")
+	}
+	q.settle(t)
+	expect(t, q.chat.log(),
+		"start #1 running: checking web01:443 from local…",
+		"reply #1 error: web01:443 from local: the check failed",
+		"update #1 error: web01:443 — check failed: could not queue the check: dial tcp 127.0.0.1:6379: connection refused",
+	)
+}
