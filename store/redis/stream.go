@@ -139,12 +139,24 @@ func (r *reader) try(ctx context.Context) (entry, bool, error) {
 	if e, ok, err := r.claim(ctx); err != nil || ok {
 		return e, ok, err
 	}
+	// Block a little less than ctx allows: Redis then answers "nothing"
+	// itself, instead of the client timing out mid-read and throwing the
+	// connection away. The last few milliseconds are simply waited out
+	// (BLOCK 0 would mean forever).
+	block := r.s.opts.Block
+	if dl, ok := ctx.Deadline(); ok {
+		block = min(block, time.Until(dl)-10*time.Millisecond)
+		if block < time.Millisecond {
+			<-ctx.Done()
+			return entry{}, false, ctx.Err()
+		}
+	}
 	res, err := r.s.client.XReadGroup(ctx, &goredis.XReadGroupArgs{
 		Group:    r.group,
 		Consumer: r.s.opts.Consumer,
 		Streams:  []string{r.stream, ">"},
 		Count:    1,
-		Block:    r.s.opts.Block,
+		Block:    block,
 	}).Result()
 	if errors.Is(err, goredis.Nil) {
 		return entry{}, false, nil
