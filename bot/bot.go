@@ -916,6 +916,9 @@ func (b *Bot) finishRun(ctx context.Context, chat Chat, r *run) {
 	case VerbWatch:
 		changes := diff(r.prev, rs)
 		switch {
+		case b.ctx.Err() != nil && r.round > 0:
+			// Interrupted by shutdown: not a change of the target's verdict.
+			ended = "portcheck is shutting down"
 		case r.round == 0:
 			parent.Text += " · watching every " + shortDuration(ts.watch.every) + " until " + ts.watch.until.Format("15:04")
 			b.update(ctx, chat, ts.thread, r.by, last, parent)
@@ -936,7 +939,9 @@ func (b *Bot) finishRun(ctx context.Context, chat Chat, r *run) {
 	}
 	b.mu.Lock()
 	r.finished = now
-	ts.last = r
+	if ended == "" || ended == "changed" { // an interrupted round tells nothing about the target
+		ts.last = r
+	}
 	if ts.active == r {
 		ts.active = nil
 	}
@@ -946,8 +951,10 @@ func (b *Bot) finishRun(ctx context.Context, chat Chat, r *run) {
 		r.done()
 	}
 	if r.kind == VerbWatch {
-		if ended != "" {
+		if ended == "changed" {
 			b.endWatch(ctx, ts, "the verdict changed")
+		} else if ended != "" {
+			b.endWatch(ctx, ts, ended)
 		} else {
 			b.scheduleWatch(ts, r.round+1)
 		}

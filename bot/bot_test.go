@@ -683,3 +683,28 @@ func TestStoreDownAtIngress(t *testing.T) {
 		"update #1 error: web01:443 — check failed: could not queue the check: dial tcp 127.0.0.1:6379: connection refused",
 	)
 }
+
+func TestWatchEndsAtShutdown(t *testing.T) {
+	var calls atomic.Int64
+	started := make(chan struct{}, 10)
+	h := newHarness(t, checkerFunc(func(ctx context.Context, req checks.Request) checks.Report {
+		if calls.Add(1) == 1 {
+			return report(req, checks.VerdictFilteredAtHost)
+		}
+		started <- struct{}{}
+		<-ctx.Done()
+		return checks.Report{}
+	}), watchParams)
+	h.say(t, "watch web01:443", nil)
+	<-started // the second round is in flight
+	h.shutdown()
+	got := h.chat.log()
+	want := []string{
+		"start #1 running: watching web01:443 from local every 30s until 15:02…",
+		"reply #1 problem: web01:443 from local: filtered at host (firewall DROP)",
+		"update #1 problem: web01:443 — filtered at host (firewall DROP) · 198.18.3.10 · 12ms · watching every 30s until 15:02",
+		"update #1 problem: web01:443 — filtered at host (firewall DROP) · 198.18.3.10 · 12ms · watch ended: portcheck is shutting down",
+		"reply #1 info: watch ended: portcheck is shutting down — still filtered at host (firewall DROP)",
+	}
+	expect(t, got, want...)
+}
