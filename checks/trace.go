@@ -87,17 +87,17 @@ func traceComplete(rs []hopResult) bool {
 // answer, or one silent hop past the farthest answer (where it stopped).
 func buildTrace(proto string, port int, target netip.Addr, rs []hopResult) *Trace {
 	t := &Trace{Proto: proto, Port: port, Hops: []Hop{}}
-	limit, last := len(rs), -1
+	limit, last, ended := len(rs), -1, false
 	for i, r := range rs {
 		if r.terminal {
-			limit = i + 1
+			limit, ended = i+1, true
 			break
 		}
 		if r.answered {
 			last = i
 		}
 	}
-	if limit == len(rs) && last+2 < limit {
+	if !ended && last+2 < limit {
 		limit = last + 2
 	}
 	for i := 0; i < limit; i++ {
