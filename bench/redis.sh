@@ -33,6 +33,10 @@ redis-cli -p "$port" del bench >/dev/null
 
 out=$(PORTCHECK_BENCH_REDIS_URL="redis://127.0.0.1:$port/0" \
   go test -run '^$' -bench 'Latency|Throughput' -benchtime "${JOBS}x" -count 1 ./store/redis/)
+mem=$(PORTCHECK_BENCH_REDIS_URL="redis://127.0.0.1:$port/0" \
+  go test -run '^$' -bench 'Holding1000' -benchtime 1x -count 1 ./store/redis/ | grep -E '^Benchmark')
+out="$out
+$mem"
 echo "$out" | grep -E '^Benchmark'
 p50=$(echo "$out" | awk '/^BenchmarkLatency/ {for(i=1;i<=NF;i++) if($i=="p50-µs") print $(i-1)}')
 p99=$(echo "$out" | awk '/^BenchmarkLatency/ {for(i=1;i<=NF;i++) if($i=="p99-µs") print $(i-1)}')
@@ -43,4 +47,6 @@ echo
 printf 'enqueue→Next latency       p50 %s µs, p99 %s µs (target p99 < 5000 µs)\n' "$p50" "$p99"
 printf 'queue jobs/s               1 consumer %s, 2 consumers %s\n' "$j1" "$j2"
 printf 'redis-benchmark XADD ops/s c=1 %s, c=50 %s\n' "$xadd1" "$xadd50"
+echo "$mem" | awk '{for(i=1;i<=NF;i++){if($i=="heap-MB")h=$(i-1); if($i=="stack-MB")s=$(i-1); if($i=="goroutines")g=$(i-1)}}
+  END {printf "worker holding 1000 slow jobs  heap +%s MB, stacks +%s MB, %s goroutines (stub checker)\n", h, s, g}'
 awk -v x="$xadd1" -v j="$j1" 'BEGIN { printf "ratio XADD(c=1)/jobs/s     %.2f (one job = enqueue + read + ack/del round trips)\n", x/j }'

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/internal/redistest"
 	rstore "github.com/portcheck/portcheck/store/redis"
 )
@@ -161,5 +163,59 @@ func BenchmarkThroughput(b *testing.B) {
 			wg.Wait()
 			b.ReportMetric(float64(b.N)/el.Seconds(), "jobs/s")
 		})
+	}
+}
+
+// BenchmarkWorkerHolding1000 measures the memory a bot.Worker on Redis
+// needs to hold 1,000 slow jobs in flight at once (the Checker waits, like
+// filtered ports do): heap growth and goroutines, beyond the probes' own.
+// Run with -benchtime 1x.
+func BenchmarkWorkerHolding1000(b *testing.B) {
+	const inFlight = 1000
+	url, prefix := benchURL(b), benchPrefix()
+	producer := benchOpen(b, url, prefix, "bot").Queue()
+	ws := benchOpen(b, url, prefix, "worker")
+	ctx := context.Background()
+	for b.Loop() {
+		release := make(chan struct{})
+		started := make(chan struct{}, inFlight)
+		slow := checkFunc(func(ctx context.Context, req checks.Request) checks.Report {
+			started <- struct{}{}
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return checks.Report{Target: req.Target, Verdict: checks.VerdictFilteredAtHost}
+		})
+		w, err := bot.NewWorker(bot.WorkerParams{Queue: ws.Queue(), Results: ws.Results(), Checker: slow,
+			Vantage: "bench", Concurrency: inFlight, Timeout: time.Minute, ProgressAfter: -1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var before, during runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		g0 := runtime.NumGoroutine()
+		wctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); w.Run(wctx) }()
+		for i := range inFlight {
+			if err := producer.Enqueue(ctx, job(fmt.Sprintf("slow%d", i), "bench")); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for range inFlight {
+			<-started
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&during)
+		g1 := runtime.NumGoroutine()
+		close(release)
+		stop()
+		<-done
+		b.ReportMetric(float64(during.HeapInuse-before.HeapInuse)/(1<<20), "heap-MB")
+		b.ReportMetric(float64(during.StackInuse-before.StackInuse)/(1<<20), "stack-MB")
+		b.ReportMetric(float64(g1-g0), "goroutines")
+		b.ReportMetric(float64(during.HeapInuse-before.HeapInuse)/inFlight/1024, "KB/job")
 	}
 }
