@@ -40,11 +40,12 @@ func runAudit(ctx context.Context, args []string, io stdio) int {
 }
 
 func audit(ctx context.Context, args []string, io stdio, getenv func(string) string, now func() time.Time) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
+		fmt.Fprint(io.err, auditHelp)
+		return 2
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(io.out, auditHelp)
-		if len(args) == 0 {
-			return 2
-		}
 		return 0
 	}
 	sub, args := args[0], args[1:]
