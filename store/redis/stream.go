@@ -114,14 +114,17 @@ func (r *reader) next(ctx context.Context) (entry, error) {
 		if ctx.Err() != nil {
 			return entry{}, fmt.Errorf("reading %s: %w", r.stream, ctx.Err())
 		}
-		if goredis.HasErrorPrefix(err, "NOGROUP") {
+		nogroup := goredis.HasErrorPrefix(err, "NOGROUP")
+		if nogroup {
 			r.forgetGroup()
-			continue
 		}
-		if !transient(err) {
+		if !nogroup && !transient(err) {
 			return entry{}, fmt.Errorf("reading %s: %w", r.stream, err)
 		}
 		failures++
+		if nogroup && failures == 1 {
+			continue // recreate the group at once; back off only if it recurs
+		}
 		wait := backoff(r.s.opts.MinBackoff, r.s.opts.MaxBackoff, failures)
 		r.s.opts.Logger.Warn("redis unavailable, retrying", "stream", r.stream, "err", err, "retry_in", wait)
 		if err := sleep(ctx, wait); err != nil {
