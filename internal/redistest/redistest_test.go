@@ -1,9 +1,12 @@
 package redistest
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -50,5 +53,44 @@ func TestSentinel(t *testing.T) {
 	}
 	if s.Addr == m.Addr {
 		t.Fatal("sentinel shares the master's address")
+	}
+}
+
+// recordingTB records how Start gave up instead of ending the real test.
+type recordingTB struct {
+	testing.TB
+	skipped, fatal string
+}
+
+func (r *recordingTB) Helper() {}
+func (r *recordingTB) Skip(args ...any) {
+	r.skipped = fmt.Sprint(args...)
+	runtime.Goexit()
+}
+func (r *recordingTB) Fatal(args ...any) {
+	r.fatal = fmt.Sprint(args...)
+	runtime.Goexit()
+}
+
+func TestMissingServerSkipsUnlessCI(t *testing.T) {
+	t.Setenv("PATH", t.TempDir()) // no redis-server here
+	for _, tc := range []struct {
+		ci               string
+		wantSkip, wantFa bool
+	}{
+		{"", true, false},
+		{"true", false, true},
+	} {
+		t.Setenv("CI", tc.ci)
+		r := &recordingTB{TB: t}
+		done := make(chan struct{})
+		go func() { defer close(done); Start(r) }()
+		<-done
+		if (r.skipped != "") != tc.wantSkip || (r.fatal != "") != tc.wantFa {
+			t.Errorf("CI=%q: skipped=%q fatal=%q", tc.ci, r.skipped, r.fatal)
+		}
+		if msg := r.skipped + r.fatal; !strings.Contains(msg, "redis-server not found") {
+			t.Errorf("CI=%q: message %q does not say what is missing", tc.ci, msg)
+		}
 	}
 }
