@@ -121,8 +121,10 @@ type Params struct {
 	Now     func() time.Time
 	After   func(time.Duration) <-chan time.Time // waits between watch checks
 	NewID   func() string
-	Limits  Limits
-	Log     *slog.Logger
+	// Instance names this bot process in Job.ReplyTo (default: a random id).
+	Instance string
+	Limits   Limits
+	Log      *slog.Logger
 	// KeepPendingOnShutdown leaves unfinished jobs alone at shutdown (a
 	// durable queue redelivers them) instead of saying in their threads
 	// that they were interrupted.
@@ -168,6 +170,9 @@ func New(p Params) (*Bot, error) {
 	}
 	if p.NewID == nil {
 		p.NewID = randomID
+	}
+	if p.Instance == "" {
+		p.Instance = randomID()
 	}
 	if p.Log == nil {
 		p.Log = slog.New(slog.DiscardHandler)
@@ -610,7 +615,7 @@ func (b *Bot) startRunDone(ctx context.Context, ts *threadState, kind Verb, by U
 				r.jobs = append(r.jobs, Job{
 					ID: id + "." + strconv.Itoa(len(r.jobs)+1), CommandID: id, Target: t.Input, Host: t.Host, Port: p,
 					Scheme: t.Scheme, Addrs: ts.addrs[t.Input], Vantage: v, Timeout: b.lim.JobTimeout,
-					Thread: ts.thread, EnqueuedAt: now,
+					Thread: ts.thread, EnqueuedAt: now, ReplyTo: b.p.Instance,
 				})
 			}
 		}

@@ -129,6 +129,12 @@ type Job struct {
 	// when it gives up on a job after too many deliveries (its workers
 	// crashed or timed out each time), so the thread can say so.
 	DeadLetter bool `json:"dead_letter,omitempty"`
+
+	// ReplyTo names the bot process that opened the run (Params.Instance),
+	// so a results store shared by several bot processes can route the
+	// result back to the one holding the run's state (it aggregates a
+	// 1024-port range into one reply). Empty: any bot process.
+	ReplyTo string `json:"reply_to,omitempty"`
 }
 
 // Delivery is a job handed to a worker; Ack after its result is published.
