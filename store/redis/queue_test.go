@@ -106,7 +106,8 @@ func TestUndecodableJobIsDeadLettered(t *testing.T) {
 }
 
 // Redis crashes (SIGKILL) and restarts with AOF (appendfsync always) while
-// jobs are queued and some are in flight: every job not acked comes back.
+// jobs are queued and some are in flight: every job not acked comes back,
+// and so do unread results and posted markers.
 func TestRestartWithAOFLosesNothing(t *testing.T) {
 	srv := redistest.Start(t, redistest.AppendOnly("always"))
 	o := rstore.Options{Prefix: "aof", ClaimIdle: 200 * time.Millisecond}
@@ -129,11 +130,32 @@ func TestRestartWithAOFLosesNothing(t *testing.T) {
 	for range 5 { // in flight when Redis dies
 		mustNext(t, s.Queue(), "office", 2*time.Second)
 	}
+	for i := range 3 { // results not yet read by a bot
+		if err := s.Results().Publish(ctx, resultFor(fakeDelivery{job(fmt.Sprintf("r%d", i), "office")})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.MarkPosted(ctx, "posted-before-crash"); err != nil {
+		t.Fatal(err)
+	}
 
 	srv.Kill()
 	srv.Restart()
 
 	s2 := open(t, srv, withConsumer(o, "after-restart"))
+	for i := range 3 {
+		rd, err := s2.Results().Next(ctxFor(t, 5*time.Second))
+		if err != nil {
+			t.Fatalf("result %d lost in the crash: %v", i, err)
+		}
+		if got, want := rd.Result().Job.ID, fmt.Sprintf("r%d", i); got != want {
+			t.Errorf("result %d = %s, want %s", i, got, want)
+		}
+		_ = rd.Ack(ctx)
+	}
+	if first, err := s2.MarkPosted(ctx, "posted-before-crash"); err != nil || first {
+		t.Errorf("posted marker lost in the crash: first=%v err=%v", first, err)
+	}
 	got := map[string]bool{}
 	for len(got) < n-len(acked) {
 		d, err := s2.Queue().Next(ctxFor(t, 5*time.Second), "office")
