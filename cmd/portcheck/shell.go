@@ -13,6 +13,7 @@ import (
 	"github.com/portcheck/portcheck/adapters/shell"
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
+	"github.com/portcheck/portcheck/policy"
 	"github.com/portcheck/portcheck/store/memory"
 	"github.com/portcheck/portcheck/store/sqlite"
 )
@@ -23,7 +24,9 @@ The chat bot in your terminal: type what you would type after /portcheck in
 Slack or Discord (web01:443, watch web01:443 every 30s, history, help). Answers
 print as threads: #N is a thread, "└" its replies, "↻ updated" an edit of its
 first line. "#N again" re-checks thread N. Loopback and private targets are
-allowed: it is your machine.
+allowed (it is your machine); cloud metadata and
+other never-useful addresses are refused. PORTCHECK_ALLOW / PORTCHECK_DENY
+(comma-separated) adjust it.
 
 With stdin not a terminal it reads commands until EOF, waits for every check
 to finish, prints, and exits 0:
@@ -124,10 +127,21 @@ func runShell(ctx context.Context, args []string, io stdio) int {
 	defer audit.Close()
 
 	log := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// The chat bot's policy with the shell preset: your own machine, so
+	// loopback and private ranges are allowed; cloud metadata and the other
+	// default denies still hold. PORTCHECK_ALLOW/PORTCHECK_DENY apply.
+	no := false
+	pol, err := policy.New(policy.FromEnv(policy.Config{
+		Allow: []string{"127.0.0.0/8", "::1/128"}, AllowPrivate: true, RedactHops: &no, MaxPorts: checks.DefaultMaxPorts,
+	}, os.Getenv), nil)
+	if err != nil {
+		fmt.Fprintf(io.err, "portcheck shell: target policy: %v\n", err)
+		return 2
+	}
 	b, err := bot.New(bot.Params{
 		Queue: memory.NewQueue(), Results: memory.NewResults(), Audit: audit, Claims: memory.NewClaims(),
 		Checker: checks.NewProber(checks.Config{Timeout: cfg.timeout, Vantage: "local"}),
-		Policy:  bot.AllowAll{}, // the user's own machine: loopback and private ranges are fair game
+		Policy:  policyAdapter{pol},
 		Limits: bot.Limits{
 			Concurrency: cfg.concurrency,
 			// The engine keeps its own per-port deadline; the job's is a

@@ -58,7 +58,7 @@ func loopbackPorts(t *testing.T) (open, closed int) {
 func TestShellScripted(t *testing.T) {
 	open, closed := loopbackPorts(t)
 	db := filepath.Join(t.TempDir(), "state", "audit.db")
-	in := fmt.Sprintf("/portcheck 127.0.0.1:%d\n127.0.0.1:%d\n127.0.0.1\nhelp\n", open, closed)
+	in := fmt.Sprintf("/portcheck 127.0.0.1:%d\n127.0.0.1:%d\n127.0.0.1\nhelp\n169.254.169.254:80\n", open, closed)
 	var out, errb strings.Builder
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -75,6 +75,7 @@ func TestShellScripted(t *testing.T) {
 		fmt.Sprintf("#2 ↻ updated: 🔴 127.0.0.1:%d — closed (nothing listening)", closed),
 		"(only you) ℹ️ 127.0.0.1: missing port",
 		"(only you) ℹ️ portcheck answers",
+		"(only you) ℹ️ not allowed to check 169.254.169.254:80",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q:\n%s", want, got)
@@ -101,7 +102,7 @@ func TestShellScripted(t *testing.T) {
 			t.Errorf("record not from the shell channel: %+v", r)
 		}
 	}
-	want := map[string]int{"command/queued": 2, "command/invalid": 1, "command/answered": 1, "thread/": 2, "result/open": 1, "result/closed": 1}
+	want := map[string]int{"command/queued": 2, "command/denied": 1, "command/invalid": 1, "command/answered": 1, "thread/": 2, "result/open": 1, "result/closed": 1}
 	if fmt.Sprint(kinds) != fmt.Sprint(want) {
 		t.Errorf("audit kinds = %v, want %v", kinds, want)
 	}
