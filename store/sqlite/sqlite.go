@@ -55,13 +55,27 @@ CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'audit trail is append-only'); END;
 `
 
+const insert = `INSERT INTO audit (` + columns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+
 const columns = `seq, at, kind, chat, team, channel, user, text, targets, decision, why,
 	command_id, job_id, target, address, vantage, verdict, reason, elapsed_ms, thread, prev_hash, hash`
 
 // Audit is a bot.Audit in a SQLite file.
 type Audit struct {
 	db *sql.DB
-	mu sync.Mutex // one appender at a time in this process; BEGIN IMMEDIATE across processes
+	// Group commit: appenders queue their record in pending; whoever holds
+	// write takes everything queued and commits it in one transaction
+	// (BEGIN IMMEDIATE, so other processes sharing the file wait their
+	// turn). Each Append still returns only once its record is committed.
+	write   sync.Mutex
+	qmu     sync.Mutex
+	pending []*appendReq
+}
+
+type appendReq struct {
+	r       bot.Record
+	targets string
+	done    chan error
 }
 
 // Open opens (creating the file and its directory if needed) the audit trail
@@ -128,8 +142,38 @@ func (a *Audit) Append(ctx context.Context, r bot.Record) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: audit append: %w", err)
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sqlite: audit append: %w", err)
+	}
+	req := &appendReq{r: r, targets: string(targets), done: make(chan error, 1)}
+	a.qmu.Lock()
+	a.pending = append(a.pending, req)
+	a.qmu.Unlock()
+
+	a.write.Lock()
+	select {
+	case err := <-req.done: // an earlier writer's batch included it
+		a.write.Unlock()
+		return err
+	default:
+	}
+	a.qmu.Lock()
+	batch := a.pending
+	a.pending = nil
+	a.qmu.Unlock()
+	// Others' records ride in this batch: the caller's cancellation must
+	// not fail them.
+	err = a.writeBatch(context.WithoutCancel(ctx), batch)
+	for _, b := range batch {
+		b.done <- err
+	}
+	a.write.Unlock()
+	return <-req.done
+}
+
+// writeBatch appends records in order in one transaction, continuing the
+// hash chain from the current head.
+func (a *Audit) writeBatch(ctx context.Context, batch []*appendReq) error {
 	tx, err := a.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: audit append: %w", err)
@@ -141,15 +185,20 @@ func (a *Audit) Append(ctx context.Context, r bot.Record) error {
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("sqlite: audit append: reading chain head: %w", err)
 	}
-	r.Seq = last.Int64 + 1
-	r.At = r.At.UTC()
-	r.PrevHash, r.Hash = prev.String, ""
-	r.Hash = bot.ChainHash(r)
-	_, err = tx.ExecContext(ctx, `INSERT INTO audit (`+columns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-		r.Seq, r.At.UnixNano(), r.Kind, r.Chat, r.Team, r.Channel, r.User, r.Text, string(targets), r.Decision, r.Why,
-		r.CommandID, r.JobID, r.Target, r.Address, r.Vantage, r.Verdict, r.Reason, r.ElapsedMS, r.Thread, r.PrevHash, r.Hash)
-	if err != nil {
-		return fmt.Errorf("sqlite: audit append: %w", err)
+	seq, hash := last.Int64, prev.String
+	for _, b := range batch {
+		r := b.r
+		seq++
+		r.Seq = seq
+		r.At = r.At.UTC()
+		r.PrevHash, r.Hash = hash, ""
+		r.Hash = bot.ChainHash(r)
+		hash = r.Hash
+		if _, err := tx.ExecContext(ctx, insert, r.Seq, r.At.UnixNano(), r.Kind, r.Chat, r.Team, r.Channel, r.User, r.Text,
+			b.targets, r.Decision, r.Why, r.CommandID, r.JobID, r.Target, r.Address, r.Vantage, r.Verdict, r.Reason,
+			r.ElapsedMS, r.Thread, r.PrevHash, r.Hash); err != nil {
+			return fmt.Errorf("sqlite: audit append: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite: audit append: commit: %w", err)

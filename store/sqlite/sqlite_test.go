@@ -128,3 +128,22 @@ func TestUpgradesAnOlderFile(t *testing.T) {
 		t.Fatalf("after upgrade: %d records, %v", len(got), err)
 	}
 }
+
+func BenchmarkAppendParallel(b *testing.B) {
+	a := open(b, filepath.Join(b.TempDir(), "audit.db"))
+	ctx := context.Background()
+	r := bot.Record{At: time.Now(), Kind: bot.KindResult, Chat: "slack", Channel: "C1", User: "U1",
+		Target: "web01:443", Verdict: "open", Reason: "syn-ack", ElapsedMS: 12}
+	b.ReportAllocs()
+	b.SetParallelism(4)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := a.Append(ctx, r); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "writes/s")
+}
