@@ -855,7 +855,7 @@ func (b *Bot) auditResult(ctx context.Context, res Result, by User) {
 	rec := Record{
 		At: res.Finished, Kind: KindResult, Chat: j.Thread.Channel.Chat, Team: j.Thread.Channel.Team,
 		Channel: j.Thread.Channel.ID, User: userLabel(by), CommandID: j.CommandID, JobID: j.ID,
-		Target: targetPort(j), Address: rep.Address, Vantage: j.Vantage, Verdict: string(rep.Verdict),
+		Target: targetPort(j), Address: probedAddresses(rep), Vantage: j.Vantage, Verdict: string(rep.Verdict),
 		Reason: string(rep.Reason), ElapsedMS: rep.ElapsedMS, Why: res.Error, Thread: j.Thread.ID,
 	}
 	if rec.At.IsZero() {
@@ -864,6 +864,21 @@ func (b *Bot) auditResult(ctx context.Context, res Result, by User) {
 	if err := b.p.Audit.Append(context.WithoutCancel(ctx), rec); err != nil {
 		b.log.Error("audit of result failed", "job_id", j.ID, "err", err)
 	}
+}
+
+// probedAddresses lists every address a connect was tried on, the one the
+// verdict is about first.
+func probedAddresses(rep checks.Report) string {
+	addrs := []string{}
+	if rep.Address != "" {
+		addrs = append(addrs, rep.Address)
+	}
+	for _, o := range rep.Others {
+		if o.Address != "" && !contains(addrs, o.Address) {
+			addrs = append(addrs, o.Address)
+		}
+	}
+	return strings.Join(addrs, ", ")
 }
 
 // outcome is what "changed" compares: the verdict, or failure.

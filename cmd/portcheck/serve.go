@@ -31,7 +31,7 @@ audit trail in one process. Configure at least one chat:
   Discord  DISCORD_BOT_TOKEN and DISCORD_APP_ID (gateway), plus
            DISCORD_PUBLIC_KEY for the HTTP interactions endpoint
 
-HTTP endpoints (chat webhooks, /healthz) listen on PORTCHECK_LISTEN (:8080).
+HTTP endpoints (chat webhooks, /healthz, /readyz) listen on PORTCHECK_LISTEN (:8080).
 REDIS_URL switches the queue to Redis (workers elsewhere: portcheck worker).
 The audit trail is SQLite at PORTCHECK_AUDIT_DB (default
 $XDG_STATE_HOME/portcheck/audit.db). Other settings: docs/bot.md.
@@ -111,7 +111,7 @@ func serve(ctx context.Context, args []string, io stdio, getenv func(string) str
 		return 1
 	}
 
-	p, cleanup, err := serveParams(ctx, cfg, getenv, log)
+	p, ready, cleanup, err := serveParams(ctx, cfg, getenv, log)
 	if err != nil {
 		fmt.Fprintf(io.err, "portcheck serve: %v\n", err)
 		return 1
@@ -128,6 +128,19 @@ func serve(ctx context.Context, args []string, io stdio, getenv func(string) str
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
+	})
+	// readyz: the stores answer (a load balancer or Kubernetes stops
+	// sending webhooks to a process whose audit trail or Redis is gone).
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		rctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := ready(rctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = fmt.Fprintf(w, "not ready: %v\n", err)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
 	})
 	for _, f := range fronts {
 		b.AddChat(f.Name(), f.Chat())
@@ -196,15 +209,19 @@ func queueKind(cfg config.Config) string {
 
 // serveParams builds the bot's dependencies from the configuration: the
 // embedded queue or Redis, the SQLite audit trail, the target policy, the
-// local worker. cleanup closes what was opened.
-func serveParams(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger) (bot.Params, func(), error) {
+// local worker. ready reports whether the stores answer; cleanup closes what
+// was opened.
+func serveParams(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger) (p bot.Params, ready func(context.Context) error, cleanup func(), err error) {
 	var closers []func()
-	cleanup := func() {
+	cleanup = func() {
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
 		}
 	}
-	fail := func(err error) (bot.Params, func(), error) { cleanup(); return bot.Params{}, func() {}, err }
+	fail := func(err error) (bot.Params, func(context.Context) error, func(), error) {
+		cleanup()
+		return bot.Params{}, nil, func() {}, err
+	}
 
 	auditPath := cfg.Audit.Path
 	if auditPath == "" {
@@ -236,7 +253,21 @@ func serveParams(ctx context.Context, cfg config.Config, getenv func(string) str
 	if maxPorts <= 0 {
 		maxPorts = policy.DefaultMaxPorts
 	}
-	p := bot.Params{
+	readiness := []func(context.Context) error{func(ctx context.Context) error {
+		if _, err := audit.Query(ctx, bot.AuditQuery{Limit: 1}); err != nil {
+			return fmt.Errorf("audit trail: %w", err)
+		}
+		return nil
+	}}
+	ready = func(ctx context.Context) error {
+		for _, c := range readiness {
+			if err := c(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	p = bot.Params{
 		Audit:  audit,
 		Policy: policyAdapter{pol},
 		Limits: bot.Limits{
@@ -262,6 +293,12 @@ func serveParams(ctx context.Context, cfg config.Config, getenv func(string) str
 			return fail(fmt.Errorf("redis: %w", err))
 		}
 		closers = append(closers, func() { st.Close() })
+		readiness = append(readiness, func(ctx context.Context) error {
+			if err := st.Ping(ctx); err != nil {
+				return fmt.Errorf("redis: %w", err)
+			}
+			return nil
+		})
 		p.Queue, p.Results, p.Claims, p.Others = st.Queue(), st.Results(), st, st
 		p.KeepPendingOnShutdown = true // Redis keeps them for the next process
 		if p.Checker != nil {
@@ -281,7 +318,7 @@ func serveParams(ctx context.Context, cfg config.Config, getenv func(string) str
 			return fail(errors.New("the local worker is off (PORTCHECK_LOCAL_WORKER=false) and there is no REDIS_URL: nobody would run the checks"))
 		}
 	}
-	return p, cleanup, nil
+	return p, ready, cleanup, nil
 }
 
 // policyAdapter presents the target policy as the bot's Policy.

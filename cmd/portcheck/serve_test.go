@@ -114,6 +114,10 @@ func TestServeRunsFrontendsBotAndPolicy(t *testing.T) {
 		t.Fatalf("/healthz: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	if resp, err = http.Get(base + "/readyz"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("/readyz: %v %v", resp, err)
+	}
+	resp.Body.Close()
 	next := func() string {
 		select {
 		case s := <-ff.got:
