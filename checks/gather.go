@@ -60,7 +60,9 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 		g.svc = &Service{Refused: true, Detail: "accepted the connection then reset it at once (tcp wrappers / application ACL?)"}
 	}
 	if g.out.Conn != nil {
-		wait := max(p.cfg.MinWait/2, 20*g.out.RTT)
+		// Greeting protocols talk at once; a silent service costs this
+		// much on top of the verdict, so keep it a few round trips.
+		wait := min(max(p.cfg.MinWait/2, 4*g.out.RTT), time.Second)
 		g.svc = grabService(ctx, g.out.Conn, req.Host, req.Scheme, req.Port, wait)
 		g.out.Conn = nil
 	}

@@ -175,7 +175,10 @@ func TestLab(t *testing.T) {
 			reason: ReasonICMPHostUnreachable, reportedBy: a.R2, lastHop: &Hop{Address: a.R2.String()}},
 		{name: "no_route", addr: a.NoRoute, port: p.HTTP, verdict: VerdictNetworkUnreachable, reason: ReasonNoRoute},
 		{name: "router_no_route", addr: a.NetUnreach, port: p.HTTP, verdict: VerdictNetworkUnreachable,
-			reason: ReasonICMPNetUnreachable, reportedBy: a.R1, lastHop: hop(1, a.R1)},
+			reason: ReasonICMPNetUnreachable, reportedBy: a.R1,
+			// Any TTL: r1 answers every probe past it with net-unreachable
+			// and rate-limits those (ip_error: burst of 5, then 1/s).
+			lastHop: &Hop{Address: a.R1.String()}},
 		{name: "v6_open", addr: a.Server6, port: p.SSH, trace: true, verdict: VerdictOpen, reason: ReasonSynAck,
 			reportedBy: a.Server6, lastHop: hop(3, a.Server6), check: service("ssh", "SSH-2.0", false)},
 		{name: "v6_closed", addr: a.Server6, port: p.Closed, verdict: VerdictClosed, reason: ReasonReset, reportedBy: a.Server6},
@@ -199,6 +202,10 @@ func TestLab(t *testing.T) {
 			}
 			r := reps[0]
 			t.Logf("%s: %s in %d ms: %s", tc.name, r.Verdict, r.ElapsedMS, r.Summary)
+			if os.Getenv("LAB_DUMP") != "" && r.ElapsedMS > 1000 {
+				b, _ := json.Marshal(r)
+				t.Logf("slow: %s", b)
+			}
 			assertLabReport(t, tc, r)
 		})
 	}

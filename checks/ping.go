@@ -46,7 +46,7 @@ func startPing(ctx context.Context, addr netip.Addr, o pingOptions) *pingRun {
 		defer close(pr.done)
 		defer cancel()
 		err := pr.run(ctx, addr, o)
-		if err != nil && o.Privileged && pr.snapshot().Sent == 0 {
+		if err != nil && ctx.Err() == nil && o.Privileged && pr.snapshot().Sent == 0 {
 			// Raw sockets refused after all (no CAP_NET_RAW in this
 			// namespace, seccomp...): fall back to a ping socket.
 			o.Privileged = false
@@ -123,10 +123,11 @@ func (pr *pingRun) snapshot() PingResult {
 	return r
 }
 
-// stop ends the run now and returns what it saw.
+// stop ends the run and returns what it saw so far. It does not wait for
+// pro-bing to wind down (its receive loop polls with up to ~100 ms read
+// deadlines): a verdict must not wait for a ping that no longer matters.
 func (pr *pingRun) stop() PingResult {
 	pr.cancel()
-	<-pr.done
 	return pr.snapshot()
 }
 

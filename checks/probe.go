@@ -187,8 +187,10 @@ func (p *Prober) pingOptions() pingOptions {
 // stopPing gives an own ping run a short grace to hear its first reply
 // after a fast verdict (a reply is a round trip away), then stops it.
 func (p *Prober) stopPing(ctx context.Context, pr *pingRun, out tcpOutcome) PingResult {
-	grace := 3*out.RTT + 5*time.Millisecond
-	if !out.answered() {
+	// Only after a fast answer: a late one (a router's ARP timeout) says
+	// nothing about how soon an echo reply could come.
+	grace := min(3*out.RTT+5*time.Millisecond, p.cfg.MinWait/5)
+	if !out.answered() || out.RTT > p.cfg.MinWait {
 		grace = 0
 	}
 	t := time.NewTimer(grace)

@@ -91,15 +91,9 @@ func (a *tcpAttempt) wait(keep bool) tcpOutcome {
 	defer a.sock.Close()
 	var out tcpOutcome
 	got := false
-	first := true
+	// The first call happens before any wait and must look: the netpoller
+	// forgets readiness that arrived before the wait began.
 	err := a.sock.rc.Write(func(fd uintptr) bool {
-		if first {
-			// Called once before any wait: the SYN has just left. The
-			// netpoller reports a connect that already finished, so
-			// skipping the check here costs nothing but a syscall saved.
-			first = false
-			return false
-		}
 		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
 		if n, _ := unix.Poll(pfd, 0); n == 0 {
 			return false // still in SYN_SENT: let the netpoller wait

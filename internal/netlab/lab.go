@@ -103,18 +103,29 @@ func (l *Lab) build(ctx context.Context) error {
 			return err
 		}
 	}
-	steps := [][]string{
-		{"ip", "-n", n.Client, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", n.R1},
-		{"ip", "-n", n.R1, "link", "add", "eth1", "type", "veth", "peer", "name", "eth0", "netns", n.R2},
-		{"ip", "-n", n.R2, "link", "add", "eth1", "type", "veth", "peer", "name", "eth0", "netns", n.Server},
-	}
+	// Sysctls first: links created afterwards inherit "default", so their
+	// link-local addresses skip DAD too (a tentative link-local delays
+	// neighbour discovery, and with it the first IPv6 packets, by ~1 s).
+	var steps [][]string
 	for _, ns := range n.all() {
 		// Before any address: no DAD delay, no ICMP rate limit (parallel
 		// tests would otherwise lose time-exceeded and unreachable replies).
+		// The global ICMP token bucket (per namespace on recent kernels)
+		// too: every scenario's traces share r1 and r2.
 		steps = append(steps, sysctl(ns,
 			"net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0",
-			"net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0"))
+			// ratemask=0 rather than ratelimit=0 alone for IPv4: a zero
+			// ratelimit still zeroes the peer's shared token count on every
+			// ICMP, which then starves ip_error's own limiter (r1's
+			// net-unreachable).
+			"net.ipv4.icmp_ratemask=0", "net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0",
+			"net.ipv4.icmp_msgs_per_sec=100000", "net.ipv4.icmp_msgs_burst=10000"))
 	}
+	steps = append(steps, [][]string{
+		{"ip", "-n", n.Client, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", n.R1},
+		{"ip", "-n", n.R1, "link", "add", "eth1", "type", "veth", "peer", "name", "eth0", "netns", n.R2},
+		{"ip", "-n", n.R2, "link", "add", "eth1", "type", "veth", "peer", "name", "eth0", "netns", n.Server},
+	}...)
 	steps = append(steps,
 		sysctl(n.R1, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"),
 		sysctl(n.R2, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"),
