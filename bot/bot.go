@@ -117,6 +117,7 @@ type Params struct {
 	Checker Checker  // when set, Run also runs a local worker pool on it
 	Policy  Policy   // default AllowAll
 	Gate    Gate     // authorization and rate limits; nil admits all
+	Observe Observer // metrics; nil observes nothing
 	Others  Vantages // remote vantages besides the local one; nil: local only
 	Now     func() time.Time
 	After   func(time.Duration) <-chan time.Time // waits between watch checks
@@ -176,6 +177,9 @@ func New(p Params) (*Bot, error) {
 	}
 	if p.Log == nil {
 		p.Log = slog.New(slog.DiscardHandler)
+	}
+	if p.Observe == nil {
+		p.Observe = nopObserver{}
 	}
 	b := &Bot{
 		p: p, lim: p.Limits.withDefaults(), log: p.Log,
@@ -332,6 +336,7 @@ func (b *Bot) Handle(ctx context.Context, chat Chat, cmd Command) error {
 			return b.ephemeral(ctx, chat, cmd, Message{Status: StatusError, Text: why})
 		}
 		if !first {
+			b.p.Observe.CommandReceived(cmd.Channel.Chat, "duplicate")
 			b.log.Info("duplicate command ignored", "command_id", cmd.ID)
 			return nil
 		}
@@ -376,6 +381,7 @@ func (b *Bot) Handle(ctx context.Context, chat Chat, cmd Command) error {
 
 func (b *Bot) ephemeral(ctx context.Context, chat Chat, cmd Command, m Message) error {
 	if err := chat.Ephemeral(ctx, cmd.Channel, cmd.User, m); err != nil {
+		b.p.Observe.ChatError(cmd.Channel.Chat, "ephemeral")
 		b.auditPostError(ctx, cmd.Channel, cmd.User, cmd.ID, "", err)
 		return fmt.Errorf("bot: ephemeral reply to %s: %w", cmd.ID, err)
 	}
@@ -391,6 +397,7 @@ func targetStrings(ts []checks.Target) []string {
 }
 
 func (b *Bot) auditCommand(ctx context.Context, cmd Command, targets []string, decision, why string) error {
+	b.p.Observe.CommandReceived(cmd.Channel.Chat, decision)
 	err := b.p.Audit.Append(ctx, Record{
 		At: cmd.At, Kind: KindCommand, Chat: cmd.Channel.Chat, Team: cmd.Channel.Team, Channel: cmd.Channel.ID,
 		User: userLabel(cmd.User), Text: cmd.Text, Targets: targets, Decision: decision, Why: why, CommandID: cmd.ID,
@@ -524,6 +531,7 @@ func (b *Bot) check(ctx context.Context, chat Chat, cmd Command, req Request) er
 	}
 	th, err := chat.Start(ctx, cmd.Channel, parent)
 	if err != nil {
+		b.p.Observe.ChatError(cmd.Channel.Chat, "start")
 		if gateDone != nil {
 			gateDone()
 		}
@@ -627,7 +635,11 @@ func (b *Bot) startRunDone(ctx context.Context, ts *threadState, kind Verb, by U
 	b.addBusyLocked(1)
 	b.mu.Unlock()
 	for i, j := range r.jobs {
-		if err := b.p.Queue.Enqueue(ctx, j); err != nil {
+		err := b.p.Queue.Enqueue(ctx, j)
+		if err == nil {
+			b.p.Observe.JobQueued(j.Vantage)
+		}
+		if err != nil {
 			// The jobs already queued will come back; the rest are answered
 			// here as failures so the thread still completes.
 			b.log.Error("enqueue failed", "job_id", j.ID, "err", err)
@@ -652,7 +664,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	if b.p.Checker != nil {
 		w, err := NewWorker(WorkerParams{
 			Queue: b.p.Queue, Results: b.p.Results, Checker: b.p.Checker, Vantage: b.lim.Vantage,
-			Concurrency: b.lim.Concurrency, ProgressAfter: b.lim.ProgressAfter, Now: b.p.Now, Log: b.log,
+			Concurrency: b.lim.Concurrency, ProgressAfter: b.lim.ProgressAfter, Now: b.p.Now, Log: b.log, Observe: b.p.Observe,
 			KeepInterrupted: b.p.KeepPendingOnShutdown,
 		})
 		if err != nil {
@@ -840,12 +852,14 @@ func (b *Bot) handleResult(ctx context.Context, res Result) {
 
 func (b *Bot) reply(ctx context.Context, chat Chat, t Thread, by User, j Job, m Message) {
 	if err := chat.Reply(ctx, t, m); err != nil {
+		b.p.Observe.ChatError(t.Channel.Chat, "reply")
 		b.auditPostError(ctx, t.Channel, by, j.CommandID, j.ID, err)
 	}
 }
 
 func (b *Bot) update(ctx context.Context, chat Chat, t Thread, by User, j Job, m Message) {
 	if err := chat.Update(ctx, t, m); err != nil {
+		b.p.Observe.ChatError(t.Channel.Chat, "update")
 		b.auditPostError(ctx, t.Channel, by, j.CommandID, j.ID, err)
 	}
 }

@@ -26,6 +26,7 @@ type WorkerParams struct {
 	Grace         time.Duration // how long past its deadline a Checker may take before it is abandoned; default 2s
 	Now           func() time.Time
 	Log           *slog.Logger
+	Observe       Observer // metrics; nil observes nothing
 	// KeepInterrupted leaves jobs cut short by shutdown unacked and
 	// unanswered, for a durable queue to hand to another worker; otherwise
 	// an "interrupted" error result is published for them.
@@ -60,6 +61,9 @@ func NewWorker(p WorkerParams) (*Worker, error) {
 	}
 	if p.Log == nil {
 		p.Log = slog.New(slog.DiscardHandler)
+	}
+	if p.Observe == nil {
+		p.Observe = nopObserver{}
 	}
 	return &Worker{p: p}, nil
 }
@@ -96,7 +100,11 @@ func (w *Worker) Run(ctx context.Context) {
 // serve runs one delivery and publishes its result, then acks it.
 func (w *Worker) serve(ctx context.Context, d Delivery) {
 	j := d.Job()
+	w.p.Observe.JobStarted(j.Vantage)
+	start := time.Now()
 	res := w.Do(ctx, j)
+	failed := res.Error != "" && res.Report.Verdict == ""
+	w.p.Observe.JobFinished(j.Vantage, string(res.Report.Verdict), time.Since(start), failed)
 	if ctx.Err() != nil && w.p.KeepInterrupted && res.Error != "" {
 		return // another worker will get it again
 	}

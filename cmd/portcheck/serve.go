@@ -15,6 +15,7 @@ import (
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/config"
+	"github.com/portcheck/portcheck/ops"
 	"github.com/portcheck/portcheck/policy"
 	"github.com/portcheck/portcheck/store/memory"
 	rstore "github.com/portcheck/portcheck/store/redis"
@@ -31,7 +32,7 @@ audit trail in one process. Configure at least one chat:
   Discord  DISCORD_BOT_TOKEN and DISCORD_APP_ID (gateway), plus
            DISCORD_PUBLIC_KEY for the HTTP interactions endpoint
 
-HTTP endpoints (chat webhooks, /healthz, /readyz) listen on PORTCHECK_LISTEN (:8080).
+HTTP endpoints (chat webhooks, /healthz, /readyz, /metrics) listen on PORTCHECK_LISTEN (:8080).
 REDIS_URL switches the queue to Redis (workers elsewhere: portcheck worker).
 The audit trail is SQLite at PORTCHECK_AUDIT_DB (default
 $XDG_STATE_HOME/portcheck/audit.db). Other settings: docs/bot.md.
@@ -111,12 +112,14 @@ func serve(ctx context.Context, args []string, io stdio, getenv func(string) str
 		return 1
 	}
 
-	p, ready, cleanup, err := serveParams(ctx, cfg, getenv, log)
+	p, readiness, cleanup, err := serveParams(ctx, cfg, getenv, log)
 	if err != nil {
 		fmt.Fprintf(io.err, "portcheck serve: %v\n", err)
 		return 1
 	}
 	defer cleanup()
+	metrics := ops.NewMetrics()
+	p.Observe = metrics
 	b, err := bot.New(p)
 	if err != nil {
 		fmt.Fprintf(io.err, "portcheck serve: %v\n", err)
@@ -125,23 +128,15 @@ func serve(ctx context.Context, args []string, io stdio, getenv func(string) str
 	fwd.h = b
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	// readyz: the stores answer (a load balancer or Kubernetes stops
-	// sending webhooks to a process whose audit trail or Redis is gone).
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		rctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := ready(rctx); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = fmt.Fprintf(w, "not ready: %v\n", err)
-			return
-		}
-		_, _ = w.Write([]byte("ready\n"))
-	})
+	// /healthz: the process answers; /readyz: the stores answer too (a
+	// load balancer stops sending webhooks to a process whose audit trail
+	// or Redis is gone, and during shutdown); /metrics: Prometheus.
+	health := ops.NewHealth(2 * time.Second)
+	for name, check := range readiness {
+		health.Add(name, check)
+	}
+	health.Routes(mux)
+	mux.Handle("GET /metrics", metrics.Handler())
 	for _, f := range fronts {
 		b.AddChat(f.Name(), f.Chat())
 		f.Routes(mux)
@@ -185,6 +180,7 @@ func serve(ctx context.Context, args []string, io stdio, getenv func(string) str
 
 	<-runCtx.Done()
 	cause := context.Cause(runCtx)
+	health.Drain()
 	// Stop taking commands, then let the bot finish (it posts what the
 	// workers still report, and says so in threads that cannot finish).
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -209,16 +205,16 @@ func queueKind(cfg config.Config) string {
 
 // serveParams builds the bot's dependencies from the configuration: the
 // embedded queue or Redis, the SQLite audit trail, the target policy, the
-// local worker. ready reports whether the stores answer; cleanup closes what
-// was opened.
-func serveParams(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger) (p bot.Params, ready func(context.Context) error, cleanup func(), err error) {
+// local worker. readiness checks whether the stores answer; cleanup closes
+// what was opened.
+func serveParams(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger) (p bot.Params, readiness map[string]ops.Check, cleanup func(), err error) {
 	var closers []func()
 	cleanup = func() {
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
 		}
 	}
-	fail := func(err error) (bot.Params, func(context.Context) error, func(), error) {
+	fail := func(err error) (bot.Params, map[string]ops.Check, func(), error) {
 		cleanup()
 		return bot.Params{}, nil, func() {}, err
 	}
@@ -253,20 +249,10 @@ func serveParams(ctx context.Context, cfg config.Config, getenv func(string) str
 	if maxPorts <= 0 {
 		maxPorts = policy.DefaultMaxPorts
 	}
-	readiness := []func(context.Context) error{func(ctx context.Context) error {
-		if _, err := audit.Query(ctx, bot.AuditQuery{Limit: 1}); err != nil {
-			return fmt.Errorf("audit trail: %w", err)
-		}
-		return nil
+	readiness = map[string]ops.Check{"audit": func(ctx context.Context) error {
+		_, err := audit.Query(ctx, bot.AuditQuery{Limit: 1})
+		return err
 	}}
-	ready = func(ctx context.Context) error {
-		for _, c := range readiness {
-			if err := c(ctx); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
 	p = bot.Params{
 		Audit:  audit,
 		Policy: policyAdapter{pol},
@@ -293,12 +279,7 @@ func serveParams(ctx context.Context, cfg config.Config, getenv func(string) str
 			return fail(fmt.Errorf("redis: %w", err))
 		}
 		closers = append(closers, func() { st.Close() })
-		readiness = append(readiness, func(ctx context.Context) error {
-			if err := st.Ping(ctx); err != nil {
-				return fmt.Errorf("redis: %w", err)
-			}
-			return nil
-		})
+		readiness["redis"] = st.Ping
 		p.Queue, p.Results, p.Claims, p.Others = st.Queue(), st.Results(), st, st
 		p.KeepPendingOnShutdown = true // Redis keeps them for the next process
 		if p.Checker != nil {
@@ -318,8 +299,11 @@ func serveParams(ctx context.Context, cfg config.Config, getenv func(string) str
 			return fail(errors.New("the local worker is off (PORTCHECK_LOCAL_WORKER=false) and there is no REDIS_URL: nobody would run the checks"))
 		}
 	}
-	return p, ready, cleanup, nil
+	return p, readiness, cleanup, nil
 }
+
+// The metrics registry is the bot's observer.
+var _ bot.Observer = (*ops.Metrics)(nil)
 
 // policyAdapter presents the target policy as the bot's Policy.
 type policyAdapter struct{ p *policy.Policy }

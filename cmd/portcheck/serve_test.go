@@ -114,10 +114,12 @@ func TestServeRunsFrontendsBotAndPolicy(t *testing.T) {
 		t.Fatalf("/healthz: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	if resp, err = http.Get(base + "/readyz"); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("/readyz: %v %v", resp, err)
+	for _, path := range []string{"/readyz", "/metrics"} {
+		if resp, err = http.Get(base + path); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: %v %v", path, resp, err)
+		}
+		resp.Body.Close()
 	}
-	resp.Body.Close()
 	next := func() string {
 		select {
 		case s := <-ff.got:
@@ -164,6 +166,18 @@ func TestServeRunsFrontendsBotAndPolicy(t *testing.T) {
 	}
 	if s := next(); !strings.HasPrefix(s, "update 127.0.0.2:") || !strings.Contains(s, "open") {
 		t.Errorf("verdict: %q", s)
+	}
+	resp, err = http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`portcheck_commands_total{chat="fake",outcome="denied"} 1`, `portcheck_commands_total{chat="fake",outcome="queued"} 1`,
+		`portcheck_jobs_done_total{result="ok",vantage="local"} 1`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 	cancel()
 	select {
