@@ -1,0 +1,197 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+func (b *Bot) knownVantages(ctx context.Context) ([]string, error) {
+	vs := []string{b.lim.Vantage}
+	if b.p.Others == nil {
+		return vs, nil
+	}
+	others, err := b.p.Others.Vantages(ctx)
+	if err != nil {
+		return vs, fmt.Errorf("bot: listing vantages: %w", err)
+	}
+	for _, v := range others {
+		if !contains(vs, v) {
+			vs = append(vs, v)
+		}
+	}
+	return vs, nil
+}
+
+// pickVantages resolves "from" against the vantages being served.
+func (b *Bot) pickVantages(ctx context.Context, req Request) ([]string, string) {
+	if len(req.Vantages) == 0 && !req.AllVantages {
+		return []string{b.lim.Vantage}, ""
+	}
+	known, err := b.knownVantages(ctx)
+	if err != nil {
+		return nil, "cannot list vantages right now: " + err.Error()
+	}
+	if req.AllVantages {
+		return known, ""
+	}
+	var unknown []string
+	for _, v := range req.Vantages {
+		if !contains(known, v) {
+			unknown = append(unknown, v)
+		}
+	}
+	if len(unknown) > 0 {
+		if len(known) == 1 {
+			return nil, fmt.Sprintf("no worker serves %s: only the local vantage is available (%s)", strings.Join(unknown, ", "), known[0])
+		}
+		return nil, fmt.Sprintf("no worker serves %s; available: %s", strings.Join(unknown, ", "), strings.Join(known, ", "))
+	}
+	return req.Vantages, ""
+}
+
+func (b *Bot) deny(ctx context.Context, chat Chat, cmd Command, req Request, why string) error {
+	if err := b.auditCommand(ctx, cmd, targetStrings(req.Targets), DecisionDenied, why); err != nil {
+		return err
+	}
+	return b.ephemeral(ctx, chat, cmd, Message{Status: StatusInfo, Text: why})
+}
+
+// check handles a check or a watch: vantages, policy, audit, thread, jobs.
+func (b *Bot) check(ctx context.Context, chat Chat, cmd Command, req Request) error {
+	vantages, why := b.pickVantages(ctx, req)
+	if why != "" {
+		return b.deny(ctx, chat, cmd, req, why)
+	}
+	addrs := map[string][]string{}
+	for _, t := range req.Targets {
+		d := b.p.Policy.Decide(ctx, cmd, t)
+		if !d.Allowed && !d.DNSError {
+			msg := "not allowed to check " + t.String()
+			if d.Reason != "" {
+				msg += ": " + d.Reason
+			}
+			if d.Rule != "" {
+				msg += " (rule: " + d.Rule + ")"
+			}
+			return b.deny(ctx, chat, cmd, req, msg)
+		}
+		addrs[t.Input] = d.Addrs
+	}
+	ck := channelKey(cmd.Channel)
+	if req.Verb == VerbWatch {
+		b.mu.Lock()
+		n := len(b.watches[ck])
+		b.mu.Unlock()
+		if n >= b.lim.WatchesPerChannel {
+			return b.deny(ctx, chat, cmd, req, fmt.Sprintf(
+				"this channel already has %d watches running (the limit); type `/portcheck stop` in a watch's thread to end one", n))
+		}
+	}
+	var gateDone func()
+	if b.p.Gate != nil {
+		d := b.p.Gate.Admit(ctx, cmd, req, req.Ports()*len(vantages))
+		if !d.Allowed {
+			why := d.Why
+			if why == "" {
+				why = "not allowed"
+			}
+			if d.RetryAfter > 0 {
+				why += fmt.Sprintf(" — try again in %s", d.RetryAfter.Round(time.Second))
+			}
+			return b.deny(ctx, chat, cmd, req, why)
+		}
+		gateDone = d.Done
+	}
+	if err := b.auditCommand(ctx, cmd, targetStrings(req.Targets), DecisionQueued, ""); err != nil {
+		if gateDone != nil {
+			gateDone()
+		}
+		return err
+	}
+	parent := RunningMessage(req.Targets, vantages, 0, 0)
+	var w *watchState
+	if req.Verb == VerbWatch {
+		w = &watchState{every: req.Every, until: b.p.Now().Add(req.For), stop: make(chan struct{})}
+		parent.Text = "watching " + describeTargets(req.Targets) + " from " + strings.Join(vantages, ", ") +
+			" every " + shortDuration(req.Every) + " until " + w.until.Format("15:04") + "…"
+	}
+	th, err := chat.Start(ctx, cmd.Channel, parent)
+	if err != nil {
+		b.p.Observe.ChatError(cmd.Channel.Chat, "start")
+		if gateDone != nil {
+			gateDone()
+		}
+		b.auditPostError(ctx, cmd.Channel, cmd.User, cmd.ID, "", err)
+		return fmt.Errorf("bot: starting thread for %s: %w", cmd.ID, err)
+	}
+	if th.Channel.Chat == "" {
+		th.Channel = cmd.Channel
+	}
+	// Link the thread to the command, so `again` works after a restart or
+	// on another bot process.
+	if err := b.p.Audit.Append(ctx, Record{
+		At: b.p.Now(), Kind: KindThread, Chat: cmd.Channel.Chat, Team: cmd.Channel.Team, Channel: cmd.Channel.ID,
+		User: userLabel(cmd.User), Text: cmd.Text, Targets: targetStrings(req.Targets), CommandID: cmd.ID, Thread: th.ID,
+	}); err != nil {
+		b.log.Error("audit of thread failed", "command_id", cmd.ID, "err", err)
+	}
+	ts := &threadState{chat: cmd.Channel.Chat, thread: th, req: req, vantages: vantages, addrs: addrs, by: cmd.User, watch: w}
+	b.mu.Lock()
+	b.remember(threadKey(th), ts)
+	if w != nil {
+		b.watches[ck] = append(b.watches[ck], ts)
+		b.addBusyLocked(1) // the watch itself, until it ends
+	}
+	b.mu.Unlock()
+	kind := VerbCheck
+	if w != nil {
+		kind = VerbWatch
+	}
+	if err := b.startRunDone(ctx, ts, kind, cmd.User, 0, gateDone); err != nil {
+		if w != nil {
+			b.endWatch(ctx, ts, "")
+		}
+		return err
+	}
+	return nil
+}
+
+func shortDuration(d time.Duration) string {
+	switch {
+	case d >= time.Hour && d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d >= time.Minute && d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return d.String()
+}
+
+// remember keeps ts for again/stop and forgets the oldest idle threads past
+// Limits.Threads, so a long-running bot does not grow without bound.
+// Callers hold b.mu.
+func (b *Bot) remember(key string, ts *threadState) {
+	if _, ok := b.threads[key]; !ok {
+		b.order = append(b.order, key)
+	}
+	b.threads[key] = ts
+	// Sweep in batches (down to the limit once it is exceeded by a quarter)
+	// so remembering stays O(1) amortised.
+	if len(b.threads) <= b.lim.Threads+b.lim.Threads/4 {
+		return
+	}
+	kept := b.order[:0]
+	for _, k := range b.order {
+		old, ok := b.threads[k]
+		if !ok {
+			continue
+		}
+		if len(b.threads) > b.lim.Threads && k != key && old.active == nil && (old.watch == nil || old.watch.stopped) {
+			delete(b.threads, k)
+			continue
+		}
+		kept = append(kept, k)
+	}
+	b.order = kept
+}
