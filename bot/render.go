@@ -494,12 +494,14 @@ func GroupedMessage(rs []Result) Message {
 			m.Blocks = append(m.Blocks, Block{Kind: BlockCode, Title: "Failed, e.g. " + targetPort(ex.Job), Text: ex.Error})
 			continue
 		}
+		title := g.label + ", e.g. " + targetPort(ex.Job)
 		for _, h := range ex.Report.Hints {
 			if seen[h.Text] {
 				continue
 			}
 			seen[h.Text] = true
-			m.Blocks = append(m.Blocks, Block{Kind: BlockText, Title: g.label + ", e.g. " + targetPort(ex.Job), Text: h.Text})
+			m.Blocks = append(m.Blocks, Block{Kind: BlockText, Title: title, Text: h.Text})
+			title = "" // once per outcome
 			if len(h.Commands) > 0 {
 				m.Blocks = append(m.Blocks, Block{Kind: BlockCode, Text: strings.Join(h.Commands, "\n")})
 			}
