@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -246,6 +247,19 @@ func (l *Lab) startServices(ctx context.Context, exe string, detach bool) error 
 	if detach {
 		_ = cmd.Process.Release()
 	}
+	return l.warm(ctx, exe)
+}
+
+// warm connects once from the client to the server over both families (see
+// warmEnv).
+func (l *Lab) warm(ctx context.Context, exe string) error {
+	closed := strconv.Itoa(l.Ports.Closed)
+	targets := net.JoinHostPort(l.Addr.Server.String(), closed) + " " + net.JoinHostPort(l.Addr.Server6.String(), closed)
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", l.NS.Client, exe)
+	cmd.Env = append(os.Environ(), warmEnv+"="+targets)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("netlab: warm the path: %w: %s", err, out)
+	}
 	return nil
 }
 
@@ -301,6 +315,46 @@ func RemoveByPrefix(prefix string) ([]string, error) {
 	}
 	return names, Remove(names, runner{})
 }
+
+// RemoveStale deletes the labs nobody runs any more: labctl's (prefix
+// "pcl-ctl-") and test labs ("pcl-<pid>-...") whose process is gone. A test
+// lab still in use is left alone, so a `labctl down` in one shell cannot pull
+// the floor from under a test running in another.
+func RemoveStale() ([]string, error) {
+	entries, err := os.ReadDir("/run/netns")
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("netlab: list namespaces: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		if staleLab(e.Name()) {
+			names = append(names, e.Name())
+		}
+	}
+	return names, Remove(names, runner{})
+}
+
+func staleLab(name string) bool {
+	if strings.HasPrefix(name, CtlPrefix) {
+		return true
+	}
+	rest, ok := strings.CutPrefix(name, "pcl-")
+	if !ok {
+		return false
+	}
+	pidStr, _, _ := strings.Cut(rest, "-")
+	pid, err := strconv.Atoi(pidStr)
+	if err != nil || pid <= 0 {
+		return false
+	}
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+}
+
+// CtlPrefix starts the names of labs made by labctl, which outlive it.
+const CtlPrefix = "pcl-ctl-"
 
 func nsExists(ns string) bool {
 	_, err := os.Stat("/run/netns/" + ns)

@@ -15,11 +15,33 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 )
 
 // serveEnv carries the service spec to the re-executed service process.
 const serveEnv = "PORTCHECK_NETLAB_SERVE"
+
+// warmEnv makes the re-executed process connect once to each address:port
+// and exit. Run in the client namespace at build time, it fills the
+// neighbour caches along the path: a fresh IPv6 path otherwise loses its
+// first packets for about a second, which is not what the tests are about.
+const warmEnv = "PORTCHECK_NETLAB_WARM"
+
+func warm(targets []string) {
+	var wg sync.WaitGroup
+	for _, t := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if c, err := net.DialTimeout("tcp", t, 3*time.Second); err == nil {
+				c.Close()
+			}
+		}()
+	}
+	wg.Wait()
+}
 
 type serveSpec struct {
 	Ports Ports `json:"ports"`
@@ -29,6 +51,10 @@ type serveSpec struct {
 // was started as the lab's service process; otherwise it returns at once.
 // Binaries that build labs (tests' TestMain, labctl) call it first thing.
 func ServeIfChild() {
+	if targets, ok := os.LookupEnv(warmEnv); ok {
+		warm(strings.Fields(targets))
+		os.Exit(0)
+	}
 	raw, ok := os.LookupEnv(serveEnv)
 	if !ok {
 		return

@@ -2,7 +2,7 @@
 // scripts (bench/, manual poking):
 //
 //	go run ./internal/netlab/labctl up [-prefix P]   # prints the lab as JSON
-//	go run ./internal/netlab/labctl down [-prefix P] # removes every namespace starting with P
+//	go run ./internal/netlab/labctl down [-prefix P] # removes labs: those starting with P, or every stale one
 //
 // Then e.g. `ip netns exec <namespaces.client> nmap -sS -p 22 198.18.3.10`.
 package main
@@ -29,13 +29,16 @@ func run(args []string) int {
 		return 2
 	}
 	fs := flag.NewFlagSet("labctl "+args[0], flag.ContinueOnError)
-	prefix := fs.String("prefix", "", "namespace name prefix (up: default pcl-<pid>-<n>; down: default pcl-)")
+	prefix := fs.String("prefix", "", "namespace name prefix (up: default pcl-ctl-<n>; down: default every labctl lab and every test lab whose process is gone)")
 	verbose := fs.Bool("v", false, "log every command to stderr")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
 	switch args[0] {
 	case "up":
+		if *prefix == "" {
+			*prefix = fmt.Sprintf("%s%d", netlab.CtlPrefix, time.Now().UnixNano()%100000)
+		}
 		o := netlab.Options{Prefix: *prefix, Detach: true}
 		if *verbose {
 			o.Log = func(s string) { fmt.Fprintln(os.Stderr, "+", s) }
@@ -55,11 +58,13 @@ func run(args []string) int {
 		}
 		return 0
 	case "down":
-		p := *prefix
-		if p == "" {
-			p = "pcl-"
+		var names []string
+		var err error
+		if *prefix == "" {
+			names, err = netlab.RemoveStale()
+		} else {
+			names, err = netlab.RemoveByPrefix(*prefix)
 		}
-		names, err := netlab.RemoveByPrefix(p)
 		for _, n := range names {
 			fmt.Fprintln(os.Stderr, "removed", n)
 		}
