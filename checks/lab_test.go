@@ -26,7 +26,9 @@ const labProbeEnv = "PORTCHECK_LAB_PROBE"
 type labProbeJob struct {
 	Req     Request       `json:"req"`
 	Timeout time.Duration `json:"timeout"`
-	Many    []Request     `json:"many,omitempty"`
+	// Range, when set, checks ports Range[0]..Range[1] of Req.Host with
+	// CheckMany (the list would not fit in an environment variable).
+	Range [2]int `json:"range,omitempty"`
 }
 
 func TestMain(m *testing.M) {
@@ -45,9 +47,15 @@ func runLabProbe(raw string) int {
 	}
 	p := NewProber(Config{Timeout: job.Timeout, Vantage: "lab-client"})
 	enc := json.NewEncoder(os.Stdout)
-	if len(job.Many) > 0 {
+	if job.Range[1] > 0 {
+		var reqs []Request
+		for port := job.Range[0]; port <= job.Range[1]; port++ {
+			r := job.Req
+			r.Port = port
+			reqs = append(reqs, r)
+		}
 		start := time.Now()
-		reps := p.CheckMany(context.Background(), job.Many, nil)
+		reps := p.CheckMany(context.Background(), reqs, nil)
 		fmt.Fprintf(os.Stderr, "checkmany %d ports in %v\n", len(reps), time.Since(start))
 		for _, r := range reps {
 			_ = enc.Encode(r)
@@ -107,6 +115,7 @@ func probeFromClient(t *testing.T, lab *netlab.Lab, job labProbeJob) []Report {
 type labCase struct {
 	name       string
 	addr       netip.Addr
+	addrs      []netip.Addr // pre-resolved (no DNS); the first is probed, the rest are Others
 	port       int
 	scheme     string
 	trace      bool
@@ -159,6 +168,12 @@ func TestLab(t *testing.T) {
 			reportedBy: a.Server, check: service("", "421 Service not available", true)},
 		{name: "closed_without_data", addr: a.Server, port: p.CloseNoData, verdict: VerdictServiceRefused, reason: ReasonSynAck, reportedBy: a.Server},
 		{name: "reset_on_accept", addr: a.Server, port: p.ResetOnAccept, verdict: VerdictServiceRefused, reason: ReasonSynAck, reportedBy: a.Server},
+		{name: "dual_stack_others", addr: a.Server, addrs: []netip.Addr{a.Server, a.Server6}, port: p.SSH,
+			verdict: VerdictOpen, reason: ReasonSynAck, reportedBy: a.Server, check: func(t *testing.T, r Report) {
+				if len(r.Addresses) != 2 || len(r.Others) != 1 || r.Others[0].Reason != ReasonSynAck || r.Others[0].Address != a.Server6.String() {
+					t.Errorf("addresses %v others %+v", r.Addresses, r.Others)
+				}
+			}},
 		{name: "closed", addr: a.Server, port: p.Closed, verdict: VerdictClosed, reason: ReasonReset, reportedBy: a.Server},
 		{name: "loopback_only_listener", addr: a.Server, port: p.Loopback, verdict: VerdictClosed, reason: ReasonReset, reportedBy: a.Server},
 		{name: "host_reject_port_unreachable", addr: a.Server, port: p.HostReject, verdict: VerdictRejectedByHost,
@@ -191,11 +206,13 @@ func TestLab(t *testing.T) {
 		{name: "v6_router_reject", addr: a.Server6, port: p.PathAdmin, verdict: VerdictRejectedInPath,
 			reason: ReasonICMPAdminProhibited, reportedBy: a.R26, lastHop: hop(3, a.R26)},
 	}
+	// Not parallel: it runs alone, before the scenarios below are released.
+	t.Run("range_1_65535", func(t *testing.T) { labRange(t, lab) })
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			req := Request{Target: net.JoinHostPort(tc.addr.String(), fmt.Sprint(tc.port)), Host: tc.addr.String(),
-				Port: tc.port, Scheme: tc.scheme, Trace: tc.trace}
+				Port: tc.port, Scheme: tc.scheme, Trace: tc.trace, Addrs: tc.addrs}
 			reps := probeFromClient(t, lab, labProbeJob{Req: req, Timeout: 5 * time.Second})
 			if len(reps) != 1 {
 				t.Fatalf("got %d reports", len(reps))
@@ -269,5 +286,32 @@ func TestCheckDNSError(t *testing.T) {
 				t.Errorf("summary %q (notFound=%v)", r.Summary, tt.notFound)
 			}
 		})
+	}
+}
+
+// labRange scans every port of the server with CheckMany and checks the
+// verdict of each one: the same sets `nmap -sT -p-` finds, with the causes.
+func labRange(t *testing.T, lab *netlab.Lab) {
+	p := lab.Ports
+	start := time.Now()
+	reps := probeFromClient(t, lab, labProbeJob{Req: Request{Host: lab.Addr.Server.String()}, Range: [2]int{1, 65535}, Timeout: 5 * time.Second})
+	t.Logf("1-65535 from the client: %v (child process included)", time.Since(start))
+	if len(reps) != 65535 {
+		t.Fatalf("got %d reports, want 65535", len(reps))
+	}
+	want := map[int]Verdict{
+		p.Open: VerdictOpen, p.SSH: VerdictOpen, p.HTTP: VerdictOpen, p.TLS: VerdictOpen,
+		p.Refuse421: VerdictServiceRefused, p.CloseNoData: VerdictServiceRefused, p.ResetOnAccept: VerdictServiceRefused,
+		p.HostReject: VerdictRejectedByHost, p.HostAdmin: VerdictRejectedByHost, p.HostDrop: VerdictFilteredAtHost,
+		p.PathDrop: VerdictFilteredInPath, p.PathAdmin: VerdictRejectedInPath,
+	}
+	for i, r := range reps {
+		w, ok := want[r.Port]
+		if !ok {
+			w = VerdictClosed
+		}
+		if r.Port != i+1 || r.Verdict != w {
+			t.Errorf("port %d (report %d): %s, want %s: %s", r.Port, i, r.Verdict, w, r.Summary)
+		}
 	}
 }

@@ -22,8 +22,9 @@ type Lab struct {
 	Addr   Addresses  `json:"addresses"`
 	Ports  Ports      `json:"ports"`
 
-	run   runner
-	serve *exec.Cmd
+	run     runner
+	serve   *exec.Cmd
+	created []string // namespaces this process created
 }
 
 // Options tune Up.
@@ -82,7 +83,9 @@ func Up(ctx context.Context, o Options) (lab *Lab, err error) {
 	}
 	defer func() {
 		if err != nil {
-			_ = lab.Close()
+			// Only what this call created: a name clash must not delete
+			// somebody else's lab.
+			_ = Remove(lab.created, lab.run)
 			lab = nil
 		}
 	}()
@@ -103,6 +106,7 @@ func (l *Lab) build(ctx context.Context) error {
 		if err := l.run.do(ctx, "ip", "netns", "add", ns); err != nil {
 			return err
 		}
+		l.created = append(l.created, ns)
 	}
 	// Sysctls first: links created afterwards inherit "default", so their
 	// link-local addresses skip DAD too (a tentative link-local delays
