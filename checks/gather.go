@@ -28,7 +28,12 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 	a := startTCP(addr, req.Port, 0)
 	a.setDeadline(listenEnd)
 	resCh := make(chan tcpOutcome, 1)
-	go func() { resCh <- a.wait(true) }()
+	go func() {
+		defer catch(func(err error) {
+			resCh <- tcpOutcome{Reason: ReasonLocalError, Err: err}
+		})
+		resCh <- a.wait(true)
+	}()
 
 	var replied <-chan struct{}
 	if pr != nil {
@@ -138,10 +143,12 @@ func (p *Prober) startTraces(ctx context.Context, addr netip.Addr, port int, dea
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
+		defer catch(func(error) { j.trace = nil })
 		j.trace = traceTCP(tctx, addr, port, p.cfg.MaxTTL, deadline)
 	}()
 	go func() {
 		defer wg.Done()
+		defer catch(func(error) { j.ctl = nil })
 		if !control {
 			return
 		}

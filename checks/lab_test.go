@@ -24,8 +24,9 @@ import (
 const labProbeEnv = "PORTCHECK_LAB_PROBE"
 
 type labProbeJob struct {
-	Req     Request       `json:"req"`
-	Timeout time.Duration `json:"timeout"`
+	Req          Request       `json:"req"`
+	Timeout      time.Duration `json:"timeout"`
+	Unprivileged bool          `json:"unprivileged,omitempty"`
 	// Range, when set, checks ports Range[0]..Range[1] of Req.Host with
 	// CheckMany (the list would not fit in an environment variable).
 	Range [2]int `json:"range,omitempty"`
@@ -45,7 +46,7 @@ func runLabProbe(raw string) int {
 		fmt.Fprintln(os.Stderr, "lab probe:", err)
 		return 2
 	}
-	p := NewProber(Config{Timeout: job.Timeout, Vantage: "lab-client"})
+	p := NewProber(Config{Timeout: job.Timeout, Vantage: "lab-client", PingUnprivileged: job.Unprivileged})
 	enc := json.NewEncoder(os.Stdout)
 	if job.Range[1] > 0 {
 		var reqs []Request
@@ -119,6 +120,7 @@ type labCase struct {
 	port       int
 	scheme     string
 	trace      bool
+	unprivPing bool // ping through an unprivileged ICMP socket
 	verdict    Verdict
 	reason     Reason
 	reportedBy netip.Addr // zero: must be empty
@@ -182,6 +184,12 @@ func TestLab(t *testing.T) {
 			reason: ReasonICMPAdminProhibited, reportedBy: a.Server, lastHop: hop(a.ServerHopsV4, a.Server)},
 		{name: "host_drop", addr: a.Server, port: p.HostDrop, verdict: VerdictFilteredAtHost,
 			reason: ReasonNoResponse, lastHop: hop(2, a.R2)},
+		{name: "host_drop_unprivileged_ping", addr: a.Server, port: p.HostDrop, unprivPing: true, verdict: VerdictFilteredAtHost,
+			reason: ReasonNoResponse, lastHop: hop(2, a.R2), check: func(t *testing.T, r Report) {
+				if r.Ping == nil || r.Ping.Privileged || r.Ping.Received == 0 {
+					t.Errorf("ping %+v, want replies over an unprivileged ICMP socket", r.Ping)
+				}
+			}},
 		{name: "router_drop", addr: a.Server, port: p.PathDrop, verdict: VerdictFilteredInPath,
 			reason: ReasonNoResponse, lastHop: hop(1, a.R1)},
 		{name: "router_reject_admin_prohibited", addr: a.Server, port: p.PathAdmin, verdict: VerdictRejectedInPath,
@@ -213,7 +221,7 @@ func TestLab(t *testing.T) {
 			t.Parallel()
 			req := Request{Target: net.JoinHostPort(tc.addr.String(), fmt.Sprint(tc.port)), Host: tc.addr.String(),
 				Port: tc.port, Scheme: tc.scheme, Trace: tc.trace, Addrs: tc.addrs}
-			reps := probeFromClient(t, lab, labProbeJob{Req: req, Timeout: 5 * time.Second})
+			reps := probeFromClient(t, lab, labProbeJob{Req: req, Timeout: 5 * time.Second, Unprivileged: tc.unprivPing})
 			if len(reps) != 1 {
 				t.Fatalf("got %d reports", len(reps))
 			}

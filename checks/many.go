@@ -55,6 +55,9 @@ func (p *Prober) CheckMany(ctx context.Context, reqs []Request, onReport func(Re
 			defer wg.Done()
 			defer func() { <-sem }()
 			rep := p.check(ctx, r, hs, m)
+			if ctx.Err() != nil && !conclusive(rep) {
+				return // cut short by the cancellation: not a finding
+			}
 			mu.Lock()
 			results[i], finished[i] = rep, true
 			mu.Unlock()
@@ -92,6 +95,12 @@ func fdBudget() int {
 	// Each probe may hold a connect socket plus a dup for the banner; keep
 	// room for the rest of the process.
 	return max(int(lim.Cur/2)-64, 16)
+}
+
+// conclusive: the report rests on an answer, not on silence that may only
+// mean we stopped listening.
+func conclusive(r Report) bool {
+	return r.Connect == nil || (r.Connect.Reason != ReasonNoResponse && r.Connect.Reason != ReasonLocalError)
 }
 
 func hostKey(r Request) string {

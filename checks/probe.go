@@ -37,6 +37,9 @@ type Config struct {
 	MaxTTL     int  // traces go this far; default 30
 	PingCount  int  // echo requests per host; default 3
 	NoPing     bool // skip ICMP echo entirely
+	// PingUnprivileged uses an unprivileged ICMP socket even when raw
+	// sockets are allowed (needs net.ipv4.ping_group_range).
+	PingUnprivileged bool
 	// Concurrency bounds the ports CheckMany probes at once; default 1000
 	// (capped by the open-files limit).
 	Concurrency int
@@ -81,7 +84,7 @@ func NewProber(cfg Config) *Prober {
 	}
 	// Keep a slice of the deadline to diagnose and talk to the service.
 	margin := min(cfg.Timeout/20, 150*time.Millisecond)
-	return &Prober{cfg: cfg, rawOK: canRawICMP(), margin: margin}
+	return &Prober{cfg: cfg, rawOK: canRawICMP() && !cfg.PingUnprivileged, margin: margin}
 }
 
 // adaptive is how long to wait for an answer given a measured RTT: a few
@@ -125,6 +128,7 @@ func (p *Prober) check(ctx context.Context, req Request, hs *hostState, mode tra
 		}
 		rep.ElapsedMS = time.Since(start).Milliseconds()
 	}()
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
 
@@ -177,6 +181,9 @@ func (p *Prober) check(ctx context.Context, req Request, hs *hostState, mode tra
 		ev.Ping = &ping
 	}
 	p.finish(&rep, ev)
+	if parent.Err() != nil && !conclusive(rep) {
+		rep.Error = "interrupted before the port answered: the verdict rests on a shortened wait"
+	}
 	return rep
 }
 

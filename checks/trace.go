@@ -40,7 +40,10 @@ func runTrace(ctx context.Context, maxTTL int, deadline time.Time, start func(tt
 	for i := range pend {
 		pend[i] = start(i + 1)
 		pend[i].setDeadline(deadline)
-		go func(i int) { ch <- msg{i, pend[i].wait()} }(i)
+		go func(i int) {
+			defer catch(func(err error) { ch <- msg{i, hopResult{fatal: err}} })
+			ch <- msg{i, pend[i].wait()}
+		}(i)
 	}
 	stopAll := func() {
 		for _, p := range pend {
