@@ -183,4 +183,47 @@ type Report struct {
 	ElapsedMS    int64           `json:"elapsed_ms"`
 	Vantage      string          `json:"vantage,omitempty"`
 	Error        string          `json:"error,omitempty"` // a probe failed internally; the verdict may be incomplete
+	// Egress is the vantage's egress self-check, set when the port looked
+	// filtered and a control target is configured (distributed mode).
+	Egress *EgressCheck `json:"egress,omitempty"`
+}
+
+// EgressCheck is a probe of a control target (a host known to accept
+// connections) on the same port, made when the real target looked
+// filtered: if the control is not reachable either, the vantage's own
+// network blocks outbound traffic to that port, not the target.
+type EgressCheck struct {
+	Control string  `json:"control"`           // the control target as configured, e.g. "egress-check.example.com"
+	Port    int     `json:"port"`              // the port probed (the job's)
+	Address string  `json:"address,omitempty"` // the control address connected to
+	Verdict Verdict `json:"verdict"`           // what the control probe saw
+	Reason  Reason  `json:"reason,omitempty"`
+}
+
+// Blocked reports whether the control target could not be reached on the
+// port either (silence, or a reject or unreachable from the path): the
+// vantage's own egress blocks the port. A control that answered at all
+// (open, closed, refused by the service) shows the way out is clear.
+func (e *EgressCheck) Blocked() bool {
+	if e == nil {
+		return false
+	}
+	switch e.Verdict {
+	case VerdictFilteredAtHost, VerdictFilteredInPath, VerdictRejectedInPath, VerdictHostUnreachable, VerdictNetworkUnreachable:
+		return true
+	}
+	return false
+}
+
+// Passes reports whether the control target answered on the port: packets
+// leave this vantage, so the silence is the target's side.
+func (e *EgressCheck) Passes() bool {
+	if e == nil {
+		return false
+	}
+	switch e.Verdict {
+	case VerdictOpen, VerdictClosed, VerdictServiceRefused:
+		return true
+	}
+	return false
 }
