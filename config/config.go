@@ -84,6 +84,10 @@ type Worker struct {
 	Concurrency int      `yaml:"concurrency"`  // PORTCHECK_CONCURRENCY: jobs run at once
 	Timeout     Duration `yaml:"timeout"`      // PORTCHECK_TIMEOUT: per-port deadline
 	LocalWorker *bool    `yaml:"local_worker"` // PORTCHECK_LOCAL_WORKER: serve also runs a worker (default true)
+	// DrainGrace is how long SIGTERM lets in-flight jobs finish before
+	// they are cut short (and, with Redis, handed back to other workers).
+	// Keep it under the orchestrator's kill timeout (k8s: 30 s).
+	DrainGrace Duration `yaml:"drain_grace"` // PORTCHECK_DRAIN_GRACE
 }
 
 // Policy fences what the chat bot may probe (docs/security.md).
@@ -135,7 +139,7 @@ func Defaults() Config {
 		Log:     Log{Format: "text", Level: "info"},
 		Audit:   Audit{Path: ""}, // empty: the command picks its state directory
 		Redis:   Redis{MaxDeliveries: 3, StreamMaxLen: 100000},
-		Worker:  Worker{Concurrency: 32, Timeout: Duration(5 * time.Second), LocalWorker: &t},
+		Worker:  Worker{Concurrency: 32, Timeout: Duration(5 * time.Second), LocalWorker: &t, DrainGrace: Duration(25 * time.Second)},
 		Policy:  Policy{MaxPorts: 64, RedactHops: &t},
 		Limits: Limits{
 			PerUserPerMinute: 20, PerChannelPerMinute: 60, GlobalPerMinute: 600,

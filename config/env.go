@@ -52,6 +52,14 @@ func applyEnv(c *Config, getenv func(string) string) []error {
 			c.Worker.Timeout = Duration(d)
 		}
 	}
+	if v := getenv("PORTCHECK_DRAIN_GRACE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			bad("PORTCHECK_DRAIN_GRACE", fmt.Sprintf("%q is not a duration (examples: 25s, 1m)", v))
+		} else {
+			c.Worker.DrainGrace = Duration(d)
+		}
+	}
 	if v := getenv("PORTCHECK_LOCAL_WORKER"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {

@@ -52,6 +52,9 @@ func validate(c Config) []*Error {
 	if t := c.Worker.Timeout.Std(); t < 500*time.Millisecond || t > 2*time.Minute {
 		bad("worker.timeout", "%s must be between 500ms and 2m (default 5s)", t)
 	}
+	if g := c.Worker.DrainGrace.Std(); g < 0 || g > 10*time.Minute {
+		bad("worker.drain_grace", "%s must be between 0s and 10m (default 25s)", g)
+	}
 	if c.Policy.MaxPorts < 1 || c.Policy.MaxPorts > 65535 {
 		bad("policy.max_ports", "%d must be between 1 and 65535", c.Policy.MaxPorts)
 	}
