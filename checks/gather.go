@@ -47,6 +47,23 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 		rtt    time.Duration
 		hasRTT bool
 	)
+	if hs != nil {
+		// Ranges: an RTT any port of this host already showed counts like
+		// a ping reply (nmap does the same), and once one port listened
+		// the full deadline, the others need not all wait for a router's
+		// ARP timeout: their verdict would be the same.
+		if r, ok := hs.learnedRTT(); ok {
+			rtt, hasRTT = r, true
+			a.setDeadline(earliest(listenEnd, start.Add(p.adaptive(rtt))))
+		} else if !hs.claimFullListen() {
+			a.setDeadline(earliest(listenEnd, start.Add(2*p.cfg.SilentWait)))
+		}
+		defer func() {
+			if g.out.answered() && g.out.RTT < time.Second {
+				hs.noteRTT(g.out.RTT)
+			}
+		}()
+	}
 	for done := false; !done; {
 		select {
 		case g.out = <-resCh:

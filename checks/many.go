@@ -122,9 +122,11 @@ type hostState struct {
 	pingOnce sync.Once
 	ping     *pingRun
 
-	mu      sync.Mutex
-	traces  map[string]*traceFuture
-	perPort map[string]int // own traces given so far, by outcome
+	mu         sync.Mutex
+	rtt        time.Duration // smallest RTT a connect to this host showed
+	fullListen bool          // one silent port has claimed the full deadline
+	traces     map[string]*traceFuture
+	perPort    map[string]int // own traces given so far, by outcome
 }
 
 // ownTracesPerOutcome: the first ports with one outcome get their own
@@ -147,6 +149,29 @@ func (h *hostState) pingFor(_ context.Context, addr netip.Addr, o pingOptions, t
 		go func() { <-h.ping.done; cancel() }()
 	})
 	return h.ping
+}
+
+func (h *hostState) learnedRTT() (time.Duration, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.rtt, h.rtt > 0
+}
+
+func (h *hostState) noteRTT(d time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if d > 0 && (h.rtt == 0 || d < h.rtt) {
+		h.rtt = d
+	}
+}
+
+// claimFullListen is true for the first caller only.
+func (h *hostState) claimFullListen() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	first := !h.fullListen
+	h.fullListen = true
+	return first
 }
 
 func (h *hostState) stopPing() {
