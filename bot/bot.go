@@ -76,6 +76,7 @@ type Limits struct {
 	WatchesPerChannel int           // concurrent watches a channel may hold (3)
 	HistoryLimit      int           // rows in `history` (10)
 	DrainTimeout      time.Duration // on shutdown, how long to wait for in-flight results (5s)
+	DrainGrace        time.Duration // on shutdown, how long the local workers may finish jobs in flight (0: cut short at once)
 	Threads           int           // threads remembered for again/stop; the oldest idle ones are forgotten past this (10000)
 	Grammar           GrammarLimits
 }

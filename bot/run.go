@@ -98,7 +98,7 @@ func (b *Bot) Run(ctx context.Context) error {
 		w, err := NewWorker(WorkerParams{
 			Queue: b.p.Queue, Results: b.p.Results, Checker: b.p.Checker, Vantage: b.lim.Vantage,
 			Concurrency: b.lim.Concurrency, ProgressAfter: b.lim.ProgressAfter, Now: b.p.Now, Log: b.log, Observe: b.p.Observe,
-			KeepInterrupted: b.p.KeepPendingOnShutdown,
+			KeepInterrupted: b.p.KeepPendingOnShutdown, DrainGrace: b.lim.DrainGrace,
 		})
 		if err != nil {
 			return err

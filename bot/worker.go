@@ -31,6 +31,11 @@ type WorkerParams struct {
 	// unanswered, for a durable queue to hand to another worker; otherwise
 	// an "interrupted" error result is published for them.
 	KeepInterrupted bool
+	// DrainGrace is how long jobs in flight keep running once Run's ctx
+	// is done (SIGTERM): the worker stops taking jobs at once, but a job
+	// a second from its answer is worth finishing. 0 cuts them short at
+	// once, as before.
+	DrainGrace time.Duration
 }
 
 // Worker runs jobs from one vantage's queue with a bounded pool.
@@ -71,6 +76,8 @@ func NewWorker(p WorkerParams) (*Worker, error) {
 // Run serves jobs until ctx is done, then waits for the jobs in flight
 // (which see ctx cancelled) to finish.
 func (w *Worker) Run(ctx context.Context) {
+	jobs, stopJobs := drainContext(ctx, w.p.DrainGrace)
+	defer stopJobs()
 	var wg sync.WaitGroup
 	for i := 0; i < w.p.Concurrency; i++ {
 		wg.Add(1)
@@ -90,7 +97,7 @@ func (w *Worker) Run(ctx context.Context) {
 					}
 					continue
 				}
-				w.serve(ctx, d)
+				w.serve(jobs, d)
 			}
 		}()
 	}
@@ -101,11 +108,14 @@ func (w *Worker) Run(ctx context.Context) {
 func (w *Worker) serve(ctx context.Context, d Delivery) {
 	j := d.Job()
 	w.p.Observe.JobStarted(j.Vantage)
+	w.p.Log.Debug("job started", "job_id", j.ID, "vantage", j.Vantage, "target", targetPort(j), "attempt", j.Attempt)
 	start := time.Now()
 	res := w.Do(ctx, j)
 	failed := res.Error != "" && res.Report.Verdict == ""
 	w.p.Observe.JobFinished(j.Vantage, string(res.Report.Verdict), time.Since(start), failed)
+	w.p.Log.Debug("job finished", "job_id", j.ID, "vantage", j.Vantage, "verdict", res.Report.Verdict, "err", res.Error, "elapsed", time.Since(start))
 	if ctx.Err() != nil && w.p.KeepInterrupted && res.Error != "" {
+		w.handBack(d)
 		return // another worker will get it again
 	}
 	// Publish even when shutting down: the answer is worth more than a

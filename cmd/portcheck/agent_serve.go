@@ -50,7 +50,7 @@ func runAgentServe(ctx context.Context, p agentServeParams, io stdio) int {
 		fmt.Fprintln(io.err, "portcheck agent --serve: REDIS_URL is not set (the agent takes host-local jobs from Redis; see docs/agent.md)")
 		return 2
 	}
-	log := workerLogger(cfg.Log, io)
+	log := newLogger(cfg.Log, io.err, "agent")
 	st, err := rstore.Open(ctx, cfg.Redis.URL, workerStoreOptions(cfg, os.Getenv, log))
 	if err != nil {
 		fmt.Fprintf(io.err, "portcheck agent: %v\n", err)

@@ -93,7 +93,7 @@ func serve(ctx context.Context, args []string, io stdio, getenv func(string) str
 	if *listen != "" {
 		cfg.Listen = *listen
 	}
-	log := serveLogger(cfg.Log, io)
+	log := newLogger(cfg.Log, io.err, "serve")
 
 	fwd := &forwardHandler{}
 	var fronts []frontend
@@ -315,16 +315,4 @@ func (a policyAdapter) Decide(ctx context.Context, _ bot.Command, t checks.Targe
 		out.Addrs = append(out.Addrs, ip.String())
 	}
 	return out
-}
-
-func serveLogger(c config.Log, io stdio) *slog.Logger {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
-		level = slog.LevelInfo
-	}
-	ho := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(io.err, ho))
-	}
-	return slog.New(slog.NewTextHandler(io.err, ho))
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/portcheck/portcheck/adapters/shell"
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
+	"github.com/portcheck/portcheck/config"
 	"github.com/portcheck/portcheck/policy"
 	"github.com/portcheck/portcheck/store/memory"
 	"github.com/portcheck/portcheck/store/sqlite"
@@ -126,7 +126,8 @@ func runShell(ctx context.Context, args []string, io stdio) int {
 	}
 	defer audit.Close()
 
-	log := slog.New(slog.NewTextHandler(io.err, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// The terminal is the chat here: only problems go to stderr.
+	log := newLogger(config.Log{Format: "text", Level: "warn"}, io.err, "shell")
 	// The chat bot's policy with the shell preset: your own machine, so
 	// loopback and private ranges are allowed; cloud metadata and the other
 	// default denies still hold. PORTCHECK_ALLOW/PORTCHECK_DENY apply.

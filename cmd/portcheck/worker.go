@@ -63,7 +63,7 @@ func runWorker(ctx context.Context, args []string, io stdio) int {
 		fmt.Fprintln(io.err, "portcheck worker: REDIS_URL is not set (a worker serves jobs from Redis; see docs/redis.md)")
 		return 2
 	}
-	log := workerLogger(cfg.Log, io)
+	log := newLogger(cfg.Log, io.err, "worker")
 	goredis.SetLogger(rstore.GoRedisLogger{L: log}) // process-wide: this is main's to decide
 
 	st, err := rstore.Open(ctx, cfg.Redis.URL, workerStoreOptions(cfg, os.Getenv, log))
@@ -131,18 +131,6 @@ func workerStoreOptions(cfg config.Config, getenv func(string) string, log *slog
 		ClaimIdle:        claim,
 		Logger:           log,
 	}
-}
-
-func workerLogger(c config.Log, io stdio) *slog.Logger {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
-		level = slog.LevelInfo
-	}
-	ho := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(io.err, ho))
-	}
-	return slog.New(slog.NewTextHandler(io.err, ho))
 }
 
 func workerVersion() string {

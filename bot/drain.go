@@ -1,0 +1,52 @@
+package bot
+
+import (
+	"context"
+	"time"
+)
+
+// Releaser is a Delivery that can be handed back to its queue unfinished,
+// so another worker takes it at once rather than after the queue's
+// redelivery timeout (Redis: ClaimIdle, minutes). Optional: a Delivery
+// without it is simply left unacked.
+type Releaser interface {
+	Release(ctx context.Context) error
+}
+
+// drainContext returns the context jobs run under: it ends grace after ctx
+// does (or at once when grace <= 0), so a draining worker stops taking new
+// jobs when ctx ends but lets those in flight finish within the grace.
+// Values of ctx are kept. stop releases the timer.
+func drainContext(ctx context.Context, grace time.Duration) (jobs context.Context, stop func()) {
+	if grace <= 0 {
+		return context.WithCancel(ctx)
+	}
+	jobs, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	unhook := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-jobs.Done():
+		}
+	})
+	return jobs, func() { unhook(); cancel() }
+}
+
+// handBack returns an interrupted delivery to its queue when the queue
+// supports it; otherwise the queue's own redelivery takes care of it.
+func (w *Worker) handBack(d Delivery) {
+	r, ok := d.(Releaser)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	j := d.Job()
+	if err := r.Release(ctx); err != nil {
+		w.p.Log.Warn("handing back an interrupted job failed; the queue redelivers it later", "job_id", j.ID, "vantage", j.Vantage, "err", err)
+		return
+	}
+	w.p.Log.Info("handed back an interrupted job", "job_id", j.ID, "vantage", j.Vantage)
+}
