@@ -1,0 +1,57 @@
+package bot
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/portcheck/portcheck/checks"
+)
+
+// EgressChecker adds the egress self-check to a Checker: when the target
+// port looks filtered from here, it also probes Control (a host known to
+// accept connections, PORTCHECK_CONTROL_TARGET) on the same port and
+// carries the outcome in Report.Egress. Without it a silent port cannot
+// tell "the target drops us" from "our own network drops everything
+// outbound on this port", and the differential diagnosis would blame the
+// target for a vantage's egress firewall.
+type EgressChecker struct {
+	Checker Checker
+	Control string // host name or address; a ":port" suffix is ignored (the job's port is probed)
+}
+
+// Check runs the check and, when it saw silence, the control probe with
+// what is left of the job's deadline.
+func (e EgressChecker) Check(ctx context.Context, req checks.Request) checks.Report {
+	rep := e.Checker.Check(ctx, req)
+	host := controlHost(e.Control)
+	if host == "" || !silent(rep) || ctx.Err() != nil || strings.EqualFold(host, req.Host) {
+		return rep
+	}
+	ctl := e.Checker.Check(ctx, checks.Request{Target: joinHostPort(host, req.Port), Host: host, Port: req.Port})
+	rep.Egress = &checks.EgressCheck{Control: host, Port: req.Port, Address: ctl.Address, Verdict: ctl.Verdict, Reason: ctl.Reason}
+	return rep
+}
+
+// silent is a verdict the egress self-check can explain: nothing came back,
+// or a router on our side said no.
+func silent(rep checks.Report) bool {
+	switch rep.Verdict {
+	case checks.VerdictFilteredAtHost, checks.VerdictFilteredInPath, checks.VerdictRejectedInPath:
+		return true
+	case checks.VerdictHostUnreachable:
+		return rep.Reason == checks.ReasonNoResponse
+	}
+	return false
+}
+
+func controlHost(s string) string {
+	s = strings.TrimSpace(s)
+	if h, p, err := net.SplitHostPort(s); err == nil {
+		if _, perr := strconv.Atoi(p); perr == nil {
+			return h
+		}
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+}
