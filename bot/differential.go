@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"context"
 	"sort"
 	"strconv"
 	"strings"
@@ -380,4 +381,23 @@ func vantageRows(d Differential) string {
 		b.WriteString(strings.Join(parts, " · ") + "\n")
 	}
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// mergeVantages turns a finished run's parent into the merged verdict when
+// some target port was checked from several vantages, and returns the
+// comparison reply (nil otherwise). Past DetailPorts target ports the
+// grouped parent stays: a headline of many merged verdicts reads worse.
+func (b *Bot) mergeVantages(rs []Result, parent Message) (Message, *Message) {
+	ds := Differentials(rs)
+	if len(ds) == 0 || len(ds) > b.lim.DetailPorts {
+		return parent, nil
+	}
+	m := DifferentialMessage(ds)
+	return DifferentialParent(ds, rs), &m
+}
+
+func (b *Bot) replyCompared(ctx context.Context, chat Chat, r *run, last Job, m *Message) {
+	if m != nil {
+		b.reply(ctx, chat, r.ts.thread, r.by, last, *m)
+	}
 }

@@ -362,16 +362,19 @@ func (b *Bot) finishRun(ctx context.Context, chat Chat, r *run) {
 	b.mu.Unlock()
 	last := r.jobs[len(r.jobs)-1]
 	parent := ParentMessage(rs)
+	parent, compared := b.mergeVantages(rs, parent) // several vantages: the merged verdict (differential.go)
 	now := b.p.Now()
 	ended := ""
 	switch r.kind {
 	case VerbCheck:
 		b.update(ctx, chat, ts.thread, r.by, last, parent)
+		b.replyCompared(ctx, chat, r, last, compared)
 		if !r.detailed(b.lim) {
 			b.reply(ctx, chat, ts.thread, r.by, last, GroupedMessage(rs))
 		}
 	case VerbAgain:
 		b.update(ctx, chat, ts.thread, r.by, last, parent)
+		b.replyCompared(ctx, chat, r, last, compared)
 		if !r.detailed(b.lim) {
 			b.reply(ctx, chat, ts.thread, r.by, last, GroupedMessage(rs))
 		}
@@ -389,6 +392,7 @@ func (b *Bot) finishRun(ctx context.Context, chat Chat, r *run) {
 		case r.round == 0:
 			parent.Text += " · watching every " + shortDuration(ts.watch.every) + " until " + ts.watch.until.Format("15:04")
 			b.update(ctx, chat, ts.thread, r.by, last, parent)
+			b.replyCompared(ctx, chat, r, last, compared)
 			if !r.detailed(b.lim) {
 				b.reply(ctx, chat, ts.thread, r.by, last, GroupedMessage(rs))
 			}
