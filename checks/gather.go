@@ -74,7 +74,7 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 			a.setDeadline(earliest(listenEnd, start.Add(p.adaptive(rtt))))
 		case <-silent.C:
 			if !hasRTT && mode != traceShared && job == nil {
-				job = p.startTraces(ctx, addr, req.Port, listenEnd, true)
+				job = p.startTraces(ctx, addr, req.Port, listenEnd, true, p.maxTTL(pr))
 			}
 		}
 	}
@@ -98,7 +98,13 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 	if !hasRTT && g.out.answered() && g.out.RTT < time.Second {
 		est = g.out.RTT
 	}
-	traceEnd := earliest(listenEnd, time.Now().Add(p.adaptive(est)))
+	traceWait := p.adaptive(est)
+	if mode == traceShared {
+		// A range keeps hundreds of sockets busy: a few traces get more
+		// time so a starved reader does not pass for a silent hop.
+		traceWait = max(traceWait, 4*p.cfg.MinWait)
+	}
+	traceEnd := earliest(listenEnd, time.Now().Add(traceWait))
 	switch {
 	case !need && job != nil:
 		job.cancel()
@@ -106,10 +112,10 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 		job = nil
 	case need && mode == traceShared && hs != nil:
 		g.trace, g.ctl = hs.traceFor(g.out, func() (*Trace, *Trace) {
-			return p.startTraces(ctx, addr, req.Port, traceEnd, control).wait()
+			return p.startTraces(ctx, addr, req.Port, traceEnd, control, p.maxTTL(pr)).wait()
 		})
 	case need && job == nil:
-		job = p.startTraces(ctx, addr, req.Port, traceEnd, control)
+		job = p.startTraces(ctx, addr, req.Port, traceEnd, control, p.maxTTL(pr))
 	case need:
 		// Started early, alongside a silent connect: the connect has
 		// ended, so the traces get a few more round trips at most.
@@ -119,6 +125,18 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 		g.trace, g.ctl = job.wait()
 	}
 	return g
+}
+
+// maxTTL bounds a trace: every TTL past the host sends it one more SYN
+// (a connection its service sees), so when ping told the path length only
+// a couple of TTLs beyond it are probed.
+func (p *Prober) maxTTL(pr *pingRun) int {
+	if pr != nil {
+		if h := pr.pathHops(); h > 0 {
+			return min(p.cfg.MaxTTL, h+2)
+		}
+	}
+	return p.cfg.MaxTTL
 }
 
 // needsTrace: the verdicts that localize a problem on the path.
@@ -153,7 +171,7 @@ type traceJob struct {
 
 // startTraces traces toward the port and, as a control, with ICMP echo
 // (or TCP to another port when ICMP sockets are not allowed).
-func (p *Prober) startTraces(ctx context.Context, addr netip.Addr, port int, deadline time.Time, control bool) *traceJob {
+func (p *Prober) startTraces(ctx context.Context, addr netip.Addr, port int, deadline time.Time, control bool, maxTTL int) *traceJob {
 	tctx, cancel := context.WithDeadline(ctx, deadline)
 	j := &traceJob{cancel: cancel, done: make(chan struct{})}
 	var wg sync.WaitGroup
@@ -161,7 +179,7 @@ func (p *Prober) startTraces(ctx context.Context, addr netip.Addr, port int, dea
 	go func() {
 		defer wg.Done()
 		defer catch(func(error) { j.trace = nil })
-		j.trace = traceTCP(tctx, addr, port, p.cfg.MaxTTL, deadline)
+		j.trace = traceTCP(tctx, addr, port, maxTTL, deadline)
 	}()
 	go func() {
 		defer wg.Done()
@@ -169,9 +187,9 @@ func (p *Prober) startTraces(ctx context.Context, addr netip.Addr, port int, dea
 		if !control {
 			return
 		}
-		ctl, err := traceICMP(tctx, addr, p.cfg.MaxTTL, deadline)
+		ctl, err := traceICMP(tctx, addr, maxTTL, deadline)
 		if err != nil {
-			ctl = traceTCP(tctx, addr, controlPort(port), p.cfg.MaxTTL, deadline)
+			ctl = traceTCP(tctx, addr, controlPort(port), maxTTL, deadline)
 		}
 		j.ctl = ctl
 	}()

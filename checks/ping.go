@@ -27,6 +27,7 @@ type pingRun struct {
 	sent, recv int
 	rttSum     time.Duration
 	firstRTT   time.Duration
+	hops       int // path length guessed from the first reply's TTL; 0 unknown
 	privileged bool
 	err        string
 }
@@ -95,6 +96,7 @@ func (pr *pingRun) run(ctx context.Context, addr netip.Addr, o pingOptions) (err
 		pr.rttSum += pkt.Rtt
 		if pr.recv == 1 {
 			pr.firstRTT = pkt.Rtt
+			pr.hops = hopsFromTTL(pkt.TTL)
 			close(pr.replied)
 		}
 	}
@@ -110,6 +112,24 @@ func (pr *pingRun) rtt() time.Duration {
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
 	return pr.firstRTT
+}
+
+// pathHops is the guessed number of hops to the host, 0 when unknown.
+func (pr *pingRun) pathHops() int {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	return pr.hops
+}
+
+// hopsFromTTL guesses the path length from a reply's TTL: hosts start at
+// 64, 128 or 255, every router takes one off.
+func hopsFromTTL(ttl int) int {
+	for _, initial := range []int{64, 128, 255} {
+		if ttl > 0 && ttl <= initial {
+			return initial - ttl + 1
+		}
+	}
+	return 0
 }
 
 // snapshot is what the run saw so far.

@@ -50,6 +50,11 @@ func startTCP(addr netip.Addr, port, ttl int) *tcpAttempt {
 		return a
 	}
 	a.sock = s
+	if ttl > 0 {
+		// A trace probe that reaches an open port completes a handshake;
+		// close it with a RST so the service sees as little as possible.
+		_ = unix.SetsockoptLinger(s.fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	}
 	return a
 }
 
