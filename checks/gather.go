@@ -84,7 +84,7 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 	if g.out.Conn != nil {
 		// Greeting protocols talk at once; a silent service costs this
 		// much on top of the verdict, so keep it a few round trips.
-		wait := min(max(p.cfg.MinWait/2, 4*g.out.RTT), time.Second)
+		wait := min(max(p.cfg.MinWait/5, 4*g.out.RTT), time.Second)
 		g.svc = grabService(ctx, g.out.Conn, req.Host, req.Scheme, req.Port, wait)
 		g.out.Conn = nil
 	}
