@@ -82,16 +82,20 @@ func (b *Bot) recoverThread(ctx context.Context, cmd Command) *threadState {
 	if why != "" {
 		return nil
 	}
-	addrs := map[string][]string{}
+	addrs, dns := map[string][]string{}, map[string]dnsFailure{}
 	for _, t := range req.Targets {
 		d := b.p.Policy.Decide(ctx, cmd, t)
-		if !d.Allowed && !d.DNSError {
+		switch {
+		case d.DNSError:
+			dns[t.Input] = dnsFailure{notFound: d.NotFound, reason: d.Reason}
+		case !d.Allowed:
 			return nil // the denial is said when the check is typed again
+		default:
+			addrs[t.Input] = d.Addrs
 		}
-		addrs[t.Input] = d.Addrs
 	}
 	req.Verb = VerbCheck // a recovered watch is re-checked once, not resumed
-	ts := &threadState{chat: th.Channel.Chat, thread: th, req: req, vantages: vantages, addrs: addrs, by: cmd.User}
+	ts := &threadState{chat: th.Channel.Chat, thread: th, req: req, vantages: vantages, addrs: addrs, dns: dns, by: cmd.User}
 	q.Kind, q.Limit = KindResult, 4096
 	if recs, err := b.p.Audit.Query(ctx, q); err == nil && len(recs) > 0 {
 		lastRun := recs[len(recs)-1].CommandID

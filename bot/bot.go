@@ -29,11 +29,15 @@ type Policy interface {
 
 // PolicyDecision is a Policy's answer for one target.
 type PolicyDecision struct {
-	Allowed  bool
-	Addrs    []string // when Allowed: probe exactly these (empty: the worker resolves)
-	Rule     string   // the rule that decided, cited to the user
-	Reason   string   // a sentence for the user
-	DNSError bool     // the name did not resolve: allowed through, the report says dns_error
+	Allowed bool
+	Addrs   []string // when Allowed: probe exactly these (empty: the worker resolves)
+	Rule    string   // the rule that decided, cited to the user
+	Reason  string   // a sentence for the user
+	// DNSError: the name did not resolve. No policy was broken, so the
+	// thread answers dns_error; no job is queued for it, since a worker
+	// would look the name up again and that answer would be unchecked.
+	DNSError bool
+	NotFound bool // with DNSError: no such name (NXDOMAIN), not a resolver failure
 }
 
 // AllowAll is the Policy that allows everything (`portcheck shell`, tests).
@@ -217,7 +221,8 @@ type threadState struct {
 	thread   Thread
 	req      Request
 	vantages []string
-	addrs    map[string][]string // vetted addresses by target input
+	addrs    map[string][]string   // vetted addresses by target input
+	dns      map[string]dnsFailure // targets whose policy lookup failed: answered dns_error, never queued
 	by       User
 	last     *run // the last finished run
 	active   *run

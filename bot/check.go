@@ -64,20 +64,17 @@ func (b *Bot) check(ctx context.Context, chat Chat, cmd Command, req Request) er
 	if why != "" {
 		return b.deny(ctx, chat, cmd, req, why)
 	}
-	addrs := map[string][]string{}
+	addrs, dns := map[string][]string{}, map[string]dnsFailure{}
 	for _, t := range req.Targets {
 		d := b.p.Policy.Decide(ctx, cmd, t)
-		if !d.Allowed && !d.DNSError {
-			msg := "not allowed to check " + t.String()
-			if d.Reason != "" {
-				msg += ": " + d.Reason
-			}
-			if d.Rule != "" {
-				msg += " (rule: " + d.Rule + ")"
-			}
-			return b.deny(ctx, chat, cmd, req, msg)
+		switch {
+		case d.DNSError:
+			dns[t.Input] = dnsFailure{notFound: d.NotFound, reason: d.Reason}
+		case !d.Allowed:
+			return b.deny(ctx, chat, cmd, req, denialText(t, d))
+		default:
+			addrs[t.Input] = d.Addrs
 		}
-		addrs[t.Input] = d.Addrs
 	}
 	ck := channelKey(cmd.Channel)
 	if req.Verb == VerbWatch {
@@ -137,7 +134,7 @@ func (b *Bot) check(ctx context.Context, chat Chat, cmd Command, req Request) er
 	}); err != nil {
 		b.log.Error("audit of thread failed", "command_id", cmd.ID, "err", err)
 	}
-	ts := &threadState{chat: cmd.Channel.Chat, thread: th, req: req, vantages: vantages, addrs: addrs, by: cmd.User, watch: w}
+	ts := &threadState{chat: cmd.Channel.Chat, thread: th, req: req, vantages: vantages, addrs: addrs, dns: dns, by: cmd.User, watch: w}
 	b.mu.Lock()
 	b.remember(threadKey(th), ts)
 	if w != nil {

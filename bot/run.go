@@ -47,27 +47,42 @@ func (b *Bot) startRun(ctx context.Context, ts *threadState, kind Verb, by User,
 }
 
 func (b *Bot) startRunDone(ctx context.Context, ts *threadState, kind Verb, by User, round int, done func()) error {
+	var refused map[string]string
+	if kind == VerbAgain || round > 0 {
+		refused = b.revet(ctx, ts, by)
+	}
 	id := b.p.NewID()
 	now := b.p.Now()
 	r := &run{id: id, kind: kind, round: round, ts: ts, by: by, results: map[string]Result{}, started: now, done: done}
+	var queued []Job
+	var local []Result // jobs answered without a worker (see dnsFailure)
+	b.mu.Lock()
 	for _, t := range ts.req.Targets {
 		for _, p := range t.Ports {
 			for _, v := range ts.vantages {
-				r.jobs = append(r.jobs, Job{
+				j := Job{
 					ID: id + "." + strconv.Itoa(len(r.jobs)+1), CommandID: id, Target: t.Input, Host: t.Host, Port: p,
 					Scheme: t.Scheme, Addrs: ts.addrs[t.Input], Vantage: v, Timeout: b.lim.JobTimeout,
 					Thread: ts.thread, EnqueuedAt: now, ReplyTo: b.p.Instance,
-				})
+				}
+				r.jobs = append(r.jobs, j)
+				if why, ok := refused[t.Input]; ok {
+					local = append(local, Result{Job: j, Error: why, Finished: now})
+				} else if f, ok := ts.dns[t.Input]; ok {
+					local = append(local, Result{Job: j, Report: dnsReport(j, f), Finished: now})
+				} else {
+					queued = append(queued, j)
+				}
 			}
 		}
 	}
-	b.mu.Lock()
 	r.prev = ts.last
 	ts.active = r
 	b.runs[id] = r
 	b.addBusyLocked(1)
 	b.mu.Unlock()
-	for i, j := range r.jobs {
+	defer b.answerLocally(ctx, local)
+	for i, j := range queued {
 		err := b.p.Queue.Enqueue(ctx, j)
 		if err == nil {
 			b.p.Observe.JobQueued(j.Vantage)
@@ -76,7 +91,7 @@ func (b *Bot) startRunDone(ctx context.Context, ts *threadState, kind Verb, by U
 			// The jobs already queued will come back; the rest are answered
 			// here as failures so the thread still completes.
 			b.log.Error("enqueue failed", "job_id", j.ID, "err", err)
-			for _, rest := range r.jobs[i:] {
+			for _, rest := range queued[i:] {
 				b.handleResult(context.WithoutCancel(ctx), Result{Job: rest, Error: "could not queue the check: " + err.Error(), Finished: b.p.Now()})
 			}
 			return fmt.Errorf("bot: enqueue %s: %w", j.ID, err)
@@ -95,11 +110,15 @@ func (b *Bot) Run(ctx context.Context) error {
 	defer wcancel()
 	var workers sync.WaitGroup
 	if b.p.Checker != nil {
-		w, err := NewWorker(WorkerParams{
+		wp := WorkerParams{
 			Queue: b.p.Queue, Results: b.p.Results, Checker: b.p.Checker, Vantage: b.lim.Vantage,
 			Concurrency: b.lim.Concurrency, ProgressAfter: b.lim.ProgressAfter, Now: b.p.Now, Log: b.log, Observe: b.p.Observe,
 			KeepInterrupted: b.p.KeepPendingOnShutdown, DrainGrace: b.lim.DrainGrace,
-		})
+		}
+		if v, ok := b.p.Policy.(AddrChecker); ok {
+			wp.Vet = v // chat mode: the worker re-checks what it probes
+		}
+		w, err := NewWorker(wp)
 		if err != nil {
 			return err
 		}
@@ -216,6 +235,7 @@ func (b *Bot) interruptPending() {
 // handleResult posts one result: progress lines, evidence, the parent's
 // verdict once the run is complete, what changed (again, watch).
 func (b *Bot) handleResult(ctx context.Context, res Result) {
+	res = b.redact(res)
 	j := res.Job
 	chat := b.chat(j.Thread.Channel.Chat)
 	if chat == nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -27,6 +26,9 @@ type WorkerParams struct {
 	Now           func() time.Time
 	Log           *slog.Logger
 	Observe       Observer // metrics; nil observes nothing
+	// Vet, when set (chat mode), refuses jobs that carry no vetted
+	// addresses and re-checks each address before probing.
+	Vet AddrChecker
 	// KeepInterrupted leaves jobs cut short by shutdown unacked and
 	// unanswered, for a durable queue to hand to another worker; otherwise
 	// an "interrupted" error result is published for them.
@@ -141,11 +143,12 @@ func (w *Worker) Do(ctx context.Context, j Job) Result {
 	jctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req := checks.Request{Target: j.Target, Host: j.Host, Port: j.Port, Scheme: j.Scheme, Trace: j.Trace}
-	for _, a := range j.Addrs {
-		if ip, err := netip.ParseAddr(a); err == nil {
-			req.Addrs = append(req.Addrs, ip)
-		}
+	addrs, refused := vetJob(w.p.Vet, j)
+	if refused != "" {
+		w.p.Log.Warn("job refused", "job_id", j.ID, "target", j.Target, "why", refused)
+		return Result{Job: j, Error: refused, Finished: w.p.Now()}
 	}
+	req.Addrs = addrs
 	type outcome struct {
 		rep   checks.Report
 		panic string

@@ -10,6 +10,7 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -58,6 +59,7 @@ type Decision struct {
 	// DNSError is set when the name did not resolve: no policy was broken,
 	// so the bot reports a dns_error verdict rather than a denial.
 	DNSError bool
+	NotFound bool // with DNSError: no such name or no addresses, not a resolver failure
 }
 
 // Policy decides targets. It is safe for concurrent use.
@@ -189,12 +191,14 @@ func (p *Policy) Decide(ctx context.Context, host string, ports []int) Decision 
 	answers, err := p.res.LookupNetIP(ctx, "ip", t.Name)
 	if err != nil {
 		d.DNSError, d.Rule = true, "dns"
+		var de *net.DNSError
+		d.NotFound = errors.As(err, &de) && de.IsNotFound
 		d.Reason = fmt.Sprintf("%s did not resolve: %v", t.Name, err)
 		return d
 	}
 	addrs := uniqueAddrs(answers)
 	if len(addrs) == 0 {
-		d.DNSError, d.Rule = true, "dns"
+		d.DNSError, d.Rule, d.NotFound = true, "dns", true
 		d.Reason = fmt.Sprintf("%s has no addresses", t.Name)
 		return d
 	}

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/config"
@@ -233,12 +235,9 @@ func serveParams(ctx context.Context, cfg config.Config, getenv func(string) str
 	}
 	closers = append(closers, func() { audit.Close() })
 
-	pol, err := policy.New(policy.Config{
-		Allow: cfg.Policy.Allow, Deny: cfg.Policy.Deny, Ports: cfg.Policy.Ports, MaxPorts: cfg.Policy.MaxPorts,
-		AllowPrivate: cfg.Policy.AllowPrivate, RedactHops: cfg.Policy.RedactHops,
-	}, nil)
+	pol, err := targetPolicy(cfg, nil)
 	if err != nil {
-		return fail(fmt.Errorf("target policy: %w", err))
+		return fail(err)
 	}
 
 	timeout := cfg.Worker.Timeout.Std()
@@ -271,6 +270,7 @@ func serveParams(ctx context.Context, cfg config.Config, getenv func(string) str
 	if cfg.Worker.LocalWorker == nil || *cfg.Worker.LocalWorker {
 		p.Checker = checks.NewProber(checks.Config{Timeout: timeout, Vantage: cfg.Vantage})
 	}
+	var rdb goredis.UniversalClient // nil: rate limits in memory
 	if queueKind(cfg) == "redis" {
 		// The same store options as `portcheck worker`, so claim-idle and
 		// dead-lettering agree between the processes sharing the streams.
@@ -281,6 +281,8 @@ func serveParams(ctx context.Context, cfg config.Config, getenv func(string) str
 		closers = append(closers, func() { st.Close() })
 		readiness["redis"] = st.Ping
 		p.Queue, p.Results, p.Claims, p.Others = st.Queue(), st.Results(), st, st
+		// Rate limits in Redis too, shared by every replica.
+		rdb = st.Client()
 		p.KeepPendingOnShutdown = true // Redis keeps them for the next process
 		if p.Checker != nil {
 			hctx, stopHB := context.WithCancel(context.WithoutCancel(ctx))
@@ -299,6 +301,12 @@ func serveParams(ctx context.Context, cfg config.Config, getenv func(string) str
 			return fail(errors.New("the local worker is off (PORTCHECK_LOCAL_WORKER=false) and there is no REDIS_URL: nobody would run the checks"))
 		}
 	}
+	// Authorization and rate limits, checked for every command.
+	gate, err := newSecurityGate(cfg, rdb, time.Now, log)
+	if err != nil {
+		return fail(err)
+	}
+	p.Gate = gate
 	return p, readiness, cleanup, nil
 }
 
@@ -310,7 +318,7 @@ type policyAdapter struct{ p *policy.Policy }
 
 func (a policyAdapter) Decide(ctx context.Context, _ bot.Command, t checks.Target) bot.PolicyDecision {
 	d := a.p.Decide(ctx, t.Host, t.Ports)
-	out := bot.PolicyDecision{Allowed: d.Allowed, Rule: d.Rule, Reason: d.Reason, DNSError: d.DNSError}
+	out := bot.PolicyDecision{Allowed: d.Allowed, Rule: d.Rule, Reason: d.Reason, DNSError: d.DNSError, NotFound: d.NotFound}
 	for _, ip := range d.Addrs {
 		out.Addrs = append(out.Addrs, ip.String())
 	}

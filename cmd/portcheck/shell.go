@@ -143,6 +143,7 @@ func runShell(ctx context.Context, args []string, io stdio) int {
 		Queue: memory.NewQueue(), Results: memory.NewResults(), Audit: audit, Claims: memory.NewClaims(),
 		Checker: checks.NewProber(checks.Config{Timeout: cfg.timeout, Vantage: "local"}),
 		Policy:  policyAdapter{pol},
+		Gate:    shellGate(log),
 		Limits: bot.Limits{
 			Concurrency: cfg.concurrency,
 			// The engine keeps its own per-port deadline; the job's is a

@@ -84,7 +84,16 @@ func runWorker(ctx context.Context, args []string, io stdio) int {
 		log.Warn("redis unreachable at start; retrying with backoff", "err", err)
 	}
 
+	// The worker re-checks every address a job carries against the same
+	// policy as the bot (defence in depth: a job in a shared Redis is not
+	// trusted just for being there), and refuses jobs without addresses.
+	pol, err := targetPolicy(cfg, nil)
+	if err != nil {
+		fmt.Fprintf(io.err, "portcheck worker: %v\n", err)
+		return 2
+	}
 	w, err := bot.NewWorker(bot.WorkerParams{
+		Vet:             pol,
 		Queue:           st.Queue(),
 		Results:         st.Results(),
 		Checker:         checks.NewProber(checks.Config{Timeout: cfg.Worker.Timeout.Std(), Vantage: cfg.Vantage}),

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/portcheck/portcheck/authz"
+	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/config"
+	"github.com/portcheck/portcheck/policy"
+	"github.com/portcheck/portcheck/ratelimit"
+)
+
+// targetPolicy builds the chat bot's target policy from the configuration
+// (serve, and the workers that re-check the addresses of the jobs they take).
+func targetPolicy(cfg config.Config, r policy.Resolver) (*policy.Policy, error) {
+	p, err := policy.New(policy.Config{
+		Allow: cfg.Policy.Allow, Deny: cfg.Policy.Deny, Ports: cfg.Policy.Ports, MaxPorts: cfg.Policy.MaxPorts,
+		AllowPrivate: cfg.Policy.AllowPrivate, RedactHops: cfg.Policy.RedactHops,
+	}, r)
+	if err != nil {
+		return nil, fmt.Errorf("target policy: %w", err)
+	}
+	return p, nil
+}
+
+// CheckAddr lets the bot's workers re-check every address a job carries
+// before probing it (bot.AddrChecker).
+func (a policyAdapter) CheckAddr(ip netip.Addr) (bool, string) { return a.p.CheckAddr(ip) }
+
+// RedactHop lets the bot hide private hops of public traces in chat
+// (bot.HopRedactor).
+func (a policyAdapter) RedactHop(target, hop netip.Addr) bool { return a.p.RedactHop(target, hop) }
+
+var (
+	_ bot.AddrChecker = policyAdapter{}
+	_ bot.HopRedactor = policyAdapter{}
+)
+
+// securityGate is the bot's Gate: who may run the command (authz), then how
+// many of their jobs may run at once, then the rate limits and the
+// distinct-targets budget. It runs on the server side for every check,
+// watch and again; the bot audits every refusal with the text returned.
+type securityGate struct {
+	authz    *authz.Authorizer
+	rate     ratelimit.Gate
+	inflight *ratelimit.Inflight // nil: no cap
+	maxJobs  int
+	log      *slog.Logger
+}
+
+// newSecurityGate builds the gate from the configuration. rdb, when not nil
+// (REDIS_URL), keeps the rate limits in Redis, shared by every replica;
+// otherwise they live in this process.
+func newSecurityGate(cfg config.Config, rdb goredis.UniversalClient, now func() time.Time, log *slog.Logger) (*securityGate, error) {
+	az, err := authz.New(authz.Config{
+		Teams: cfg.Authz.Teams, Channels: cfg.Authz.Channels, Check: cfg.Authz.Check,
+		Watch: cfg.Authz.Watch, FromAll: cfg.Authz.FromAll, Admins: cfg.Authz.Admins,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("authorization: %w", err)
+	}
+	lim := ratelimit.Limits{
+		User:    ratelimit.PerMinute(cfg.Limits.PerUserPerMinute),
+		Channel: ratelimit.PerMinute(cfg.Limits.PerChannelPerMinute),
+		Global:  ratelimit.PerMinute(cfg.Limits.GlobalPerMinute),
+	}
+	budget := ratelimit.TargetBudget{Max: cfg.Limits.DistinctTargetsPerHour, Window: time.Hour}
+	g := &securityGate{authz: az, log: log, maxJobs: cfg.Limits.ConcurrentPerUser}
+	if rdb != nil {
+		g.rate = ratelimit.Gate{
+			Limiter: ratelimit.NewRedis(rdb, lim, "portcheck:rl:"),
+			Targets: ratelimit.NewRedisTargets(rdb, budget, "portcheck:rl:", now),
+		}
+	} else {
+		g.rate = ratelimit.Gate{Limiter: ratelimit.NewMemory(lim, now), Targets: ratelimit.NewMemoryTargets(budget, now)}
+	}
+	if g.maxJobs > 0 {
+		g.inflight = ratelimit.NewInflight(g.maxJobs)
+	}
+	return g, nil
+}
+
+// shellGate is the gate of `portcheck shell`: your own terminal, so no
+// authorization lists and no rate limits, but the same code path.
+func shellGate(log *slog.Logger) *securityGate {
+	az, _ := authz.New(authz.Config{}) // the zero Config cannot fail
+	return &securityGate{authz: az, log: log}
+}
+
+// Admit implements bot.Gate.
+func (g *securityGate) Admit(ctx context.Context, cmd bot.Command, req bot.Request, jobs int) bot.GateDecision {
+	subj := authz.Subject{Chat: cmd.Channel.Chat, Team: cmd.Channel.Team, Channel: cmd.Channel.ID,
+		User: cmd.User.ID, Groups: cmd.User.Groups}
+	actions := []authz.Action{authz.Check}
+	if req.Verb == bot.VerbWatch {
+		actions = append(actions, authz.Watch)
+	}
+	if req.AllVantages {
+		actions = append(actions, authz.FromAll)
+	}
+	for _, act := range actions {
+		if d := g.authz.Authorize(subj, act); !d.Allowed {
+			return bot.GateDecision{Why: "not authorized: " + d.Rule}
+		}
+	}
+
+	key := ratelimit.Key{Chat: cmd.Channel.Chat, Team: cmd.Channel.Team, Channel: cmd.Channel.ID, User: cmd.User.ID}
+	release := func() {}
+	if g.inflight != nil {
+		// A command bigger than the cap (a 64-port range against 16 at
+		// once) takes all of the user's slots rather than being refused
+		// forever, as a big command empties a rate limit.
+		rel, r := g.inflight.Acquire(key, min(max(jobs, 1), g.maxJobs))
+		if !r.Allowed {
+			return bot.GateDecision{Why: r.Message()}
+		}
+		release = rel
+	}
+	ports := max(req.Ports(), 1)
+	vantages := max(jobs/ports, 1)
+	hosts := make([]string, 0, len(req.Targets))
+	for _, t := range req.Targets {
+		hosts = append(hosts, t.Host)
+	}
+	// The prober decides on its own when to trace, so a command is charged
+	// as connects; ratelimit.Cost is where a traced job would cost more.
+	r, err := g.rate.Charge(ctx, key, ratelimit.Cost(ports, vantages, false), hosts)
+	if err != nil {
+		g.log.Error("rate limiting unavailable: command refused", "command_id", cmd.ID, "err", err)
+	}
+	if err != nil || !r.Allowed {
+		release()
+		why := r.Message()
+		if why == "" { // an error with an allowed result would be a limiter bug: still refuse
+			why = ratelimit.Result{Which: ratelimit.WhichUnavailable}.Message()
+		}
+		return bot.GateDecision{Why: why}
+	}
+	return bot.GateDecision{Allowed: true, Done: release}
+}
