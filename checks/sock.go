@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -85,7 +87,15 @@ func sockaddrOf(addr netip.Addr, port int) unix.Sockaddr {
 	if addr.Is4() {
 		return &unix.SockaddrInet4{Port: port, Addr: addr.As4()}
 	}
-	return &unix.SockaddrInet6{Port: port, Addr: addr.As16()}
+	sa := &unix.SockaddrInet6{Port: port, Addr: addr.As16()}
+	if z := addr.Zone(); z != "" { // link-local: the zone names the interface
+		if ifi, err := net.InterfaceByName(z); err == nil {
+			sa.ZoneId = uint32(ifi.Index)
+		} else if n, err := strconv.ParseUint(z, 10, 32); err == nil {
+			sa.ZoneId = uint32(n)
+		}
+	}
+	return sa
 }
 
 // queuedICMP is one entry of a socket error queue.

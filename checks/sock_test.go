@@ -94,3 +94,13 @@ func TestClassifyICMP(t *testing.T) {
 		}
 	}
 }
+
+func TestSockaddrOfZone(t *testing.T) {
+	sa, ok := sockaddrOf(netip.MustParseAddr("fe80::1%1"), 22).(*unix.SockaddrInet6)
+	if !ok || sa.ZoneId != 1 || sa.Port != 22 {
+		t.Fatalf("got %+v", sa)
+	}
+	if _, ok := sockaddrOf(netip.MustParseAddr("::ffff:198.18.3.10"), 22).(*unix.SockaddrInet4); !ok {
+		t.Fatal("a v4-mapped address must use an AF_INET sockaddr")
+	}
+}
