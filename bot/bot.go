@@ -176,6 +176,13 @@ func New(p Params) (*Bot, error) {
 		p.NewID = randomID
 	}
 	if p.Instance == "" {
+		// A results store that routes per bot process (Redis) names this
+		// process, so the results of its runs come back to it.
+		if n, ok := p.Results.(interface{ Instance() string }); ok {
+			p.Instance = n.Instance()
+		}
+	}
+	if p.Instance == "" {
 		p.Instance = randomID()
 	}
 	if p.Log == nil {

@@ -122,11 +122,12 @@ func (q *Queue) publishDeadLetter(ctx context.Context, p goredis.Pipeliner, e en
 		return fmt.Errorf("encoding dead-letter result: %w", err)
 	}
 	p.XAdd(ctx, &goredis.XAddArgs{
-		Stream: q.s.results.stream,
+		Stream: q.s.results.streamFor(j.ReplyTo), // to the bot process holding the run
 		MaxLen: q.s.opts.MaxLen,
 		Approx: true,
 		Values: []any{fieldPayload, string(b)},
 	})
+	q.s.results.route(ctx, p, j.ReplyTo)
 	return nil
 }
 

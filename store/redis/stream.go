@@ -27,6 +27,7 @@ type entry struct {
 	id         string
 	payload    string
 	deliveries int
+	from       *reader // the reader of the stream it came from: ack and dead-letter through it
 }
 
 // reader consumes one stream in one consumer group: new entries with
@@ -42,6 +43,16 @@ type reader struct {
 	// publishes an error Result); nil adds nothing.
 	dead func(ctx context.Context, p goredis.Pipeliner, e entry) error
 	kind string
+
+	// also are further streams (same group) read in the same XREADGROUP,
+	// so one blocking read serves them all: a bot process's own results
+	// stream plus the shared one.
+	also []*reader
+	// noBlock makes each read return at once (polling orphaned streams).
+	noBlock bool
+	// between, when set, runs before each blocking read and may hand back
+	// an entry found elsewhere (results left by a dead bot process).
+	between func(ctx context.Context) (entry, bool)
 
 	// gate lets one goroutine at a time block in XREADGROUP for this
 	// stream: a worker running Next from 32 goroutines would otherwise pin
@@ -97,6 +108,11 @@ func (r *reader) next(ctx context.Context) (entry, error) {
 		if err := ctx.Err(); err != nil {
 			return entry{}, fmt.Errorf("reading %s: %w", r.stream, err)
 		}
+		if r.between != nil {
+			if e, ok := r.between(ctx); ok {
+				return e, nil
+			}
+		}
 		select {
 		case r.gate <- struct{}{}:
 		case <-ctx.Done():
@@ -117,6 +133,9 @@ func (r *reader) next(ctx context.Context) (entry, error) {
 		nogroup := goredis.HasErrorPrefix(err, "NOGROUP")
 		if nogroup {
 			r.forgetGroup()
+			for _, o := range r.also {
+				o.forgetGroup()
+			}
 		}
 		if !nogroup && !transient(err) {
 			return entry{}, fmt.Errorf("reading %s: %w", r.stream, err)
@@ -136,11 +155,14 @@ func (r *reader) next(ctx context.Context) (entry, error) {
 // try makes one attempt: a claim scan step when one is due, else one
 // blocking read. ok=false, err=nil means nothing arrived within Block.
 func (r *reader) try(ctx context.Context) (entry, bool, error) {
-	if err := r.ensureGroup(ctx); err != nil {
-		return entry{}, false, err
-	}
-	if e, ok, err := r.claim(ctx); err != nil || ok {
-		return e, ok, err
+	all := append([]*reader{r}, r.also...)
+	for _, x := range all {
+		if err := x.ensureGroup(ctx); err != nil {
+			return entry{}, false, err
+		}
+		if e, ok, err := x.claim(ctx); err != nil || ok {
+			return e, ok, err
+		}
 	}
 	// Block a little less than ctx allows: Redis then answers "nothing"
 	// itself, instead of the client timing out mid-read and throwing the
@@ -154,10 +176,20 @@ func (r *reader) try(ctx context.Context) (entry, bool, error) {
 			return entry{}, false, ctx.Err()
 		}
 	}
+	if r.noBlock {
+		block = -1 // go-redis: no BLOCK argument, answer at once
+	}
+	streams := make([]string, 0, 2*len(all))
+	for _, x := range all {
+		streams = append(streams, x.stream)
+	}
+	for range all {
+		streams = append(streams, ">")
+	}
 	res, err := r.s.client.XReadGroup(ctx, &goredis.XReadGroupArgs{
 		Group:    r.group,
 		Consumer: r.s.opts.Consumer,
-		Streams:  []string{r.stream, ">"},
+		Streams:  streams,
 		Count:    1,
 		Block:    block,
 	}).Result()
@@ -168,8 +200,14 @@ func (r *reader) try(ctx context.Context) (entry, bool, error) {
 		return entry{}, false, err
 	}
 	for _, st := range res {
+		from := r
+		for _, x := range all {
+			if x.stream == st.Stream {
+				from = x
+			}
+		}
 		for _, m := range st.Messages {
-			return entry{id: m.ID, payload: payloadOf(m), deliveries: 1}, true, nil
+			return entry{id: m.ID, payload: payloadOf(m), deliveries: 1, from: from}, true, nil
 		}
 	}
 	return entry{}, false, nil
@@ -228,7 +266,7 @@ func (r *reader) claim(ctx context.Context) (entry, bool, error) {
 		if err != nil {
 			return entry{}, false, err
 		}
-		e := entry{id: m.ID, payload: payloadOf(m), deliveries: n}
+		e := entry{id: m.ID, payload: payloadOf(m), deliveries: n, from: r}
 		if n <= r.s.opts.MaxDeliveries {
 			return e, true, nil
 		}
@@ -331,6 +369,12 @@ func (r *reader) ack(ctx context.Context, id string) error {
 // acked entries are already deleted, so it only ever removes a few stale
 // ones). Both go in one round trip.
 func (s *Store) add(ctx context.Context, stream string, v any, maxAge time.Duration) (string, error) {
+	return s.addWith(ctx, stream, v, maxAge, nil)
+}
+
+// addWith is add with more commands (extra, when not nil) in the same
+// round trip.
+func (s *Store) addWith(ctx context.Context, stream string, v any, maxAge time.Duration, extra func(goredis.Pipeliner)) (string, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return "", fmt.Errorf("encoding for %s: %w", stream, err)
@@ -346,6 +390,9 @@ func (s *Store) add(ctx context.Context, stream string, v any, maxAge time.Durat
 		if maxAge > 0 {
 			cutoff := s.opts.Now().Add(-maxAge).UnixMilli()
 			p.XTrimMinID(ctx, stream, strconv.FormatInt(cutoff, 10))
+		}
+		if extra != nil {
+			extra(p)
 		}
 		return nil
 	})
