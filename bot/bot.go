@@ -122,9 +122,14 @@ type Params struct {
 	Gate    Gate     // authorization and rate limits; nil admits all
 	Observe Observer // metrics; nil observes nothing
 	Others  Vantages // remote vantages besides the local one; nil: local only
-	Now     func() time.Time
-	After   func(time.Duration) <-chan time.Time // waits between watch checks
-	NewID   func() string
+	// HostFacts, when set, turns on the host agent (issue 8): targets with
+	// a live agent get a host-local job beside the external probes and a
+	// merged reply; targets without one get what could not be seen.
+	HostFacts AgentMerger
+	Agents    Agents // the live host agents; nil: the host:<name> vantages of Others
+	Now       func() time.Time
+	After     func(time.Duration) <-chan time.Time // waits between watch checks
+	NewID     func() string
 	// Instance names this bot process in Job.ReplyTo (default: a random id).
 	Instance string
 	Limits   Limits

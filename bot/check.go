@@ -34,7 +34,7 @@ func (b *Bot) pickVantages(ctx context.Context, req Request) ([]string, string) 
 		return nil, "cannot list vantages right now: " + err.Error()
 	}
 	if req.AllVantages {
-		return known, ""
+		return b.withoutAgentVantages(ctx, known), ""
 	}
 	var unknown []string
 	for _, v := range req.Vantages {

@@ -272,7 +272,7 @@ func parseVantages(r *Request, spec string) error {
 			continue
 		}
 		if !validVantage(v) {
-			return inputErr("web01:443 from office", "%q is not a vantage name (letters, digits, - and _)", v)
+			return inputErr("web01:443 from office", "%q is not a vantage name (letters, digits, -, _ and ., or host:NAME for a host agent)", v)
 		}
 		if !contains(r.Vantages, v) {
 			r.Vantages = append(r.Vantages, v)
@@ -285,6 +285,13 @@ func parseVantages(r *Request, spec string) error {
 }
 
 func validVantage(v string) bool {
+	// host:<name> is a host agent's vantage (docs/agent.md).
+	if name, ok := strings.CutPrefix(v, "host:"); ok {
+		v = name
+		if v == "" {
+			return false
+		}
+	}
 	if len(v) > 64 {
 		return false
 	}

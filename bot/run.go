@@ -27,9 +27,10 @@ type run struct {
 	prev     *run
 	finished time.Time
 	done     func() // the Gate's, called once when the run completes
+	hostJobs int    // of jobs, the host-local ones (last): not counted as checks
 }
 
-func (r *run) detailed(lim Limits) bool { return len(r.jobs) <= lim.DetailPorts }
+func (r *run) detailed(lim Limits) bool { return len(r.jobs)-r.hostJobs <= lim.DetailPorts }
 
 func (r *run) ordered() []Result {
 	out := make([]Result, 0, len(r.results))
@@ -55,7 +56,8 @@ func (b *Bot) startRunDone(ctx context.Context, ts *threadState, kind Verb, by U
 	now := b.p.Now()
 	r := &run{id: id, kind: kind, round: round, ts: ts, by: by, results: map[string]Result{}, started: now, done: done}
 	var queued []Job
-	var local []Result // jobs answered without a worker (see dnsFailure)
+	var local []Result                     // jobs answered without a worker (see dnsFailure)
+	hj := b.hostJobs(ctx, ts, kind, round) // asks the agents registry: before the lock
 	b.mu.Lock()
 	for _, t := range ts.req.Targets {
 		for _, p := range t.Ports {
@@ -75,6 +77,16 @@ func (b *Bot) startRunDone(ctx context.Context, ts *threadState, kind Verb, by U
 				}
 			}
 		}
+	}
+	for _, j := range hj {
+		_, dns := ts.dns[j.Target]
+		if _, no := refused[j.Target]; no || dns {
+			continue
+		}
+		j.ID, j.CommandID, j.Thread, j.EnqueuedAt, j.ReplyTo = id+"."+strconv.Itoa(len(r.jobs)+1), id, ts.thread, now, b.p.Instance
+		r.jobs = append(r.jobs, j)
+		queued = append(queued, j)
+		r.hostJobs++
 	}
 	r.prev = ts.last
 	ts.active = r
@@ -248,7 +260,7 @@ func (b *Bot) handleResult(ctx context.Context, res Result) {
 	b.mu.Unlock()
 
 	if res.Progress != "" {
-		if r == nil || !r.detailed(b.lim) {
+		if r == nil || !r.detailed(b.lim) || j.HostLocal {
 			return
 		}
 		if ok, _ := b.p.Claims.Claim(ctx, "progress:"+j.ID, 24*time.Hour); ok {
@@ -292,7 +304,7 @@ func (b *Bot) handleResult(ctx context.Context, res Result) {
 
 	ts := r.ts
 	evidence := r.kind != VerbWatch || r.round == 0
-	if evidence && r.detailed(b.lim) {
+	if evidence && r.detailed(b.lim) && !j.HostLocal { // merged with the external results at the end
 		b.reply(ctx, chat, ts.thread, r.by, j, EvidenceMessage(res))
 	}
 	if quarter > 0 && r.kind != VerbWatch {
@@ -378,9 +390,16 @@ func diff(prev *run, now []Result) (changes []change) {
 func (b *Bot) finishRun(ctx context.Context, chat Chat, r *run) {
 	ts := r.ts
 	b.mu.Lock()
-	rs := r.ordered()
+	rs, host := splitHost(r.ordered())
 	b.mu.Unlock()
 	last := r.jobs[len(r.jobs)-1]
+	hostNotes := func() {
+		if r.detailed(b.lim) {
+			for _, m := range b.hostMessages(rs, host, r.jobs) {
+				b.reply(ctx, chat, ts.thread, r.by, last, m)
+			}
+		}
+	}
 	parent := ParentMessage(rs)
 	parent, compared := b.mergeVantages(rs, parent) // several vantages: the merged verdict (differential.go)
 	now := b.p.Now()
@@ -392,12 +411,14 @@ func (b *Bot) finishRun(ctx context.Context, chat Chat, r *run) {
 		if !r.detailed(b.lim) {
 			b.reply(ctx, chat, ts.thread, r.by, last, GroupedMessage(rs))
 		}
+		hostNotes()
 	case VerbAgain:
 		b.update(ctx, chat, ts.thread, r.by, last, parent)
 		b.replyCompared(ctx, chat, r, last, compared)
 		if !r.detailed(b.lim) {
 			b.reply(ctx, chat, ts.thread, r.by, last, GroupedMessage(rs))
 		}
+		hostNotes()
 		since := r.started
 		if r.prev != nil {
 			since = r.prev.finished
@@ -416,6 +437,7 @@ func (b *Bot) finishRun(ctx context.Context, chat Chat, r *run) {
 			if !r.detailed(b.lim) {
 				b.reply(ctx, chat, ts.thread, r.by, last, GroupedMessage(rs))
 			}
+			hostNotes()
 		case len(changes) > 0:
 			b.reply(ctx, chat, ts.thread, r.by, last, changeMessage(changes, rs, r.prev.finished, now))
 			if len(changes) <= b.lim.DetailPorts {

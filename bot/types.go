@@ -6,6 +6,7 @@ package bot
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/portcheck/portcheck/checks"
@@ -135,6 +136,11 @@ type Job struct {
 	// result back to the one holding the run's state (it aggregates a
 	// 1024-port range into one reply). Empty: any bot process.
 	ReplyTo string `json:"reply_to,omitempty"`
+
+	// HostLocal marks a job for the target's own agent (vantage
+	// host:<name>): it answers with the host's facts, not probes, and the
+	// bot merges them with the external results of the same port.
+	HostLocal bool `json:"host_local,omitempty"`
 }
 
 // Delivery is a job handed to a worker; Ack after its result is published.
@@ -161,6 +167,11 @@ type Result struct {
 	// with the job ("still checking…, tracing the path"): posted in the
 	// thread as is; the final Result for the job follows.
 	Progress string `json:"progress,omitempty"`
+
+	// Facts, from a host agent (Job.HostLocal), are what it saw on the
+	// target host (agent.Facts as JSON). Kept raw so bot does not depend on
+	// the agent package; HostFacts interprets them.
+	Facts json.RawMessage `json:"facts,omitempty"`
 }
 
 // ResultDelivery is a result handed to the bot side; Ack once posted.

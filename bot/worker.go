@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -151,6 +152,7 @@ func (w *Worker) Do(ctx context.Context, j Job) Result {
 	req.Addrs = addrs
 	type outcome struct {
 		rep   checks.Report
+		facts json.RawMessage // host agents only (FactsChecker)
 		panic string
 	}
 	done := make(chan outcome, 1)
@@ -161,7 +163,8 @@ func (w *Worker) Do(ctx context.Context, j Job) Result {
 				done <- outcome{panic: fmt.Sprint(p)}
 			}
 		}()
-		done <- outcome{rep: w.p.Checker.Check(jctx, req)}
+		rep, facts := checkWithFacts(jctx, w.p.Checker, req)
+		done <- outcome{rep: rep, facts: facts}
 	}()
 
 	var progress <-chan time.Time
@@ -188,6 +191,7 @@ func (w *Worker) Do(ctx context.Context, j Job) Result {
 				res.Error = fmt.Sprintf("timed out after %s", timeout)
 			default:
 				res.Report = o.rep
+				res.Facts = o.facts
 			}
 			if res.Report.Vantage == "" && res.Report.Verdict != "" {
 				res.Report.Vantage = j.Vantage

@@ -71,7 +71,7 @@ func runAgent(ctx context.Context, args []string, io stdio) int {
 			}
 			name = h
 		}
-		return runAgentServe(ctx, agentServeParams{configPath: *configPath, vantages: agentVantages(name, aliases), opts: opts, timeout: *timeout}, io)
+		return runAgentServe(ctx, agentServeParams{configPath: *configPath, vantages: agentVantages(name, aliases), hostname: strings.ToLower(name), opts: opts, timeout: *timeout}, io)
 	}
 	if *port < 1 || *port > 65535 || fs.NArg() > 0 {
 		fs.Usage()

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,14 +27,28 @@ type agentChecker struct {
 // Check gathers the facts for the job's port and reports them as the
 // host's prediction (see agent.HostReport).
 func (c agentChecker) Check(ctx context.Context, req checks.Request) checks.Report {
+	rep, _ := c.CheckFacts(ctx, req)
+	return rep
+}
+
+// CheckFacts is Check plus the facts themselves (bot.FactsChecker), which
+// the worker publishes in Result.Facts for the bot to merge with the
+// external probes of the same port.
+func (c agentChecker) CheckFacts(ctx context.Context, req checks.Request) (checks.Report, json.RawMessage) {
 	f := agent.Gather(ctx, agent.Query{Port: req.Port, Proto: "tcp"}, c.opts)
-	return agent.HostReport(f, req.Target, req.Host, c.vantage)
+	rep := agent.HostReport(f, req.Target, req.Host, c.vantage)
+	b, err := json.Marshal(f)
+	if err != nil { // Facts is plain data; this cannot happen, and the report still helps
+		return rep, nil
+	}
+	return rep, b
 }
 
 // agentServeParams is what serve mode needs, parsed by runAgent.
 type agentServeParams struct {
 	configPath string
 	vantages   []string // host:<hostname> first, then aliases
+	hostname   string   // the host label of every registration (bot: alias -> host:<hostname>)
 	opts       agent.Options
 	timeout    time.Duration
 }
@@ -89,7 +105,7 @@ func runAgentServe(ctx context.Context, p agentServeParams, io stdio) int {
 		go func() { defer wg.Done(); w.Run(ctx) }()
 		go func(v string) {
 			defer wg.Done()
-			info := rstore.VantageInfo{Name: v, Version: workerVersion(), Labels: map[string]string{"kind": "agent"}}
+			info := rstore.VantageInfo{Name: v, Version: workerVersion(), Labels: map[string]string{"kind": "agent", "host": p.hostname}}
 			if err := st.Heartbeat(ctx, info); err != nil && !errors.Is(err, context.Canceled) {
 				failed <- fmt.Errorf("heartbeat %s: %w", v, err)
 			}
@@ -106,11 +122,13 @@ func runAgentServe(ctx context.Context, p agentServeParams, io stdio) int {
 	return code
 }
 
-// agentVantages is host:<hostname> plus the aliases, without duplicates.
+// agentVantages is host:<hostname> plus the aliases, without duplicates,
+// lower-cased: the chat grammar lower-cases the names typed after "from".
 func agentVantages(hostname string, aliases []string) []string {
-	out := []string{"host:" + hostname}
+	out := []string{bot.AgentPrefix + strings.ToLower(hostname)}
 	seen := map[string]bool{out[0]: true}
 	for _, a := range aliases {
+		a = strings.ToLower(strings.TrimSpace(a))
 		if a != "" && !seen[a] {
 			seen[a] = true
 			out = append(out, a)

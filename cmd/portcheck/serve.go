@@ -265,7 +265,8 @@ func serveParams(ctx context.Context, cfg config.Config, getenv func(string) str
 				Every: cfg.Watch.DefaultEvery.Std(), MinEvery: cfg.Watch.MinEvery.Std(), MaxFor: cfg.Watch.MaxFor.Std(),
 			},
 		},
-		Log: log,
+		Log:       log,
+		HostFacts: agentMerger{}, // merged host findings, or what could not be seen without an agent
 	}
 	if cfg.Worker.LocalWorker == nil || *cfg.Worker.LocalWorker {
 		p.Checker = checks.NewProber(checks.Config{Timeout: timeout, Vantage: cfg.Vantage})
@@ -281,6 +282,7 @@ func serveParams(ctx context.Context, cfg config.Config, getenv func(string) str
 		closers = append(closers, func() { st.Close() })
 		readiness["redis"] = st.Ping
 		p.Queue, p.Results, p.Claims, p.Others = st.Queue(), st.Results(), st, st
+		p.Agents = redisAgents{st} // host agents (portcheck agent --serve) answer host-local jobs
 		// Rate limits in Redis too, shared by every replica.
 		rdb = st.Client()
 		p.KeepPendingOnShutdown = true // Redis keeps them for the next process

@@ -16,6 +16,7 @@ import (
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/config"
+	"github.com/portcheck/portcheck/ops"
 	rstore "github.com/portcheck/portcheck/store/redis"
 )
 
@@ -34,6 +35,7 @@ func runWorker(ctx context.Context, args []string, io stdio) int {
 	fs.SetOutput(io.err)
 	path := fs.String("config", os.Getenv("PORTCHECK_CONFIG"), "YAML config file (env PORTCHECK_CONFIG)")
 	vantage := fs.String("vantage", "", "vantage name this worker serves (default: config vantage / env PORTCHECK_VANTAGE)")
+	listen := fs.String("listen", "", "serve /healthz, /readyz and /metrics on ADDR (example :8080); default none")
 	labels := map[string]string{}
 	fs.Func("label", "k=v label shown in /portcheck vantages (repeatable)", func(s string) error {
 		k, v, ok := strings.Cut(s, "=")
@@ -64,6 +66,7 @@ func runWorker(ctx context.Context, args []string, io stdio) int {
 		return 2
 	}
 	log := newLogger(cfg.Log, io.err, "worker")
+	metrics := ops.NewMetrics()
 	goredis.SetLogger(rstore.GoRedisLogger{L: log}) // process-wide: this is main's to decide
 
 	st, err := rstore.Open(ctx, cfg.Redis.URL, workerStoreOptions(cfg, os.Getenv, log))
@@ -102,6 +105,8 @@ func runWorker(ctx context.Context, args []string, io stdio) int {
 		Timeout:         cfg.Worker.Timeout.Std(),
 		Log:             log,
 		KeepInterrupted: true, // Redis hands an interrupted job to another worker
+		DrainGrace:      cfg.Worker.DrainGrace.Std(),
+		Observe:         metrics,
 	})
 	if err != nil {
 		fmt.Fprintf(io.err, "portcheck worker: %v\n", err)
@@ -113,7 +118,13 @@ func runWorker(ctx context.Context, args []string, io stdio) int {
 		hbDone <- st.Heartbeat(ctx, rstore.VantageInfo{Name: cfg.Vantage, Version: workerVersion(), Labels: labels})
 	}()
 	log.Info("worker serving", "vantage", cfg.Vantage, "concurrency", cfg.Worker.Concurrency)
-	w.Run(ctx)
+	stopOps := startWorkerOps(ctx, *listen, st.Ping, st.Queue(), cfg.Vantage, cfg.Worker.DrainGrace.Std(), metrics, log)
+	if stopOps == nil {
+		return 1
+	}
+	w.Run(ctx) // returns once the jobs in flight are done or handed back
+	stopOps()
+	log.Info("worker stopped")
 	if err := <-hbDone; err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("heartbeat", "err", err)
 		return 1

@@ -1,0 +1,292 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/internal/redistest"
+	rstore "github.com/portcheck/portcheck/store/redis"
+)
+
+// TestMain lets the test binary stand in for the portcheck binary: the
+// lifecycle tests start it as a real subprocess (signals, exit codes) with
+// PORTCHECK_TEST_EXEC=1, which runs main instead of the tests.
+func TestMain(m *testing.M) {
+	if os.Getenv("PORTCHECK_TEST_EXEC") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// stalledPort is a loopback port whose SYNs go unanswered: a listener with
+// a backlog of 0 whose accept queue is already full, so Linux drops every
+// further SYN and a connect waits out its deadline, as behind a firewall
+// that drops. A check of it takes the prober's whole timeout.
+func stalledPort(t *testing.T) int {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := sa.(*syscall.SockaddrInet4).Port
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	// Fill the accept queue (never accepted), then prove a connect stalls.
+	for i := 0; i < 4; i++ {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			return port // stalled already
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	t.Skipf("could not make %s stall: the accept queue never filled", addr)
+	return 0
+}
+
+// proc is a portcheck subprocess whose JSON log lines are watched.
+type proc struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	log  strings.Builder
+	msgs chan map[string]any
+	done chan error
+}
+
+func startPortcheck(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), append([]string{"PORTCHECK_TEST_EXEC=1", "PORTCHECK_CONFIG=",
+		"PORTCHECK_LOG_FORMAT=json", "PORTCHECK_LOG_LEVEL=debug"}, env...)...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{t: t, cmd: cmd, msgs: make(chan map[string]any, 1000), done: make(chan error, 1)}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.log.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) == nil {
+				select {
+				case p.msgs <- m:
+				default:
+				}
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+	}()
+	go func() { <-scanned; p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+		}
+	})
+	return p
+}
+
+func (p *proc) logs() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.String()
+}
+
+// waitMsg waits for n log lines whose msg is msg and returns their job ids.
+func (p *proc) waitMsg(msg string, n int, within time.Duration) []string {
+	p.t.Helper()
+	var ids []string
+	deadline := time.After(within)
+	for len(ids) < n {
+		select {
+		case m := <-p.msgs:
+			if m["msg"] == msg {
+				id, _ := m["job_id"].(string)
+				ids = append(ids, id)
+			}
+		case err := <-p.done:
+			p.done <- err
+			p.t.Fatalf("portcheck exited (%v) before %d %q lines:\n%s", err, n, msg, p.logs())
+		case <-deadline:
+			p.t.Fatalf("only %d of %d %q lines within %s:\n%s", len(ids), n, msg, within, p.logs())
+		}
+	}
+	return ids
+}
+
+// exit waits for the process to end and returns its exit code.
+func (p *proc) exit(within time.Duration) int {
+	p.t.Helper()
+	select {
+	case err := <-p.done:
+		p.done <- err
+		if err == nil {
+			return 0
+		}
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode()
+		}
+		p.t.Fatalf("wait: %v", err)
+	case <-time.After(within):
+		p.t.Fatalf("still running after %s:\n%s", within, p.logs())
+	}
+	return -1
+}
+
+// SIGTERM drains `portcheck worker`: it stops taking jobs, finishes those
+// in flight within worker.drain_grace, hands back what the grace cuts
+// short, and exits 0. Whatever the case, every job gets exactly one result.
+func TestWorkerDrainOnSIGTERMLosesNoJob(t *testing.T) {
+	if testing.Short() {
+		t.Skip("subprocess test")
+	}
+	cases := []struct {
+		name        string
+		grace       string
+		concurrency int
+		jobs        int
+		// handedBack: jobs the first worker was running when the grace
+		// ran out, which a second worker must finish.
+		handedBack bool
+	}{
+		{name: "in-flight jobs finish within the grace", grace: "20s", concurrency: 3, jobs: 5},
+		{name: "grace too short: jobs are handed back", grace: "100ms", concurrency: 2, jobs: 4, handedBack: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := redistest.Start(t)
+			port := stalledPort(t)
+			env := []string{"REDIS_URL=" + srv.URL(0), "PORTCHECK_ALLOW=127.0.0.1/32", "PORTCHECK_TIMEOUT=2s",
+				"PORTCHECK_DRAIN_GRACE=" + tc.grace, fmt.Sprintf("PORTCHECK_CONCURRENCY=%d", tc.concurrency)}
+
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			st, err := rstore.Open(ctx, srv.URL(0), rstore.Options{Consumer: "test-bot"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			target := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+			for i := 0; i < tc.jobs; i++ {
+				j := bot.Job{ID: fmt.Sprintf("j%d", i), CommandID: "c1", Target: target, Host: "127.0.0.1", Port: port,
+					Addrs: []string{"127.0.0.1"}, Vantage: "drain", Timeout: 10 * time.Second, EnqueuedAt: time.Now(),
+					Thread: bot.Thread{Channel: bot.Channel{Chat: "test", ID: "C1"}, ID: "T1"}}
+				if err := st.Queue().Enqueue(ctx, j); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			a := startPortcheck(t, env, "worker", "--vantage", "drain")
+			running := a.waitMsg("job started", tc.concurrency, 20*time.Second)
+			if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			if code := a.exit(30 * time.Second); code != 0 {
+				t.Fatalf("worker exit %d after SIGTERM:\n%s", code, a.logs())
+			}
+			if !strings.Contains(a.logs(), `"msg":"draining`) {
+				t.Errorf("no draining line in the log:\n%s", a.logs())
+			}
+			for _, id := range running {
+				handed := strings.Contains(a.logs(), `"msg":"handed back an interrupted job","cmd":"worker","job_id":"`+id+`"`)
+				if handed != tc.handedBack {
+					t.Errorf("job %s handed back = %v, want %v:\n%s", id, handed, tc.handedBack, a.logs())
+				}
+			}
+
+			// A second worker takes what is left: the jobs never started
+			// and those handed back (at once, not after ClaimIdle's minutes).
+			b := startPortcheck(t, env, "worker", "--vantage", "drain")
+			results := map[string]int{}
+			var finals []bot.Result
+			for len(finals) < tc.jobs {
+				rctx, rcancel := context.WithTimeout(ctx, 40*time.Second)
+				rd, err := st.Results().Next(rctx)
+				rcancel()
+				if err != nil {
+					t.Fatalf("%d of %d results (%v): %v\nfirst worker:\n%s\nsecond worker:\n%s", len(finals), tc.jobs, results, err, a.logs(), b.logs())
+				}
+				_ = rd.Ack(ctx)
+				r := rd.Result()
+				if r.Progress != "" {
+					continue
+				}
+				results[r.Job.ID]++
+				finals = append(finals, r)
+			}
+			_ = b.cmd.Process.Signal(syscall.SIGTERM)
+			if code := b.exit(30 * time.Second); code != 0 {
+				t.Errorf("second worker exit %d:\n%s", code, b.logs())
+			}
+			// Nothing more may arrive: a duplicate would be a job run twice.
+			rctx, rcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+			if rd, err := st.Results().Next(rctx); err == nil && rd.Result().Progress == "" {
+				results[rd.Result().Job.ID]++
+			}
+			rcancel()
+			for i := 0; i < tc.jobs; i++ {
+				if n := results[fmt.Sprintf("j%d", i)]; n != 1 {
+					t.Errorf("job j%d: %d results, want exactly 1 (all: %v)", i, n, results)
+				}
+			}
+			wasRunning := map[string]bool{}
+			for _, id := range running {
+				wasRunning[id] = true
+			}
+			for _, r := range finals {
+				if r.Error != "" || r.Report.Verdict == "" {
+					t.Errorf("job %s: error %q verdict %q (attempt %d)", r.Job.ID, r.Error, r.Report.Verdict, r.Job.Attempt)
+				}
+				// A handed-back job is the second attempt; the rest, the first.
+				if want := 1; r.Job.Attempt != want+btoi(tc.handedBack && wasRunning[r.Job.ID]) {
+					t.Errorf("job %s: attempt %d", r.Job.ID, r.Job.Attempt)
+				}
+			}
+		})
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
