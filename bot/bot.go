@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -341,13 +340,7 @@ func (b *Bot) Handle(ctx context.Context, chat Chat, cmd Command) error {
 		if err := b.auditCommand(ctx, cmd, nil, DecisionAnswer, "vantages"); err != nil {
 			return err
 		}
-		vs, _ := b.knownVantages(ctx)
-		m := Message{Status: StatusInfo, Text: "vantages: " + strings.Join(vs, ", ")}
-		if len(vs) == 1 {
-			m.Text = "only the local vantage is available: " + vs[0]
-			m.Blocks = []Block{{Kind: BlockText, Text: "Run `portcheck worker --vantage NAME` elsewhere (with Redis) to check from other places."}}
-		}
-		return b.ephemeral(ctx, chat, cmd, m)
+		return b.ephemeral(ctx, chat, cmd, b.vantagesMessage(ctx)) // vantages.go
 	case VerbHistory:
 		return b.history(ctx, chat, cmd, req)
 	case VerbStop:

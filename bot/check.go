@@ -16,6 +16,9 @@ func (b *Bot) knownVantages(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return vs, fmt.Errorf("bot: listing vantages: %w", err)
 	}
+	if b.p.Checker == nil {
+		vs = nil // no local worker: the local vantage is only known if a worker serves it
+	}
 	for _, v := range others {
 		if !contains(vs, v) {
 			vs = append(vs, v)
@@ -27,11 +30,17 @@ func (b *Bot) knownVantages(ctx context.Context) ([]string, error) {
 // pickVantages resolves "from" against the vantages being served.
 func (b *Bot) pickVantages(ctx context.Context, req Request) ([]string, string) {
 	if len(req.Vantages) == 0 && !req.AllVantages {
-		return []string{b.lim.Vantage}, ""
+		if b.p.Checker != nil || b.p.Others == nil {
+			return []string{b.lim.Vantage}, ""
+		}
+		req.Vantages = []string{b.lim.Vantage} // no local worker: someone must serve it
 	}
 	known, err := b.knownVantages(ctx)
 	if err != nil {
-		return nil, "cannot list vantages right now: " + err.Error()
+		return nil, "the job queue is unavailable (cannot list vantages), try again in a minute"
+	}
+	if len(known) == 0 {
+		return nil, "no worker serves any vantage right now: start `portcheck worker --vantage NAME` (see /portcheck vantages)"
 	}
 	if req.AllVantages {
 		return b.withoutAgentVantages(ctx, known), ""
