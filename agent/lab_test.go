@@ -105,8 +105,8 @@ func TestLabStoppedService(t *testing.T) {
 func TestLabIptablesDrop(t *testing.T) {
 	l := newLab(t, "ipt")
 	l.listen("0.0.0.0:8443") // the service is fine: only the rule is in the way
-	l.in(l.srv, "iptables", "-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT")
-	l.in(l.srv, "iptables", "-A", "INPUT", "-p", "tcp", "--dport", "8443", "-j", "DROP")
+	l.in(l.srv, "iptables", "-w", "-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT")
+	l.in(l.srv, "iptables", "-w", "-A", "INPUT", "-p", "tcp", "--dport", "8443", "-j", "DROP")
 	r := labReport(t, l.dial(labServerIP+":8443", 3), 8443)
 	if r.Verdict != checks.VerdictFilteredAtHost {
 		t.Fatalf("external verdict %s, want filtered_at_host", r.Verdict)
