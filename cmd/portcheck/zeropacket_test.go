@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/checks"
+	"github.com/portcheck/portcheck/config"
+	"github.com/portcheck/portcheck/policy/policytest"
+	"github.com/portcheck/portcheck/store/memory"
+)
+
+// The whole-bot zero-packet proof: the real bot (real policy, real prober
+// as its local worker, memory queue, the security gate) driven through
+// chat commands inside a throwaway namespace, with iptables counting the
+// packets to a denied address and to an allowed control. policy's own
+// zero-packet test covers Decide + CheckMany; this one covers everything
+// the bot adds between them (jobs, the queue, the worker, again, DNS
+// failures).
+const (
+	bzpDenied  = "198.18.0.10"
+	bzpAllowed = "198.18.0.20"
+)
+
+func TestBotZeroPacket(t *testing.T) {
+	if policytest.IsChild() {
+		t.Skip("running as the child")
+	}
+	denied, allowed := netip.MustParseAddr(bzpDenied), netip.MustParseAddr(bzpAllowed)
+	c := policytest.Start(t, denied, allowed)
+	c.RunChild(t, "TestBotZeroPacketChild")
+	counts := c.Packets(t)
+	if counts[denied] != 0 {
+		t.Errorf("%d packets were sent to the denied address %s, want 0", counts[denied], bzpDenied)
+	}
+	if counts[allowed] == 0 {
+		t.Errorf("no packets counted to the allowed control %s: the counter does not work, so the zero above proves nothing", bzpAllowed)
+	}
+}
+
+// bzpResolver is an attacker's DNS: "failthen.test" fails the first lookup
+// and answers the denied address afterwards (the worker's lookup, if there
+// were one); "rebind.test" answers the allowed address first and the denied
+// one afterwards; "mixed.test" answers both.
+type bzpResolver struct {
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (r *bzpResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls[host]++
+	n := r.calls[host]
+	ok, bad := netip.MustParseAddr(bzpAllowed), netip.MustParseAddr(bzpDenied)
+	switch host {
+	case "failthen.test":
+		if n == 1 {
+			return nil, fmt.Errorf("lookup %s: i/o timeout", host)
+		}
+		return []netip.Addr{bad}, nil
+	case "rebind.test":
+		if n == 1 {
+			return []netip.Addr{ok}, nil
+		}
+		return []netip.Addr{bad}, nil
+	case "mixed.test":
+		return []netip.Addr{ok, bad}, nil
+	}
+	return nil, fmt.Errorf("lookup %s: no such host", host)
+}
+
+func (r *bzpResolver) count(host string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.calls[host]
+}
+
+func TestBotZeroPacketChild(t *testing.T) {
+	if !policytest.IsChild() {
+		t.Skip("only runs inside the zero-packet namespace (see TestBotZeroPacket)")
+	}
+	res := &bzpResolver{calls: map[string]int{}}
+	cfg := config.Defaults()
+	cfg.Policy.Allow, cfg.Policy.Deny = []string{"198.18.0.0/15"}, []string{bzpDenied}
+	pol, err := targetPolicy(cfg, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate, err := newSecurityGate(cfg, nil, time.Now, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	audit := memory.NewAudit()
+	b, err := bot.New(bot.Params{
+		Queue: memory.NewQueue(), Results: memory.NewResults(), Audit: audit,
+		Checker: checks.NewProber(checks.Config{Timeout: 2 * time.Second, Resolver: res, MaxTTL: 3, PingCount: 1}),
+		Policy:  policyAdapter{pol}, Gate: gate,
+		Limits: bot.Limits{JobTimeout: 20 * time.Second},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = b.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	chat := &recChat{}
+	ch := bot.Channel{Chat: "test", Team: "T1", ID: "C1"}
+	n := 0
+	say := func(text string, thread *bot.Thread) {
+		t.Helper()
+		n++
+		cmd := bot.Command{ID: fmt.Sprintf("z%d", n), Channel: ch, User: bot.User{ID: "U1"}, Text: text, Thread: thread}
+		if err := b.Handle(context.Background(), chat, cmd); err != nil {
+			t.Fatalf("Handle(%q): %v", text, err)
+		}
+		wctx, stop := context.WithTimeout(context.Background(), 60*time.Second)
+		defer stop()
+		if err := b.Wait(wctx); err != nil {
+			t.Fatalf("Wait after %q: %v", text, err)
+		}
+	}
+
+	deniedInputs := []string{
+		bzpDenied + ":80",
+		"0xC612000A:80",                          // hex
+		"[::ffff:198.18.0.10]:80",                // mapped
+		"[64:ff9b::c612:a]:80",                   // NAT64
+		"mixed.test:80",                          // one allowed and one denied answer
+		bzpAllowed + ":80 " + bzpDenied + ":443", // one denied target denies the command
+	}
+	// The command grammar (checks.ParseTarget) refuses these as invalid
+	// before the policy sees them: also zero packets, cited differently.
+	invalidInputs := []string{
+		"3323068426:80", // decimal
+		"198.18.10:80",  // short form
+	}
+	for _, in := range append(append([]string(nil), deniedInputs...), invalidInputs...) {
+		say(in, nil)
+	}
+	say("failthen.test:80", nil)                    // the policy's lookup fails: dns_error, nothing queued
+	say("rebind.test:80", nil)                      // allowed now; a second lookup would say denied
+	say(bzpAllowed+":80", nil)                      // the control
+	say("again", &bot.Thread{Channel: ch, ID: "1"}) // failthen.test again: a fresh lookup, now denied
+
+	log := chat.log()
+	t.Logf("chat:\n%s", log)
+	recs, _ := audit.Query(context.Background(), bot.AuditQuery{Kind: bot.KindCommand})
+	byText := map[string]bot.Record{}
+	for _, r := range recs {
+		byText[r.Text] = r
+	}
+	for _, in := range deniedInputs {
+		r := byText[in]
+		if r.Decision != bot.DecisionDenied || !strings.Contains(r.Why, "rule: explicit deny "+bzpDenied+"/32") {
+			t.Errorf("%s: audit decision %q why %q, want denied citing the rule", in, r.Decision, r.Why)
+		}
+	}
+	for _, in := range invalidInputs {
+		if r := byText[in]; r.Decision != bot.DecisionInvalid {
+			t.Errorf("%s: audit decision %q why %q, want invalid", in, r.Decision, r.Why)
+		}
+	}
+	if got := strings.Count(log, "ephemeral U1: not allowed to check "); got != len(deniedInputs) {
+		t.Errorf("%d ephemeral denials, want %d", got, len(deniedInputs))
+	}
+	if !strings.Contains(log, "failthen.test:80 from local: name does not resolve") {
+		t.Error("failthen.test: no dns_error answer in the thread")
+	}
+	if !strings.Contains(log, "not allowed to check failthen.test:80") {
+		t.Error("again on failthen.test: not refused once the name answers the denied address")
+	}
+	if got := res.count("rebind.test"); got != 1 {
+		t.Errorf("rebind.test looked up %d times, want 1 (the policy's)", got)
+	}
+	if got := res.count("failthen.test"); got != 2 {
+		t.Errorf("failthen.test looked up %d times, want 2 (the check's and the again's policy lookups)", got)
+	}
+	results, _ := audit.Query(context.Background(), bot.AuditQuery{Kind: bot.KindResult})
+	for _, r := range results {
+		if strings.Contains(r.Address, bzpDenied) {
+			t.Errorf("a result says %s was probed: %+v", bzpDenied, r)
+		}
+	}
+}
