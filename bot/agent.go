@@ -226,6 +226,7 @@ func (b *Bot) hostMessages(external, host []Result, asked []Job) []Message {
 	}
 	var out []Message
 	var unseen []Block
+	var unseenHosts []string
 	done := map[key]bool{}
 	for _, r := range external {
 		k := key{r.Job.Host, r.Job.Port}
@@ -239,6 +240,9 @@ func (b *Bot) hostMessages(external, host []Result, asked []Job) []Message {
 		}
 		if lines := b.p.HostFacts.WithoutAgent(r.Report); len(lines) > 0 {
 			unseen = append(unseen, Block{Kind: BlockText, Title: targetPort(r.Job), Text: bullets(lines)})
+			if !contains(unseenHosts, r.Job.Host) {
+				unseenHosts = append(unseenHosts, r.Job.Host)
+			}
 		}
 	}
 	if len(unseen) > 0 {
@@ -247,7 +251,7 @@ func (b *Bot) hostMessages(external, host []Result, asked []Job) []Message {
 			m.Text = unseen[0].Title + ": no portcheck agent on " + hostOf(external) + ", so the bot could not see this; run on the host:"
 			m.Blocks[0].Title = ""
 		} else {
-			m.Text = "no portcheck agent on these hosts, so the bot could not see this; run on the host:"
+			m.Text = "no portcheck agent on " + strings.Join(unseenHosts, ", ") + ", so the bot could not see this; run on the host:"
 		}
 		out = append(out, m)
 	}
