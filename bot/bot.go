@@ -302,7 +302,11 @@ func (b *Bot) Handle(ctx context.Context, chat Chat, cmd Command) error {
 		cmd.At = b.p.Now()
 	}
 	if cmd.ID != "" {
-		first, err := b.p.Claims.Claim(ctx, "cmd:"+cmd.ID, 24*time.Hour)
+		// Bounded: a Redis that black-holes packets must not hold the
+		// answer past the chat's deadline (dial timeouts are longer).
+		cctx, cancel := context.WithTimeout(ctx, ingressTimeout)
+		first, err := b.p.Claims.Claim(cctx, "cmd:"+cmd.ID, 24*time.Hour)
+		cancel()
 		if err != nil {
 			// The shared store (Redis) is down: say so at once rather than
 			// risk running a retried command twice.

@@ -680,7 +680,7 @@ func TestStoreDownAtIngress(t *testing.T) {
 	expect(t, q.chat.log(),
 		"start #1 running: checking web01:443 from local…",
 		"reply #1 error: web01:443 from local: the check failed",
-		"update #1 error: web01:443 — check failed: could not queue the check: dial tcp 127.0.0.1:6379: connection refused",
+		"update #1 error: web01:443 — check failed: the job queue is unavailable, try again in a minute (nothing ran): dial tcp 127.0.0.1:6379: connection refused",
 	)
 }
 

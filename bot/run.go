@@ -104,7 +104,7 @@ func (b *Bot) startRunDone(ctx context.Context, ts *threadState, kind Verb, by U
 			// here as failures so the thread still completes.
 			b.log.Error("enqueue failed", "job_id", j.ID, "err", err)
 			for _, rest := range queued[i:] {
-				b.handleResult(context.WithoutCancel(ctx), Result{Job: rest, Error: "could not queue the check: " + err.Error(), Finished: b.p.Now()})
+				b.handleResult(context.WithoutCancel(ctx), Result{Job: rest, Error: queueUnavailable + err.Error(), Finished: b.p.Now()})
 			}
 			return fmt.Errorf("bot: enqueue %s: %w", j.ID, err)
 		}
