@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/signal"
 	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/portcheck/portcheck/bot"
@@ -57,14 +59,16 @@ func (l *livePolicy) Decide(ctx context.Context, cmd bot.Command, t checks.Targe
 func (l *livePolicy) CheckAddr(ip netip.Addr) (bool, string) { return l.adapter().CheckAddr(ip) }
 
 // RedactHop implements bot.HopRedactor.
-func (l *livePolicy) RedactHop(target, hop netip.Addr) bool { return l.adapter().RedactHop(target, hop) }
+func (l *livePolicy) RedactHop(target, hop netip.Addr) bool {
+	return l.adapter().RedactHop(target, hop)
+}
 
 // policyReloader re-reads the configuration on SIGHUP and swaps the target
 // policy. Only the policy is live: listeners, stores and limits need a
 // restart, and a reload that changes them says so in the log.
 type policyReloader struct {
 	live  *livePolicy
-	load  func() (config.Config, error)           // config.Load with the process's path and environment
+	load  func() (config.Config, error)               // config.Load with the process's path and environment
 	build func(config.Config) (*policy.Policy, error) // the same constructor serve uses at start
 	log   *slog.Logger
 	base  config.Config // the configuration the process started with
@@ -304,4 +308,20 @@ func startWorkerOps(ctx context.Context, listen string, ping ops.Check, q bot.Qu
 			srv.stop()
 		}
 	}
+}
+
+// reloadOnSIGHUP makes SIGHUP re-read the configuration and swap the target
+// policy of pol (when it is a *livePolicy), for as long as bg runs.
+func reloadOnSIGHUP(bg *background, pol bot.Policy, load func() (config.Config, error), base config.Config, log *slog.Logger) {
+	live, ok := pol.(*livePolicy)
+	if !ok {
+		return
+	}
+	r := &policyReloader{live: live, load: load, build: func(c config.Config) (*policy.Policy, error) { return targetPolicy(c, nil) }, log: log, base: base}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	bg.start(func(ctx context.Context) {
+		defer signal.Stop(hup)
+		r.run(ctx, hup)
+	})
 }

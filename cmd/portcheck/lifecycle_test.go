@@ -6,9 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +21,7 @@ import (
 	"time"
 
 	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/config"
 	"github.com/portcheck/portcheck/internal/redistest"
 	rstore "github.com/portcheck/portcheck/store/redis"
 )
@@ -289,4 +294,168 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// SIGHUP re-reads the config file and swaps the target policy of a running
+// serve; a bad file keeps the policy in force and logs why.
+func TestServeReloadsPolicyOnSIGHUP(t *testing.T) {
+	// While this test runs, SIGHUP must never reach the default action
+	// (exit): serve's own handler may not be registered yet when one is
+	// sent.
+	guard := make(chan os.Signal, 16)
+	signal.Notify(guard, syscall.SIGHUP)
+	defer signal.Stop(guard)
+
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "portcheck.yaml")
+	write := func(s string) {
+		t.Helper()
+		if err := os.WriteFile(cfgPath, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("policy:\n  allow: [127.0.0.2/32]\n")
+	ln, err := net.Listen("tcp", "127.0.0.3:0")
+	if err != nil {
+		t.Skipf("no 127.0.0.3 here: %v", err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("SSH-2.0-test\r\n"))
+			c.Close()
+		}
+	}()
+
+	addr := freePort(t)
+	env := map[string]string{"HOME": dir, "PORTCHECK_LISTEN": addr, "PORTCHECK_LOG_FORMAT": "json", "PORTCHECK_TIMEOUT": "2s"}
+	ff := &fakeFrontend{got: make(chan string, 100)}
+	factory := func(getenv func(string) string, h bot.Handler, log *slog.Logger) (frontend, bool, error) {
+		ff.h = h
+		return ff, true, nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logs lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- serve(ctx, []string{"--config", cfgPath}, stdio{strings.NewReader(""), io.Discard, &logs}, func(k string) string { return env[k] }, []frontendFactory{factory})
+	}()
+	base := "http://" + addr
+	waitHTTP(t, base+"/healthz")
+
+	post := func(text string) string {
+		t.Helper()
+		r, err := http.Post(base+"/fake?text="+text, "text/plain", nil)
+		if err != nil || r.StatusCode != 200 {
+			t.Fatalf("POST /fake: %v %v", r, err)
+		}
+		r.Body.Close()
+		select {
+		case s := <-ff.got:
+			return s
+		case <-time.After(10 * time.Second):
+			t.Fatal("no answer from the bot")
+			return ""
+		}
+	}
+	drain := func() { // the rest of a check's thread
+		for {
+			select {
+			case <-ff.got:
+			case <-time.After(3 * time.Second):
+				return
+			}
+		}
+	}
+	// hup sends SIGHUP until the log shows want (serve registers its
+	// handler just after /healthz starts answering).
+	hup := func(want string) {
+		t.Helper()
+		before := strings.Count(logs.String(), want)
+		for i := 0; i < 100; i++ {
+			if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(50 * time.Millisecond)
+			if strings.Count(logs.String(), want) > before {
+				return
+			}
+		}
+		t.Fatalf("no %q in the log after SIGHUP:\n%s", want, logs.String())
+	}
+
+	target := ln.Addr().String()
+	if s := post(target); !strings.HasPrefix(s, "ephemeral not allowed to check") {
+		t.Fatalf("before reload: %q", s)
+	}
+	write("policy:\n  allow: [127.0.0.2/32, 127.0.0.3/32]\n")
+	hup(`"msg":"config reloaded: policy changed"`)
+	if !strings.Contains(logs.String(), `policy.allow: [127.0.0.2/32] -> [127.0.0.2/32, 127.0.0.3/32]`) {
+		t.Errorf("the log does not say what changed:\n%s", logs.String())
+	}
+	if s := post(target); !strings.HasPrefix(s, "start checking 127.0.0.3:") {
+		t.Fatalf("after reload: %q", s)
+	}
+	drain()
+
+	write("policy:\n  allow: [127.0.0.2/32]\n  alow: [0.0.0.0/0]\n")
+	hup(`"msg":"config reload failed; keeping the current policy"`)
+	if !strings.Contains(logs.String(), `unknown key \"alow\"`) {
+		t.Errorf("the log does not say what is wrong:\n%s", logs.String())
+	}
+	if s := post(target); !strings.HasPrefix(s, "start checking 127.0.0.3:") {
+		t.Fatalf("a bad file changed the policy: %q", s)
+	}
+	drain()
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("exit %d: %s", code, logs.String())
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}
+
+func waitHTTP(t *testing.T, url string) {
+	t.Helper()
+	for i := 0; i < 200; i++ {
+		if r, err := http.Get(url); err == nil {
+			r.Body.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s never answered", url)
+}
+
+func TestFieldChanges(t *testing.T) {
+	yes, no := true, false
+	cases := []struct {
+		name string
+		a, b config.Policy
+		want []string
+	}{
+		{"same", config.Policy{Allow: []string{"10.0.0.0/8"}}, config.Policy{Allow: []string{"10.0.0.0/8"}}, nil},
+		{"list", config.Policy{}, config.Policy{Deny: []string{"10.9.0.0/16"}}, []string{"policy.deny: [] -> [10.9.0.0/16]"}},
+		{"scalars", config.Policy{MaxPorts: 64}, config.Policy{MaxPorts: 16, AllowPrivate: true},
+			[]string{"policy.max_ports: 64 -> 16", "policy.allow_private: false -> true"}},
+		{"pointer", config.Policy{RedactHops: &yes}, config.Policy{RedactHops: &no}, []string{"policy.redact_hops: true -> false"}},
+		{"pointer to default", config.Policy{RedactHops: &yes}, config.Policy{}, []string{"policy.redact_hops: true -> (default)"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := fieldChanges("policy", tc.a, tc.b)
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
 }

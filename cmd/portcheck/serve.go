@@ -122,6 +122,8 @@ func serve(ctx context.Context, args []string, io stdio, getenv func(string) str
 	defer cleanup()
 	metrics := ops.NewMetrics()
 	p.Observe = metrics
+	// SIGTERM lets the local workers finish their jobs (worker.drain_grace).
+	p.Limits.DrainGrace = cfg.Worker.DrainGrace.Std()
 	b, err := bot.New(p)
 	if err != nil {
 		fmt.Fprintf(io.err, "portcheck serve: %v\n", err)
@@ -179,10 +181,24 @@ func serve(ctx context.Context, args []string, io stdio, getenv func(string) str
 	}
 	log.Info("portcheck serving", "chats", names, "listen", ln.Addr().String(), "audit", cfg.Audit.Path,
 		"queue", queueKind(cfg), "vantage", cfg.Vantage)
+	bg := newBackground(runCtx)
+	bg.start(func(ctx context.Context) { sampleQueue(ctx, p.Queue, metrics, 5*time.Second, log) })
+	reloadOnSIGHUP(bg, p.Policy, func() (config.Config, error) {
+		c, err := config.Load(*path, getenv)
+		if *db != "" {
+			c.Audit.Path = *db
+		}
+		if *listen != "" {
+			c.Listen = *listen
+		}
+		return c, err
+	}, cfg, log)
 
 	<-runCtx.Done()
 	cause := context.Cause(runCtx)
+	bg.stop()
 	health.Drain()
+	log.Info("draining: readiness off, no new commands; jobs in flight finish within the grace", "grace", cfg.Worker.DrainGrace.Std())
 	// Stop taking commands, then let the bot finish (it posts what the
 	// workers still report, and says so in threads that cannot finish).
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -254,7 +270,7 @@ func serveParams(ctx context.Context, cfg config.Config, getenv func(string) str
 	}}
 	p = bot.Params{
 		Audit:  audit,
-		Policy: policyAdapter{pol},
+		Policy: newLivePolicy(pol, cfg.Policy), // SIGHUP swaps it
 		Limits: bot.Limits{
 			Vantage:           cfg.Vantage,
 			Concurrency:       cfg.Worker.Concurrency,
