@@ -68,6 +68,12 @@ type Log struct {
 // Audit configures the audit trail.
 type Audit struct {
 	Path string `yaml:"path"` // PORTCHECK_AUDIT_DB: SQLite file, created on first use
+	// CheckpointChannel, when set, is where serve posts the trail's head
+	// (seq and hash) every CheckpointEvery, outside the database, so that
+	// cutting records off the end is caught too: `portcheck audit verify
+	// --checkpoint SEQ:HASH`. Written "slack:C0AUDIT" or "discord:<channel id>".
+	CheckpointChannel string   `yaml:"checkpoint_channel"` // PORTCHECK_AUDIT_CHECKPOINT_CHANNEL; empty = off
+	CheckpointEvery   Duration `yaml:"checkpoint_every"`   // PORTCHECK_AUDIT_CHECKPOINT_EVERY (default 1h)
 }
 
 // Redis switches the queue, results and rate limits to Redis.
@@ -92,12 +98,13 @@ type Worker struct {
 
 // Policy fences what the chat bot may probe (docs/security.md).
 type Policy struct {
-	Allow        []string `yaml:"allow"`         // PORTCHECK_ALLOW (comma-separated): CIDRs, addresses, .suffix hostnames
-	Deny         []string `yaml:"deny"`          // PORTCHECK_DENY (comma-separated)
-	Ports        []string `yaml:"ports"`         // allowed ports/ranges; empty = all
-	MaxPorts     int      `yaml:"max_ports"`     // ports per command
-	AllowPrivate bool     `yaml:"allow_private"` // RFC 1918 and ULA without listing them
-	RedactHops   *bool    `yaml:"redact_hops"`   // hide private/denied hops in traces of public targets (default true)
+	Allow        []string `yaml:"allow"`          // PORTCHECK_ALLOW (comma-separated): CIDRs, addresses, .suffix hostnames
+	Deny         []string `yaml:"deny"`           // PORTCHECK_DENY (comma-separated)
+	Ports        []string `yaml:"ports"`          // allowed ports/ranges; empty = all
+	MaxPorts     int      `yaml:"max_ports"`      // ports per command
+	AllowPrivate bool     `yaml:"allow_private"`  // RFC 1918 and ULA without listing them
+	RedactHops   *bool    `yaml:"redact_hops"`    // hide private/denied hops in traces of public targets (default true)
+	AllowOnly    bool     `yaml:"allowlist_only"` // only explicitly allowed targets, public ones included
 }
 
 // Limits are the rate limits and input limits.
@@ -137,7 +144,7 @@ func Defaults() Config {
 		Listen:  ":8080",
 		Vantage: "local",
 		Log:     Log{Format: "text", Level: "info"},
-		Audit:   Audit{Path: ""}, // empty: the command picks its state directory
+		Audit:   Audit{Path: "", CheckpointEvery: Duration(time.Hour)}, // empty path: the command picks its state directory
 		Redis:   Redis{MaxDeliveries: 3, StreamMaxLen: 100000},
 		Worker:  Worker{Concurrency: 32, Timeout: Duration(5 * time.Second), LocalWorker: &t, DrainGrace: Duration(25 * time.Second)},
 		Policy:  Policy{MaxPorts: 64, RedactHops: &t},

@@ -40,6 +40,15 @@ func applyEnv(c *Config, getenv func(string) string) []error {
 	str("PORTCHECK_LOG_FORMAT", &c.Log.Format)
 	str("PORTCHECK_LOG_LEVEL", &c.Log.Level)
 	str("PORTCHECK_AUDIT_DB", &c.Audit.Path)
+	str("PORTCHECK_AUDIT_CHECKPOINT_CHANNEL", &c.Audit.CheckpointChannel)
+	if v := getenv("PORTCHECK_AUDIT_CHECKPOINT_EVERY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			bad("PORTCHECK_AUDIT_CHECKPOINT_EVERY", fmt.Sprintf("%q is not a duration (examples: 1h, 15m)", v))
+		} else {
+			c.Audit.CheckpointEvery = Duration(d)
+		}
+	}
 	str("REDIS_URL", &c.Redis.URL)
 	str("REDIS_SENTINEL_MASTER", &c.Redis.SentinelMaster)
 	list("REDIS_SENTINEL_ADDRS", &c.Redis.SentinelAddrs)

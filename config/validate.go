@@ -3,11 +3,12 @@ package config
 import (
 	"fmt"
 	"net"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/portcheck/portcheck/policy"
 )
 
 // validate returns every problem in c, each naming its key and what to do.
@@ -63,14 +64,24 @@ func validate(c Config) []*Error {
 		list []string
 	}{{"policy.allow", c.Policy.Allow}, {"policy.deny", c.Policy.Deny}} {
 		for _, r := range key.list {
-			if msg := checkRule(r); msg != "" {
-				bad(key.name, "%q: %s", r, msg)
+			// The policy's own parser, so config check and runtime agree.
+			if _, err := policy.ParseRule(r); err != nil {
+				bad(key.name, "%v", err)
 			}
 		}
 	}
 	for _, p := range c.Policy.Ports {
-		if msg := checkPortRange(p); msg != "" {
-			bad("policy.ports", "%q: %s", p, msg)
+		if _, err := policy.ParsePortRange(p); err != nil {
+			bad("policy.ports", "%v", err)
+		}
+	}
+	if ch := c.Audit.CheckpointChannel; ch != "" {
+		chat, id, ok := strings.Cut(ch, ":")
+		if !ok || (chat != "slack" && chat != "discord") || id == "" || strings.ContainsAny(id, " ,:") {
+			bad("audit.checkpoint_channel", "%q must be slack:<channel id> or discord:<channel id> (example: slack:C0AUDIT)", ch)
+		}
+		if c.Audit.CheckpointEvery.Std() < time.Minute {
+			bad("audit.checkpoint_every", "%s must be at least 1m (default 1h)", c.Audit.CheckpointEvery.Std())
 		}
 	}
 	for _, l := range []struct {
@@ -97,46 +108,4 @@ func validate(c Config) []*Error {
 		bad("watch.max_for", "must be positive (example: 24h)")
 	}
 	return errs
-}
-
-// checkRule accepts a CIDR, an address, or a hostname / .suffix.
-func checkRule(r string) string {
-	if strings.Contains(r, "/") {
-		if _, err := netip.ParsePrefix(r); err != nil {
-			return "not a CIDR (example: 10.0.0.0/8)"
-		}
-		return ""
-	}
-	if _, err := netip.ParseAddr(r); err == nil {
-		return ""
-	}
-	h := strings.TrimPrefix(strings.TrimSuffix(r, "."), ".")
-	if h == "" || len(h) > 253 {
-		return "not a CIDR, address or hostname"
-	}
-	for _, label := range strings.Split(h, ".") {
-		if label == "" || len(label) > 63 {
-			return "not a CIDR, address or hostname"
-		}
-		for _, ch := range label {
-			if !(ch == '-' || ch == '_' || ch == '*' || ch >= '0' && ch <= '9' || ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z') {
-				return "not a CIDR, address or hostname"
-			}
-		}
-	}
-	return ""
-}
-
-func checkPortRange(p string) string {
-	lo, hi, isRange := strings.Cut(p, "-")
-	a, err1 := strconv.Atoi(strings.TrimSpace(lo))
-	b := a
-	var err2 error
-	if isRange {
-		b, err2 = strconv.Atoi(strings.TrimSpace(hi))
-	}
-	if err1 != nil || err2 != nil || a < 1 || b > 65535 || a > b {
-		return "must be a port (1-65535) or a range like 8000-8100"
-	}
-	return ""
 }
