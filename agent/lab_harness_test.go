@@ -16,6 +16,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/portcheck/portcheck/checks"
+	"github.com/portcheck/portcheck/internal/netlab"
 )
 
 // Lab tests run the agent inside network namespaces they create. Go cannot
@@ -26,6 +29,7 @@ import (
 const labRoleEnv = "PCA_LAB_ROLE"
 
 func TestMain(m *testing.M) {
+	netlab.ServeIfChild() // the bot-level lab test (botlab_test.go) runs netlab's services
 	if role := os.Getenv(labRoleEnv); role != "" {
 		os.Exit(labChild(role))
 	}
@@ -48,6 +52,15 @@ func labChild(role string) int {
 		defer cancel()
 		f := Gather(ctx, q, Options{Etc: os.Getenv("PCA_LAB_ETC")})
 		if err := json.NewEncoder(os.Stdout).Encode(f); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return 0
+	case "probe": // the external probe from the client namespace: checks.Report of PCA_LAB_HOST:PCA_LAB_PORT
+		port, _ := strconv.Atoi(os.Getenv("PCA_LAB_PORT"))
+		p := checks.NewProber(checks.Config{Timeout: 2 * time.Second, Vantage: "lab-client"})
+		rep := p.Check(context.Background(), checks.Request{Target: os.Getenv("PCA_LAB_HOST") + ":" + strconv.Itoa(port), Host: os.Getenv("PCA_LAB_HOST"), Port: port})
+		if err := json.NewEncoder(os.Stdout).Encode(rep); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}

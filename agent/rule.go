@@ -102,10 +102,19 @@ func (r Rule) Describe() string {
 	} else {
 		fmt.Fprintf(&b, "%s rule #%d in %s", strings.ToUpper(r.Target), r.Position, r.Chain)
 	}
+	// iptables is the common case and stays implicit; an ip6tables or
+	// legacy rule says so, or it reads like its iptables twin.
+	var where []string
+	if r.Source != "" && r.Source != "nft" && r.Source != "iptables" && r.Source != "ufw" {
+		where = append(where, r.Source)
+	}
 	if r.Source == "nft" {
-		fmt.Fprintf(&b, " (nft %s %s)", r.Family, r.Table)
+		where = append(where, "nft "+r.Family+" "+r.Table)
 	} else if r.Table != "" && r.Table != "filter" {
-		fmt.Fprintf(&b, " (table %s)", r.Table)
+		where = append(where, "table "+r.Table)
+	}
+	if len(where) > 0 {
+		fmt.Fprintf(&b, " (%s)", strings.Join(where, ", "))
 	}
 	if r.Counters {
 		fmt.Fprintf(&b, " has %d packet%s", r.Packets, plural(r.Packets))
