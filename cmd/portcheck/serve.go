@@ -285,7 +285,7 @@ func serveParams(ctx context.Context, cfg config.Config, getenv func(string) str
 		HostFacts: agentMerger{}, // merged host findings, or what could not be seen without an agent
 	}
 	if cfg.Worker.LocalWorker == nil || *cfg.Worker.LocalWorker {
-		p.Checker = checks.NewProber(checks.Config{Timeout: timeout, Vantage: cfg.Vantage})
+		p.Checker = localChecker(cfg, timeout) // with the egress self-check (distributed.go)
 	}
 	var rdb goredis.UniversalClient // nil: rate limits in memory
 	if queueKind(cfg) == "redis" {

@@ -139,19 +139,42 @@ func runShell(ctx context.Context, args []string, io stdio) int {
 		fmt.Fprintf(io.err, "portcheck shell: target policy: %v\n", err)
 		return 2
 	}
-	b, err := bot.New(bot.Params{
+	// REDIS_URL, the vantage name, the local worker switch and the control
+	// target come from the same config as serve (file and environment).
+	conf, err := config.Load(os.Getenv("PORTCHECK_CONFIG"), os.Getenv)
+	if err != nil {
+		fmt.Fprintf(io.err, "portcheck shell: %v\n", err)
+		return 2
+	}
+	p := bot.Params{
 		Queue: memory.NewQueue(), Results: memory.NewResults(), Audit: audit, Claims: memory.NewClaims(),
-		Checker: checks.NewProber(checks.Config{Timeout: cfg.timeout, Vantage: "local"}),
-		Policy:  policyAdapter{pol},
-		Gate:    shellGate(log),
+		Policy: policyAdapter{pol},
+		Gate:   shellGate(log),
 		Limits: bot.Limits{
+			Vantage:     conf.Vantage,
 			Concurrency: cfg.concurrency,
 			// The engine keeps its own per-port deadline; the job's is a
 			// backstop with room for the trace after it.
 			JobTimeout: 2*cfg.timeout + 5*time.Second,
 		},
 		Log: log,
-	})
+	}
+	if localWorkerOn(conf) {
+		p.Checker = localChecker(conf, cfg.timeout)
+	}
+	if queueKind(conf) == "redis" {
+		quietGoRedis(log)
+		cleanup, err := useRedis(ctx, conf, os.Getenv, log, &p)
+		if err != nil {
+			fmt.Fprintf(io.err, "portcheck shell: %v\n", err)
+			return 1
+		}
+		defer cleanup()
+	} else if p.Checker == nil {
+		fmt.Fprintln(io.err, "portcheck shell: the local worker is off (PORTCHECK_LOCAL_WORKER=false) and there is no REDIS_URL: nobody would run the checks")
+		return 2
+	}
+	b, err := bot.New(p)
 	if err != nil {
 		fmt.Fprintf(io.err, "portcheck shell: %v\n", err)
 		return 1

@@ -14,7 +14,6 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/portcheck/portcheck/bot"
-	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/config"
 	"github.com/portcheck/portcheck/ops"
 	rstore "github.com/portcheck/portcheck/store/redis"
@@ -99,7 +98,7 @@ func runWorker(ctx context.Context, args []string, io stdio) int {
 		Vet:             pol,
 		Queue:           st.Queue(),
 		Results:         st.Results(),
-		Checker:         checks.NewProber(checks.Config{Timeout: cfg.Worker.Timeout.Std(), Vantage: cfg.Vantage}),
+		Checker:         localChecker(cfg, cfg.Worker.Timeout.Std()), // with the egress self-check (distributed.go)
 		Vantage:         cfg.Vantage,
 		Concurrency:     cfg.Worker.Concurrency,
 		Timeout:         cfg.Worker.Timeout.Std(),

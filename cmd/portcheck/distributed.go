@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/checks"
+	"github.com/portcheck/portcheck/config"
+	rstore "github.com/portcheck/portcheck/store/redis"
+)
+
+// localChecker is the prober a worker runs at its vantage, with the egress
+// self-check when a control target is configured (control_target /
+// PORTCHECK_CONTROL_TARGET): a filtered port is then re-tried against a host
+// known to be open, so the differential can tell "this vantage's own network
+// blocks outbound PORT" from "the target filters it".
+func localChecker(cfg config.Config, timeout time.Duration) bot.Checker {
+	var c bot.Checker = checks.NewProber(checks.Config{Timeout: timeout, Vantage: cfg.Vantage})
+	if cfg.ControlTarget != "" {
+		c = bot.EgressChecker{Checker: c, Control: cfg.ControlTarget}
+	}
+	return c
+}
+
+// localWorkerOn is worker.local_worker / PORTCHECK_LOCAL_WORKER (default on).
+func localWorkerOn(cfg config.Config) bool {
+	return cfg.Worker.LocalWorker == nil || *cfg.Worker.LocalWorker
+}
+
+// useRedis moves a bot's queue, results, dedupe and vantage list to the
+// Redis at REDIS_URL (shared with `portcheck serve` processes and
+// `portcheck worker`s elsewhere) and, when p has a local worker, registers
+// it under cfg.Vantage so /portcheck vantages lists it. An unreachable
+// Redis is not fatal: commands get "the job queue is unavailable" until it
+// is back; a wrong password is.
+func useRedis(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger, p *bot.Params) (cleanup func(), err error) {
+	st, err := rstore.Open(ctx, cfg.Redis.URL, workerStoreOptions(cfg, getenv, log))
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	err = st.Ping(pctx)
+	cancel()
+	switch {
+	case err != nil && !rstore.Unavailable(err):
+		_ = st.Close()
+		return nil, fmt.Errorf("redis: %w", err)
+	case err != nil:
+		log.Warn("redis unreachable at start; commands are refused until it answers", "err", err)
+	}
+	p.Queue, p.Results, p.Claims, p.Others = st.Queue(), st.Results(), st, st
+	closers := []func(){func() { _ = st.Close() }}
+	if p.Checker != nil {
+		hctx, stopHB := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := st.Heartbeat(hctx, rstore.VantageInfo{Name: cfg.Vantage, Version: workerVersion()}); err != nil && hctx.Err() == nil {
+				log.Error("vantage heartbeat stopped", "err", err)
+			}
+		}()
+		closers = append(closers, func() { stopHB(); <-done })
+	}
+	return func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}, nil
+}
+
+// quietGoRedis routes go-redis's own process-wide log (dial failures) to
+// log at debug level: the store already warns once per retry.
+func quietGoRedis(log *slog.Logger) { goredis.SetLogger(rstore.GoRedisLogger{L: log}) }
