@@ -44,6 +44,9 @@ func runAgent(ctx context.Context, args []string, io stdio) int {
 	hostname := fs.String("hostname", "", "name for the host:<hostname> vantage (default: the system hostname)")
 	var aliases []string
 	fs.Func("alias", "extra vantage name this agent answers for, e.g. web01 (repeatable)", func(s string) error {
+		if err := agentName(s); err != nil {
+			return err
+		}
 		aliases = append(aliases, s)
 		return nil
 	})
@@ -70,6 +73,10 @@ func runAgent(ctx context.Context, args []string, io stdio) int {
 				return 2
 			}
 			name = h
+		}
+		if err := agentName(name); err != nil {
+			fmt.Fprintf(io.err, "portcheck agent: hostname: %v (use --hostname)\n", err)
+			return 2
 		}
 		return runAgentServe(ctx, agentServeParams{configPath: *configPath, vantages: agentVantages(name, aliases), hostname: strings.ToLower(name), opts: opts, timeout: *timeout}, io)
 	}
@@ -167,4 +174,19 @@ func printFacts(w io.Writer, f agent.Facts) {
 			fmt.Fprintf(w, "  %s: %s\n", u.What, u.Why)
 		}
 	}
+}
+
+// agentName checks a hostname or alias the agent registers: the chat
+// grammar must be able to name it after "from" (host:NAME or the alias),
+// so letters, digits, '-', '_' and '.' only, like a worker's vantage.
+func agentName(s string) error {
+	if s == "" || len(s) > 64 {
+		return fmt.Errorf("%q must be 1 to 64 characters", s)
+	}
+	for _, r := range strings.ToLower(s) {
+		if !(r == '-' || r == '_' || r == '.' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
+			return fmt.Errorf("%q: use letters, digits, '-', '_' and '.' (the agent adds the host: prefix itself)", s)
+		}
+	}
+	return nil
 }

@@ -123,13 +123,14 @@ func TestAgentServesJobsFromRedis(t *testing.T) {
 func TestAgentServeUsage(t *testing.T) {
 	t.Setenv("REDIS_URL", "")
 	t.Setenv("PORTCHECK_CONFIG", "")
-	for _, args := range [][]string{{"--serve", "--port", "22"}, {"--serve", "--json"}, {"--serve", "--hostname", "x"}} {
+	for _, args := range [][]string{{"--serve", "--port", "22"}, {"--serve", "--json"}, {"--serve", "--hostname", "x"},
+		{"--serve", "--hostname", "web 01"}, {"--serve", "--alias", "host:web01"}, {"--serve", "--hostname", "a:b"}} {
 		var errb bytes.Buffer
 		if code := runAgent(context.Background(), args, stdio{strings.NewReader(""), &bytes.Buffer{}, &errb}); code != 2 {
 			t.Errorf("runAgent(%q) = %d, want 2; stderr %q", args, code, errb.String())
 		}
 	}
-	if got := agentVantages("web01", []string{"web01", "", "host:web01", "www"}); !reflect.DeepEqual(got, []string{"host:web01", "web01", "www"}) {
+	if got := agentVantages("Web01", []string{"web01", "", "host:web01", "WWW"}); !reflect.DeepEqual(got, []string{"host:web01", "web01", "www"}) {
 		t.Errorf("agentVantages = %q", got)
 	}
 }
