@@ -287,7 +287,9 @@ func (b *Bot) handleResult(ctx context.Context, res Result) {
 		// A result for a run this process does not know (another bot
 		// process started it, or this one restarted): post it on its own.
 		b.reply(ctx, chat, j.Thread, by, j, EvidenceMessage(res))
-		b.update(ctx, chat, j.Thread, by, j, ParentMessage([]Result{res}))
+		if !j.HostLocal { // an agent's own prediction is no external verdict for the parent
+			b.update(ctx, chat, j.Thread, by, j, ParentMessage([]Result{res}))
+		}
 		return
 	}
 
