@@ -19,7 +19,7 @@ import (
 
 const auditHelp = `Usage:
   portcheck audit export [--format jsonl|csv] [--since DURATION|RFC3339] [--channel C] [--db PATH]
-  portcheck audit verify [--db PATH]
+  portcheck audit verify [--checkpoint SEQ:HASH]... [--db PATH]
 
 export writes the audit trail (every request, decision and result, oldest
 first) for a post-incident review: jsonl (one record per line, the default)
@@ -29,7 +29,9 @@ prefixed with ').
   --channel C   one channel's records (its id: C0123ABCD, the Discord channel id, shell)
 
 verify recomputes the hash chain and reports the first record that was
-changed, removed or inserted.
+changed, removed or inserted. --checkpoint (repeatable) also checks that the
+trail still holds a head posted earlier by serve (audit.checkpoint_channel),
+which catches records cut off the end.
 
 --db defaults to PORTCHECK_AUDIT_DB, then $XDG_STATE_HOME/portcheck/audit.db
 (or ~/.local/state/portcheck/audit.db).
@@ -56,6 +58,8 @@ func audit(ctx context.Context, args []string, io stdio, getenv func(string) str
 	format := fs.String("format", "jsonl", "jsonl or csv")
 	since := fs.String("since", "", "duration or time")
 	channel := fs.String("channel", "", "channel id")
+	var cps checkpointFlag
+	fs.Var(&cps, "checkpoint", "SEQ:HASH of a posted checkpoint (repeatable)")
 	usage := func(format string, a ...any) int {
 		fmt.Fprintf(io.err, "portcheck audit %s: %s\n(see portcheck audit --help)\n", sub, fmt.Sprintf(format, a...))
 		return 2
@@ -109,7 +113,7 @@ func audit(ctx context.Context, args []string, io stdio, getenv func(string) str
 	}
 	defer a.Close()
 	if sub == "verify" {
-		return verifyAudit(ctx, a, path, io)
+		return verifyAudit(ctx, a, path, cps, io)
 	}
 	recs, err := a.Query(ctx, q)
 	if err != nil {
@@ -199,7 +203,7 @@ func writeCSV(w io.Writer, recs []bot.Record) error {
 }
 
 // verifyAudit walks the hash chain from the first record.
-func verifyAudit(ctx context.Context, a *sqlite.Audit, path string, io stdio) int {
+func verifyAudit(ctx context.Context, a *sqlite.Audit, path string, cps []checkpoint, io stdio) int {
 	recs, err := a.Query(ctx, bot.AuditQuery{})
 	if err != nil {
 		fmt.Fprintf(io.err, "portcheck audit verify: %v\n", err)
@@ -222,9 +226,16 @@ func verifyAudit(ctx context.Context, a *sqlite.Audit, path string, io stdio) in
 		}
 		prev, seq = r.Hash, r.Seq
 	}
-	head := prev
-	if head == "" {
-		head = "(empty)"
+	if problem := checkCheckpoints(recs, cps); problem != "" {
+		fmt.Fprintf(io.out, "%s: %s\n", path, problem)
+		return 1
+	}
+	head := "(empty)"
+	if len(recs) > 0 {
+		head = formatCheckpoint(recs[len(recs)-1]) // the form --checkpoint takes
+	}
+	if len(cps) > 0 {
+		fmt.Fprintf(io.out, "%s: %d checkpoint(s) found\n", path, len(cps))
 	}
 	fmt.Fprintf(io.out, "%s: %d records, chain intact, head %s\n", path, len(recs), head)
 	return 0

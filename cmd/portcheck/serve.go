@@ -182,6 +182,7 @@ func serve(ctx context.Context, args []string, io stdio, getenv func(string) str
 	log.Info("portcheck serving", "chats", names, "listen", ln.Addr().String(), "audit", cfg.Audit.Path,
 		"queue", queueKind(cfg), "vantage", cfg.Vantage)
 	bg := newBackground(runCtx)
+	startCheckpoints(bg, cfg, p.Audit, fronts, log) // audit.checkpoint_channel: the head, posted on a schedule
 	bg.start(func(ctx context.Context) { sampleQueue(ctx, p.Queue, metrics, 5*time.Second, log) })
 	reloadOnSIGHUP(bg, p.Policy, func() (config.Config, error) {
 		c, err := config.Load(*path, getenv)
