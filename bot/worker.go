@@ -116,6 +116,7 @@ func (w *Worker) serve(ctx context.Context, d Delivery) {
 	res := w.Do(ctx, j)
 	failed := res.Error != "" && res.Report.Verdict == ""
 	w.p.Observe.JobFinished(j.Vantage, string(res.Report.Verdict), time.Since(start), failed)
+	observeProbe(w.p.Observe, res.Report)
 	w.p.Log.Debug("job finished", "job_id", j.ID, "vantage", j.Vantage, "verdict", res.Report.Verdict, "err", res.Error, "elapsed", time.Since(start))
 	if ctx.Err() != nil && w.p.KeepInterrupted && res.Error != "" {
 		w.handBack(d)

@@ -41,6 +41,9 @@ type Options struct {
 	// SocketPingInterval is how long Socket Mode waits for Slack's ping
 	// before reconnecting. Default: slack-go's (30 s).
 	SocketPingInterval time.Duration
+	// OnRetry, when set, is told of every retried Web API call (op is the
+	// method), for the chat API retries metric.
+	OnRetry func(op string)
 }
 
 // Adapter is the Slack frontend: it implements bot.Chat and the methods
@@ -57,6 +60,7 @@ type Adapter struct {
 	attempts      int
 	maxRetryAfter time.Duration
 	pingInterval  time.Duration
+	onRetry       func(op string)
 	seen          *seen
 	inflight      sync.WaitGroup
 }
@@ -80,6 +84,7 @@ func New(o Options) (*Adapter, error) {
 		attempts:      o.Attempts,
 		maxRetryAfter: o.MaxRetryAfter,
 		pingInterval:  o.SocketPingInterval,
+		onRetry:       o.OnRetry,
 	}
 	if a.http == nil {
 		a.http = &http.Client{Timeout: 10 * time.Second}

@@ -147,6 +147,9 @@ func (a *Adapter) retry(ctx context.Context, op string, call func(context.Contex
 			break
 		}
 		a.log.Info("retrying slack call", "op", op, "attempt", attempt, "wait", wait, "err", err)
+		if a.onRetry != nil {
+			a.onRetry(op)
+		}
 		if serr := a.sleep(ctx, wait); serr != nil {
 			return fmt.Errorf("%s: %w (while waiting to retry: %w)", op, err, serr)
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -52,6 +53,7 @@ type securityGate struct {
 	inflight *ratelimit.Inflight // nil: no cap
 	maxJobs  int
 	log      *slog.Logger
+	limited  func(which string) // told which limit refused a command (metrics); nil: nobody
 }
 
 // newSecurityGate builds the gate from the configuration. rdb, when not nil
@@ -118,6 +120,7 @@ func (g *securityGate) Admit(ctx context.Context, cmd bot.Command, req bot.Reque
 		// forever, as a big command empties a rate limit.
 		rel, r := g.inflight.Acquire(key, min(max(jobs, 1), g.maxJobs))
 		if !r.Allowed {
+			g.denied(r.Which)
 			return bot.GateDecision{Why: r.Message()}
 		}
 		release = rel
@@ -140,6 +143,7 @@ func (g *securityGate) Admit(ctx context.Context, cmd bot.Command, req bot.Reque
 		if why == "" { // an error with an allowed result would be a limiter bug: still refuse
 			why = ratelimit.Result{Which: ratelimit.WhichUnavailable}.Message()
 		}
+		g.denied(cmp.Or(r.Which, ratelimit.WhichUnavailable))
 		return bot.GateDecision{Why: why}
 	}
 	return bot.GateDecision{Allowed: true, Done: release}

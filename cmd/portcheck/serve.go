@@ -53,7 +53,10 @@ func runServe(ctx context.Context, args []string, io stdio) int {
 
 // forwardHandler lets the frontends be built (and the no-chat case caught)
 // before the bot and its stores exist.
-type forwardHandler struct{ h bot.Handler }
+type forwardHandler struct {
+	h   bot.Handler
+	obs chatRetryObserver // the metrics, once built: see onChatRetry
+}
 
 func (f *forwardHandler) Handle(ctx context.Context, c bot.Chat, cmd bot.Command) error {
 	if f.h == nil {
@@ -122,6 +125,10 @@ func serve(ctx context.Context, args []string, io stdio, getenv func(string) str
 	defer cleanup()
 	metrics := ops.NewMetrics()
 	p.Observe = metrics
+	fwd.obs = metrics
+	if g, ok := p.Gate.(*securityGate); ok {
+		g.limited = metrics.RateLimited
+	}
 	// SIGTERM lets the local workers finish their jobs (worker.drain_grace).
 	p.Limits.DrainGrace = cfg.Worker.DrainGrace.Std()
 	b, err := bot.New(p)
@@ -181,6 +188,7 @@ func serve(ctx context.Context, args []string, io stdio, getenv func(string) str
 	}
 	log.Info("portcheck serving", "chats", names, "listen", ln.Addr().String(), "audit", cfg.Audit.Path,
 		"queue", queueKind(cfg), "vantage", cfg.Vantage)
+	metrics.Preset(names, cfg.Vantage)
 	bg := newBackground(runCtx)
 	startCheckpoints(bg, cfg, p.Audit, fronts, log) // audit.checkpoint_channel: the head, posted on a schedule
 	bg.start(func(ctx context.Context) { sampleQueue(ctx, p.Queue, metrics, 5*time.Second, log) })

@@ -15,7 +15,7 @@ func newSlackFrontend(getenv func(string) string, h bot.Handler, log *slog.Logge
 	if err != nil || !ok {
 		return nil, ok, err
 	}
-	a, err := slack.New(slack.Options{Config: cfg, Handler: h, Logger: log})
+	a, err := slack.New(slack.Options{Config: cfg, Handler: h, Logger: log, OnRetry: onChatRetry(h, "slack")})
 	if err != nil {
 		return nil, true, err
 	}

@@ -66,6 +66,7 @@ func runWorker(ctx context.Context, args []string, io stdio) int {
 	}
 	log := newLogger(cfg.Log, io.err, "worker")
 	metrics := ops.NewMetrics()
+	metrics.Preset(nil, cfg.Vantage)
 	goredis.SetLogger(rstore.GoRedisLogger{L: log}) // process-wide: this is main's to decide
 
 	st, err := rstore.Open(ctx, cfg.Redis.URL, workerStoreOptions(cfg, os.Getenv, log))
