@@ -314,14 +314,16 @@ func DifferentialMessage(ds []Differential) Message {
 	var heads []string
 	for _, d := range ds {
 		m.Status = worse(m.Status, d.Status)
-		heads = append(heads, d.Target+" — "+d.Verdict)
+		heads = append(heads, d.Target)
 		m.Blocks = append(m.Blocks, Block{Kind: BlockCode, Title: d.Target + " from each vantage", Text: vantageRows(d)})
 		m.Blocks = append(m.Blocks, Block{Kind: BlockText, Title: "Compared", Text: d.Verdict})
 		if d.Hint != "" {
 			m.Blocks = append(m.Blocks, Block{Kind: BlockText, Title: "What to do", Text: d.Hint})
 		}
 	}
-	m.Text = strings.Join(heads, " · ")
+	// The parent carries the merged verdict already: the reply's headline
+	// only says what it compares.
+	m.Text = "compared from " + strconv.Itoa(len(ds[0].Rows)) + " vantages: " + strings.Join(heads, ", ")
 	return m
 }
 
@@ -371,9 +373,9 @@ func vantageRows(d Differential) string {
 		if e := res.Report.Egress; e != nil {
 			switch {
 			case e.Blocked():
-				parts = append(parts, "egress blocked (control "+e.Control+":"+strconv.Itoa(e.Port)+" "+VerdictWords(e.Verdict)+")")
+				parts = append(parts, "egress blocked (control "+joinHostPort(e.Control, e.Port)+" "+VerdictWords(e.Verdict)+")")
 			case e.Passes():
-				parts = append(parts, "egress ok (control "+e.Control+":"+strconv.Itoa(e.Port)+" "+VerdictWords(e.Verdict)+")")
+				parts = append(parts, "egress ok (control "+joinHostPort(e.Control, e.Port)+" "+VerdictWords(e.Verdict)+")")
 			default:
 				parts = append(parts, "egress unknown (control "+VerdictWords(e.Verdict)+")")
 			}
