@@ -190,6 +190,46 @@ func (b *Bot) hostJobs(ctx context.Context, ts *threadState, kind Verb, round in
 	return out
 }
 
+// armHostWait says, once, when only a run's host-local jobs are still out.
+// An agent that died (its heartbeat not yet expired) or hangs must not hold
+// back the external verdict. Callers hold b.mu.
+func (b *Bot) armHostWait(r *run) bool {
+	if r.hostJobs == 0 || r.hostWaiting {
+		return false
+	}
+	for _, j := range r.jobs {
+		if _, ok := r.results[j.ID]; !ok && !j.HostLocal {
+			return false
+		}
+	}
+	r.hostWaiting = true
+	return true
+}
+
+// waitForAgents gives the run's agents Limits.AgentWait, then answers the
+// host jobs still missing as failures so the run completes; a late answer
+// is then ignored as a duplicate. On shutdown interruptPending answers them.
+func (b *Bot) waitForAgents(ctx context.Context, r *run) {
+	select {
+	case <-b.p.After(b.lim.AgentWait):
+	case <-b.ctx.Done():
+		return
+	}
+	b.mu.Lock()
+	var missing []Job
+	if b.runs[r.id] == r {
+		for _, j := range r.jobs {
+			if _, ok := r.results[j.ID]; !ok && j.HostLocal {
+				missing = append(missing, j)
+			}
+		}
+	}
+	b.mu.Unlock()
+	for _, j := range missing {
+		b.handleResult(ctx, Result{Job: j, Error: "no answer within " + shortDuration(b.lim.AgentWait) + " of the external checks", Finished: b.p.Now()})
+	}
+}
+
 // splitHost separates the external results (the parent's verdict, the
 // diff) from the host agents' answers.
 func splitHost(rs []Result) (external, host []Result) {

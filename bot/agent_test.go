@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
@@ -139,6 +140,30 @@ func TestGrammarHostVantage(t *testing.T) {
 	for _, bad := range []string{"web01:443 from host:", "web01:443 from a:b"} {
 		if _, err := bot.Parse(bad, bot.GrammarLimits{}); err == nil {
 			t.Errorf("Parse(%q) accepted", bad)
+		}
+	}
+}
+
+// An agent that is registered but does not answer (dead before its
+// heartbeat expired) must not hold back the external verdict.
+func TestSilentAgentDoesNotHoldTheThread(t *testing.T) {
+	m := &fakeMerger{}
+	h := newHarness(t, verdictChecker(checks.VerdictClosed), func(p *bot.Params) {
+		p.HostFacts, p.Others = m, vantageList{"host:web01"}
+		p.Limits.AgentWait = 50 * time.Millisecond
+	})
+	h.say(t, "web01:8443", nil)
+	h.settle(t)
+	expect(t, h.chat.log(),
+		"start #1 running: checking web01:8443 from local…",
+		"reply #1 problem: web01:8443 from local: closed (nothing listening)",
+		"update #1 problem: web01:8443 — closed (nothing listening) · 198.18.3.10 · 12ms",
+		"reply #1 problem: web01:8443 — the agent host:web01 did not answer",
+	)
+	text := bot.RenderText(h.chat.msgs[len(h.chat.msgs)-1])
+	for _, s := range []string{"no answer within 50ms of the external checks", "Run these on the host", "what port 8443 looks like: `ss`"} {
+		if !strings.Contains(text, s) {
+			t.Errorf("lacks %q:\n%s", s, text)
 		}
 	}
 }

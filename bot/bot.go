@@ -81,6 +81,7 @@ type Limits struct {
 	DrainTimeout      time.Duration // on shutdown, how long to wait for in-flight results (5s)
 	DrainGrace        time.Duration // on shutdown, how long the local workers may finish jobs in flight (0: cut short at once)
 	Threads           int           // threads remembered for again/stop; the oldest idle ones are forgotten past this (10000)
+	AgentWait         time.Duration // once a run's external checks are in, how long its host agents may take before the thread goes on without them (5s)
 	Grammar           GrammarLimits
 }
 
@@ -106,6 +107,7 @@ func (l Limits) withDefaults() Limits {
 	defD(&l.JobTimeout, 60*time.Second)
 	defD(&l.ProgressAfter, 5*time.Second)
 	defD(&l.DrainTimeout, 5*time.Second)
+	defD(&l.AgentWait, 5*time.Second)
 	l.Grammar = l.Grammar.withDefaults()
 	return l
 }

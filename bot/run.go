@@ -15,19 +15,20 @@ import (
 // run is one execution of a check: the command's, an again, or one round of
 // a watch. Its id is every job's CommandID.
 type run struct {
-	id       string
-	kind     Verb // VerbCheck, VerbAgain, VerbWatch
-	round    int  // watch: 0 for the first check
-	ts       *threadState
-	by       User
-	jobs     []Job
-	results  map[string]Result
-	quarter  int // grouped runs: last progress quarter shown on the parent
-	started  time.Time
-	prev     *run
-	finished time.Time
-	done     func() // the Gate's, called once when the run completes
-	hostJobs int    // of jobs, the host-local ones (last): not counted as checks
+	id          string
+	kind        Verb // VerbCheck, VerbAgain, VerbWatch
+	round       int  // watch: 0 for the first check
+	ts          *threadState
+	by          User
+	jobs        []Job
+	results     map[string]Result
+	quarter     int // grouped runs: last progress quarter shown on the parent
+	started     time.Time
+	prev        *run
+	finished    time.Time
+	done        func() // the Gate's, called once when the run completes
+	hostJobs    int    // of jobs, the host-local ones (last): not counted as checks
+	hostWaiting bool   // the external jobs are in; waitForAgents runs
 }
 
 func (r *run) detailed(lim Limits) bool { return len(r.jobs)-r.hostJobs <= lim.DetailPorts }
@@ -296,6 +297,7 @@ func (b *Bot) handleResult(ctx context.Context, res Result) {
 	b.mu.Lock()
 	r.results[j.ID] = res
 	done := len(r.results) == len(r.jobs)
+	hostWait := !done && b.armHostWait(r) // only host agents left: they get Limits.AgentWait more
 	quarter := 0
 	if !done && !r.detailed(b.lim) {
 		if q := 4 * len(r.results) / len(r.jobs); q > r.quarter {
@@ -303,6 +305,9 @@ func (b *Bot) handleResult(ctx context.Context, res Result) {
 		}
 	}
 	b.mu.Unlock()
+	if hostWait {
+		go b.waitForAgents(context.WithoutCancel(ctx), r)
+	}
 
 	ts := r.ts
 	evidence := r.kind != VerbWatch || r.round == 0
