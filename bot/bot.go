@@ -406,6 +406,9 @@ func displayName(u User) string {
 
 // history lists the channel's recent results from the audit trail.
 func (b *Bot) history(ctx context.Context, chat Chat, cmd Command, req Request) error {
+	if req.AllChannels {
+		return b.historyAll(ctx, chat, cmd, req)
+	}
 	if err := b.auditCommand(ctx, cmd, nil, DecisionAnswer, "history"); err != nil {
 		return err
 	}

@@ -34,6 +34,7 @@ type Request struct {
 	AllVantages bool
 	Every, For  time.Duration // watch
 	Query       string        // history's optional target filter
+	AllChannels bool          // "history all": every channel's records (admins only)
 }
 
 // Ports is how many ports the request's targets expand to.
@@ -124,10 +125,13 @@ func Parse(text string, lim GrammarLimits) (Request, error) {
 	case "recheck", "re-check", "retry":
 		return Request{Verb: VerbAgain}, nil
 	case "history":
+		r := Request{Verb: VerbHistory}
+		if len(args) > 0 && strings.EqualFold(args[0], "all") {
+			r.AllChannels, args = true, args[1:]
+		}
 		if len(args) > 1 {
 			return Request{}, inputErr("history web01", "history takes at most one target to filter on")
 		}
-		r := Request{Verb: VerbHistory}
 		if len(args) == 1 {
 			r.Query = strings.ToLower(strings.TrimSuffix(args[0], ","))
 		}

@@ -148,3 +148,16 @@ func (g *securityGate) Admit(ctx context.Context, cmd bot.Command, req bot.Reque
 	}
 	return bot.GateDecision{Allowed: true, Done: release}
 }
+
+// AdmitAudit lets admins (authz.admins) read the whole audit trail with
+// `history all` (bot.AuditGate).
+func (g *securityGate) AdmitAudit(_ context.Context, cmd bot.Command) (bool, string) {
+	d := g.authz.Authorize(authz.Subject{Chat: cmd.Channel.Chat, Team: cmd.Channel.Team, Channel: cmd.Channel.ID,
+		User: cmd.User.ID, Groups: cmd.User.Groups}, authz.Audit)
+	if !d.Allowed {
+		return false, "not authorized: " + d.Rule
+	}
+	return true, ""
+}
+
+var _ bot.AuditGate = (*securityGate)(nil)

@@ -313,3 +313,44 @@ type checkerOK struct{}
 func (checkerOK) Check(_ context.Context, req checks.Request) checks.Report {
 	return checks.Report{Target: req.Target, Host: req.Host, Port: req.Port, Verdict: checks.VerdictOpen, Reason: checks.ReasonSynAck}
 }
+
+// history all: the whole trail for admins, a refusal (audited) for others.
+func TestHistoryAllForAdminsOnly(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.Authz.Admins = []string{"U0BOSS"}
+	gate, err := newSecurityGate(cfg, nil, time.Now, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	audit := memory.NewAudit()
+	at := time.Date(2026, 11, 24, 14, 0, 0, 0, time.UTC)
+	for _, r := range []bot.Record{
+		{At: at, Kind: bot.KindResult, Chat: "slack", Channel: "C0NETOPS", User: "alice", Target: "web01:443", Verdict: "open"},
+		{At: at, Kind: bot.KindResult, Chat: "slack", Channel: "C0OTHER", User: "bob", Target: "db1:5432", Verdict: "closed"},
+	} {
+		if err := audit.Append(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := bot.New(bot.Params{Queue: memory.NewQueue(), Results: memory.NewResults(), Audit: audit, Gate: gate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chat := &recChat{}
+	for i, user := range []string{"U1", "U0BOSS"} {
+		cmd := slackCmd(user)
+		cmd.ID, cmd.Text = fmt.Sprint("h", i), "history all"
+		if err := b.Handle(context.Background(), chat, cmd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log := chat.log()
+	if !strings.Contains(log, "ephemeral U1: not authorized: authz.admins: only admins may query the whole audit trail") ||
+		!strings.Contains(log, "ephemeral U0BOSS: Recent checks in every channel") {
+		t.Errorf("chat:\n%s", log)
+	}
+	recs, _ := audit.Query(context.Background(), bot.AuditQuery{Kind: bot.KindCommand})
+	if len(recs) != 2 || recs[0].Decision != bot.DecisionDenied || !strings.Contains(recs[0].Why, "authz.admins") || recs[1].Decision != bot.DecisionAnswer {
+		t.Errorf("audit: %+v", recs)
+	}
+}
