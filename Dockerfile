@@ -14,7 +14,17 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/portcheck ./cmd/portcheck \
+# .git is not in the build context (.dockerignore), so Go cannot stamp the
+# VCS revision itself: pass it in, and `portcheck version` prints it:
+#   docker build --build-arg VERSION=$(git describe --tags --always) \
+#     --build-arg COMMIT=$(git rev-parse HEAD) \
+#     --build-arg BUILD_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ) .
+ARG VERSION=dev
+ARG COMMIT=unknown
+ARG BUILD_DATE=
+RUN CGO_ENABLED=0 go build -trimpath -buildvcs=false \
+      -ldflags="-s -w -X main.buildVersion=${VERSION} -X main.buildCommit=${COMMIT} -X main.buildDate=${BUILD_DATE}" \
+      -o /out/portcheck ./cmd/portcheck \
  && mkdir -p /out/state
 
 FROM gcr.io/distroless/static-debian12:nonroot

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -153,9 +152,4 @@ func workerStoreOptions(cfg config.Config, getenv func(string) string, log *slog
 	}
 }
 
-func workerVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		return bi.Main.Version
-	}
-	return "unknown"
-}
+func workerVersion() string { return readBuildInfo().Version }
