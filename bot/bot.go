@@ -393,7 +393,7 @@ func (b *Bot) auditPostError(ctx context.Context, c Channel, u User, cmdID, jobI
 		At: b.p.Now(), Kind: KindPostError, Chat: c.Chat, Team: c.Team, Channel: c.ID, User: userLabel(u),
 		CommandID: cmdID, JobID: jobID, Why: err.Error(),
 	}); aerr != nil {
-		b.log.Error("audit of post error failed", "err", aerr)
+		b.log.Error("audit of post error failed", "command_id", cmdID, "job_id", jobID, "err", aerr)
 	}
 }
 

@@ -343,7 +343,7 @@ func (a *Adapter) dispatch(cmd bot.Command, r ref) {
 		defer cancel()
 		err := a.h.Handle(ctx, a, cmd)
 		if err != nil {
-			a.log.Error("discord: handle command", "command", cmd.ID, "err", err)
+			a.log.Error("discord: handle command", "command_id", cmd.ID, "err", err)
 		}
 		// A placeholder nobody filled would say "thinking…" until Discord
 		// gives up: say what happened, or remove it when the bot answered
@@ -359,12 +359,12 @@ func (a *Adapter) dispatch(cmd bot.Command, r ref) {
 			msg := bot.Message{Status: bot.StatusError, Text: "portcheck could not take this request; please try again"}
 			edit := &discordgo.WebhookEdit{Embeds: &[]*discordgo.MessageEmbed{renderEmbed(msg)}, AllowedMentions: noMentions()}
 			if _, e := a.s.InteractionResponseEdit(i, edit, discordgo.WithContext(ctx)); e != nil {
-				a.log.Error("discord: report failure", "command", cmd.ID, "err", e)
+				a.log.Error("discord: report failure", "command_id", cmd.ID, "err", e)
 			}
 			return
 		}
 		if e := a.s.InteractionResponseDelete(i, discordgo.WithContext(ctx)); e != nil {
-			a.log.Warn("discord: remove unused placeholder", "command", cmd.ID, "err", e)
+			a.log.Warn("discord: remove unused placeholder", "command_id", cmd.ID, "err", e)
 		}
 	}()
 }
