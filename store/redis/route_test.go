@@ -150,3 +150,31 @@ func TestDeadLetterResultRoutedToReplyTo(t *testing.T) {
 		t.Errorf("got %+v", r.Job)
 	}
 }
+
+// One XREADGROUP over the own and the shared stream can deliver an entry
+// from each (COUNT is per stream): both are handed out, neither waits for
+// a takeover.
+func TestOwnAndSharedResultsInOneRead(t *testing.T) {
+	srv := redistest.Start(t)
+	a := open(t, srv, withConsumer(rstore.Options{Prefix: "both"}, "botA"))
+	ctx := ctxFor(t, 5*time.Second)
+	if _, err := a.Results().Next(ctxFor(t, 150*time.Millisecond)); err == nil {
+		t.Fatal("nothing published yet")
+	}
+	for _, r := range []bot.Result{routedResult("mine", "botA"), routedResult("anyone", "")} {
+		if err := a.Results().Publish(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string]bool{}
+	for range 2 {
+		d, err := a.Results().Next(ctxFor(t, time.Second))
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		got[d.Result().Job.ID] = true
+	}
+	if !got["mine"] || !got["anyone"] {
+		t.Errorf("got %v", got)
+	}
+}

@@ -53,6 +53,10 @@ type reader struct {
 	// between, when set, runs before each blocking read and may hand back
 	// an entry found elsewhere (results left by a dead bot process).
 	between func(ctx context.Context) (entry, bool)
+	// buf holds entries a multi-stream read delivered beyond the one it
+	// returned (COUNT applies per stream): already pending for this
+	// consumer, so they must be handed out, not dropped. Under mu.
+	buf []entry
 
 	// gate lets one goroutine at a time block in XREADGROUP for this
 	// stream: a worker running Next from 32 goroutines would otherwise pin
@@ -155,6 +159,14 @@ func (r *reader) next(ctx context.Context) (entry, error) {
 // try makes one attempt: a claim scan step when one is due, else one
 // blocking read. ok=false, err=nil means nothing arrived within Block.
 func (r *reader) try(ctx context.Context) (entry, bool, error) {
+	r.mu.Lock()
+	if len(r.buf) > 0 {
+		e := r.buf[0]
+		r.buf = r.buf[1:]
+		r.mu.Unlock()
+		return e, true, nil
+	}
+	r.mu.Unlock()
 	all := append([]*reader{r}, r.also...)
 	for _, x := range all {
 		if err := x.ensureGroup(ctx); err != nil {
@@ -199,6 +211,7 @@ func (r *reader) try(ctx context.Context) (entry, bool, error) {
 	if err != nil {
 		return entry{}, false, err
 	}
+	var got []entry
 	for _, st := range res {
 		from := r
 		for _, x := range all {
@@ -207,10 +220,16 @@ func (r *reader) try(ctx context.Context) (entry, bool, error) {
 			}
 		}
 		for _, m := range st.Messages {
-			return entry{id: m.ID, payload: payloadOf(m), deliveries: 1, from: from}, true, nil
+			got = append(got, entry{id: m.ID, payload: payloadOf(m), deliveries: 1, from: from})
 		}
 	}
-	return entry{}, false, nil
+	if len(got) == 0 {
+		return entry{}, false, nil
+	}
+	r.mu.Lock()
+	r.buf = append(r.buf, got[1:]...)
+	r.mu.Unlock()
+	return got[0], true, nil
 }
 
 // claim takes over at most one entry idle longer than claimIdle, going
