@@ -278,7 +278,7 @@ func (b *Bot) hostMessages(external, host []Result, asked []Job) []Message {
 			out = append(out, b.mergedMessage(r, h))
 			continue
 		}
-		if lines := b.p.HostFacts.WithoutAgent(r.Report); len(lines) > 0 {
+		if lines := notInHints(b.p.HostFacts.WithoutAgent(r.Report), r.Report.Hints); len(lines) > 0 {
 			unseen = append(unseen, Block{Kind: BlockText, Title: targetPort(r.Job), Text: bullets(lines)})
 			if !contains(unseenHosts, r.Job.Host) {
 				unseenHosts = append(unseenHosts, r.Job.Host)
@@ -360,6 +360,28 @@ func hasHint(hs []checks.Hint, h checks.Hint) bool {
 		}
 	}
 	return false
+}
+
+// notInHints drops the lines whose command (the first `quoted` part) the
+// report's own hints already give: the evidence reply has them.
+func notInHints(lines []string, hints []checks.Hint) []string {
+	var out []string
+	for _, l := range lines {
+		_, rest, ok := strings.Cut(l, "`")
+		cmd, _, ok2 := strings.Cut(rest, "`")
+		dup := false
+		for _, h := range hints {
+			for _, c := range h.Commands {
+				if ok && ok2 && cmd != "" && strings.Contains(c, cmd) {
+					dup = true
+				}
+			}
+		}
+		if !dup {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 func bullets(lines []string) string {

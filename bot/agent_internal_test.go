@@ -1,6 +1,10 @@
 package bot
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/portcheck/portcheck/checks"
+)
 
 func TestSameHost(t *testing.T) {
 	tests := []struct {
@@ -30,5 +34,18 @@ func TestSameHost(t *testing.T) {
 	}
 	if v := agentFor(agents, "db1"); v != "" {
 		t.Errorf("agentFor(db1) = %q", v)
+	}
+}
+
+func TestNotInHints(t *testing.T) {
+	lines := []string{
+		"whether anything listens: `sudo ss -tlnp 'sport = :22'` (or `netstat -tuln | grep 22`)",
+		"whether the service runs: `systemctl status ssh`",
+		"no command here",
+	}
+	hints := []checks.Hint{{Text: "see", Commands: []string{"sudo ss -tlnp 'sport = :22'", "sudo netstat -tlnp"}}}
+	got := notInHints(lines, hints)
+	if len(got) != 2 || got[0] != lines[1] || got[1] != lines[2] {
+		t.Errorf("notInHints = %q", got)
 	}
 }

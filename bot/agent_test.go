@@ -28,7 +28,7 @@ func (m *fakeMerger) Merge(r checks.Report, facts json.RawMessage) (bot.HostFind
 }
 
 func (m *fakeMerger) WithoutAgent(r checks.Report) []string {
-	return []string{"what port " + strconv.Itoa(r.Port) + " looks like: `ss`"}
+	return []string{"what port " + strconv.Itoa(r.Port) + " looks like: `lookie`"}
 }
 
 type vantageList []string
@@ -101,7 +101,7 @@ func TestWithoutAgentSaysWhatWasNotSeen(t *testing.T) {
 		t.Fatalf("last line %q, want %q\n%s", got[len(got)-1], want, strings.Join(got, "\n"))
 	}
 	text := bot.RenderText(h.chat.msgs[len(h.chat.msgs)-1])
-	for _, s := range []string{"web02:8443: • what port 8443 looks like: `ss`", "web02:22: • what port 22 looks like: `ss`"} {
+	for _, s := range []string{"web02:8443: • what port 8443 looks like: `lookie`", "web02:22: • what port 22 looks like: `lookie`"} {
 		if !strings.Contains(text, s) {
 			t.Errorf("lacks %q:\n%s", s, text)
 		}
@@ -161,7 +161,7 @@ func TestSilentAgentDoesNotHoldTheThread(t *testing.T) {
 		"reply #1 problem: web01:8443 — the agent host:web01 did not answer",
 	)
 	text := bot.RenderText(h.chat.msgs[len(h.chat.msgs)-1])
-	for _, s := range []string{"no answer within 50ms of the external checks", "Run these on the host", "what port 8443 looks like: `ss`"} {
+	for _, s := range []string{"no answer within 50ms of the external checks", "Run these on the host", "what port 8443 looks like: `lookie`"} {
 		if !strings.Contains(text, s) {
 			t.Errorf("lacks %q:\n%s", s, text)
 		}

@@ -54,6 +54,7 @@ func useRedis(ctx context.Context, cfg config.Config, getenv func(string) string
 		log.Warn("redis unreachable at start; commands are refused until it answers", "err", err)
 	}
 	p.Queue, p.Results, p.Claims, p.Others = st.Queue(), st.Results(), st, st
+	p.Agents = redisAgents{st} // host agents (portcheck agent --serve), found by their heartbeats
 	closers := []func(){func() { _ = st.Close() }}
 	if p.Checker != nil {
 		hctx, stopHB := context.WithCancel(context.WithoutCancel(ctx))

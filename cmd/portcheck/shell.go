@@ -157,7 +157,8 @@ func runShell(ctx context.Context, args []string, io stdio) int {
 			// backstop with room for the trace after it.
 			JobTimeout: 2*cfg.timeout + 5*time.Second,
 		},
-		Log: log,
+		Log:       log,
+		HostFacts: agentMerger{}, // host agents' findings; without one, the commands to run on the host
 	}
 	if localWorkerOn(conf) {
 		p.Checker = localChecker(conf, cfg.timeout)
