@@ -259,9 +259,13 @@ func (b *Bot) hostMessages(external, host []Result, asked []Job) []Message {
 		facts[key{h.Job.Host, h.Job.Port}] = h
 	}
 	hasAgent := map[key]bool{}
+	agentHost := map[string]bool{} // an agent answered for it (or was asked by name): never "no agent"
 	for _, j := range asked {
 		if j.HostLocal {
 			hasAgent[key{j.Host, j.Port}] = true
+		}
+		if j.HostLocal || strings.HasPrefix(j.Vantage, AgentPrefix) {
+			agentHost[j.Host] = true
 		}
 	}
 	var out []Message
@@ -270,12 +274,16 @@ func (b *Bot) hostMessages(external, host []Result, asked []Job) []Message {
 	done := map[key]bool{}
 	for _, r := range external {
 		k := key{r.Job.Host, r.Job.Port}
-		if done[k] || r.Report.Verdict == "" || r.Report.Verdict == checks.VerdictOpen || r.Job.HostLocal {
+		if done[k] || r.Report.Verdict == "" || r.Report.Verdict == checks.VerdictOpen || r.Job.HostLocal ||
+			strings.HasPrefix(r.Job.Vantage, AgentPrefix) { // an agent asked by name: its own view, no outside one
 			continue
 		}
 		done[k] = true
 		if h, ok := facts[k]; ok && hasAgent[k] {
 			out = append(out, b.mergedMessage(r, h))
+			continue
+		}
+		if agentHost[r.Job.Host] {
 			continue
 		}
 		if lines := notInHints(b.p.HostFacts.WithoutAgent(r.Report), r.Report.Hints); len(lines) > 0 {
@@ -288,7 +296,7 @@ func (b *Bot) hostMessages(external, host []Result, asked []Job) []Message {
 	if len(unseen) > 0 {
 		m := Message{Status: StatusInfo, Blocks: unseen}
 		if len(unseen) == 1 {
-			m.Text = unseen[0].Title + ": no portcheck agent on " + hostOf(external) + ", so the bot could not see this; run on the host:"
+			m.Text = unseen[0].Title + ": no portcheck agent on " + unseenHosts[0] + ", so the bot could not see this; run on the host:"
 			m.Blocks[0].Title = ""
 		} else {
 			m.Text = "no portcheck agent on " + strings.Join(unseenHosts, ", ") + ", so the bot could not see this; run on the host:"
@@ -296,15 +304,6 @@ func (b *Bot) hostMessages(external, host []Result, asked []Job) []Message {
 		out = append(out, m)
 	}
 	return out
-}
-
-func hostOf(rs []Result) string {
-	for _, r := range rs {
-		if !r.Job.HostLocal && r.Report.Verdict != checks.VerdictOpen {
-			return r.Job.Host
-		}
-	}
-	return "the host"
 }
 
 // mergedMessage is the external verdict of r explained by the agent's

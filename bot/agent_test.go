@@ -167,3 +167,33 @@ func TestSilentAgentDoesNotHoldTheThread(t *testing.T) {
 		}
 	}
 }
+
+// An agent asked by name (from host:web01) answers as a vantage; the thread
+// must not then claim there is no agent on web01.
+func TestAgentAskedByName(t *testing.T) {
+	m := &fakeMerger{}
+	var q bot.Queue
+	var res bot.Results
+	h := newHarness(t, verdictChecker(checks.VerdictClosed), func(p *bot.Params) {
+		p.HostFacts, p.Others = m, vantageList{"host:web01"}
+		q, res = p.Queue, p.Results
+	})
+	w, err := bot.NewWorker(bot.WorkerParams{Queue: q, Results: res, Checker: factsAgent(`{}`), Vantage: "host:web01", ProgressAfter: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	h.say(t, "web01:8443 from host:web01", nil)
+	h.settle(t)
+	expect(t, h.chat.log(),
+		"start #1 running: checking web01:8443 from host:web01…",
+		"reply #1 problem: web01:8443 from host:web01: closed (nothing listening)",
+		"update #1 problem: web01:8443 — closed (nothing listening) · 0ms",
+	)
+	if len(m.merged) != 0 {
+		t.Errorf("merged %q", m.merged)
+	}
+}
