@@ -169,3 +169,18 @@ func TestParseCheckpointChannel(t *testing.T) {
 		t.Error("a channel without its chat was accepted")
 	}
 }
+
+func FuzzParseCheckpoint(f *testing.F) {
+	f.Add("3:" + strings.Repeat("ab", 32))
+	f.Add(strings.Repeat("0", 64))
+	f.Add("-1:x")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := parseCheckpoint(s)
+		if err != nil {
+			return
+		}
+		if len(c.hash) != 64 || c.seq < 0 || strings.Trim(c.hash, "0123456789abcdef") != "" {
+			t.Errorf("parseCheckpoint(%q) = %+v", s, c)
+		}
+	})
+}
