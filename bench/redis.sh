@@ -50,3 +50,11 @@ printf 'redis-benchmark XADD ops/s c=1 %s, c=50 %s\n' "$xadd1" "$xadd50"
 echo "$mem" | awk '{for(i=1;i<=NF;i++){if($i=="heap-MB")h=$(i-1); if($i=="stack-MB")s=$(i-1); if($i=="goroutines")g=$(i-1)}}
   END {printf "worker holding 1000 slow jobs  heap +%s MB, stacks +%s MB, %s goroutines (stub checker)\n", h, s, g}'
 awk -v x="$xadd1" -v j="$j1" 'BEGIN { printf "ratio XADD(c=1)/jobs/s     %.2f (one job = enqueue + read + ack/del round trips)\n", x/j }'
+
+# The real prober instead of the stub: a worker process in the network lab
+# holding 1000 checks of a DROPped port at once (root only; LAB=1).
+if [ "${LAB:-0}" = 1 ]; then
+  lab=$(go test -run '^$' -bench 'Holding1000Filtered' -benchtime 1x -count 1 ./internal/e2e/ | grep -E '^Benchmark')
+  echo "$lab" | awk '{for(i=1;i<=NF;i++){if($i=="idle-RSS-MB")r=$(i-1); if($i=="peak-extra-RSS-MB")p=$(i-1); if($i=="KB/check")k=$(i-1); if($i=="peak-fds")f=$(i-1); if($i=="s-all-answered")s=$(i-1)}}
+    END {printf "worker (real prober, lab DROP) holding 1000 checks  RSS %s MB idle, +%s MB peak (%s KB/check), %s fds, all answered in %s s (10 s timeout)\n", r, p, k, f, s}'
+fi

@@ -122,7 +122,7 @@ func fast(prefix, consumer string) rstore.Options {
 	}
 }
 
-func openStore(t *testing.T, url string, o rstore.Options) *rstore.Store {
+func openStore(t testing.TB, url string, o rstore.Options) *rstore.Store {
 	t.Helper()
 	st, err := rstore.Open(context.Background(), url, o)
 	if err != nil {

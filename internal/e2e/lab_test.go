@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,11 +35,19 @@ func helperWorker() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	var c bot.Checker = checks.NewProber(checks.Config{Timeout: 2 * time.Second, Vantage: vantage})
+	timeout, conc := 2*time.Second, 8
+	if d, err := time.ParseDuration(os.Getenv(workerEnv + "_TIMEOUT")); err == nil {
+		timeout = d
+	}
+	if n, err := strconv.Atoi(os.Getenv(workerEnv + "_CONCURRENCY")); err == nil {
+		conc = n
+	}
+	var c bot.Checker = checks.NewProber(checks.Config{Timeout: timeout, Vantage: vantage})
 	if control != "" {
 		c = bot.EgressChecker{Checker: c, Control: control}
 	}
-	w, err := bot.NewWorker(bot.WorkerParams{Queue: st.Queue(), Results: st.Results(), Checker: c, Vantage: vantage, ProgressAfter: -1})
+	w, err := bot.NewWorker(bot.WorkerParams{Queue: st.Queue(), Results: st.Results(), Checker: c, Vantage: vantage, ProgressAfter: -1,
+		Concurrency: conc, Timeout: 4 * timeout})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -49,7 +58,7 @@ func helperWorker() int {
 	return 0
 }
 
-func needLab(t *testing.T) {
+func needLab(t testing.TB) {
 	t.Helper()
 	if err := netlab.Requirements(); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -60,16 +69,18 @@ func needLab(t *testing.T) {
 }
 
 // labWorker starts a helper worker inside namespace ns.
-func labWorker(t *testing.T, ns, url, prefix, vantage, control string) {
+func labWorker(t testing.TB, ns, url, prefix, vantage, control string, env ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), workerEnv+"="+url, workerEnv+"_VANTAGE="+vantage, workerEnv+"_PREFIX="+prefix, workerEnv+"_CONTROL="+control)
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	// ip netns exec execs the binary in place: this kills the worker.
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd
 }
 
 // The differential with real probes. r1 drops TCP 7004 toward the server
