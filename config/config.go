@@ -79,8 +79,8 @@ type Audit struct {
 // Redis switches the queue, results and rate limits to Redis.
 type Redis struct {
 	URL            string   `yaml:"url"`             // REDIS_URL: redis:// or rediss://; empty = embedded queue
-	SentinelMaster string   `yaml:"sentinel_master"` // REDIS_SENTINEL_MASTER
-	SentinelAddrs  []string `yaml:"sentinel_addrs"`  // REDIS_SENTINEL_ADDRS (comma-separated)
+	SentinelMaster string   `yaml:"sentinel_master"` // REDIS_SENTINEL_MASTER: the master's name, to find it through Sentinel
+	SentinelAddrs  []string `yaml:"sentinel_addrs"`  // REDIS_SENTINEL_ADDRS (comma-separated): the sentinels, host:port
 	MaxDeliveries  int      `yaml:"max_deliveries"`  // a job delivered this often goes to the dead-letter stream
 	StreamMaxLen   int64    `yaml:"stream_max_len"`  // approximate MAXLEN trimming of job/result streams
 }
@@ -93,15 +93,15 @@ type Worker struct {
 	// DrainGrace is how long SIGTERM lets in-flight jobs finish before
 	// they are cut short (and, with Redis, handed back to other workers).
 	// Keep it under the orchestrator's kill timeout (k8s: 30 s).
-	DrainGrace Duration `yaml:"drain_grace"` // PORTCHECK_DRAIN_GRACE
+	DrainGrace Duration `yaml:"drain_grace"` // PORTCHECK_DRAIN_GRACE: on SIGTERM, how long jobs in flight may finish
 }
 
 // Policy fences what the chat bot may probe (docs/security.md).
 type Policy struct {
 	Allow        []string `yaml:"allow"`          // PORTCHECK_ALLOW (comma-separated): CIDRs, addresses, .suffix hostnames
-	Deny         []string `yaml:"deny"`           // PORTCHECK_DENY (comma-separated)
+	Deny         []string `yaml:"deny"`           // PORTCHECK_DENY (comma-separated): same forms as allow; deny wins
 	Ports        []string `yaml:"ports"`          // allowed ports/ranges; empty = all
-	MaxPorts     int      `yaml:"max_ports"`      // ports per command
+	MaxPorts     int      `yaml:"max_ports"`      // PORTCHECK_MAX_PORTS: ports per command
 	AllowPrivate bool     `yaml:"allow_private"`  // RFC 1918 and ULA without listing them
 	RedactHops   *bool    `yaml:"redact_hops"`    // hide private/denied hops in traces of public targets (default true)
 	AllowOnly    bool     `yaml:"allowlist_only"` // only explicitly allowed targets, public ones included
@@ -109,13 +109,13 @@ type Policy struct {
 
 // Limits are the rate limits and input limits.
 type Limits struct {
-	PerUserPerMinute       int `yaml:"per_user_per_minute"`
-	PerChannelPerMinute    int `yaml:"per_channel_per_minute"`
-	GlobalPerMinute        int `yaml:"global_per_minute"`
-	DistinctTargetsPerHour int `yaml:"distinct_targets_per_hour"`
-	ConcurrentPerUser      int `yaml:"concurrent_per_user"`
-	MaxCommandLength       int `yaml:"max_command_length"`
-	MaxTargets             int `yaml:"max_targets"`
+	PerUserPerMinute       int `yaml:"per_user_per_minute"`       // commands one user may run per minute
+	PerChannelPerMinute    int `yaml:"per_channel_per_minute"`    // commands per channel per minute
+	GlobalPerMinute        int `yaml:"global_per_minute"`         // commands per minute for the whole bot
+	DistinctTargetsPerHour int `yaml:"distinct_targets_per_hour"` // different hosts one user may check per hour (scan guard)
+	ConcurrentPerUser      int `yaml:"concurrent_per_user"`       // jobs one user may have running at once
+	MaxCommandLength       int `yaml:"max_command_length"`        // characters of one command
+	MaxTargets             int `yaml:"max_targets"`               // targets in one command
 }
 
 // Authz says who may do what; empty lists allow everyone.
@@ -123,17 +123,17 @@ type Authz struct {
 	Teams    []string `yaml:"teams"`    // Slack workspaces / Discord guilds
 	Channels []string `yaml:"channels"` // channel ids
 	Check    []string `yaml:"check"`    // user groups / roles that may run checks
-	Watch    []string `yaml:"watch"`
-	FromAll  []string `yaml:"from_all"`
-	Admins   []string `yaml:"admins"` // user ids that may query the whole audit trail
+	Watch    []string `yaml:"watch"`    // groups / roles that may start watches
+	FromAll  []string `yaml:"from_all"` // groups / roles that may check "from all" vantages
+	Admins   []string `yaml:"admins"`   // user ids that may query the whole audit trail
 }
 
 // Watch bounds /portcheck watch.
 type Watch struct {
-	MaxPerChannel int      `yaml:"max_per_channel"`
-	DefaultEvery  Duration `yaml:"default_every"`
-	MinEvery      Duration `yaml:"min_every"`
-	MaxFor        Duration `yaml:"max_for"`
+	MaxPerChannel int      `yaml:"max_per_channel"` // watches running at once in one channel
+	DefaultEvery  Duration `yaml:"default_every"`   // interval when the command gives none
+	MinEvery      Duration `yaml:"min_every"`       // shortest interval allowed
+	MaxFor        Duration `yaml:"max_for"`         // longest a watch may run
 }
 
 // Defaults returns the settings used when neither the file nor the

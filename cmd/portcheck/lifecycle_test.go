@@ -459,3 +459,40 @@ func TestFieldChanges(t *testing.T) {
 		})
 	}
 }
+
+// SIGHUP does not kill `portcheck worker` (the default action would): it
+// reloads the policy the worker re-checks job addresses with, and keeps the
+// old one when the file is bad.
+func TestWorkerReloadsPolicyOnSIGHUP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("subprocess test")
+	}
+	srv := redistest.Start(t)
+	cfgPath := filepath.Join(t.TempDir(), "portcheck.yaml")
+	write := func(s string) {
+		if err := os.WriteFile(cfgPath, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("policy:\n  allow: [10.0.0.0/8]\n")
+	w := startPortcheck(t, []string{"REDIS_URL=" + srv.URL(0)}, "worker", "--vantage", "hup", "--config", cfgPath)
+	w.waitMsg("worker serving", 1, 20*time.Second)
+	cases := []struct {
+		file, want string
+	}{
+		{"policy:\n  allow: [10.0.0.0/8, 192.168.0.0/16]\n", "config reloaded: policy changed"},
+		{"policy:\n  allow: [10.0.0.0/8]\n  max_ports: many\n", "config reload failed; keeping the current policy"},
+		{"policy:\n  allow: [10.0.0.0/8, 192.168.0.0/16]\n", "config reloaded: policy unchanged"},
+	}
+	for _, tc := range cases {
+		write(tc.file)
+		if err := w.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		w.waitMsg(tc.want, 1, 10*time.Second)
+	}
+	_ = w.cmd.Process.Signal(syscall.SIGTERM)
+	if code := w.exit(30 * time.Second); code != 0 {
+		t.Errorf("exit %d:\n%s", code, w.logs())
+	}
+}

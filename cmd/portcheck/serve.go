@@ -186,8 +186,6 @@ func serve(ctx context.Context, args []string, io stdio, getenv func(string) str
 	for _, f := range fronts {
 		names = append(names, f.Name())
 	}
-	log.Info("portcheck serving", "chats", names, "listen", ln.Addr().String(), "audit", cfg.Audit.Path,
-		"queue", queueKind(cfg), "vantage", cfg.Vantage)
 	metrics.Preset(names, cfg.Vantage)
 	bg := newBackground(runCtx)
 	startCheckpoints(bg, cfg, p.Audit, fronts, log) // audit.checkpoint_channel: the head, posted on a schedule
@@ -202,6 +200,9 @@ func serve(ctx context.Context, args []string, io stdio, getenv func(string) str
 		}
 		return c, err
 	}, cfg, log)
+	// Logged once SIGHUP is handled: from here a reload never kills serve.
+	log.Info("portcheck serving", "chats", names, "listen", ln.Addr().String(), "audit", cfg.Audit.Path,
+		"queue", queueKind(cfg), "vantage", cfg.Vantage)
 
 	<-runCtx.Done()
 	cause := context.Cause(runCtx)

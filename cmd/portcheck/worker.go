@@ -94,8 +94,9 @@ func runWorker(ctx context.Context, args []string, io stdio) int {
 		fmt.Fprintf(io.err, "portcheck worker: %v\n", err)
 		return 2
 	}
+	live := newLivePolicy(pol, cfg.Policy) // SIGHUP swaps it
 	w, err := bot.NewWorker(bot.WorkerParams{
-		Vet:             pol,
+		Vet:             live,
 		Queue:           st.Queue(),
 		Results:         st.Results(),
 		Checker:         localChecker(cfg, cfg.Worker.Timeout.Std()), // with the egress self-check (distributed.go)
@@ -116,6 +117,16 @@ func runWorker(ctx context.Context, args []string, io stdio) int {
 	go func() {
 		hbDone <- st.Heartbeat(ctx, rstore.VantageInfo{Name: cfg.Vantage, Version: workerVersion(), Labels: labels})
 	}()
+	// Before "worker serving": from then on SIGHUP must not kill the worker.
+	hup := newBackground(ctx)
+	defer hup.stop()
+	reloadOnSIGHUP(hup, live, func() (config.Config, error) {
+		c, err := config.Load(*path, os.Getenv)
+		if *vantage != "" {
+			c.Vantage = *vantage
+		}
+		return c, err
+	}, cfg, log)
 	log.Info("worker serving", "vantage", cfg.Vantage, "concurrency", cfg.Worker.Concurrency)
 	stopOps := startWorkerOps(ctx, *listen, st.Ping, st.Queue(), cfg.Vantage, cfg.Worker.DrainGrace.Std(), metrics, log)
 	if stopOps == nil {
