@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	slackgo "github.com/slack-go/slack"
@@ -44,6 +45,12 @@ type Options struct {
 	// OnRetry, when set, is told of every retried Web API call (op is the
 	// method), for the chat API retries metric.
 	OnRetry func(op string)
+	// UserGroups fills bot.User.Groups with the caller's user group ids
+	// (usergroups.list, scope usergroups:read, refreshed every
+	// UserGroupsTTL, default 5 min), which authorization by group needs:
+	// Slack does not send them with a command.
+	UserGroups    bool
+	UserGroupsTTL time.Duration
 }
 
 // Adapter is the Slack frontend: it implements bot.Chat and the methods
@@ -61,6 +68,7 @@ type Adapter struct {
 	maxRetryAfter time.Duration
 	pingInterval  time.Duration
 	onRetry       func(op string)
+	groups        *groupCache // nil: User.Groups left empty
 	seen          *seen
 	inflight      sync.WaitGroup
 }
@@ -119,6 +127,20 @@ func New(o Options) (*Adapter, error) {
 		opts = append(opts, slackgo.OptionAppLevelToken(a.cfg.AppToken))
 	}
 	a.api = slackgo.New(a.cfg.BotToken, opts...)
+	if o.UserGroups {
+		ttl := o.UserGroupsTTL
+		if ttl <= 0 {
+			ttl = 5 * time.Minute
+		}
+		var warned atomic.Bool // once at warn level, then quietly: it repeats every TTL
+		a.groups = newGroupCache(a.api, ttl, a.now, func(err error) {
+			level := slog.LevelDebug
+			if !warned.Swap(true) {
+				level = slog.LevelWarn
+			}
+			a.log.Log(context.Background(), level, "cannot list user groups (the app needs the usergroups:read scope); group-based authorization sees no groups", "err", err)
+		})
+	}
 	return a, nil
 }
 
@@ -173,6 +195,9 @@ func (a *Adapter) dispatch(cmd bot.Command) {
 		defer a.inflight.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), a.handleTimeout)
 		defer cancel()
+		if a.groups != nil && cmd.User.ID != "" {
+			cmd.User.Groups = a.groups.of(ctx, cmd.User.ID)
+		}
 		if err := a.handler.Handle(ctx, a, cmd); err != nil {
 			a.log.Error("handling command", "command_id", cmd.ID, "channel", cmd.Channel.ID, "user", cmd.User.ID, "err", err)
 		}

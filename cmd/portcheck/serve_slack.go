@@ -15,7 +15,8 @@ func newSlackFrontend(getenv func(string) string, h bot.Handler, log *slog.Logge
 	if err != nil || !ok {
 		return nil, ok, err
 	}
-	a, err := slack.New(slack.Options{Config: cfg, Handler: h, Logger: log, OnRetry: onChatRetry(h, "slack")})
+	// UserGroups: authz lists Slack user group ids, which commands do not carry.
+	a, err := slack.New(slack.Options{Config: cfg, Handler: h, Logger: log, OnRetry: onChatRetry(h, "slack"), UserGroups: true})
 	if err != nil {
 		return nil, true, err
 	}
