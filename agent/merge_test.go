@@ -273,7 +273,17 @@ func TestWithoutAgent(t *testing.T) {
 			}
 		}
 	}
-	if got := WithoutAgent(report(checks.VerdictOpen, "198.18.0.1", 443)); got != nil {
-		t.Errorf("open: %q", got)
+	// Never a hint the evidence does not support: open needs nothing, a
+	// filter or reject in the path is not the host's doing, and an
+	// unreachable host is not explained by its firewall.
+	for _, v := range []checks.Verdict{checks.VerdictOpen, checks.VerdictFilteredInPath, checks.VerdictRejectedInPath} {
+		if got := WithoutAgent(report(v, "198.18.0.1", 443)); got != nil {
+			t.Errorf("%s: %q", v, got)
+		}
+	}
+	for _, v := range []checks.Verdict{checks.VerdictHostUnreachable, checks.VerdictNetworkUnreachable} {
+		if got := strings.Join(WithoutAgent(report(v, "198.18.0.1", 443)), "\n"); strings.Contains(got, "iptables") {
+			t.Errorf("%s suggests the host firewall: %q", v, got)
+		}
 	}
 }

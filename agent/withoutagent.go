@@ -28,8 +28,14 @@ func WithoutAgent(r checks.Report) []string {
 			"the tcp wrappers lines naming it: `grep -v '^#' /etc/hosts.allow /etc/hosts.deny`",
 			fmt.Sprintf("why it hung up, in its logs: `sudo journalctl -u %s -n 50 --no-pager`", svc),
 		}
-	case checks.VerdictHostUnreachable, checks.VerdictFilteredInPath, checks.VerdictNetworkUnreachable:
-		return []string{route, fw}
+	case checks.VerdictHostUnreachable, checks.VerdictNetworkUnreachable:
+		// Whether the host is up and on the address the name gives; its
+		// firewall cannot explain an unreachable host, so it is not listed.
+		return []string{route}
+	case checks.VerdictFilteredInPath, checks.VerdictRejectedInPath:
+		// The evidence points at the network before the host: nothing on
+		// the host would explain it, so suggest nothing there.
+		return nil
 	}
 	return nil
 }

@@ -405,12 +405,21 @@ func probeLines(r Result) string {
 		}
 	}
 	if s := rep.Service; s != nil {
+		// "ftp: 220 ..." when the protocol is known, the bare banner when
+		// not; a refusal's detail usually quotes the banner already, so the
+		// banner is not said twice.
 		desc := s.Name
-		if s.Banner != "" {
-			desc += ": " + s.Banner
+		if s.Banner != "" && !(s.Refused && strings.Contains(s.Detail, s.Banner)) {
+			if desc != "" {
+				desc += ": "
+			}
+			desc += s.Banner
 		}
 		if s.Refused {
-			desc += " — refused: " + s.Detail
+			if desc != "" {
+				desc += " — "
+			}
+			desc += "refused: " + s.Detail
 		}
 		if s.TLS != nil && s.TLS.Error == "" {
 			desc += fmt.Sprintf(" (TLS %s, cert %s, %d days left)", s.TLS.Version, s.TLS.Subject, s.TLS.DaysLeft)
