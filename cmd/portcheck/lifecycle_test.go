@@ -157,6 +157,26 @@ func (p *proc) waitMsg(msg string, n int, within time.Duration) []string {
 	return ids
 }
 
+// waitAttr waits for a log line whose msg is msg and returns its key attribute.
+func (p *proc) waitAttr(msg, key string, within time.Duration) string {
+	p.t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case m := <-p.msgs:
+			if m["msg"] == msg {
+				v, _ := m[key].(string)
+				return v
+			}
+		case err := <-p.done:
+			p.done <- err
+			p.t.Fatalf("portcheck exited (%v) before a %q line:\n%s", err, msg, p.logs())
+		case <-deadline:
+			p.t.Fatalf("no %q line within %s:\n%s", msg, within, p.logs())
+		}
+	}
+}
+
 // exit waits for the process to end and returns its exit code.
 func (p *proc) exit(within time.Duration) int {
 	p.t.Helper()
@@ -475,8 +495,15 @@ func TestWorkerReloadsPolicyOnSIGHUP(t *testing.T) {
 		}
 	}
 	write("policy:\n  allow: [10.0.0.0/8]\n")
-	w := startPortcheck(t, []string{"REDIS_URL=" + srv.URL(0)}, "worker", "--vantage", "hup", "--config", cfgPath)
+	w := startPortcheck(t, []string{"REDIS_URL=" + srv.URL(0)}, "worker", "--vantage", "hup", "--config", cfgPath, "--listen", "127.0.0.1:0")
 	w.waitMsg("worker serving", 1, 20*time.Second)
+	// --listen: probes and metrics for workers too.
+	base := "http://" + w.waitAttr("ops endpoints", "listen", 10*time.Second)
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": `"redis":"ok"`, "/metrics": `portcheck_queue_depth{vantage="hup"} 0`} {
+		if code, body := get(t, base+path); code != 200 || !strings.Contains(body, want) {
+			t.Errorf("%s: %d, lacks %s:\n%s", path, code, want, body)
+		}
+	}
 	cases := []struct {
 		file, want string
 	}{
