@@ -96,6 +96,7 @@ func (b *Bot) startRunDone(ctx context.Context, ts *threadState, kind Verb, by U
 	b.mu.Unlock()
 	defer b.answerLocally(ctx, local)
 	for i, j := range queued {
+		j.RunJobs = len(r.jobs) // any bot process can tell when the run is complete (orphan.go)
 		err := b.p.Queue.Enqueue(ctx, j)
 		if err == nil {
 			b.p.Observe.JobQueued(j.Vantage)
@@ -287,10 +288,7 @@ func (b *Bot) handleResult(ctx context.Context, res Result) {
 	if r == nil {
 		// A result for a run this process does not know (another bot
 		// process started it, or this one restarted): post it on its own.
-		b.reply(ctx, chat, j.Thread, by, j, EvidenceMessage(res))
-		if !j.HostLocal { // an agent's own prediction is no external verdict for the parent
-			b.update(ctx, chat, j.Thread, by, j, ParentMessage([]Result{res}))
-		}
+		b.postOrphan(ctx, chat, res, by) // orphan.go
 		return
 	}
 

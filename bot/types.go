@@ -137,6 +137,11 @@ type Job struct {
 	// 1024-port range into one reply). Empty: any bot process.
 	ReplyTo string `json:"reply_to,omitempty"`
 
+	// RunJobs is how many jobs the run has, so a bot process posting
+	// results of a run it does not hold (its own died) can tell when the
+	// last one is in and give the parent the run's verdict (orphan.go).
+	RunJobs int `json:"run_jobs,omitempty"`
+
 	// HostLocal marks a job for the target's own agent (vantage
 	// host:<name>): it answers with the host's facts, not probes, and the
 	// bot merges them with the external results of the same port.

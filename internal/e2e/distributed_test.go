@@ -268,28 +268,41 @@ func TestTwoBotProcessesTwoVantages(t *testing.T) {
 }
 
 // A bot process that dies with a run in flight: its results, published
-// after it is gone, are posted by a live bot process (once, on their own),
-// not left in Redis.
+// after it is gone, are posted by a live bot process — each evidence once,
+// and, when the run's last answer is in, the parent with the merged verdict
+// (rebuilt from what this process recorded), not whichever vantage
+// answered last.
 func TestDeadBotProcessResultsPostedByAnother(t *testing.T) {
 	srv := redistest.Start(t)
 	url := srv.URL(0)
 	reg := openStore(t, url, fast("orphan", "registry"))
-	if err := reg.Register(ctxFor(t, 5*time.Second), rstore.VantageInfo{Name: "office", Worker: "soon"}); err != nil {
-		t.Fatal(err)
+	for _, v := range []string{"office", "internet"} {
+		if err := reg.Register(ctxFor(t, 5*time.Second), rstore.VantageInfo{Name: v, Worker: "soon"}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	a := startBot(t, url, fast("orphan", "botA"))
-	if err := a.ask(t, "a1", "web01:443 from office"); err != nil {
+	if err := a.ask(t, "a1", "web01:443 from office,internet"); err != nil {
 		t.Fatal(err)
 	}
-	a.stop() // dies before any worker ran the job
+	a.stop() // dies before any worker ran the jobs
 
 	b := startBot(t, url, fast("orphan", "botB"))
-	startWorker(t, url, fast("orphan", "w"), "office", sees(checks.VerdictOpen))
-	b.chat.await(t, "update #1 ok: web01:443 — open", 10*time.Second)
+	startWorker(t, url, fast("orphan", "w1"), "office", sees(checks.VerdictOpen))
+	startWorker(t, url, fast("orphan", "w2"), "internet", sees(checks.VerdictFilteredAtHost))
+	merged := "update #1 problem: web01:443 — open from office but filtered at host (firewall DROP) from internet → " +
+		"a perimeter firewall, security group or missing port forward blocks internet"
+	b.chat.await(t, merged, 10*time.Second)
 	time.Sleep(500 * time.Millisecond) // a duplicate would land by now
-	if n := b.chat.count("reply #1 ok: web01:443 from office: open"); n != 1 {
-		t.Errorf("evidence posted %d times, want once:\n%s", n, b.chat.text())
+	for _, want := range []string{"reply #1 ok: web01:443 from office: open", "reply #1 problem: web01:443 from internet: filtered", merged, "compared from 2 vantages"} {
+		if n := b.chat.count(want); n != 1 {
+			t.Errorf("%q posted %d times, want once", want, n)
+		}
 	}
+	if n := b.chat.count("update #1"); n != 1 {
+		t.Errorf("the parent was updated %d times, want once, with the merged verdict:\n%s", n, b.chat.text())
+	}
+	t.Logf("bot B:\n%s", b.chat.text())
 }
 
 // Redis killed and restarted (AOF, appendfsync always) while jobs wait in
