@@ -28,7 +28,7 @@ const (
 	DiffSame       DiffKind = "same"       // the same non-open verdict everywhere
 	DiffMixed      DiffKind = "mixed"      // not open anywhere, for different reasons
 	DiffIncomplete DiffKind = "incomplete" // too few vantages answered to compare
-	DiffSplitDNS   DiffKind = "split_view" // open from some; the others reached other addresses
+	DiffSplitView  DiffKind = "split_view" // open from some; the others reached other addresses
 )
 
 // VantageRow is one vantage's outcome in a differential.
@@ -152,7 +152,7 @@ func Differentiate(target string, rs []Result) Differential {
 		otherAddrs := differentAddresses(rs, open, notOpen)
 		switch {
 		case otherAddrs != "":
-			d.Kind = DiffSplitDNS
+			d.Kind = DiffSplitView
 			d.Verdict = "open from " + list(open) + " but " + outcomes(rs, notOpen) + " — they reached different addresses (" + otherAddrs + ")"
 			d.Hint = "The name resolves differently per vantage (split DNS, GeoDNS, different backends): check the record each vantage gets and the host behind each address."
 		case len(blocked) == 1 && len(closed) == 0 && len(dns) == 0 && len(open) >= 2 && !egressPasses(rs, blocked[0]):

@@ -122,7 +122,7 @@ func TestDifferentiate(t *testing.T) {
 		{
 			name: "different addresses: split view, not a firewall",
 			rs:   []bot.Result{seen("office", open, addr("10.0.0.5")), seen("internet", filtered, addr("203.0.113.5"))},
-			kind: bot.DiffSplitDNS, status: bot.StatusProblem, blame: []string{"internet"},
+			kind: bot.DiffSplitView, status: bot.StatusProblem, blame: []string{"internet"},
 			verdict: "open from office but filtered at host (firewall DROP) from internet — they reached different addresses (office: 10.0.0.5, internet: 203.0.113.5)",
 		},
 		{
