@@ -252,6 +252,13 @@ func normalizeHost(h string) (string, *problem) {
 		}
 		return a.String(), nil // canonical: "2001:DB8:0::1" -> "2001:db8::1"
 	}
+	// inet_aton forms ("127.1", "2852039166", "0xA9FEA9FE", octal parts)
+	// are what the kernel's resolver path would connect to: take them as that
+	// address, so the report, the policy and the probes all see the same IP
+	// instead of a "name" a C resolver would quietly turn into it.
+	if a, ok := ParseLegacyIPv4(h); ok {
+		return a.String(), nil
+	}
 	name := strings.ToLower(h)
 	if strings.HasSuffix(name, ".") {
 		name = name[:len(name)-1]

