@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/portcheck/portcheck/agent"
@@ -84,6 +86,23 @@ func runAgentServe(ctx context.Context, p agentServeParams, io stdio) int {
 		log.Warn("redis unreachable at start; retrying with backoff", "err", err)
 	}
 
+	// The agent has no policy to reload, but the systemd unit's
+	// ExecReload (and operators' habits) send SIGHUP: it must not kill the
+	// process (the default action), so it is taken and logged.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				log.Info("SIGHUP: the agent has nothing to reload; restart it to change its flags")
+			}
+		}
+	}()
+
 	var wg sync.WaitGroup
 	failed := make(chan error, 2*len(p.vantages))
 	for _, v := range p.vantages {
@@ -96,6 +115,7 @@ func runAgentServe(ctx context.Context, p agentServeParams, io stdio) int {
 			Timeout:         p.timeout,
 			Log:             log.With("vantage", v),
 			KeepInterrupted: true,
+			DrainGrace:      cfg.Worker.DrainGrace.Std(), // SIGTERM: finish or hand back, like a worker
 		})
 		if err != nil {
 			fmt.Fprintf(io.err, "portcheck agent: %v\n", err)

@@ -523,3 +523,23 @@ func TestWorkerReloadsPolicyOnSIGHUP(t *testing.T) {
 		t.Errorf("exit %d:\n%s", code, w.logs())
 	}
 }
+
+// The agent's systemd unit has ExecReload: SIGHUP must be logged, not kill
+// it (Go's default for an unhandled SIGHUP is to exit), and SIGTERM must
+// still end it cleanly.
+func TestAgentSurvivesSIGHUP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("subprocess test")
+	}
+	srv := redistest.Start(t)
+	a := startPortcheck(t, []string{"REDIS_URL=" + srv.URL(0)}, "agent", "--serve", "--alias", "hupagent")
+	a.waitMsg("agent serving", 1, 20*time.Second)
+	if err := a.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	a.waitMsg("SIGHUP: the agent has nothing to reload; restart it to change its flags", 1, 10*time.Second)
+	_ = a.cmd.Process.Signal(syscall.SIGTERM)
+	if code := a.exit(30 * time.Second); code != 0 {
+		t.Errorf("exit %d:\n%s", code, a.logs())
+	}
+}
