@@ -13,19 +13,6 @@ import (
 // implementation lives in checks, which the target parser shares.
 func ParseLegacyIPv4(s string) (netip.Addr, bool) { return checks.ParseLegacyIPv4(s) }
 
-// digitValue is a hex digit's value; looksNumeric uses it.
-func digitValue(c byte) (uint64, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return uint64(c - '0'), true
-	case 'a' <= c && c <= 'f':
-		return uint64(c-'a') + 10, true
-	case 'A' <= c && c <= 'F':
-		return uint64(c-'A') + 10, true
-	}
-	return 0, false
-}
-
 // looksNumeric reports whether the last label of a host is made only of
 // characters an inet_aton part may contain. Such a host that did not parse
 // as an address (say "256.1.1.1" or "1.2.3.08") must not go to a resolver:
@@ -40,7 +27,7 @@ func looksNumeric(host string) bool {
 	if len(last) >= 2 && last[0] == '0' && (last[1] == 'x' || last[1] == 'X') {
 		last = last[2:]
 		for i := 0; i < len(last); i++ {
-			if _, ok := digitValue(last[i]); !ok {
+			if c := last[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
 				return false
 			}
 		}

@@ -69,22 +69,11 @@ func runAgentServe(ctx context.Context, p agentServeParams, io stdio) int {
 		return 2
 	}
 	log := newLogger(cfg.Log, io.err, "agent")
-	st, err := rstore.Open(ctx, cfg.Redis.URL, workerStoreOptions(cfg, os.Getenv, log))
-	if err != nil {
-		fmt.Fprintf(io.err, "portcheck agent: %v\n", err)
-		return 2
+	st, code := openWorkerStore(ctx, cfg, "agent", log, io)
+	if st == nil {
+		return code
 	}
 	defer st.Close()
-	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	err = st.Ping(pctx)
-	cancel()
-	switch {
-	case err != nil && !rstore.Unavailable(err):
-		fmt.Fprintf(io.err, "portcheck agent: %v\n", err)
-		return 1
-	case err != nil:
-		log.Warn("redis unreachable at start; retrying with backoff", "err", err)
-	}
 
 	// The agent has no policy to reload, but the systemd unit's
 	// ExecReload (and operators' habits) send SIGHUP: it must not kill the
@@ -134,7 +123,7 @@ func runAgentServe(ctx context.Context, p agentServeParams, io stdio) int {
 	log.Info("agent serving", "vantages", p.vantages, "privacy_cmdline", p.opts.Privacy.Cmdline, "privacy_logs", p.opts.Privacy.Logs)
 	wg.Wait()
 	close(failed)
-	code := 0
+	code = 0
 	for err := range failed {
 		log.Error("agent", "err", err)
 		code = 1

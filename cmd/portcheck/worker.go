@@ -66,25 +66,11 @@ func runWorker(ctx context.Context, args []string, io stdio) int {
 	log := newLogger(cfg.Log, io.err, "worker")
 	metrics := ops.NewMetrics()
 	metrics.Preset(nil, cfg.Vantage)
-	goredis.SetLogger(rstore.GoRedisLogger{L: log}) // process-wide: this is main's to decide
-
-	st, err := rstore.Open(ctx, cfg.Redis.URL, workerStoreOptions(cfg, os.Getenv, log))
-	if err != nil {
-		fmt.Fprintf(io.err, "portcheck worker: %v\n", err)
-		return 2
+	st, code := openWorkerStore(ctx, cfg, "worker", log, io)
+	if st == nil {
+		return code
 	}
 	defer st.Close()
-	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	err = st.Ping(pctx)
-	cancel()
-	switch {
-	case err != nil && !rstore.Unavailable(err):
-		// Wrong password, wrong db: retrying cannot fix it.
-		fmt.Fprintf(io.err, "portcheck worker: %v\n", err)
-		return 1
-	case err != nil:
-		log.Warn("redis unreachable at start; retrying with backoff", "err", err)
-	}
 
 	// The worker re-checks every address a job carries against the same
 	// policy as the bot (defence in depth: a job in a shared Redis is not
@@ -164,3 +150,30 @@ func workerStoreOptions(cfg config.Config, getenv func(string) string, log *slog
 }
 
 func workerVersion() string { return readBuildInfo().Version }
+
+// openWorkerStore opens the Redis store for a long-running process that takes
+// jobs (worker, agent --serve) and pings it once. A Redis that is merely
+// unreachable is not fatal: the loops reconnect with backoff, so a worker
+// started before Redis still comes up. A Redis that answers with an error
+// retrying cannot fix (wrong password, wrong db) ends the process. On failure
+// st is nil and code is the exit code.
+func openWorkerStore(ctx context.Context, cfg config.Config, name string, log *slog.Logger, io stdio) (st *rstore.Store, code int) {
+	goredis.SetLogger(rstore.GoRedisLogger{L: log}) // process-wide: this is main's to decide
+	st, err := rstore.Open(ctx, cfg.Redis.URL, workerStoreOptions(cfg, os.Getenv, log))
+	if err != nil {
+		fmt.Fprintf(io.err, "portcheck %s: %v\n", name, err)
+		return nil, 2
+	}
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	err = st.Ping(pctx)
+	cancel()
+	switch {
+	case err != nil && !rstore.Unavailable(err):
+		fmt.Fprintf(io.err, "portcheck %s: %v\n", name, err)
+		st.Close()
+		return nil, 1
+	case err != nil:
+		log.Warn("redis unreachable at start; retrying with backoff", "err", err)
+	}
+	return st, 0
+}
