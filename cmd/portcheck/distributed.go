@@ -57,15 +57,7 @@ func useRedis(ctx context.Context, cfg config.Config, getenv func(string) string
 	p.Agents = redisAgents{st} // host agents (portcheck agent --serve), found by their heartbeats
 	closers := []func(){func() { _ = st.Close() }}
 	if p.Checker != nil {
-		hctx, stopHB := context.WithCancel(context.WithoutCancel(ctx))
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			if err := st.Heartbeat(hctx, rstore.VantageInfo{Name: cfg.Vantage, Version: workerVersion()}); err != nil && hctx.Err() == nil {
-				log.Error("vantage heartbeat stopped", "err", err)
-			}
-		}()
-		closers = append(closers, func() { stopHB(); <-done })
+		closers = append(closers, startHeartbeat(ctx, st, cfg.Vantage, log))
 	}
 	return func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -77,3 +69,18 @@ func useRedis(ctx context.Context, cfg config.Config, getenv func(string) string
 // quietGoRedis routes go-redis's own process-wide log (dial failures) to
 // log at debug level: the store already warns once per retry.
 func quietGoRedis(log *slog.Logger) { goredis.SetLogger(rstore.GoRedisLogger{L: log}) }
+
+// startHeartbeat registers this process's local worker as a vantage until
+// the returned stop is called. It outlives ctx's cancellation on purpose:
+// during a drain the vantage must stay listed while its jobs finish.
+func startHeartbeat(ctx context.Context, st *rstore.Store, vantage string, log *slog.Logger) (stop func()) {
+	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := st.Heartbeat(hctx, rstore.VantageInfo{Name: vantage, Version: workerVersion()}); err != nil && hctx.Err() == nil {
+			log.Error("vantage heartbeat stopped", "err", err)
+		}
+	}()
+	return func() { cancel(); <-done }
+}

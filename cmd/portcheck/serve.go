@@ -313,15 +313,7 @@ func serveParams(ctx context.Context, cfg config.Config, getenv func(string) str
 		rdb = st.Client()
 		p.KeepPendingOnShutdown = true // Redis keeps them for the next process
 		if p.Checker != nil {
-			hctx, stopHB := context.WithCancel(context.WithoutCancel(ctx))
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				if err := st.Heartbeat(hctx, rstore.VantageInfo{Name: cfg.Vantage, Version: workerVersion()}); err != nil && hctx.Err() == nil {
-					log.Error("vantage heartbeat stopped", "err", err)
-				}
-			}()
-			closers = append(closers, func() { stopHB(); <-done })
+			closers = append(closers, startHeartbeat(ctx, st, cfg.Vantage, log))
 		}
 	} else {
 		p.Queue, p.Results, p.Claims = memory.NewQueue(), memory.NewResults(), memory.NewClaims()
