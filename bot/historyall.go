@@ -2,10 +2,6 @@ package bot
 
 import (
 	"context"
-	"fmt"
-	"strings"
-
-	"github.com/portcheck/portcheck/checks"
 )
 
 // AuditGate is implemented by a Gate that can say who may read the whole
@@ -41,21 +37,5 @@ func (b *Bot) historyAll(ctx context.Context, chat Chat, cmd Command, req Reques
 
 // historyAllMessage is HistoryMessage with the chat and channel of each row.
 func historyAllMessage(records []Record, query string) Message {
-	title := "Recent checks in every channel"
-	if query != "" {
-		title += " for " + query
-	}
-	if len(records) == 0 {
-		return Message{Status: StatusInfo, Text: title + ": none yet"}
-	}
-	var b strings.Builder
-	for i := len(records) - 1; i >= 0; i-- {
-		r := records[i]
-		v := VerdictWords(checks.Verdict(r.Verdict))
-		if r.Verdict == "" && r.Why != "" {
-			v = "failed: " + firstLine(r.Why)
-		}
-		fmt.Fprintf(&b, "%s  %-20s %-12s %-24s %s\n", r.At.Format("01-02 15:04"), r.Chat+"/"+r.Channel, r.User, r.Target, v)
-	}
-	return Message{Status: StatusInfo, Text: title, Blocks: []Block{{Kind: BlockCode, Text: strings.TrimRight(b.String(), "\n")}}}
+	return historyMessage(records, "Recent checks in every channel", query, true)
 }

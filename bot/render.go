@@ -593,7 +593,12 @@ func HelpMessage(vantage string) Message {
 
 // HistoryMessage lists a channel's recent results, newest first.
 func HistoryMessage(records []Record, query string) Message {
-	title := "Recent checks in this channel"
+	return historyMessage(records, "Recent checks in this channel", query, false)
+}
+
+// historyMessage renders history rows; withChannel adds each row's chat and
+// channel (the admins' view across channels).
+func historyMessage(records []Record, title, query string, withChannel bool) Message {
 	if query != "" {
 		title += " for " + query
 	}
@@ -607,7 +612,11 @@ func HistoryMessage(records []Record, query string) Message {
 		if r.Verdict == "" && r.Why != "" {
 			v = "failed: " + firstLine(r.Why)
 		}
-		fmt.Fprintf(&b, "%s  %-12s %-24s %s\n", r.At.Format("01-02 15:04"), r.User, r.Target, v)
+		fmt.Fprintf(&b, "%s  ", r.At.Format("01-02 15:04"))
+		if withChannel {
+			fmt.Fprintf(&b, "%-20s ", r.Chat+"/"+r.Channel)
+		}
+		fmt.Fprintf(&b, "%-12s %-24s %s\n", r.User, r.Target, v)
 	}
 	return Message{Status: StatusInfo, Text: title, Blocks: []Block{{Kind: BlockCode, Text: strings.TrimRight(b.String(), "\n")}}}
 }
