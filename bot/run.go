@@ -315,6 +315,7 @@ func (b *Bot) handleResult(ctx context.Context, res Result) {
 	if quarter > 0 && r.kind != VerbWatch {
 		b.update(ctx, chat, ts.thread, r.by, j, RunningMessage(ts.req.Targets, ts.vantages, len(r.results), len(r.jobs)))
 	}
+	b.chargeTrace(ctx, r, res) // tracecost.go
 	if done {
 		b.finishRun(ctx, chat, r)
 	}

@@ -9,8 +9,9 @@ import (
 )
 
 // The bot charges each command once, before enqueueing: cost from ports,
-// vantages and trace; targets for the distinct-target budget. Distributed
-// mode swaps in NewRedis / NewRedisTargets with the same Gate.
+// vantages and trace; targets for the distinct-target budget (a trace the
+// prober chooses to run is charged later, with Gate.ChargeAfter).
+// Distributed mode swaps in NewRedis / NewRedisTargets with the same Gate.
 func Example() {
 	clock := func() time.Time { return time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC) }
 	gate := ratelimit.Gate{

@@ -25,3 +25,14 @@ func (g Gate) Charge(ctx context.Context, k Key, cost int, targets []string) (Re
 	}
 	return Result{Allowed: true}, nil
 }
+
+// ChargeAfter spends cost on the rate limits for work already done (a
+// trace the prober chose to run): never a refusal, see Limiter.Consume.
+// The distinct-targets budget is not involved: the targets were counted
+// when the command was admitted.
+func (g Gate) ChargeAfter(ctx context.Context, k Key, cost int) error {
+	if g.Limiter == nil || cost < 1 {
+		return nil
+	}
+	return g.Limiter.Consume(ctx, k, cost)
+}

@@ -70,6 +70,36 @@ func (m *Memory) Allow(ctx context.Context, k Key, cost int) (Result, error) {
 	return worst, nil
 }
 
+// Consume implements Limiter: each limit's TAT moves forward by cost
+// emissions, but no further than debtAllowances allowances past empty
+// (now + (1+debtAllowances)·burst emissions); with less than one emission
+// of room it is left alone. Same arithmetic as redis_rate's AllowAtMost
+// with that enlarged burst, so both implementations owe the same.
+func (m *Memory) Consume(ctx context.Context, k Key, cost int) error {
+	if cost < 1 {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	m.sweep(now)
+	for _, l := range m.limits.applicable(k) {
+		emission := l.rate.Per / time.Duration(l.rate.Events)
+		tat := m.tat[l.key]
+		if tat.Before(now) {
+			tat = now
+		}
+		ceiling := now.Add(emission * time.Duration((1+debtAllowances)*l.rate.burst()))
+		room := ceiling.Sub(tat)
+		if room < emission {
+			continue
+		}
+		c := min(cost, (1+debtAllowances)*l.rate.burst()) // never more than the room anyway; keeps the product small
+		m.tat[l.key] = tat.Add(min(emission*time.Duration(c), room))
+	}
+	return nil
+}
+
 // sweep drops keys whose allowance is full again (their TAT is past, which
 // is the same as never seen), amortised over growth of the map.
 func (m *Memory) sweep(now time.Time) {

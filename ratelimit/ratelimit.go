@@ -100,9 +100,24 @@ func roundUp(d time.Duration) time.Duration {
 // against 20 per minute) is not refused forever: it needs that limit's
 // whole allowance and empties it. A non-nil error always comes with Allowed
 // false.
+//
+// Consume is the after-the-fact charge for work a job turned out to need
+// (the prober traces on its own when the verdict calls for it): it never
+// refuses, it only spends allowance, so the user's next command waits
+// sooner. Each limit takes what it can of cost independently, down to one
+// whole allowance of debt below empty (see debtAllowances): enough that a
+// traced command is felt, bounded so one unlucky filtered range cannot
+// lock a user out for long. Less than one unit of room left takes nothing,
+// as redis_rate's AllowAtMost does. An error means some limit could not be
+// charged (Redis down); there is nothing to undo.
 type Limiter interface {
 	Allow(ctx context.Context, k Key, cost int) (Result, error)
+	Consume(ctx context.Context, k Key, cost int) error
 }
+
+// debtAllowances is how far below empty Consume may push a limit, in whole
+// allowances (bursts): at most one extra Per of waiting.
+const debtAllowances = 1
 
 // Targets tracks distinct targets per user over a sliding window. Track
 // admits all of targets or none; targets already seen in the window are

@@ -222,6 +222,86 @@ func runSuite(t *testing.T, mk func(*testing.T) harness) {
 		}
 	})
 
+	// Consume: debt after the fact. Limits are 6 per unit for the user and
+	// 12 for the channel, so one user emission e is unit/6; waits are in e.
+	type step struct {
+		op   string // "allow", "consume", "sleep"
+		k    Key
+		cost int
+		e    float64 // sleep: how many emissions
+	}
+	consumeCases := []struct {
+		name      string
+		steps     []step
+		probe     Key
+		cost      int
+		allowed   bool
+		which     string
+		retryInE  float64
+		limitsFor func(unit time.Duration) Limits
+	}{
+		{name: "within the allowance is an ordinary charge",
+			steps: []step{{op: "consume", k: u1, cost: 4}},
+			probe: u1, cost: 2, allowed: true},
+		{name: "beyond empty is debt",
+			steps: []step{{op: "allow", k: u1, cost: 6}, {op: "consume", k: u1, cost: 4}},
+			probe: u1, cost: 1, which: WhichUser, retryInE: 5},
+		{name: "debt stops at one whole allowance",
+			steps: []step{{op: "allow", k: u1, cost: 6}, {op: "consume", k: u1, cost: 100}},
+			probe: u1, cost: 1, which: WhichUser, retryInE: 7},
+		{name: "at the debt ceiling more takes nothing",
+			steps: []step{{op: "allow", k: u1, cost: 6}, {op: "consume", k: u1, cost: 6}, {op: "consume", k: u1, cost: 6}},
+			probe: u1, cost: 1, which: WhichUser, retryInE: 7},
+		{name: "under one unit of room takes nothing",
+			steps: []step{{op: "allow", k: u1, cost: 6}, {op: "consume", k: u1, cost: 6}, {op: "sleep", e: 0.4}, {op: "consume", k: u1, cost: 1}},
+			probe: u1, cost: 1, which: WhichUser, retryInE: 6.6},
+		{name: "debt is paid off with time",
+			steps: []step{{op: "allow", k: u1, cost: 6}, {op: "consume", k: u1, cost: 4}, {op: "sleep", e: 5}},
+			probe: u1, cost: 1, allowed: true},
+		{name: "every limit of the key is charged",
+			steps: []step{{op: "allow", k: u1, cost: 6}, {op: "consume", k: u1, cost: 4}},
+			probe: u2, cost: 3, which: WhichChannel, retryInE: 0.5},
+		{name: "zero cost is nothing",
+			steps: []step{{op: "consume", k: u1, cost: 0}},
+			probe: u1, cost: 6, allowed: true},
+		{name: "no limits",
+			steps: []step{{op: "consume", k: u1, cost: 100}},
+			probe: u1, cost: 100, allowed: true,
+			limitsFor: func(time.Duration) Limits { return Limits{} }},
+	}
+	for _, tc := range consumeCases {
+		t.Run("consume/"+tc.name, func(t *testing.T) {
+			h := mk(t)
+			lim := Limits{User: Rate{Events: 6, Per: h.unit}, Channel: Rate{Events: 12, Per: h.unit}}
+			if tc.limitsFor != nil {
+				lim = tc.limitsFor(h.unit)
+			}
+			l := h.limiter(t, lim)
+			e := h.unit / 6
+			for _, s := range tc.steps {
+				switch s.op {
+				case "allow":
+					if r := allow(t, l, s.k, s.cost); !r.Allowed {
+						t.Fatalf("setup allow %d: %+v", s.cost, r)
+					}
+				case "consume":
+					if err := l.Consume(ctx, s.k, s.cost); err != nil {
+						t.Fatalf("Consume: %v", err)
+					}
+				case "sleep":
+					h.sleep(time.Duration(s.e * float64(e)))
+				}
+			}
+			r := allow(t, l, tc.probe, tc.cost)
+			if r.Allowed != tc.allowed || r.Which != tc.which {
+				t.Fatalf("probe Allow(%d): %+v, want allowed=%v which=%q", tc.cost, r, tc.allowed, tc.which)
+			}
+			if !tc.allowed {
+				near(t, h, r.RetryAfter, time.Duration(tc.retryInE*float64(e)))
+			}
+		})
+	}
+
 	trk := func(t *testing.T, tr Targets, k Key, targets ...string) Result {
 		t.Helper()
 		r, err := tr.Track(ctx, k, targets)

@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -68,6 +69,26 @@ func (r *Redis) Allow(ctx context.Context, k Key, cost int) (Result, error) {
 		}
 	}
 	return worst, nil
+}
+
+// Consume implements Limiter with redis_rate's AllowAtMost ("take what is
+// left") called with the burst enlarged by debtAllowances: the TAT is the
+// only state, so a larger burst on this one call lets it move past "empty"
+// into debt, and the ordinary Allow then waits the debt out. Limits are
+// charged one by one; a Redis error on one does not stop the others.
+func (r *Redis) Consume(ctx context.Context, k Key, cost int) error {
+	if cost < 1 {
+		return nil
+	}
+	var errs []error
+	for _, l := range r.limits.applicable(k) {
+		lim := r.rateLimit(l.rate)
+		lim.Burst *= 1 + debtAllowances
+		if _, err := r.rl.AllowAtMost(ctx, r.prefix+l.key, lim, cost); err != nil {
+			errs = append(errs, fmt.Errorf("ratelimit: redis %s limit: %w", l.which, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (r *Redis) rateLimit(rt Rate) redis_rate.Limit {

@@ -54,6 +54,11 @@ func TestRedisFailsClosed(t *testing.T) {
 	if err == nil || r.Allowed || r.Which != WhichUnavailable || !strings.Contains(r.Message(), "unavailable") {
 		t.Fatalf("Redis down: %+v %v, want a fail-closed denial", r, err)
 	}
+	// After the fact there is nothing to refuse, but the caller must hear
+	// that the trace went uncharged.
+	if err := l.Consume(ctx, k, 4); err == nil || !strings.HasPrefix(err.Error(), "ratelimit: redis user limit: ") {
+		t.Fatalf("Consume with Redis down: %v, want a wrapped error naming the limit", err)
+	}
 	r, err = tr.Track(ctx, k, []string{"web01"})
 	if err == nil || r.Allowed || r.Which != WhichUnavailable {
 		t.Fatalf("Redis down: %+v %v, want a fail-closed denial", r, err)
@@ -72,6 +77,8 @@ func TestRedisKeysExpire(t *testing.T) {
 	ctx := context.Background()
 	k := Key{Chat: "discord", Team: "G", Channel: "C", User: "U"}
 	NewRedis(rdb, Limits{User: PerMinute(20)}, "ttl:").Allow(ctx, k, 1)
+	// Debt from Consume expires with it too (at most two minutes here).
+	NewRedis(rdb, Limits{User: PerMinute(20)}, "ttl:").Consume(ctx, k, 100)
 	NewRedisTargets(rdb, TargetBudget{Max: 5}, "ttl:", nil).Track(ctx, k, []string{"a"})
 	keys, err := rdb.Keys(ctx, "*").Result()
 	if err != nil || len(keys) != 2 {
@@ -81,6 +88,9 @@ func TestRedisKeysExpire(t *testing.T) {
 		ttl, err := rdb.PTTL(ctx, key).Result()
 		if err != nil || ttl <= 0 || ttl > time.Hour {
 			t.Errorf("%s: ttl %v %v", key, ttl, err)
+		}
+		if strings.HasPrefix(key, "rate:") && (ttl <= time.Minute || ttl > 2*time.Minute) {
+			t.Errorf("%s: ttl %v, want the debt's (1m, 2m]", key, ttl)
 		}
 	}
 }

@@ -112,7 +112,7 @@ func (g *securityGate) Admit(ctx context.Context, cmd bot.Command, req bot.Reque
 		}
 	}
 
-	key := ratelimit.Key{Chat: cmd.Channel.Chat, Team: cmd.Channel.Team, Channel: cmd.Channel.ID, User: cmd.User.ID}
+	key := rateKey(cmd)
 	release := func() {}
 	if g.inflight != nil {
 		// A command bigger than the cap (a 64-port range against 16 at
@@ -131,8 +131,9 @@ func (g *securityGate) Admit(ctx context.Context, cmd bot.Command, req bot.Reque
 	for _, t := range req.Targets {
 		hosts = append(hosts, t.Host)
 	}
-	// The prober decides on its own when to trace, so a command is charged
-	// as connects; ratelimit.Cost is where a traced job would cost more.
+	// The prober decides on its own when to trace, so a command is
+	// admitted at the price of its connects; the extra of each trace it
+	// turns out to run is charged when its result arrives (ChargeTrace).
 	r, err := g.rate.Charge(ctx, key, ratelimit.Cost(ports, vantages, false), hosts)
 	if err != nil {
 		g.log.Error("rate limiting unavailable: command refused", "command_id", cmd.ID, "err", err)
@@ -149,6 +150,28 @@ func (g *securityGate) Admit(ctx context.Context, cmd bot.Command, req bot.Reque
 	return bot.GateDecision{Allowed: true, Done: release}
 }
 
+// ChargeTrace implements bot.TraceCharger: each traced job costs
+// CostTrace-CostConnect more than it was admitted at, spent after the fact
+// on the same user, channel and global limits (memory or Redis, like
+// Admit). The job is done, so nothing is refused: the debt only makes the
+// user's next command wait sooner. A limiter error is logged, not
+// returned: the trace goes uncharged, which errs towards the user, and
+// Admit fails closed on the next command anyway if Redis is really down.
+func (g *securityGate) ChargeTrace(ctx context.Context, cmd bot.Command, traced int) {
+	if traced < 1 {
+		return
+	}
+	extra := traced * (ratelimit.CostTrace - ratelimit.CostConnect)
+	if err := g.rate.ChargeAfter(ctx, rateKey(cmd), extra); err != nil {
+		g.log.Warn("trace not charged to the rate limits", "command_id", cmd.ID, "traced", traced, "err", err)
+	}
+}
+
+// rateKey is who and where a command is charged to.
+func rateKey(cmd bot.Command) ratelimit.Key {
+	return ratelimit.Key{Chat: cmd.Channel.Chat, Team: cmd.Channel.Team, Channel: cmd.Channel.ID, User: cmd.User.ID}
+}
+
 // AdmitAudit lets admins (authz.admins) read the whole audit trail with
 // `history all` (bot.AuditGate).
 func (g *securityGate) AdmitAudit(_ context.Context, cmd bot.Command) (bool, string) {
@@ -160,4 +183,7 @@ func (g *securityGate) AdmitAudit(_ context.Context, cmd bot.Command) (bool, str
 	return true, ""
 }
 
-var _ bot.AuditGate = (*securityGate)(nil)
+var (
+	_ bot.AuditGate    = (*securityGate)(nil)
+	_ bot.TraceCharger = (*securityGate)(nil)
+)
