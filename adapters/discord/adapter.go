@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
@@ -56,6 +57,10 @@ type Adapter struct {
 	recent   map[string][]string // guild id -> recent targets, newest first
 
 	wg sync.WaitGroup // in-flight Handle calls
+
+	// connected is the gateway's state, for /readyz; discordgo reconnects
+	// by itself and says so with Connect/Disconnect events.
+	connected atomic.Bool
 }
 
 var _ bot.Chat = (*Adapter)(nil)
@@ -124,9 +129,13 @@ func (a *Adapter) Run(ctx context.Context) error {
 	if a.cfg.HTTPMode() {
 		return nil
 	}
+	a.s.AddHandler(func(*discordgo.Session, *discordgo.Connect) { a.connected.Store(true) })
+	a.s.AddHandler(func(*discordgo.Session, *discordgo.Disconnect) { a.connected.Store(false) })
 	if err := a.s.Open(); err != nil {
 		return fmt.Errorf("discord: open gateway: %w", err)
 	}
+	a.connected.Store(true) // Open returns once the gateway said READY
+	defer a.connected.Store(false)
 	a.log.Info("discord gateway connected", "config", a.cfg)
 	<-ctx.Done()
 	err := a.s.Close()
@@ -458,4 +467,14 @@ func (a *Adapter) autocomplete(i *discordgo.Interaction) *discordgo.InteractionR
 		Type: discordgo.InteractionApplicationCommandAutocompleteResult,
 		Data: &discordgo.InteractionResponseData{Choices: choices},
 	}
+}
+
+// Ready reports whether the adapter can take commands now: in gateway mode,
+// whether the gateway websocket is up; in HTTP mode Discord calls us, so
+// there is no connection of ours to be down.
+func (a *Adapter) Ready(context.Context) error {
+	if !a.cfg.HTTPMode() && !a.connected.Load() {
+		return errors.New("discord gateway not connected")
+	}
+	return nil
 }

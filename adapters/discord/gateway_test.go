@@ -68,6 +68,9 @@ func TestRunGatewayEndToEnd(t *testing.T) {
 		return err
 	}
 
+	if err := r.a.Ready(context.Background()); err == nil {
+		t.Error("Ready before the gateway is open: want an error for /readyz")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.a.Run(ctx) }()
@@ -86,6 +89,9 @@ func TestRunGatewayEndToEnd(t *testing.T) {
 		if cmd.Text != "web01:443" {
 			t.Errorf("command text = %q", cmd.Text)
 		}
+		if err := r.a.Ready(context.Background()); err != nil {
+			t.Errorf("Ready with the gateway up: %v", err)
+		}
 	case err := <-done:
 		t.Fatalf("Run returned early: %v", err)
 	case <-time.After(10 * time.Second):
@@ -99,6 +105,9 @@ func TestRunGatewayEndToEnd(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not stop")
+	}
+	if err := r.a.Ready(context.Background()); err == nil {
+		t.Error("Ready after the gateway closed: want an error")
 	}
 	want := []string{
 		"POST /applications/" + testApp + "/guilds/" + testGuild + "/commands",

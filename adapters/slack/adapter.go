@@ -71,6 +71,9 @@ type Adapter struct {
 	groups        *groupCache // nil: User.Groups left empty
 	seen          *seen
 	inflight      sync.WaitGroup
+	// connected is the Socket Mode link's state, for /readyz: a bot whose
+	// websocket is down takes no commands even though the process is alive.
+	connected atomic.Bool
 }
 
 // New builds the adapter. It does not contact Slack.
@@ -265,4 +268,14 @@ func (a *Adapter) commandFromAction(ic slackgo.InteractionCallback) (bot.Command
 		Thread:  &bot.Thread{Channel: ch, ID: parent},
 		At:      a.now(),
 	}, true
+}
+
+// Ready reports whether the adapter can take commands now: in Socket Mode,
+// whether the websocket to Slack is connected; in HTTP mode Slack calls us,
+// so there is no connection of ours to be down.
+func (a *Adapter) Ready(context.Context) error {
+	if a.cfg.SocketMode() && !a.connected.Load() {
+		return errors.New("slack socket mode not connected")
+	}
+	return nil
 }

@@ -35,6 +35,7 @@ func (a *Adapter) runSocket(ctx context.Context) error {
 		errc <- client.RunContext(ctx)
 		cancel()
 	}()
+	defer a.connected.Store(false)
 	for {
 		select {
 		case <-ctx.Done():
@@ -54,12 +55,21 @@ func (a *Adapter) runSocket(ctx context.Context) error {
 func (a *Adapter) onEvent(ctx context.Context, client *socketmode.Client, evt socketmode.Event) {
 	switch evt.Type {
 	case socketmode.EventTypeConnected:
+		a.connected.Store(true)
 		a.log.Info("socket mode connected")
 		return
-	case socketmode.EventTypeConnectionError, socketmode.EventTypeIncomingError, socketmode.EventTypeErrorBadMessage, socketmode.EventTypeErrorWriteFailed:
+	case socketmode.EventTypeConnecting, socketmode.EventTypeDisconnect:
+		a.connected.Store(false)
+		return
+	case socketmode.EventTypeConnectionError:
+		a.connected.Store(false)
+		a.log.Warn("socket mode", "event", string(evt.Type), "detail", fmt.Sprint(evt.Data))
+		return
+	case socketmode.EventTypeIncomingError, socketmode.EventTypeErrorBadMessage, socketmode.EventTypeErrorWriteFailed:
 		a.log.Warn("socket mode", "event", string(evt.Type), "detail", fmt.Sprint(evt.Data))
 		return
 	case socketmode.EventTypeInvalidAuth:
+		a.connected.Store(false)
 		a.log.Error("socket mode: invalid app token (SLACK_APP_TOKEN)")
 		return
 	case socketmode.EventTypeSlashCommand, socketmode.EventTypeInteractive:

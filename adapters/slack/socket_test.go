@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/portcheck/portcheck/bot"
+	"github.com/slack-go/slack/socketmode"
 )
 
 // A fake Socket Mode session: Slack delivers a slash command, redelivers it
@@ -143,5 +144,40 @@ func TestSocketModeInvalidAuth(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run kept retrying an invalid token")
+	}
+}
+
+// /readyz follows the Socket Mode link: down until Slack says connected, down
+// again on disconnect, reconnect or a bad token; HTTP mode is always ready
+// (Slack calls us, there is no link of ours to lose).
+func TestReadyFollowsSocketMode(t *testing.T) {
+	f := newFakeSlack(t)
+	a, _ := testAdapter(t, f, newFakeHandler(), func(o *Options) { o.Config.AppToken = "xapp-test" })
+	ctx := context.Background()
+	steps := []struct {
+		evt   socketmode.EventType
+		ready bool
+	}{
+		{"", false},
+		{socketmode.EventTypeConnecting, false},
+		{socketmode.EventTypeConnected, true},
+		{socketmode.EventTypeHello, true},
+		{socketmode.EventTypeDisconnect, false},
+		{socketmode.EventTypeConnected, true},
+		{socketmode.EventTypeConnectionError, false},
+		{socketmode.EventTypeConnected, true},
+		{socketmode.EventTypeInvalidAuth, false},
+	}
+	for i, st := range steps {
+		if st.evt != "" {
+			a.onEvent(ctx, nil, socketmode.Event{Type: st.evt})
+		}
+		if err := a.Ready(ctx); (err == nil) != st.ready {
+			t.Errorf("step %d after %q: Ready() = %v, want ready=%v", i, st.evt, err, st.ready)
+		}
+	}
+	h, _ := testAdapter(t, f, newFakeHandler())
+	if err := h.Ready(ctx); err != nil {
+		t.Errorf("HTTP mode: Ready() = %v, want nil", err)
 	}
 }

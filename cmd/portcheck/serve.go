@@ -151,6 +151,11 @@ func serve(ctx context.Context, args []string, io stdio, getenv func(string) str
 	for _, f := range fronts {
 		b.AddChat(f.Name(), f.Chat())
 		f.Routes(mux)
+		// A chat whose connection is down (Socket Mode, gateway) takes no
+		// commands: readiness says so, by the chat's name.
+		if r, ok := f.(interface{ Ready(context.Context) error }); ok {
+			health.Add(f.Name(), r.Ready)
+		}
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

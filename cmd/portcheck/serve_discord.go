@@ -29,6 +29,9 @@ func (f *discordFrontend) Routes(mux *http.ServeMux) {
 	}
 }
 
+// Ready is the gateway's state for /readyz (always ready in HTTP mode).
+func (f *discordFrontend) Ready(ctx context.Context) error { return f.a.Ready(ctx) }
+
 // Run registers /portcheck and, in gateway mode, holds the gateway open.
 func (f *discordFrontend) Run(ctx context.Context) error { return f.a.Run(ctx) }
 

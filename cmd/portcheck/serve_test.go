@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,6 +42,14 @@ type fakeFrontend struct {
 	mu   sync.Mutex
 	msgs []string
 	got  chan string
+	down atomic.Bool // its "connection" is lost: /readyz must say so
+}
+
+func (f *fakeFrontend) Ready(context.Context) error {
+	if f.down.Load() {
+		return errors.New("fake chat disconnected")
+	}
+	return nil
 }
 
 func (f *fakeFrontend) Name() string   { return "fake" }
@@ -120,6 +130,17 @@ func TestServeRunsFrontendsBotAndPolicy(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
+	// A chat whose connection drops makes the process unready, by name.
+	ff.down.Store(true)
+	if resp, err = http.Get(base + "/readyz"); err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || !strings.Contains(string(body), `"fake":"fake chat disconnected"`) {
+		t.Errorf("/readyz with the chat down: %d %s", resp.StatusCode, body)
+	}
+	ff.down.Store(false)
 	next := func() string {
 		select {
 		case s := <-ff.got:
@@ -171,7 +192,7 @@ func TestServeRunsFrontendsBotAndPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
+	body, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{`portcheck_commands_total{chat="fake",outcome="denied"} 1`, `portcheck_commands_total{chat="fake",outcome="queued"} 1`,
 		`portcheck_jobs_done_total{result="ok",vantage="local"} 1`} {
