@@ -86,14 +86,37 @@ func diagnose(e Evidence) Diagnosis {
 
 // filtered places silence: at the host, in the path, or nowhere to be
 // found (a guess that the host is unreachable).
+//
+// "In the path" needs positive evidence: a hop past the port trace's end
+// that answered the control trace (ICMP got a word back from there, the
+// port's probe did not). A hop silent in both traces is a router that sends
+// no ICMP (or rate-limits it, or its answer was lost) and says nothing
+// about the port; likewise a control trace that reaches the target with
+// silent hops below it only bounds how far away the target is. Calling
+// such gaps a path filter sends the on-call to the wrong firewall.
 func filtered(d *Diagnosis, e Evidence, ep string) {
 	d.ReportedBy = ""
 	pingOK := e.Ping != nil && e.Ping.Received > 0
 	portLast := e.Trace.LastAnswered()
+	portTTL := 0
+	if portLast != nil {
+		portTTL = portLast.TTL
+	}
 	ctlLast := e.ControlTrace.LastAnswered()
 	targetTTL := 0
 	if e.ControlTrace != nil && e.ControlTrace.Reached && ctlLast != nil {
 		targetTTL = ctlLast.TTL
+	}
+	// beyond: the first router past the port trace's end that answered the
+	// control (before the target, when the control reached it).
+	var beyond *Hop
+	if e.ControlTrace != nil {
+		for _, h := range e.ControlTrace.Hops {
+			if h.TTL > portTTL && h.Address != "" && (targetTTL == 0 || h.TTL < targetTTL) {
+				beyond = &h
+				break
+			}
+		}
 	}
 	dieAt := func() string {
 		if portLast == nil {
@@ -110,11 +133,20 @@ func filtered(d *Diagnosis, e Evidence, ep string) {
 		d.Summary = fmt.Sprintf("No answer from %s: %s, so the host's firewall or security group silently drops port %d.", ep, why, e.Port)
 	}
 	switch {
-	case targetTTL > 0 && (portLast == nil || portLast.TTL < targetTTL-1):
-		inPath(fmt.Sprintf("ICMP echo reaches the target at hop %d", targetTTL))
+	case targetTTL > 0 && portTTL < targetTTL-1 && beyond != nil:
+		inPath(fmt.Sprintf("hop %d (%s) answers ICMP and ICMP echo reaches the target at hop %d", beyond.TTL, beyond.Address, targetTTL))
+	case targetTTL > 0 && portTTL < targetTTL-1:
+		// Every hop between the port trace's end and the target is silent
+		// to ICMP too: nothing places a filter there.
+		upTo := "no hop before the target answers"
+		if portLast != nil {
+			upTo = fmt.Sprintf("the path answers up to hop %d (%s)", portLast.TTL, portLast.Address)
+		}
+		atHost(fmt.Sprintf("%s, nothing answers at %s to port probes or to ICMP (a router that sends no ICMP is no sign of a filter) and the host itself answers ICMP at hop %d",
+			upTo, hopRange(portTTL+1, targetTTL-1), targetTTL))
 	case targetTTL > 0:
-		atHost(fmt.Sprintf("the path answers up to hop %d and the host itself answers ICMP at hop %d", portLast.TTL, targetTTL))
-	case ctlLast != nil && (portLast == nil || ctlLast.TTL > portLast.TTL):
+		atHost(fmt.Sprintf("the path answers up to hop %d and the host itself answers ICMP at hop %d", portTTL, targetTTL))
+	case beyond != nil:
 		inPath(fmt.Sprintf("ICMP goes on to hop %d (%s)", ctlLast.TTL, ctlLast.Address))
 	case pingOK && portLast != nil:
 		atHost(fmt.Sprintf("the path answers up to hop %d (%s) and the host answers ping", portLast.TTL, portLast.Address))
@@ -128,6 +160,14 @@ func filtered(d *Diagnosis, e Evidence, ep string) {
 		}
 		d.Summary = fmt.Sprintf("Nothing answered from %s: no SYN-ACK, no reset, no ping reply, no ICMP error%s. This is a guess: the host is down, or drops everything including ping.", ep, where)
 	}
+}
+
+// hopRange words TTLs from..to.
+func hopRange(from, to int) string {
+	if from == to {
+		return fmt.Sprintf("hop %d", from)
+	}
+	return fmt.Sprintf("hops %d-%d", from, to)
 }
 
 func dnsDiagnosis(e Evidence) Diagnosis {

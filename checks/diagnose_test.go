@@ -80,6 +80,23 @@ func TestDiagnose(t *testing.T) {
 			verdict: VerdictHostUnreachable, lastHopTTL: 2, summary: "This is a guess"},
 		{name: "nothing at all, no traces", ev: Evidence{Port: 80, Connect: conn(ReasonNoResponse, "", nil), Ping: pingNone},
 			verdict: VerdictHostUnreachable, summary: "guess"},
+		// Ambiguous shapes: a hop silent in both traces, or a control
+		// trace whose lower TTLs went unanswered, is a router that sends
+		// no ICMP (or a lost answer), not a filter in the path.
+		{name: "hop silent in both traces before the target is no filter", ev: Evidence{Port: 7003, Connect: conn(ReasonNoResponse, "", nil), Ping: pingOK, Trace: portTrace(r1, r2, "", ""), ControlTrace: reached(r1, r2, "", target)},
+			verdict: VerdictFilteredAtHost, lastHopTTL: 2, summary: "nothing answers at hop 3 to port probes or to ICMP"},
+		{name: "port trace one hop short, the missing hop silent in the control too", ev: Evidence{Port: 7003, Connect: conn(ReasonNoResponse, "", nil), Ping: pingOK, Trace: portTrace(r1, ""), ControlTrace: reached(r1, "", target)},
+			verdict: VerdictFilteredAtHost, lastHopTTL: 1, summary: "nothing answers at hop 2"},
+		{name: "control hears the target only at a far TTL, its lower TTLs lost", ev: Evidence{Port: 7003, Connect: conn(ReasonNoResponse, "", nil), Ping: pingOK, Trace: portTrace(r1, r2, ""), ControlTrace: reached("", "", "", "", target)},
+			verdict: VerdictFilteredAtHost, lastHopTTL: 2, summary: "hops 3-4"},
+		{name: "nothing before the target answers either trace", ev: Evidence{Port: 7003, Connect: conn(ReasonNoResponse, "", nil), Ping: pingOK, Trace: portTrace(""), ControlTrace: reached("", "", target)},
+			verdict: VerdictFilteredAtHost, summary: "no hop before the target answers"},
+		{name: "control trace entirely silent, ping answers", ev: Evidence{Port: 7003, Connect: conn(ReasonNoResponse, "", nil), Ping: pingOK, Trace: portTrace(r1, r2, ""), ControlTrace: ctlDies("")},
+			verdict: VerdictFilteredAtHost, lastHopTTL: 2, summary: "answers ping"},
+		{name: "a later router answers ICMP past a silent one: in path", ev: Evidence{Port: 7004, Connect: conn(ReasonNoResponse, "", nil), Ping: pingOK, Trace: portTrace(r1, "", ""), ControlTrace: reached(r1, "", "198.18.4.4", target)},
+			verdict: VerdictFilteredInPath, lastHopTTL: 1, summary: "hop 3 (198.18.4.4) answers ICMP"},
+		{name: "control dies too, silent in both past the port's end", ev: Evidence{Port: 7004, Connect: conn(ReasonNoResponse, "", nil), Ping: pingOK, Trace: portTrace(r1, ""), ControlTrace: ctlDies(r1, "")},
+			verdict: VerdictFilteredAtHost, lastHopTTL: 1, summary: "answers ping"},
 		{name: "middlebox answers on the target's behalf", ev: Evidence{Port: 443, Connect: conn(ReasonSynAck, target, nil),
 			Trace: &Trace{Hops: []Hop{{TTL: 1, Address: r1, ICMP: "time-exceeded"}, {TTL: 2, Address: target, ICMP: "syn-ack"}}, Reached: true}, ControlTrace: reached(r1, r2, target)},
 			verdict: VerdictOpen, reportedBy: target, lastHopTTL: 2, summary: "middlebox"},

@@ -107,7 +107,7 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 	traceEnd := earliest(listenEnd, time.Now().Add(traceWait))
 	switch {
 	case !need && job != nil:
-		job.cancel()
+		job.abort()
 		job.wait()
 		job = nil
 	case need && mode == traceShared && hs != nil:
@@ -164,42 +164,113 @@ func earliest(a, b time.Time) time.Time {
 
 // traceJob is a port trace plus a control trace running together.
 type traceJob struct {
-	cancel     context.CancelFunc
+	cancel     context.CancelFunc // ends the traces' first round
+	abortAll   context.CancelFunc // ends the retry too
 	done       chan struct{}
 	trace, ctl *Trace
 }
 
 // startTraces traces toward the port and, as a control, with ICMP echo
-// (or TCP to another port when ICMP sockets are not allowed).
+// (or TCP to another port when ICMP sockets are not allowed). When the
+// port's trace dies before the control's ends, the TTLs in between are asked
+// once more (see retryGap) before the traces are final.
 func (p *Prober) startTraces(ctx context.Context, addr netip.Addr, port int, deadline time.Time, control bool, maxTTL int) *traceJob {
-	tctx, cancel := context.WithDeadline(ctx, deadline)
-	j := &traceJob{cancel: cancel, done: make(chan struct{})}
-	var wg sync.WaitGroup
+	jctx, abortAll := context.WithCancel(ctx)
+	tctx, cancel := context.WithDeadline(jctx, deadline)
+	j := &traceJob{cancel: cancel, abortAll: abortAll, done: make(chan struct{})}
+	var (
+		wg      sync.WaitGroup
+		portRS  []hopResult
+		ctlRS   []hopResult
+		ctlBy   = icmpProbe(addr)
+		ctlKind = "icmp"
+		ctlPort = 0
+	)
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		defer catch(func(error) { j.trace = nil })
-		j.trace = traceTCP(tctx, addr, port, maxTTL, deadline)
+		defer catch(func(error) { portRS = nil })
+		portRS = traceTCP(tctx, addr, port, maxTTL, deadline)
 	}()
 	go func() {
 		defer wg.Done()
-		defer catch(func(error) { j.ctl = nil })
+		defer catch(func(error) { ctlRS = nil })
 		if !control {
 			return
 		}
-		ctl, err := traceICMP(tctx, addr, maxTTL, deadline)
+		rs, err := traceICMP(tctx, addr, maxTTL, deadline)
 		if err != nil {
-			ctl = traceTCP(tctx, addr, controlPort(port), maxTTL, deadline)
+			ctlKind, ctlPort = "tcp", controlPort(port)
+			ctlBy = tcpProbe(addr, ctlPort)
+			rs = traceTCP(tctx, addr, ctlPort, maxTTL, deadline)
 		}
-		j.ctl = ctl
+		ctlRS = rs
 	}()
 	go func() {
+		defer close(j.done)
+		defer abortAll()
+		defer catch(func(error) { j.trace, j.ctl = nil, nil })
 		wg.Wait()
 		cancel()
-		close(j.done)
+		target := addr.Unmap()
+		if portRS != nil && ctlRS != nil {
+			p.retryGap(jctx, target, tcpProbe(addr, port), ctlBy, portRS, ctlRS)
+		}
+		if portRS != nil {
+			j.trace = buildTrace("tcp", port, target, portRS)
+		}
+		if ctlRS != nil {
+			j.ctl = buildTrace(ctlKind, ctlPort, target, ctlRS)
+		}
 	}()
 	return j
 }
+
+// retryGap asks again, once, at the TTLs where the port's trace is silent
+// but the control's trace went on (gapTTLs), port and control at once, and
+// merges what the second probes hear. A lost or late time-exceeded (a busy
+// router or prober, ICMP rate limits on real routers) would otherwise read
+// as a filter in the path and send the on-call to the wrong firewall. It
+// costs nothing when the traces agree, and a few round trips (at least a
+// fifth of MinWait) when they do not: a real path filter is still silent
+// the second time.
+func (p *Prober) retryGap(ctx context.Context, target netip.Addr, portBy, ctlBy func(int) pendingHop, portRS, ctlRS []hopResult) {
+	portTTLs, ctlTTLs := gapTTLs(portRS, ctlRS, target)
+	if len(portTTLs) == 0 || ctx.Err() != nil {
+		return
+	}
+	// The round trips the traces showed include this process's own
+	// scheduling delay, so a loaded prober waits longer, not less.
+	end := time.Now().Add(max(p.cfg.MinWait/5, 4*slowestAnswer(portRS, ctlRS)))
+	rctx, cancel := context.WithDeadline(ctx, end)
+	defer cancel()
+	var again [2][]hopResult
+	var wg sync.WaitGroup
+	for i, set := range []struct {
+		ttls []int
+		by   func(int) pendingHop
+	}{{portTTLs, portBy}, {ctlTTLs, ctlBy}} {
+		if len(set.ttls) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer catch(func(error) { again[i] = nil })
+			again[i] = runProbes(rctx, set.ttls, end, set.by, allAnswered)
+		}()
+	}
+	wg.Wait()
+	if again[0] != nil {
+		mergeRetry(portRS, portTTLs, again[0])
+	}
+	if again[1] != nil {
+		mergeRetry(ctlRS, ctlTTLs, again[1])
+	}
+}
+
+// abort stops the traces for good: the verdict does not need them.
+func (j *traceJob) abort() { j.abortAll() }
 
 // limit ends the traces at t at the latest.
 func (j *traceJob) limit(t time.Time) {
