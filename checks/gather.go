@@ -181,23 +181,28 @@ func (p *Prober) startTraces(ctx context.Context, addr netip.Addr, port int, dea
 	var (
 		wg      sync.WaitGroup
 		portRS  []hopResult
+		portLog hopLog // portRS so far, for the retry to start early
 		ctlRS   []hopResult
-		ctlBy   = icmpProbe(addr)
 		ctlKind = "icmp"
 		ctlPort = 0
+		retry   gapRetry
 	)
+	portBy := tcpProbe(addr, port)
+	portDone := make(chan struct{})
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
+		defer close(portDone)
 		defer catch(func(error) { portRS = nil })
-		portRS = traceTCP(tctx, addr, port, maxTTL, deadline)
+		portRS = runProbes(tctx, ttlsUpTo(maxTTL), deadline, portBy, portLog.watch(traceComplete))
 	}()
 	go func() {
 		defer wg.Done()
-		defer catch(func(error) { ctlRS = nil })
+		defer catch(func(error) { ctlRS, retry = nil, gapRetry{} })
 		if !control {
 			return
 		}
+		ctlBy := icmpProbe(addr)
 		rs, err := traceICMP(tctx, addr, maxTTL, deadline)
 		if err != nil {
 			ctlKind, ctlPort = "tcp", controlPort(port)
@@ -205,6 +210,7 @@ func (p *Prober) startTraces(ctx context.Context, addr netip.Addr, port int, dea
 			rs = traceTCP(tctx, addr, ctlPort, maxTTL, deadline)
 		}
 		ctlRS = rs
+		retry = p.retryGap(jctx, tctx, portDone, addr.Unmap(), portBy, ctlBy, &portLog, ctlRS)
 	}()
 	go func() {
 		defer close(j.done)
@@ -213,60 +219,117 @@ func (p *Prober) startTraces(ctx context.Context, addr netip.Addr, port int, dea
 		wg.Wait()
 		cancel()
 		target := addr.Unmap()
-		if portRS != nil && ctlRS != nil {
-			p.retryGap(jctx, target, tcpProbe(addr, port), ctlBy, portRS, ctlRS)
-		}
 		if portRS != nil {
+			mergeRetry(portRS, retry.portTTLs, retry.port)
 			j.trace = buildTrace("tcp", port, target, portRS)
 		}
 		if ctlRS != nil {
+			mergeRetry(ctlRS, retry.ctlTTLs, retry.ctl)
 			j.ctl = buildTrace(ctlKind, ctlPort, target, ctlRS)
 		}
 	}()
 	return j
 }
 
-// retryGap asks again, once, at the TTLs where the port's trace is silent
-// but the control's trace went on (gapTTLs), port and control at once, and
-// merges what the second probes hear. A lost or late time-exceeded (a busy
-// router or prober, ICMP rate limits on real routers) would otherwise read
-// as a filter in the path and send the on-call to the wrong firewall. It
-// costs nothing when the traces agree, and a few round trips (at least a
-// fifth of MinWait) when they do not: a real path filter is still silent
-// the second time.
-func (p *Prober) retryGap(ctx context.Context, target netip.Addr, portBy, ctlBy func(int) pendingHop, portRS, ctlRS []hopResult) {
-	portTTLs, ctlTTLs := gapTTLs(portRS, ctlRS, target)
-	if len(portTTLs) == 0 || ctx.Err() != nil {
-		return
+// hopLog is a copy of a running trace's answers, readable while it runs.
+type hopLog struct {
+	mu sync.Mutex
+	rs []hopResult
+}
+
+// watch wraps a completion test so every new answer is copied here too.
+func (l *hopLog) watch(complete func([]hopResult) bool) func([]hopResult) bool {
+	return func(rs []hopResult) bool {
+		l.mu.Lock()
+		l.rs = append(l.rs[:0], rs...)
+		l.mu.Unlock()
+		return complete(rs)
 	}
+}
+
+func (l *hopLog) snapshot() []hopResult {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]hopResult(nil), l.rs...)
+}
+
+// gapRetry is what the second probes heard, indexed like their TTLs.
+type gapRetry struct {
+	portTTLs, ctlTTLs []int
+	port, ctl         []hopResult
+}
+
+// retryGap asks again, once, at the TTLs where the port's trace is silent
+// but the control's trace went on (gapTTLs), port and control at once. A
+// lost or late time-exceeded (a busy router or prober, ICMP rate limits on
+// real routers) would otherwise read as a filter in the path and send the
+// on-call to the wrong firewall; a real path filter is still silent the
+// second time.
+//
+// It starts once the control trace is over and the port's trace has either
+// ended (portDone) or had a few of the round trips the traces showed (at
+// least a fifth of MinWait) to answer where the control did, and listens as
+// long as the first round (primary, the port trace's context) does, or that
+// long again if longer.
+// So a path filter costs no extra time when the control ends early, as it
+// does when the target answers ICMP; only a retry that starts after the
+// first round adds its own wait.
+func (p *Prober) retryGap(ctx, primary context.Context, portDone <-chan struct{}, target netip.Addr, portBy, ctlBy func(int) pendingHop, portLog *hopLog, ctlRS []hopResult) gapRetry {
 	// The round trips the traces showed include this process's own
 	// scheduling delay, so a loaded prober waits longer, not less.
-	end := time.Now().Add(max(p.cfg.MinWait/5, 4*slowestAnswer(portRS, ctlRS)))
+	wait := func() time.Duration {
+		return max(p.cfg.MinWait/5, 4*slowestAnswer(portLog.snapshot(), ctlRS))
+	}
+	pause := time.NewTimer(wait())
+	select {
+	case <-pause.C:
+	case <-portDone:
+		// The port's trace is over: its answers are all in.
+		pause.Stop()
+	case <-ctx.Done():
+		pause.Stop()
+		return gapRetry{}
+	}
+	g := gapRetry{}
+	g.portTTLs, g.ctlTTLs = gapTTLs(portLog.snapshot(), ctlRS, target)
+	if len(g.portTTLs) == 0 {
+		return gapRetry{}
+	}
+	ownEnd := time.Now().Add(wait())
+	end := ownEnd
+	if d, ok := primary.Deadline(); ok && d.After(end) {
+		end = d
+	}
 	rctx, cancel := context.WithDeadline(ctx, end)
 	defer cancel()
-	var again [2][]hopResult
+	go func() {
+		// Stop with the first round (deadline, limit or abort) but
+		// never before this round's own wait.
+		<-primary.Done()
+		t := time.NewTimer(time.Until(ownEnd))
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-rctx.Done():
+		}
+		cancel()
+	}()
 	var wg sync.WaitGroup
-	for i, set := range []struct {
-		ttls []int
-		by   func(int) pendingHop
-	}{{portTTLs, portBy}, {ctlTTLs, ctlBy}} {
-		if len(set.ttls) == 0 {
-			continue
+	run := func(ttls []int, by func(int) pendingHop, out *[]hopResult) {
+		if len(ttls) == 0 {
+			return
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer catch(func(error) { again[i] = nil })
-			again[i] = runProbes(rctx, set.ttls, end, set.by, allAnswered)
+			defer catch(func(error) { *out = nil })
+			*out = runProbes(rctx, ttls, end, by, allAnswered)
 		}()
 	}
+	run(g.portTTLs, portBy, &g.port)
+	run(g.ctlTTLs, ctlBy, &g.ctl)
 	wg.Wait()
-	if again[0] != nil {
-		mergeRetry(portRS, portTTLs, again[0])
-	}
-	if again[1] != nil {
-		mergeRetry(ctlRS, ctlTTLs, again[1])
-	}
+	return g
 }
 
 // abort stops the traces for good: the verdict does not need them.

@@ -30,11 +30,16 @@ type pendingHop interface {
 // TTL below d answered), the deadline passes or ctx ends. The result is
 // indexed by TTL-1.
 func runTrace(ctx context.Context, maxTTL int, deadline time.Time, start func(ttl int) pendingHop) []hopResult {
-	ttls := make([]int, maxTTL)
+	return runProbes(ctx, ttlsUpTo(maxTTL), deadline, start, traceComplete)
+}
+
+// ttlsUpTo is 1..n.
+func ttlsUpTo(n int) []int {
+	ttls := make([]int, n)
 	for i := range ttls {
 		ttls[i] = i + 1
 	}
-	return runProbes(ctx, ttls, deadline, start, traceComplete)
+	return ttls
 }
 
 // runProbes sends one probe per listed TTL all at once and collects the
@@ -350,6 +355,9 @@ func gapTTLs(port, ctl []hopResult, target netip.Addr) (portTTLs, ctlTTLs []int)
 // mergeRetry fills the unanswered TTLs of rs with what a second probe at
 // those TTLs (ttls, answers indexed alike) heard.
 func mergeRetry(rs []hopResult, ttls []int, again []hopResult) {
+	if len(again) != len(ttls) {
+		return // the retry did not run, or failed
+	}
 	for i, ttl := range ttls {
 		if ttl >= 1 && ttl <= len(rs) && !rs[ttl-1].answered && again[i].answered {
 			rs[ttl-1] = again[i]

@@ -162,7 +162,16 @@ func TestRetryGap(t *testing.T) {
 				}
 			}
 			p := NewProber(Config{})
-			p.retryGap(context.Background(), target, by(tt.portBy, &asked), by(tt.ctlBy, &ctlAsked), tt.port, tt.ctl)
+			// The first round is over: the retry starts at once.
+			over, cancel := context.WithCancel(context.Background())
+			cancel()
+			portDone := make(chan struct{})
+			close(portDone)
+			var log hopLog
+			log.watch(traceComplete)(tt.port)
+			g := p.retryGap(context.Background(), over, portDone, target, by(tt.portBy, &asked), by(tt.ctlBy, &ctlAsked), &log, tt.ctl)
+			mergeRetry(tt.port, g.portTTLs, g.port)
+			mergeRetry(tt.ctl, g.ctlTTLs, g.ctl)
 			slices.Sort(asked)
 			slices.Sort(ctlAsked)
 			if !slices.Equal(asked, tt.asked) || !slices.Equal(ctlAsked, tt.ctlAsked) {
