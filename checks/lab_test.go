@@ -28,6 +28,7 @@ type labProbeJob struct {
 	Req          Request       `json:"req"`
 	Timeout      time.Duration `json:"timeout"`
 	Unprivileged bool          `json:"unprivileged,omitempty"`
+	Privileged   bool          `json:"privileged,omitempty"`
 	// Range, when set, checks ports Range[0]..Range[1] of Req.Host with
 	// CheckMany (the list would not fit in an environment variable).
 	Range [2]int `json:"range,omitempty"`
@@ -50,7 +51,7 @@ func runLabProbe(raw string) int {
 		fmt.Fprintln(os.Stderr, "lab probe:", err)
 		return 2
 	}
-	p := NewProber(Config{Timeout: job.Timeout, Vantage: "lab-client", PingUnprivileged: job.Unprivileged})
+	p := NewProber(Config{Timeout: job.Timeout, Vantage: "lab-client", PingUnprivileged: job.Unprivileged, PingPrivileged: job.Privileged})
 	enc := json.NewEncoder(os.Stdout)
 	if job.Range[1] > 0 {
 		var reqs []Request
@@ -143,6 +144,7 @@ type labCase struct {
 	scheme     string
 	trace      bool
 	unprivPing bool // ping through an unprivileged ICMP socket
+	privPing   bool // ping through raw ICMP sockets (the default prefers ping sockets)
 	verdict    Verdict
 	reason     Reason
 	reportedBy netip.Addr // zero: must be empty
@@ -205,11 +207,24 @@ func TestLab(t *testing.T) {
 		{name: "host_reject_admin_prohibited", addr: a.Server, port: p.HostAdmin, verdict: VerdictRejectedByHost,
 			reason: ReasonICMPAdminProhibited, reportedBy: a.Server, lastHop: hop(a.ServerHopsV4, a.Server)},
 		{name: "host_drop", addr: a.Server, port: p.HostDrop, verdict: VerdictFilteredAtHost,
-			reason: ReasonNoResponse, lastHop: hop(2, a.R2)},
+			reason: ReasonNoResponse, lastHop: hop(2, a.R2), check: func(t *testing.T, r Report) {
+				// The client namespace allows ping sockets: the default
+				// prefers them over raw sockets even as root (see
+				// Config.PingPrivileged for why).
+				if r.Ping == nil || r.Ping.Privileged || r.Ping.Received == 0 {
+					t.Errorf("ping %+v, want the default to use an unprivileged ping socket", r.Ping)
+				}
+			}},
 		{name: "host_drop_unprivileged_ping", addr: a.Server, port: p.HostDrop, unprivPing: true, verdict: VerdictFilteredAtHost,
 			reason: ReasonNoResponse, lastHop: hop(2, a.R2), check: func(t *testing.T, r Report) {
 				if r.Ping == nil || r.Ping.Privileged || r.Ping.Received == 0 {
 					t.Errorf("ping %+v, want replies over an unprivileged ICMP socket", r.Ping)
+				}
+			}},
+		{name: "host_drop_privileged_ping", addr: a.Server, port: p.HostDrop, privPing: true, verdict: VerdictFilteredAtHost,
+			reason: ReasonNoResponse, lastHop: hop(2, a.R2), check: func(t *testing.T, r Report) {
+				if r.Ping == nil || !r.Ping.Privileged || r.Ping.Received == 0 {
+					t.Errorf("ping %+v, want replies over a raw ICMP socket", r.Ping)
 				}
 			}},
 		{name: "router_drop", addr: a.Server, port: p.PathDrop, verdict: VerdictFilteredInPath,
@@ -243,7 +258,7 @@ func TestLab(t *testing.T) {
 			t.Parallel()
 			req := Request{Target: net.JoinHostPort(tc.addr.String(), fmt.Sprint(tc.port)), Host: tc.addr.String(),
 				Port: tc.port, Scheme: tc.scheme, Trace: tc.trace, Addrs: tc.addrs}
-			reps := probeFromClient(t, lab, labProbeJob{Req: req, Timeout: 5 * time.Second, Unprivileged: tc.unprivPing})
+			reps := probeFromClient(t, lab, labProbeJob{Req: req, Timeout: 5 * time.Second, Unprivileged: tc.unprivPing, Privileged: tc.privPing})
 			if len(reps) != 1 {
 				t.Fatalf("got %d reports", len(reps))
 			}

@@ -161,3 +161,16 @@ func canRawICMP() bool {
 	}
 	return data[0].Effective&(1<<unix.CAP_NET_RAW) != 0
 }
+
+// canPingSocket reports whether this process may open an unprivileged ICMP
+// "ping socket" (net.ipv4.ping_group_range covers its group; the setting is
+// per network namespace). Opening and closing one is the only reliable test:
+// the range also depends on supplementary groups and on the namespace.
+func canPingSocket() bool {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMP)
+	if err != nil {
+		return false
+	}
+	unix.Close(fd)
+	return true
+}
