@@ -7,7 +7,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,24 +15,6 @@ import (
 	"github.com/portcheck/portcheck/internal/redistest"
 	rstore "github.com/portcheck/portcheck/store/redis"
 )
-
-// agentLog is a writer the agent's goroutines may log into.
-type agentLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *agentLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *agentLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // `portcheck agent --serve` registers host:<hostname> and its alias, takes
 // a job for each from Redis and answers with the host's facts.
@@ -50,7 +31,7 @@ func TestAgentServesJobsFromRedis(t *testing.T) {
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	var stderr agentLog
+	var stderr lockedBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- runAgent(ctx, []string{"--serve", "--hostname", "pcatest", "--alias", "web01"}, stdio{strings.NewReader(""), &bytes.Buffer{}, &stderr})

@@ -220,7 +220,7 @@ func TestAgentMergedThroughRedis(t *testing.T) {
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	var stderr agentLog
+	var stderr lockedBuffer
 	agentDone := make(chan int, 1)
 	go func() {
 		agentDone <- runAgent(ctx, []string{"--serve", "--hostname", "pcamerge", "--alias", "web01"}, stdio{strings.NewReader(""), &bytes.Buffer{}, &stderr})
