@@ -13,7 +13,6 @@ import (
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/internal/redistest"
-	rstore "github.com/portcheck/portcheck/store/redis"
 )
 
 // `portcheck agent --serve` registers host:<hostname> and its alias, takes
@@ -29,34 +28,14 @@ func TestAgentServesJobsFromRedis(t *testing.T) {
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
 
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	var stderr lockedBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- runAgent(ctx, []string{"--serve", "--hostname", "pcatest", "--alias", "web01"}, stdio{strings.NewReader(""), &bytes.Buffer{}, &stderr})
-	}()
-
-	st, err := rstore.Open(context.Background(), srv.URL(0), rstore.Options{Consumer: "test-bot"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	a := startInProcess(t, "agent", "--serve", "--hostname", "pcatest", "--alias", "web01")
+	st := openTestStore(t, srv)
+	a.waitFor("registration of both vantages", 30*time.Second, func(ctx context.Context) bool {
+		ws, err := st.Workers(ctx)
+		return err == nil && len(ws) == 2
+	})
 	tctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for {
-		ws, err := st.Workers(tctx)
-		if err == nil && len(ws) == 2 {
-			break
-		}
-		select {
-		case <-tctx.Done():
-			t.Fatalf("agent never registered both vantages; stderr:\n%s", stderr.String())
-		case code := <-done:
-			t.Fatalf("agent exited %d; stderr:\n%s", code, stderr.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 
 	target := "web01:" + strconv.Itoa(port)
 	for i, v := range []string{"host:pcatest", "web01"} {
@@ -69,7 +48,7 @@ func TestAgentServesJobsFromRedis(t *testing.T) {
 	for len(got) < 2 {
 		d, err := st.Results().Next(tctx)
 		if err != nil {
-			t.Fatalf("no result: %v; stderr:\n%s", err, stderr.String())
+			t.Fatalf("no result: %v; stderr:\n%s", err, a.stderr.String())
 		}
 		res := d.Result()
 		if res.Error != "" {
@@ -90,15 +69,7 @@ func TestAgentServesJobsFromRedis(t *testing.T) {
 			t.Errorf("%s summary = %q", v, r.Summary)
 		}
 	}
-	stop()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("exit %d; stderr:\n%s", code, stderr.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("agent did not stop")
-	}
+	a.stop(20 * time.Second)
 }
 
 func TestAgentServeUsage(t *testing.T) {

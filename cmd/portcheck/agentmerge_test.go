@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,7 +18,6 @@ import (
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/internal/redistest"
 	"github.com/portcheck/portcheck/store/memory"
-	rstore "github.com/portcheck/portcheck/store/redis"
 )
 
 // threadChat records a thread as the shell would print it, one message
@@ -218,37 +216,20 @@ func TestAgentMergedThroughRedis(t *testing.T) {
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
 
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	var stderr lockedBuffer
-	agentDone := make(chan int, 1)
-	go func() {
-		agentDone <- runAgent(ctx, []string{"--serve", "--hostname", "pcamerge", "--alias", "web01"}, stdio{strings.NewReader(""), &bytes.Buffer{}, &stderr})
-	}()
-	st, err := rstore.Open(context.Background(), srv.URL(0), rstore.Options{Consumer: "test-bot"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	ctx := context.Background()
+	a := startInProcess(t, "agent", "--serve", "--hostname", "pcamerge", "--alias", "web01")
+	st := openTestStore(t, srv)
 	agents := redisAgents{st}
-	wait, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	for {
+	a.waitFor("the agent's registration", 30*time.Second, func(wait context.Context) bool {
 		as, err := agents.Agents(wait)
-		if err == nil && len(as) == 1 && len(as[0].Names) == 2 {
-			if as[0].Vantage != "host:pcamerge" || as[0].Names[1] != "web01" {
-				t.Fatalf("agents = %+v", as)
-			}
-			break
+		if err != nil || len(as) != 1 || len(as[0].Names) != 2 {
+			return false
 		}
-		select {
-		case <-wait.Done():
-			t.Fatalf("agent never registered; stderr:\n%s", stderr.String())
-		case code := <-agentDone:
-			t.Fatalf("agent exited %d; stderr:\n%s", code, stderr.String())
-		case <-time.After(50 * time.Millisecond):
+		if as[0].Vantage != "host:pcamerge" || as[0].Names[1] != "web01" {
+			t.Fatalf("agents = %+v", as)
 		}
-	}
+		return true
+	})
 
 	b, err := bot.New(bot.Params{
 		Queue: st.Queue(), Results: st.Results(), Audit: memory.NewAudit(), Claims: st,
@@ -269,8 +250,10 @@ func TestAgentMergedThroughRedis(t *testing.T) {
 	if err := b.Handle(ctx, chat, cmd); err != nil {
 		t.Fatal(err)
 	}
+	wait, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
 	if err := b.Wait(wait); err != nil {
-		t.Fatalf("the run never finished; thread:\n%s\nagent stderr:\n%s", chat, stderr.String())
+		t.Fatalf("the run never finished; thread:\n%s\nagent stderr:\n%s", chat, a.stderr.String())
 	}
 	got := chat.String()
 	for _, w := range []string{"as its agent host:pcamerge sees it", "listens on 127.0.0.1:" + strconv.Itoa(port) + " only", "change its listen address"} {

@@ -6,33 +6,13 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/internal/redistest"
-	rstore "github.com/portcheck/portcheck/store/redis"
 )
-
-// lockedBuffer is a bytes.Buffer the worker's goroutines may log into.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // `portcheck worker` registers its vantage, runs a job from Redis against a
 // loopback listener, publishes the result, and unregisters on shutdown.
@@ -60,37 +40,20 @@ func TestWorkerServesJobsFromRedis(t *testing.T) {
 	}()
 	port := ln.Addr().(*net.TCPAddr).Port
 
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	var stderr lockedBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"worker", "--vantage", "office", "--label", "site=test"}, stdio{strings.NewReader(""), &bytes.Buffer{}, &stderr})
-	}()
-
-	st, err := rstore.Open(context.Background(), srv.URL(0), rstore.Options{Consumer: "test-bot"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	w := startInProcess(t, "worker", "--vantage", "office", "--label", "site=test")
+	st := openTestStore(t, srv)
+	w.waitFor("registration", 20*time.Second, func(ctx context.Context) bool {
+		ws, err := st.Workers(ctx)
+		if err != nil || len(ws) != 1 {
+			return false
+		}
+		if ws[0].Name != "office" || ws[0].Labels["site"] != "test" {
+			t.Fatalf("registered %+v", ws[0])
+		}
+		return true
+	})
 	tctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	for {
-		ws, err := st.Workers(tctx)
-		if err == nil && len(ws) == 1 {
-			if ws[0].Name != "office" || ws[0].Labels["site"] != "test" {
-				t.Fatalf("registered %+v", ws[0])
-			}
-			break
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("worker exited with %d: %s", code, stderr.String())
-		case <-tctx.Done():
-			t.Fatalf("worker never registered: %s", stderr.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 
 	target := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	j := bot.Job{ID: "j1", CommandID: "c1", Target: target, Host: "127.0.0.1", Port: port,
@@ -102,7 +65,7 @@ func TestWorkerServesJobsFromRedis(t *testing.T) {
 	for {
 		rd, err := st.Results().Next(tctx)
 		if err != nil {
-			t.Fatalf("no result: %v\n%s", err, stderr.String())
+			t.Fatalf("no result: %v\n%s", err, w.stderr.String())
 		}
 		_ = rd.Ack(tctx)
 		if rd.Result().Progress == "" {
@@ -114,15 +77,7 @@ func TestWorkerServesJobsFromRedis(t *testing.T) {
 		t.Errorf("result: job %s error %q verdict %q", res.Job.ID, res.Error, res.Report.Verdict)
 	}
 
-	stop()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("exit code %d: %s", code, stderr.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("worker did not stop")
-	}
+	w.stop(10 * time.Second)
 	if vs, _ := st.Vantages(context.Background()); len(vs) != 0 {
 		t.Errorf("still registered after shutdown: %v", vs)
 	}
