@@ -335,21 +335,7 @@ func TestServeReloadsPolicyOnSIGHUP(t *testing.T) {
 		}
 	}
 	write("policy:\n  allow: [127.0.0.2/32]\n")
-	ln, err := net.Listen("tcp", "127.0.0.3:0")
-	if err != nil {
-		t.Skipf("no 127.0.0.3 here: %v", err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = c.Write([]byte("SSH-2.0-test\r\n"))
-			c.Close()
-		}
-	}()
+	ln := greeter(t, "127.0.0.3:0")
 
 	addr := freePort(t)
 	env := map[string]string{"HOME": dir, "PORTCHECK_LISTEN": addr, "PORTCHECK_LOG_FORMAT": "json", "PORTCHECK_TIMEOUT": "2s"}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -78,21 +77,7 @@ func TestServeMetricsMoveAfterAJob(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte("policy:\n  allow: [127.0.0.2/32]\nlimits:\n  per_user_per_minute: 1\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.2:0")
-	if err != nil {
-		t.Skipf("no 127.0.0.2 here: %v", err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = c.Write([]byte("SSH-2.0-test\r\n"))
-			c.Close()
-		}
-	}()
+	ln := greeter(t, "127.0.0.2:0")
 	base, ff, logs, _ := startFakeServe(t, map[string]string{"HOME": dir, "PORTCHECK_TIMEOUT": "2s", "PORTCHECK_LOG_LEVEL": "error"}, "--config", cfgPath)
 	post := func(text string) {
 		r, err := http.Post(base+"/fake?text="+text, "text/plain", nil)

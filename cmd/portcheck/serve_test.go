@@ -163,21 +163,7 @@ func TestServeRunsFrontendsBotAndPolicy(t *testing.T) {
 		t.Errorf("loopback not refused: %q", s)
 	}
 	// ...and allows what PORTCHECK_ALLOW opens (127.0.0.2 is loopback too on Linux).
-	l, err := net.Listen("tcp", "127.0.0.2:0")
-	if err != nil {
-		t.Skipf("no 127.0.0.2 here: %v", err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = c.Write([]byte("SSH-2.0-test\r\n"))
-			defer c.Close()
-		}
-	}()
+	l := greeter(t, "127.0.0.2:0")
 	post(l.Addr().String())
 	if s := next(); !strings.HasPrefix(s, "start checking 127.0.0.2:") {
 		t.Errorf("allowed target: %q", s)

@@ -16,6 +16,30 @@ import (
 
 // loopbackPorts returns a listening port and one with nothing on it, both on
 // 127.0.0.1 (tests never send packets anywhere else).
+// greeter listens on addr (loopback) and answers every connection with an
+// SSH-like greeting, then hangs up: an open port with a banner. It skips the
+// test when that loopback alias is missing (127.0.0.2 and up exist on Linux,
+// not everywhere).
+func greeter(t *testing.T, addr string) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("no %s here: %v", addr, err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("SSH-2.0-test\r\n"))
+			c.Close()
+		}
+	}()
+	return ln
+}
+
 func loopbackPorts(t *testing.T) (open, closed int) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
