@@ -17,6 +17,7 @@ import (
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/internal/netlab"
 	"github.com/portcheck/portcheck/store/memory"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // The bot end to end in the network lab: the external probe runs in the
@@ -95,12 +96,12 @@ func (c *textChat) add(m bot.Message) error {
 	return nil
 }
 
-func (c *textChat) Start(_ context.Context, ch bot.Channel, m bot.Message) (bot.Thread, error) {
-	return bot.Thread{Channel: ch, ID: "1"}, c.add(m)
+func (c *textChat) Start(_ context.Context, ch wire.Channel, m bot.Message) (wire.Thread, error) {
+	return wire.Thread{Channel: ch, ID: "1"}, c.add(m)
 }
-func (c *textChat) Reply(_ context.Context, _ bot.Thread, m bot.Message) error  { return c.add(m) }
-func (c *textChat) Update(_ context.Context, _ bot.Thread, m bot.Message) error { return c.add(m) }
-func (c *textChat) Ephemeral(_ context.Context, _ bot.Channel, _ bot.User, m bot.Message) error {
+func (c *textChat) Reply(_ context.Context, _ wire.Thread, m bot.Message) error  { return c.add(m) }
+func (c *textChat) Update(_ context.Context, _ wire.Thread, m bot.Message) error { return c.add(m) }
+func (c *textChat) Ephemeral(_ context.Context, _ wire.Channel, _ wire.User, m bot.Message) error {
 	return c.add(m)
 }
 
@@ -163,7 +164,7 @@ func TestLabBotMergesAgent(t *testing.T) {
 			defer func() { stop(); wg.Wait() }()
 
 			chat := &textChat{}
-			cmd := bot.Command{ID: "lab-" + strconv.Itoa(tc.port), Channel: bot.Channel{Chat: "lab", ID: "C"}, User: bot.User{ID: "U"},
+			cmd := bot.Command{ID: "lab-" + strconv.Itoa(tc.port), Channel: wire.Channel{Chat: "lab", ID: "C"}, User: wire.User{ID: "U"},
 				Text: server + ":" + strconv.Itoa(tc.port)}
 			if err := b.Handle(rctx, chat, cmd); err != nil {
 				t.Fatal(err)

@@ -7,13 +7,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcheck/portcheck/audit"
 	"github.com/portcheck/portcheck/checks"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // again re-runs a thread's check and says what changed.
 func (b *Bot) again(ctx context.Context, chat Chat, cmd Command) error {
 	if cmd.Thread == nil {
-		if err := b.auditCommand(ctx, cmd, nil, DecisionInvalid, "again outside a thread"); err != nil {
+		if err := b.auditCommand(ctx, cmd, nil, audit.DecisionInvalid, "again outside a thread"); err != nil {
 			return err
 		}
 		return b.ephemeral(ctx, chat, cmd, InputErrorMessage(&InputError{
@@ -27,14 +29,14 @@ func (b *Bot) again(ctx context.Context, chat Chat, cmd Command) error {
 		ts = b.recoverThread(ctx, cmd)
 	}
 	if ts == nil {
-		if err := b.auditCommand(ctx, cmd, nil, DecisionInvalid, "unknown thread"); err != nil {
+		if err := b.auditCommand(ctx, cmd, nil, audit.DecisionInvalid, "unknown thread"); err != nil {
 			return err
 		}
 		return b.ephemeral(ctx, chat, cmd, InputErrorMessage(&InputError{
 			Msg: "I don't remember the check in this thread (portcheck may have restarted): type the target again", Example: "web01:443"}))
 	}
 	if busy {
-		if err := b.auditCommand(ctx, cmd, targetStrings(ts.req.Targets), DecisionDenied, "already running"); err != nil {
+		if err := b.auditCommand(ctx, cmd, targetStrings(ts.req.Targets), audit.DecisionDenied, "already running"); err != nil {
 			return err
 		}
 		return b.ephemeral(ctx, chat, cmd, Message{Status: StatusInfo, Text: "this check is still running; its answer will land here"})
@@ -51,13 +53,13 @@ func (b *Bot) again(ctx context.Context, chat Chat, cmd Command) error {
 		}
 		gateDone = d.Done
 	}
-	if err := b.auditCommand(ctx, cmd, targetStrings(ts.req.Targets), DecisionQueued, "again"); err != nil {
+	if err := b.auditCommand(ctx, cmd, targetStrings(ts.req.Targets), audit.DecisionQueued, "again"); err != nil {
 		if gateDone != nil {
 			gateDone()
 		}
 		return err
 	}
-	j := Job{CommandID: cmd.ID}
+	j := wire.Job{CommandID: cmd.ID}
 	b.reply(ctx, chat, ts.thread, cmd.User, j, Message{Status: StatusRunning, Text: "re-checking, asked by " + displayName(cmd.User) + "…"})
 	b.update(ctx, chat, ts.thread, cmd.User, j, RunningMessage(ts.req.Targets, ts.vantages, 0, 0))
 	return b.startRunDone(ctx, ts, VerbAgain, cmd.User, 0, gateDone)
@@ -68,8 +70,8 @@ func (b *Bot) again(ctx context.Context, chat Chat, cmd Command) error {
 // opened it, re-parsed and re-vetted, and its last run's verdicts to compare.
 func (b *Bot) recoverThread(ctx context.Context, cmd Command) *threadState {
 	th := *cmd.Thread
-	q := AuditQuery{Chat: th.Channel.Chat, Channel: th.Channel.ID, Thread: th.ID}
-	q.Kind, q.Limit = KindThread, 1
+	q := audit.Query{Chat: th.Channel.Chat, Channel: th.Channel.ID, Thread: th.ID}
+	q.Kind, q.Limit = audit.KindThread, 1
 	opened, err := b.p.Audit.Query(ctx, q)
 	if err != nil || len(opened) == 0 {
 		return nil
@@ -96,10 +98,10 @@ func (b *Bot) recoverThread(ctx context.Context, cmd Command) *threadState {
 	}
 	req.Verb = VerbCheck // a recovered watch is re-checked once, not resumed
 	ts := &threadState{chat: th.Channel.Chat, thread: th, req: req, vantages: vantages, addrs: addrs, dns: dns, by: cmd.User}
-	q.Kind, q.Limit = KindResult, 4096
+	q.Kind, q.Limit = audit.KindResult, 4096
 	if recs, err := b.p.Audit.Query(ctx, q); err == nil && len(recs) > 0 {
 		lastRun := recs[len(recs)-1].CommandID
-		prev := &run{results: map[string]Result{}, finished: recs[len(recs)-1].At}
+		prev := &run{results: map[string]wire.Result{}, finished: recs[len(recs)-1].At}
 		for _, rec := range recs {
 			if rec.CommandID != lastRun {
 				continue
@@ -108,8 +110,8 @@ func (b *Bot) recoverThread(ctx context.Context, cmd Command) *threadState {
 			if !ok {
 				continue
 			}
-			prev.results[rec.JobID] = Result{
-				Job:    Job{ID: rec.JobID, Host: host, Port: port, Vantage: rec.Vantage},
+			prev.results[rec.JobID] = wire.Result{
+				Job:    wire.Job{ID: rec.JobID, Host: host, Port: port, Vantage: rec.Vantage},
 				Report: checks.Report{Verdict: checks.Verdict(rec.Verdict)}, Error: rec.Why,
 			}
 		}
@@ -125,7 +127,7 @@ func (b *Bot) recoverThread(ctx context.Context, cmd Command) *threadState {
 	return ts
 }
 
-// splitTargetPort undoes targetPort: "web01:443", "[2001:db8::1]:443".
+// splitTargetPort undoes Job.HostPort: "web01:443", "[2001:db8::1]:443".
 func splitTargetPort(s string) (string, int, bool) {
 	i := strings.LastIndexByte(s, ':')
 	if i < 0 {

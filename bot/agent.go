@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/portcheck/portcheck/checks"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // This file is the bot's side of the host agent (issue 8): finding the
@@ -16,9 +17,6 @@ import (
 // see it. The agent package interprets the facts; bot only carries them
 // (AgentMerger is implemented in cmd/portcheck), so bot still imports
 // nothing of ours but checks.
-
-// AgentPrefix starts the vantage name of a host agent: host:<hostname>.
-const AgentPrefix = "host:"
 
 // FactsChecker is a Checker that also returns what it saw on the host it
 // runs on (a host agent: agent.Facts as JSON). The Worker publishes them in
@@ -86,7 +84,7 @@ func (b *Bot) liveAgents(ctx context.Context) []AgentInfo {
 	}
 	var as []AgentInfo
 	for _, v := range vs {
-		if name, ok := strings.CutPrefix(v, AgentPrefix); ok && name != "" {
+		if name, ok := strings.CutPrefix(v, wire.AgentPrefix); ok && name != "" {
 			as = append(as, AgentInfo{Vantage: v, Names: []string{name}})
 		}
 	}
@@ -96,7 +94,7 @@ func (b *Bot) liveAgents(ctx context.Context) []AgentInfo {
 // agentFor is the vantage of the agent running on host, or "".
 func agentFor(agents []AgentInfo, host string) string {
 	for _, a := range agents {
-		for _, n := range append([]string{strings.TrimPrefix(a.Vantage, AgentPrefix)}, a.Names...) {
+		for _, n := range append([]string{strings.TrimPrefix(a.Vantage, wire.AgentPrefix)}, a.Names...) {
 			if sameHost(host, n) {
 				return a.Vantage
 			}
@@ -137,7 +135,7 @@ func sameHost(target, name string) bool {
 // isAgentVantage says whether v is served by a host agent: `from all`
 // means the external vantages, not every agent answering about itself.
 func isAgentVantage(agents []AgentInfo, v string) bool {
-	if strings.HasPrefix(v, AgentPrefix) {
+	if strings.HasPrefix(v, wire.AgentPrefix) {
 		return true
 	}
 	for _, a := range agents {
@@ -166,7 +164,7 @@ func (b *Bot) withoutAgentVantages(ctx context.Context, vs []string) []string {
 // enough to get per-port replies ask (a 1024-port range would keep the
 // agent busy for little), and only the first round of a watch, whose
 // evidence is the one posted.
-func (b *Bot) hostJobs(ctx context.Context, ts *threadState, kind Verb, round int) []Job {
+func (b *Bot) hostJobs(ctx context.Context, ts *threadState, kind Verb, round int) []wire.Job {
 	if b.p.HostFacts == nil || (kind == VerbWatch && round > 0) || ts.req.Ports()*len(ts.vantages) > b.lim.DetailPorts {
 		return nil
 	}
@@ -174,14 +172,14 @@ func (b *Bot) hostJobs(ctx context.Context, ts *threadState, kind Verb, round in
 	if len(agents) == 0 {
 		return nil
 	}
-	var out []Job
+	var out []wire.Job
 	for _, t := range ts.req.Targets {
 		v := agentFor(agents, t.Host)
 		if v == "" || contains(ts.vantages, v) {
 			continue
 		}
 		for _, p := range t.Ports {
-			out = append(out, Job{
+			out = append(out, wire.Job{
 				Target: t.Input, Host: t.Host, Port: p, Scheme: t.Scheme, Addrs: ts.addrs[t.Input],
 				Vantage: v, HostLocal: true, Timeout: b.lim.JobTimeout,
 			})
@@ -216,7 +214,7 @@ func (b *Bot) waitForAgents(ctx context.Context, r *run) {
 		return
 	}
 	b.mu.Lock()
-	var missing []Job
+	var missing []wire.Job
 	if b.runs[r.id] == r {
 		for _, j := range r.jobs {
 			if _, ok := r.results[j.ID]; !ok && j.HostLocal {
@@ -226,13 +224,13 @@ func (b *Bot) waitForAgents(ctx context.Context, r *run) {
 	}
 	b.mu.Unlock()
 	for _, j := range missing {
-		b.handleResult(ctx, Result{Job: j, Error: "no answer within " + shortDuration(b.lim.AgentWait) + " of the external checks", Finished: b.p.Now()})
+		b.handleResult(ctx, wire.Result{Job: j, Error: "no answer within " + shortDuration(b.lim.AgentWait) + " of the external checks", Finished: b.p.Now()})
 	}
 }
 
 // splitHost separates the external results (the parent's verdict, the
 // diff) from the host agents' answers.
-func splitHost(rs []Result) (external, host []Result) {
+func splitHost(rs []wire.Result) (external, host []wire.Result) {
 	for _, r := range rs {
 		if r.Job.HostLocal {
 			host = append(host, r)
@@ -246,7 +244,7 @@ func splitHost(rs []Result) (external, host []Result) {
 // hostMessages are the thread replies that explain a run's non-open
 // verdicts from the host: one per port with an agent (the merged finding),
 // and one for all the ports without one (what the bot could not see).
-func (b *Bot) hostMessages(external, host []Result, asked []Job) []Message {
+func (b *Bot) hostMessages(external, host []wire.Result, asked []wire.Job) []Message {
 	if b.p.HostFacts == nil {
 		return nil
 	}
@@ -254,7 +252,7 @@ func (b *Bot) hostMessages(external, host []Result, asked []Job) []Message {
 		host string
 		port int
 	}
-	facts := map[key]Result{}
+	facts := map[key]wire.Result{}
 	for _, h := range host {
 		facts[key{h.Job.Host, h.Job.Port}] = h
 	}
@@ -264,7 +262,7 @@ func (b *Bot) hostMessages(external, host []Result, asked []Job) []Message {
 		if j.HostLocal {
 			hasAgent[key{j.Host, j.Port}] = true
 		}
-		if j.HostLocal || strings.HasPrefix(j.Vantage, AgentPrefix) {
+		if j.HostLocal || strings.HasPrefix(j.Vantage, wire.AgentPrefix) {
 			agentHost[j.Host] = true
 		}
 	}
@@ -275,7 +273,7 @@ func (b *Bot) hostMessages(external, host []Result, asked []Job) []Message {
 	for _, r := range external {
 		k := key{r.Job.Host, r.Job.Port}
 		if done[k] || r.Report.Verdict == "" || r.Report.Verdict == checks.VerdictOpen || r.Job.HostLocal ||
-			strings.HasPrefix(r.Job.Vantage, AgentPrefix) { // an agent asked by name: its own view, no outside one
+			strings.HasPrefix(r.Job.Vantage, wire.AgentPrefix) { // an agent asked by name: its own view, no outside one
 			continue
 		}
 		done[k] = true
@@ -287,7 +285,7 @@ func (b *Bot) hostMessages(external, host []Result, asked []Job) []Message {
 			continue
 		}
 		if lines := notInHints(b.p.HostFacts.WithoutAgent(r.Report), r.Report.Hints); len(lines) > 0 {
-			unseen = append(unseen, Block{Kind: BlockText, Title: targetPort(r.Job), Text: bullets(lines)})
+			unseen = append(unseen, Block{Kind: BlockText, Title: r.Job.HostPort(), Text: bullets(lines)})
 			if !contains(unseenHosts, r.Job.Host) {
 				unseenHosts = append(unseenHosts, r.Job.Host)
 			}
@@ -308,14 +306,14 @@ func (b *Bot) hostMessages(external, host []Result, asked []Job) []Message {
 
 // mergedMessage is the external verdict of r explained by the agent's
 // answer h: the summary, the facts quoted, the commands.
-func (b *Bot) mergedMessage(r, h Result) Message {
-	m := Message{Status: resultStatus(r), Text: targetPort(r.Job) + " on the host, as its agent " + h.Job.Vantage + " sees it"}
+func (b *Bot) mergedMessage(r, h wire.Result) Message {
+	m := Message{Status: resultStatus(r), Text: r.Job.HostPort() + " on the host, as its agent " + h.Job.Vantage + " sees it"}
 	if h.Error != "" && h.Report.Verdict == "" || len(h.Facts) == 0 {
 		why := "it sent no facts (an older agent?)"
 		if h.Error != "" {
 			why = firstLine(h.Error)
 		}
-		m.Text = targetPort(r.Job) + " — the agent " + h.Job.Vantage + " did not answer"
+		m.Text = r.Job.HostPort() + " — the agent " + h.Job.Vantage + " did not answer"
 		m.Blocks = append(m.Blocks, Block{Kind: BlockText, Text: "The agent could not help: " + why + "."})
 		if h.Report.Summary != "" && h.Error == "" {
 			m.Blocks = append(m.Blocks, Block{Kind: BlockText, Title: "The host's own view", Text: h.Report.Summary})
@@ -328,7 +326,7 @@ func (b *Bot) mergedMessage(r, h Result) Message {
 	f, err := b.p.HostFacts.Merge(r.Report, h.Facts)
 	if err != nil {
 		b.log.Error("reading agent facts", "job_id", h.Job.ID, "err", err)
-		m.Text = targetPort(r.Job) + " — the answer of " + h.Job.Vantage + " could not be read"
+		m.Text = r.Job.HostPort() + " — the answer of " + h.Job.Vantage + " could not be read"
 		m.Blocks = append(m.Blocks, Block{Kind: BlockCode, Title: "Error", Text: err.Error()})
 		return m
 	}

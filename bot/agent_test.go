@@ -11,6 +11,7 @@ import (
 
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // fakeMerger records what the bot hands to the agent package.
@@ -49,8 +50,8 @@ func (a factsAgent) CheckFacts(_ context.Context, req checks.Request) (checks.Re
 
 func TestHostAgentMerged(t *testing.T) {
 	m := &fakeMerger{}
-	var q bot.Queue
-	var res bot.Results
+	var q wire.Queue
+	var res wire.Results
 	h := newHarness(t, verdictChecker(checks.VerdictClosed), func(p *bot.Params) {
 		p.HostFacts, p.Others = m, vantageList{"host:web01", "office"}
 		q, res = p.Queue, p.Results
@@ -172,8 +173,8 @@ func TestSilentAgentDoesNotHoldTheThread(t *testing.T) {
 // must not then claim there is no agent on web01.
 func TestAgentAskedByName(t *testing.T) {
 	m := &fakeMerger{}
-	var q bot.Queue
-	var res bot.Results
+	var q wire.Queue
+	var res wire.Results
 	h := newHarness(t, verdictChecker(checks.VerdictClosed), func(p *bot.Params) {
 		p.HostFacts, p.Others = m, vantageList{"host:web01"}
 		q, res = p.Queue, p.Results

@@ -9,29 +9,33 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/portcheck/portcheck/audit"
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/store/memory"
 	"github.com/portcheck/portcheck/store/sqlite"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // renderChat renders every message as the shell would and throws it away,
 // so the benchmark pays for rendering but not for a terminal.
 type renderChat struct{ n atomic.Int64 }
 
-func (c *renderChat) Start(_ context.Context, ch bot.Channel, m bot.Message) (bot.Thread, error) {
+func (c *renderChat) Start(_ context.Context, ch wire.Channel, m bot.Message) (wire.Thread, error) {
 	_, _ = io.WriteString(io.Discard, bot.RenderText(m))
-	return bot.Thread{Channel: ch, ID: strconv.FormatInt(c.n.Add(1), 10)}, nil
+	return wire.Thread{Channel: ch, ID: strconv.FormatInt(c.n.Add(1), 10)}, nil
 }
-func (c *renderChat) Reply(_ context.Context, _ bot.Thread, m bot.Message) error {
-	_, _ = io.WriteString(io.Discard, bot.RenderText(m))
-	return nil
-}
-func (c *renderChat) Update(_ context.Context, _ bot.Thread, m bot.Message) error {
+func (c *renderChat) Reply(_ context.Context, _ wire.Thread, m bot.Message) error {
 	_, _ = io.WriteString(io.Discard, bot.RenderText(m))
 	return nil
 }
-func (c *renderChat) Ephemeral(context.Context, bot.Channel, bot.User, bot.Message) error { return nil }
+func (c *renderChat) Update(_ context.Context, _ wire.Thread, m bot.Message) error {
+	_, _ = io.WriteString(io.Discard, bot.RenderText(m))
+	return nil
+}
+func (c *renderChat) Ephemeral(context.Context, wire.Channel, wire.User, bot.Message) error {
+	return nil
+}
 
 // stubChecker answers at once: the benchmark measures the bot, not the network.
 type stubChecker struct{}
@@ -45,7 +49,7 @@ func (stubChecker) Check(_ context.Context, req checks.Request) checks.Report {
 // benchBot measures one command of one port end to end: parse, audit
 // (command and result records), thread start, enqueue, dequeue, stub
 // check, result publish/consume, render of the reply and the update.
-func benchBot(b *testing.B, audit bot.Audit) {
+func benchBot(b *testing.B, audit audit.Trail) {
 	bt, err := bot.New(bot.Params{
 		Queue: memory.NewQueue(), Results: memory.NewResults(), Audit: audit, Claims: memory.NewClaims(),
 		Checker: stubChecker{}, Limits: bot.Limits{Concurrency: 2},
@@ -60,8 +64,8 @@ func benchBot(b *testing.B, audit bot.Audit) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		cmd := bot.Command{ID: fmt.Sprint("c", i), Channel: bot.Channel{Chat: "bench", ID: "C1"},
-			User: bot.User{ID: "U1"}, Text: "/portcheck web01:443"}
+		cmd := bot.Command{ID: fmt.Sprint("c", i), Channel: wire.Channel{Chat: "bench", ID: "C1"},
+			User: wire.User{ID: "U1"}, Text: "/portcheck web01:443"}
 		if err := bt.Handle(ctx, chat, cmd); err != nil {
 			b.Fatal(err)
 		}

@@ -10,7 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portcheck/portcheck/audit"
 	"github.com/portcheck/portcheck/checks"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // Checker runs the troubleshooting chain for one port (*checks.Prober in
@@ -114,15 +116,15 @@ func (l Limits) withDefaults() Limits {
 
 // Params are the Bot's dependencies. Queue, Results and Audit are required.
 type Params struct {
-	Queue   Queue
-	Results Results
-	Audit   Audit
-	Claims  Claims   // dedupe of command ids and posts; default in-process
-	Checker Checker  // when set, Run also runs a local worker pool on it
-	Policy  Policy   // default AllowAll
-	Gate    Gate     // authorization and rate limits; nil admits all
-	Observe Observer // metrics; nil observes nothing
-	Others  Vantages // remote vantages besides the local one; nil: local only
+	Queue   wire.Queue
+	Results wire.Results
+	Audit   audit.Trail
+	Claims  wire.Claims // dedupe of command ids and posts; default in-process
+	Checker Checker     // when set, Run also runs a local worker pool on it
+	Policy  Policy      // default AllowAll
+	Gate    Gate        // authorization and rate limits; nil admits all
+	Observe Observer    // metrics; nil observes nothing
+	Others  Vantages    // remote vantages besides the local one; nil: local only
 	// HostFacts, when set, turns on the host agent (issue 8): targets with
 	// a live agent get a host-local job beside the external probes and a
 	// merged reply; targets without one get what could not be seen.
@@ -231,24 +233,24 @@ func (b *Bot) chat(name string) Chat {
 // threadState is one conversation: what was asked, where, and its runs.
 type threadState struct {
 	chat     string
-	thread   Thread
+	thread   wire.Thread
 	req      Request
 	vantages []string
 	addrs    map[string][]string   // vetted addresses by target input
 	dns      map[string]dnsFailure // targets whose policy lookup failed: answered dns_error, never queued
-	by       User
+	by       wire.User
 	last     *run // the last finished run
 	active   *run
 	watch    *watchState
 }
 
-func threadKey(t Thread) string {
+func threadKey(t wire.Thread) string {
 	return t.Channel.Chat + "\x00" + t.Channel.ID + "\x00" + t.ID
 }
 
-func channelKey(c Channel) string { return c.Chat + "\x00" + c.Team + "\x00" + c.ID }
+func channelKey(c wire.Channel) string { return c.Chat + "\x00" + c.Team + "\x00" + c.ID }
 
-func userLabel(u User) string {
+func userLabel(u wire.User) string {
 	switch {
 	case u.Name == "" || u.Name == u.ID:
 		return u.ID
@@ -314,7 +316,7 @@ func (b *Bot) Handle(ctx context.Context, chat Chat, cmd Command) error {
 			// risk running a retried command twice.
 			b.log.Error("command dedupe unavailable", "command_id", cmd.ID, "err", err)
 			why := "portcheck cannot reach its job queue right now; nothing was started — try again in a minute"
-			if aerr := b.auditCommand(ctx, cmd, nil, DecisionDenied, why+" ("+err.Error()+")"); aerr != nil {
+			if aerr := b.auditCommand(ctx, cmd, nil, audit.DecisionDenied, why+" ("+err.Error()+")"); aerr != nil {
 				return aerr
 			}
 			return b.ephemeral(ctx, chat, cmd, Message{Status: StatusError, Text: why})
@@ -331,19 +333,19 @@ func (b *Bot) Handle(ctx context.Context, chat Chat, cmd Command) error {
 		if !errors.As(err, &ie) {
 			ie = &InputError{Msg: err.Error(), Example: "web01:443"}
 		}
-		if aerr := b.auditCommand(ctx, cmd, nil, DecisionInvalid, ie.Msg); aerr != nil {
+		if aerr := b.auditCommand(ctx, cmd, nil, audit.DecisionInvalid, ie.Msg); aerr != nil {
 			return aerr
 		}
 		return b.ephemeral(ctx, chat, cmd, InputErrorMessage(ie))
 	}
 	switch req.Verb {
 	case VerbHelp:
-		if err := b.auditCommand(ctx, cmd, nil, DecisionAnswer, "help"); err != nil {
+		if err := b.auditCommand(ctx, cmd, nil, audit.DecisionAnswer, "help"); err != nil {
 			return err
 		}
 		return b.ephemeral(ctx, chat, cmd, HelpMessage(b.lim.Vantage))
 	case VerbVantages:
-		if err := b.auditCommand(ctx, cmd, nil, DecisionAnswer, "vantages"); err != nil {
+		if err := b.auditCommand(ctx, cmd, nil, audit.DecisionAnswer, "vantages"); err != nil {
 			return err
 		}
 		return b.ephemeral(ctx, chat, cmd, b.vantagesMessage(ctx)) // vantages.go
@@ -376,8 +378,8 @@ func targetStrings(ts []checks.Target) []string {
 
 func (b *Bot) auditCommand(ctx context.Context, cmd Command, targets []string, decision, why string) error {
 	b.p.Observe.CommandReceived(cmd.Channel.Chat, decision)
-	err := b.p.Audit.Append(ctx, Record{
-		At: cmd.At, Kind: KindCommand, Chat: cmd.Channel.Chat, Team: cmd.Channel.Team, Channel: cmd.Channel.ID,
+	err := b.p.Audit.Append(ctx, audit.Record{
+		At: cmd.At, Kind: audit.KindCommand, Chat: cmd.Channel.Chat, Team: cmd.Channel.Team, Channel: cmd.Channel.ID,
 		User: userLabel(cmd.User), Text: cmd.Text, Targets: targets, Decision: decision, Why: why, CommandID: cmd.ID,
 	})
 	if err != nil {
@@ -387,17 +389,17 @@ func (b *Bot) auditCommand(ctx context.Context, cmd Command, targets []string, d
 	return nil
 }
 
-func (b *Bot) auditPostError(ctx context.Context, c Channel, u User, cmdID, jobID string, err error) {
+func (b *Bot) auditPostError(ctx context.Context, c wire.Channel, u wire.User, cmdID, jobID string, err error) {
 	b.log.Error("posting failed", "chat", c.Chat, "channel", c.ID, "command_id", cmdID, "job_id", jobID, "err", err)
-	if aerr := b.p.Audit.Append(context.WithoutCancel(ctx), Record{
-		At: b.p.Now(), Kind: KindPostError, Chat: c.Chat, Team: c.Team, Channel: c.ID, User: userLabel(u),
+	if aerr := b.p.Audit.Append(context.WithoutCancel(ctx), audit.Record{
+		At: b.p.Now(), Kind: audit.KindPostError, Chat: c.Chat, Team: c.Team, Channel: c.ID, User: userLabel(u),
 		CommandID: cmdID, JobID: jobID, Why: err.Error(),
 	}); aerr != nil {
 		b.log.Error("audit of post error failed", "command_id", cmdID, "job_id", jobID, "err", aerr)
 	}
 }
 
-func displayName(u User) string {
+func displayName(u wire.User) string {
 	if u.Name != "" {
 		return u.Name
 	}
@@ -409,11 +411,11 @@ func (b *Bot) history(ctx context.Context, chat Chat, cmd Command, req Request) 
 	if req.AllChannels {
 		return b.historyAll(ctx, chat, cmd, req)
 	}
-	if err := b.auditCommand(ctx, cmd, nil, DecisionAnswer, "history"); err != nil {
+	if err := b.auditCommand(ctx, cmd, nil, audit.DecisionAnswer, "history"); err != nil {
 		return err
 	}
-	recs, err := b.p.Audit.Query(ctx, AuditQuery{
-		Chat: cmd.Channel.Chat, Channel: cmd.Channel.ID, Kind: KindResult, Target: req.Query, Limit: b.lim.HistoryLimit,
+	recs, err := b.p.Audit.Query(ctx, audit.Query{
+		Chat: cmd.Channel.Chat, Channel: cmd.Channel.ID, Kind: audit.KindResult, Target: req.Query, Limit: b.lim.HistoryLimit,
 	})
 	if err != nil {
 		b.log.Error("history query failed", "err", err)

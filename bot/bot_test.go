@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcheck/portcheck/audit"
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/store/memory"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // fakeChat records every call as one line: "verb thread status: text".
@@ -38,23 +40,23 @@ func (c *fakeChat) record(s string, m bot.Message) error {
 	return nil
 }
 
-func (c *fakeChat) Start(_ context.Context, ch bot.Channel, m bot.Message) (bot.Thread, error) {
+func (c *fakeChat) Start(_ context.Context, ch wire.Channel, m bot.Message) (wire.Thread, error) {
 	c.mu.Lock()
 	c.n++
 	id := fmt.Sprint(c.n)
 	c.mu.Unlock()
-	return bot.Thread{Channel: ch, ID: id}, c.record("start #"+id, m)
+	return wire.Thread{Channel: ch, ID: id}, c.record("start #"+id, m)
 }
 
-func (c *fakeChat) Reply(_ context.Context, t bot.Thread, m bot.Message) error {
+func (c *fakeChat) Reply(_ context.Context, t wire.Thread, m bot.Message) error {
 	return c.record("reply #"+t.ID, m)
 }
 
-func (c *fakeChat) Update(_ context.Context, t bot.Thread, m bot.Message) error {
+func (c *fakeChat) Update(_ context.Context, t wire.Thread, m bot.Message) error {
 	return c.record("update #"+t.ID, m)
 }
 
-func (c *fakeChat) Ephemeral(_ context.Context, ch bot.Channel, u bot.User, m bot.Message) error {
+func (c *fakeChat) Ephemeral(_ context.Context, ch wire.Channel, u wire.User, m bot.Message) error {
 	return c.record("ephemeral "+u.ID, m)
 }
 
@@ -145,11 +147,11 @@ func (h *harness) shutdown() {
 
 var cmdN atomic.Int64
 
-func (h *harness) say(t *testing.T, text string, thread *bot.Thread) {
+func (h *harness) say(t *testing.T, text string, thread *wire.Thread) {
 	t.Helper()
 	cmd := bot.Command{
-		ID: fmt.Sprintf("cmd%d", cmdN.Add(1)), Channel: bot.Channel{Chat: "fake", ID: "C1"},
-		User: bot.User{ID: "U1", Name: "alice"}, Text: text, Thread: thread, At: t0,
+		ID: fmt.Sprintf("cmd%d", cmdN.Add(1)), Channel: wire.Channel{Chat: "fake", ID: "C1"},
+		User: wire.User{ID: "U1", Name: "alice"}, Text: text, Thread: thread, At: t0,
 	}
 	if err := h.bot.Handle(context.Background(), h.chat, cmd); err != nil {
 		t.Fatalf("Handle(%q): %v", text, err)
@@ -181,7 +183,7 @@ func TestCheckOpen(t *testing.T) {
 		"reply #1 ok: web01:443 from local: open",
 		"update #1 ok: web01:443 — open · 198.18.3.10 · 12ms",
 	)
-	recs, _ := h.audit.Query(context.Background(), bot.AuditQuery{})
+	recs, _ := h.audit.Query(context.Background(), audit.Query{})
 	if len(recs) != 3 || recs[0].Kind != "command" || recs[0].Decision != "queued" || recs[0].Targets[0] != "web01:443" ||
 		recs[0].User != "alice (U1)" || recs[1].Kind != "thread" || recs[1].Thread != "1" || recs[1].CommandID != recs[0].CommandID ||
 		recs[2].Kind != "result" || recs[2].Verdict != "open" || recs[2].Target != "web01:443" || recs[2].Thread != "1" {
@@ -191,20 +193,20 @@ func TestCheckOpen(t *testing.T) {
 
 func TestAuditBeforeAnythingRuns(t *testing.T) {
 	var h *harness
-	checked := make(chan []bot.Record, 1)
+	checked := make(chan []audit.Record, 1)
 	h = newHarness(t, checkerFunc(func(ctx context.Context, req checks.Request) checks.Report {
-		recs, _ := h.audit.Query(ctx, bot.AuditQuery{})
+		recs, _ := h.audit.Query(ctx, audit.Query{})
 		checked <- recs
 		return report(req, checks.VerdictOpen)
 	}), nil)
 	h.say(t, "web01:443", nil)
 	h.settle(t)
 	recs := <-checked
-	if len(recs) == 0 || recs[0].Kind != bot.KindCommand {
+	if len(recs) == 0 || recs[0].Kind != audit.KindCommand {
 		t.Errorf("when the probe ran the audit held %+v, want the command record first", recs)
 	}
 	for _, r := range recs {
-		if r.Kind == bot.KindResult {
+		if r.Kind == audit.KindResult {
 			t.Errorf("a result was recorded before the probe ran: %+v", r)
 		}
 	}
@@ -222,15 +224,15 @@ func TestBadInputIsCorrectedPrivately(t *testing.T) {
 	if m := h.chat.msgs[0]; len(m.Blocks) != 1 || m.Blocks[0].Text != "/portcheck web01:443" {
 		t.Errorf("correction has no example: %+v", m)
 	}
-	recs, _ := h.audit.Query(context.Background(), bot.AuditQuery{})
-	if len(recs) != 2 || recs[0].Decision != bot.DecisionInvalid || recs[0].Text != "web01" {
+	recs, _ := h.audit.Query(context.Background(), audit.Query{})
+	if len(recs) != 2 || recs[0].Decision != audit.DecisionInvalid || recs[0].Text != "web01" {
 		t.Errorf("invalid commands not audited: %+v", recs)
 	}
 }
 
 func TestDuplicateCommandIDRunsOnce(t *testing.T) {
 	h := newHarness(t, verdictChecker(checks.VerdictOpen), nil)
-	cmd := bot.Command{ID: "retry-me", Channel: bot.Channel{Chat: "fake", ID: "C1"}, User: bot.User{ID: "U1"}, Text: "web01:443"}
+	cmd := bot.Command{ID: "retry-me", Channel: wire.Channel{Chat: "fake", ID: "C1"}, User: wire.User{ID: "U1"}, Text: "web01:443"}
 	for i := 0; i < 3; i++ {
 		if err := h.bot.Handle(context.Background(), h.chat, cmd); err != nil {
 			t.Fatal(err)
@@ -246,9 +248,9 @@ func TestDuplicateCommandIDRunsOnce(t *testing.T) {
 
 // dupResults publishes every result twice, like a redelivery after a crash
 // between posting and acking.
-type dupResults struct{ bot.Results }
+type dupResults struct{ wire.Results }
 
-func (d dupResults) Publish(ctx context.Context, r bot.Result) error {
+func (d dupResults) Publish(ctx context.Context, r wire.Result) error {
 	if err := d.Results.Publish(ctx, r); err != nil {
 		return err
 	}
@@ -381,7 +383,7 @@ func TestAgainSaysWhatChanged(t *testing.T) {
 	}), nil)
 	h.say(t, "web01:443", nil)
 	h.settle(t)
-	th := &bot.Thread{Channel: bot.Channel{Chat: "fake", ID: "C1"}, ID: "1"}
+	th := &wire.Thread{Channel: wire.Channel{Chat: "fake", ID: "C1"}, ID: "1"}
 	h.say(t, "again", th)
 	h.settle(t)
 	h.say(t, "again", th)
@@ -406,7 +408,7 @@ func TestAgainSaysWhatChanged(t *testing.T) {
 func TestAgainOutsideAThread(t *testing.T) {
 	h := newHarness(t, verdictChecker(checks.VerdictOpen), nil)
 	h.say(t, "again", nil)
-	h.say(t, "again", &bot.Thread{Channel: bot.Channel{Chat: "fake", ID: "C1"}, ID: "404"})
+	h.say(t, "again", &wire.Thread{Channel: wire.Channel{Chat: "fake", ID: "C1"}, ID: "404"})
 	h.settle(t)
 	expect(t, h.chat.log(),
 		"ephemeral U1 info: again re-runs a check: type it in the check's thread (or press its Re-check button)",
@@ -450,7 +452,7 @@ func TestWatchStopAndLimit(t *testing.T) {
 	h.say(t, "watch web01:443", nil)
 	h.chat.waitFor(t, "watching every")
 	h.say(t, "watch db1:5432", nil)
-	h.say(t, "stop", &bot.Thread{Channel: bot.Channel{Chat: "fake", ID: "C1"}, ID: "1"})
+	h.say(t, "stop", &wire.Thread{Channel: wire.Channel{Chat: "fake", ID: "C1"}, ID: "1"})
 	h.settle(t)
 	h.say(t, "stop", nil)
 	expect(t, h.chat.log(),
@@ -516,8 +518,8 @@ func TestPolicyDenial(t *testing.T) {
 	h.settle(t)
 	expect(t, h.chat.log(),
 		"ephemeral U1 info: not allowed to check 169.254.169.254:80: link-local addresses are off limits (rule: deny 169.254.0.0/16)")
-	recs, _ := h.audit.Query(context.Background(), bot.AuditQuery{})
-	if len(recs) != 1 || recs[0].Decision != bot.DecisionDenied || !strings.Contains(recs[0].Why, "deny 169.254.0.0/16") {
+	recs, _ := h.audit.Query(context.Background(), audit.Query{})
+	if len(recs) != 1 || recs[0].Decision != audit.DecisionDenied || !strings.Contains(recs[0].Why, "deny 169.254.0.0/16") {
 		t.Errorf("denial audit: %+v", recs)
 	}
 }
@@ -527,7 +529,7 @@ func TestPostFailureIsAudited(t *testing.T) {
 	h.chat.failOn = "update"
 	h.say(t, "web01:443", nil)
 	h.settle(t)
-	recs, _ := h.audit.Query(context.Background(), bot.AuditQuery{Kind: bot.KindPostError})
+	recs, _ := h.audit.Query(context.Background(), audit.Query{Kind: audit.KindPostError})
 	if len(recs) != 1 || !strings.Contains(recs[0].Why, "fake update failure") || recs[0].JobID != "r1.1" {
 		t.Errorf("post error audit: %+v", recs)
 	}
@@ -538,9 +540,9 @@ func TestResultFromAnotherProcessUsesAddChat(t *testing.T) {
 	h := newHarness(t, nil, func(p *bot.Params) { p.Results = results })
 	other := newFakeChat()
 	h.bot.AddChat("slack", other)
-	j := bot.Job{ID: "x.1", CommandID: "x", Host: "web01", Port: 443, Vantage: "office",
-		Thread: bot.Thread{Channel: bot.Channel{Chat: "slack", ID: "C9"}, ID: "171.1"}}
-	_ = results.Publish(context.Background(), bot.Result{Job: j, Report: report(checks.Request{Host: "web01", Port: 443}, checks.VerdictOpen)})
+	j := wire.Job{ID: "x.1", CommandID: "x", Host: "web01", Port: 443, Vantage: "office",
+		Thread: wire.Thread{Channel: wire.Channel{Chat: "slack", ID: "C9"}, ID: "171.1"}}
+	_ = results.Publish(context.Background(), wire.Result{Job: j, Report: report(checks.Request{Host: "web01", Port: 443}, checks.VerdictOpen)})
 	other.waitFor(t, "update #171.1")
 	expect(t, other.log(),
 		"reply #171.1 ok: web01:443 from office: open",
@@ -593,13 +595,13 @@ func TestGate(t *testing.T) {
 	g.allow = true
 	h.say(t, "web01:22", nil)
 	h.settle(t)
-	h.say(t, "again", &bot.Thread{Channel: bot.Channel{Chat: "fake", ID: "C1"}, ID: "1"})
+	h.say(t, "again", &wire.Thread{Channel: wire.Channel{Chat: "fake", ID: "C1"}, ID: "1"})
 	h.settle(t)
 	if g.admits.Load() != 3 || g.dones.Load() != 2 {
 		t.Errorf("admits %d dones %d, want 3 and 2", g.admits.Load(), g.dones.Load())
 	}
-	recs, _ := h.audit.Query(context.Background(), bot.AuditQuery{Kind: bot.KindCommand, Limit: 3})
-	if recs[0].Decision != bot.DecisionDenied || !strings.Contains(recs[0].Why, "rate limit") {
+	recs, _ := h.audit.Query(context.Background(), audit.Query{Kind: audit.KindCommand, Limit: 3})
+	if recs[0].Decision != audit.DecisionDenied || !strings.Contains(recs[0].Why, "rate limit") {
 		t.Errorf("gate denial audit: %+v", recs[0])
 	}
 }
@@ -612,16 +614,16 @@ func TestForgottenThreadIsRecoveredFromTheAudit(t *testing.T) {
 		}
 		return report(req, checks.VerdictOpen)
 	})
-	audit := memory.NewAudit()
-	first := newHarness(t, checker, func(p *bot.Params) { p.Audit = audit })
+	trail := memory.NewAudit()
+	first := newHarness(t, checker, func(p *bot.Params) { p.Audit = trail })
 	first.say(t, "web01:443", nil)
 	first.settle(t)
 	first.shutdown()
 
 	// A new process (a restart, or another bot behind the same chat) gets
 	// the Re-check button press for a thread it never saw.
-	second := newHarness(t, checker, func(p *bot.Params) { p.Audit = audit })
-	second.say(t, "again", &bot.Thread{Channel: bot.Channel{Chat: "fake", ID: "C1"}, ID: "1"})
+	second := newHarness(t, checker, func(p *bot.Params) { p.Audit = trail })
+	second.say(t, "again", &wire.Thread{Channel: wire.Channel{Chat: "fake", ID: "C1"}, ID: "1"})
 	second.settle(t)
 	expect(t, second.chat.log(),
 		"reply #1 running: re-checking, asked by alice…",
@@ -640,7 +642,7 @@ func TestOldThreadsAreForgotten(t *testing.T) {
 		h.say(t, "web01:443", nil)
 		h.settle(t)
 	}
-	h.say(t, "again", &bot.Thread{Channel: bot.Channel{Chat: "fake", ID: "C1"}, ID: "1"})
+	h.say(t, "again", &wire.Thread{Channel: wire.Channel{Chat: "fake", ID: "C1"}, ID: "1"})
 	h.settle(t)
 	got := h.chat.log()
 	if got[len(got)-1] != "reply #1 info: no change since 14:02: web01:443 still open" {
@@ -654,9 +656,9 @@ func (downClaims) Claim(context.Context, string, time.Duration) (bool, error) {
 	return false, fmt.Errorf("dial tcp 127.0.0.1:6379: connection refused")
 }
 
-type downQueue struct{ bot.Queue }
+type downQueue struct{ wire.Queue }
 
-func (downQueue) Enqueue(context.Context, bot.Job) error {
+func (downQueue) Enqueue(context.Context, wire.Job) error {
 	return fmt.Errorf("dial tcp 127.0.0.1:6379: connection refused")
 }
 
@@ -666,13 +668,13 @@ func TestStoreDownAtIngress(t *testing.T) {
 	h.settle(t)
 	expect(t, h.chat.log(),
 		"ephemeral U1 error: portcheck cannot reach its job queue right now; nothing was started — try again in a minute")
-	recs, _ := h.audit.Query(context.Background(), bot.AuditQuery{})
-	if len(recs) != 1 || recs[0].Decision != bot.DecisionDenied || !strings.Contains(recs[0].Why, "connection refused") {
+	recs, _ := h.audit.Query(context.Background(), audit.Query{})
+	if len(recs) != 1 || recs[0].Decision != audit.DecisionDenied || !strings.Contains(recs[0].Why, "connection refused") {
 		t.Errorf("audit: %+v", recs)
 	}
 
 	q := newHarness(t, verdictChecker(checks.VerdictOpen), func(p *bot.Params) { p.Queue = downQueue{memory.NewQueue()} })
-	cmd := bot.Command{ID: "down", Channel: bot.Channel{Chat: "fake", ID: "C1"}, User: bot.User{ID: "U1"}, Text: "web01:443"}
+	cmd := bot.Command{ID: "down", Channel: wire.Channel{Chat: "fake", ID: "C1"}, User: wire.User{ID: "U1"}, Text: "web01:443"}
 	if err := q.bot.Handle(context.Background(), q.chat, cmd); err == nil {
 		t.Error("Handle hid the enqueue failure from the adapter")
 	}

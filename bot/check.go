@@ -1,6 +1,8 @@
 package bot
 
 import (
+	"github.com/portcheck/portcheck/audit"
+
 	"context"
 	"fmt"
 	"strings"
@@ -61,7 +63,7 @@ func (b *Bot) pickVantages(ctx context.Context, req Request) ([]string, string) 
 }
 
 func (b *Bot) deny(ctx context.Context, chat Chat, cmd Command, req Request, why string) error {
-	if err := b.auditCommand(ctx, cmd, targetStrings(req.Targets), DecisionDenied, why); err != nil {
+	if err := b.auditCommand(ctx, cmd, targetStrings(req.Targets), audit.DecisionDenied, why); err != nil {
 		return err
 	}
 	return b.ephemeral(ctx, chat, cmd, Message{Status: StatusInfo, Text: why})
@@ -110,7 +112,7 @@ func (b *Bot) check(ctx context.Context, chat Chat, cmd Command, req Request) er
 		}
 		gateDone = d.Done
 	}
-	if err := b.auditCommand(ctx, cmd, targetStrings(req.Targets), DecisionQueued, ""); err != nil {
+	if err := b.auditCommand(ctx, cmd, targetStrings(req.Targets), audit.DecisionQueued, ""); err != nil {
 		if gateDone != nil {
 			gateDone()
 		}
@@ -137,8 +139,8 @@ func (b *Bot) check(ctx context.Context, chat Chat, cmd Command, req Request) er
 	}
 	// Link the thread to the command, so `again` works after a restart or
 	// on another bot process.
-	if err := b.p.Audit.Append(ctx, Record{
-		At: b.p.Now(), Kind: KindThread, Chat: cmd.Channel.Chat, Team: cmd.Channel.Team, Channel: cmd.Channel.ID,
+	if err := b.p.Audit.Append(ctx, audit.Record{
+		At: b.p.Now(), Kind: audit.KindThread, Chat: cmd.Channel.Chat, Team: cmd.Channel.Team, Channel: cmd.Channel.ID,
 		User: userLabel(cmd.User), Text: cmd.Text, Targets: targetStrings(req.Targets), CommandID: cmd.ID, Thread: th.ID,
 	}); err != nil {
 		b.log.Error("audit of thread failed", "command_id", cmd.ID, "err", err)

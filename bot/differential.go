@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/portcheck/portcheck/checks"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // The differential diagnosis compares what several vantages saw of one
@@ -34,7 +35,7 @@ const (
 // VantageRow is one vantage's outcome in a differential.
 type VantageRow struct {
 	Vantage string
-	Result  Result
+	Result  wire.Result
 }
 
 // Differential is the merged verdict over every vantage for one target port.
@@ -60,7 +61,7 @@ const (
 	classDNS                     // the name does not resolve here
 )
 
-func classify(r Result) rowClass {
+func classify(r wire.Result) rowClass {
 	if r.Error != "" && r.Report.Verdict == "" {
 		return classFailed
 	}
@@ -82,11 +83,11 @@ func classify(r Result) rowClass {
 
 // Differentials merges a run's results per target port, for the target
 // ports checked from more than one vantage, in the order first seen.
-func Differentials(rs []Result) []Differential {
+func Differentials(rs []wire.Result) []Differential {
 	var order []string
-	by := map[string][]Result{}
+	by := map[string][]wire.Result{}
 	for _, r := range rs {
-		k := targetPort(r.Job)
+		k := r.Job.HostPort()
 		if _, ok := by[k]; !ok {
 			order = append(order, k)
 		}
@@ -101,7 +102,7 @@ func Differentials(rs []Result) []Differential {
 	return out
 }
 
-func distinctVantages(rs []Result) []string {
+func distinctVantages(rs []wire.Result) []string {
 	var vs []string
 	for _, r := range rs {
 		if !contains(vs, r.Job.Vantage) {
@@ -113,7 +114,7 @@ func distinctVantages(rs []Result) []string {
 
 // Differentiate is the merged verdict for one target port over the results
 // of several vantages (one each).
-func Differentiate(target string, rs []Result) Differential {
+func Differentiate(target string, rs []wire.Result) Differential {
 	d := Differential{Target: target}
 	classes := map[rowClass][]string{}
 	for _, r := range rs {
@@ -219,22 +220,22 @@ func list(vs []string) string {
 	return strings.Join(vs[:len(vs)-1], ", ") + " and " + vs[len(vs)-1]
 }
 
-func resultOf(rs []Result, vantage string) Result {
+func resultOf(rs []wire.Result, vantage string) wire.Result {
 	for _, r := range rs {
 		if r.Job.Vantage == vantage {
 			return r
 		}
 	}
-	return Result{}
+	return wire.Result{}
 }
 
-func verdictOf(rs []Result, vantage string) checks.Verdict {
+func verdictOf(rs []wire.Result, vantage string) checks.Verdict {
 	return resultOf(rs, vantage).Report.Verdict
 }
 
 // outcomes says what each vantage saw, grouping vantages with the same
 // verdict: "filtered at host (firewall DROP) from internet and vpn".
-func outcomes(rs []Result, vantages []string) string {
+func outcomes(rs []wire.Result, vantages []string) string {
 	var order []checks.Verdict
 	by := map[checks.Verdict][]string{}
 	for _, v := range vantages {
@@ -251,7 +252,7 @@ func outcomes(rs []Result, vantages []string) string {
 	return strings.Join(parts, ", ")
 }
 
-func sameVerdict(rs []Result, vantages []string) bool {
+func sameVerdict(rs []wire.Result, vantages []string) bool {
 	for _, v := range vantages {
 		if verdictOf(rs, v) != verdictOf(rs, vantages[0]) {
 			return false
@@ -260,7 +261,7 @@ func sameVerdict(rs []Result, vantages []string) bool {
 	return len(vantages) > 0
 }
 
-func allVerdict(rs []Result, vantages []string, want checks.Verdict) bool {
+func allVerdict(rs []wire.Result, vantages []string, want checks.Verdict) bool {
 	for _, v := range vantages {
 		if verdictOf(rs, v) != want {
 			return false
@@ -269,11 +270,11 @@ func allVerdict(rs []Result, vantages []string, want checks.Verdict) bool {
 	return true
 }
 
-func egressPasses(rs []Result, vantage string) bool {
+func egressPasses(rs []wire.Result, vantage string) bool {
 	return resultOf(rs, vantage).Report.Egress.Passes()
 }
 
-func allEgressPass(rs []Result, vantages []string) bool {
+func allEgressPass(rs []wire.Result, vantages []string) bool {
 	for _, v := range vantages {
 		if !egressPasses(rs, v) {
 			return false
@@ -285,7 +286,7 @@ func allEgressPass(rs []Result, vantages []string) bool {
 // differentAddresses returns "office: 10.0.0.5, internet: 203.0.113.5"
 // when the vantages that got in reached none of the addresses the others
 // tried: then the comparison is between two different hosts.
-func differentAddresses(rs []Result, open, notOpen []string) string {
+func differentAddresses(rs []wire.Result, open, notOpen []string) string {
 	seen := map[string]bool{}
 	for _, v := range open {
 		a := resultOf(rs, v).Report.Address
@@ -329,7 +330,7 @@ func DifferentialMessage(ds []Differential) Message {
 
 // DifferentialParent is the thread parent's one line once every vantage
 // answered: the merged verdict(s).
-func DifferentialParent(ds []Differential, rs []Result) Message {
+func DifferentialParent(ds []Differential, rs []wire.Result) Message {
 	m := Message{Status: StatusOK, Buttons: []Button{againButton}}
 	var heads []string
 	for _, d := range ds {
@@ -389,7 +390,7 @@ func vantageRows(d Differential) string {
 // some target port was checked from several vantages, and returns the
 // comparison reply (nil otherwise). Past DetailPorts target ports the
 // grouped parent stays: a headline of many merged verdicts reads worse.
-func (b *Bot) mergeVantages(rs []Result, parent Message) (Message, *Message) {
+func (b *Bot) mergeVantages(rs []wire.Result, parent Message) (Message, *Message) {
 	ds := Differentials(rs)
 	if len(ds) == 0 || len(ds) > b.lim.DetailPorts {
 		return parent, nil
@@ -398,7 +399,7 @@ func (b *Bot) mergeVantages(rs []Result, parent Message) (Message, *Message) {
 	return DifferentialParent(ds, rs), &m
 }
 
-func (b *Bot) replyCompared(ctx context.Context, chat Chat, r *run, last Job, m *Message) {
+func (b *Bot) replyCompared(ctx context.Context, chat Chat, r *run, last wire.Job, m *Message) {
 	if m != nil {
 		b.reply(ctx, chat, r.ts.thread, r.by, last, *m)
 	}

@@ -1,17 +1,11 @@
 package bot
 
 import (
+	"github.com/portcheck/portcheck/wire"
+
 	"context"
 	"time"
 )
-
-// Releaser is a Delivery that can be handed back to its queue unfinished,
-// so another worker takes it at once rather than after the queue's
-// redelivery timeout (Redis: ClaimIdle, minutes). Optional: a Delivery
-// without it is simply left unacked.
-type Releaser interface {
-	Release(ctx context.Context) error
-}
 
 // drainContext returns the context jobs run under: it ends grace after ctx
 // does (or at once when grace <= 0), so a draining worker stops taking new
@@ -36,8 +30,8 @@ func drainContext(ctx context.Context, grace time.Duration) (jobs context.Contex
 
 // handBack returns an interrupted delivery to its queue when the queue
 // supports it; otherwise the queue's own redelivery takes care of it.
-func (w *Worker) handBack(d Delivery) {
-	r, ok := d.(Releaser)
+func (w *Worker) handBack(d wire.Delivery) {
+	r, ok := d.(wire.Releaser)
 	if !ok {
 		return
 	}

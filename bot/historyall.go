@@ -1,6 +1,8 @@
 package bot
 
 import (
+	"github.com/portcheck/portcheck/audit"
+
 	"context"
 )
 
@@ -19,15 +21,15 @@ func (b *Bot) historyAll(ctx context.Context, chat Chat, cmd Command, req Reques
 		allowed, why = ag.AdmitAudit(ctx, cmd)
 	}
 	if !allowed {
-		if err := b.auditCommand(ctx, cmd, nil, DecisionDenied, why); err != nil {
+		if err := b.auditCommand(ctx, cmd, nil, audit.DecisionDenied, why); err != nil {
 			return err
 		}
 		return b.ephemeral(ctx, chat, cmd, Message{Status: StatusInfo, Text: why})
 	}
-	if err := b.auditCommand(ctx, cmd, nil, DecisionAnswer, "history all"); err != nil {
+	if err := b.auditCommand(ctx, cmd, nil, audit.DecisionAnswer, "history all"); err != nil {
 		return err
 	}
-	recs, err := b.p.Audit.Query(ctx, AuditQuery{Kind: KindResult, Target: req.Query, Limit: b.lim.HistoryLimit})
+	recs, err := b.p.Audit.Query(ctx, audit.Query{Kind: audit.KindResult, Target: req.Query, Limit: b.lim.HistoryLimit})
 	if err != nil {
 		b.log.Error("history query failed", "err", err)
 		return b.ephemeral(ctx, chat, cmd, Message{Status: StatusError, Text: "cannot read the audit trail right now"})
@@ -36,6 +38,6 @@ func (b *Bot) historyAll(ctx context.Context, chat Chat, cmd Command, req Reques
 }
 
 // historyAllMessage is HistoryMessage with the chat and channel of each row.
-func historyAllMessage(records []Record, query string) Message {
+func historyAllMessage(records []audit.Record, query string) Message {
 	return historyMessage(records, "Recent checks in every channel", query, true)
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"strings"
 
+	"github.com/portcheck/portcheck/audit"
 	"github.com/portcheck/portcheck/checks"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // postOrphan posts a result of a run this process does not hold: the bot
@@ -14,20 +16,20 @@ import (
 // this process recorded in its audit trail for the run, so a run checked
 // from several vantages still ends with the merged verdict instead of
 // whichever vantage answered last.
-func (b *Bot) postOrphan(ctx context.Context, chat Chat, res Result, by User) {
+func (b *Bot) postOrphan(ctx context.Context, chat Chat, res wire.Result, by wire.User) {
 	j := res.Job
 	b.reply(ctx, chat, j.Thread, by, j, EvidenceMessage(res))
 	if j.HostLocal { // an agent's own prediction is no external verdict for the parent
 		return
 	}
-	rs := []Result{res}
+	rs := []wire.Result{res}
 	if j.RunJobs > 1 {
 		rs = b.recordedRun(ctx, j)
 		if len(rs) < j.RunJobs {
 			return // the run's last answer updates the parent
 		}
 	}
-	var ext []Result
+	var ext []wire.Result
 	for _, r := range rs {
 		if !r.Job.HostLocal {
 			ext = append(ext, r)
@@ -42,16 +44,16 @@ func (b *Bot) postOrphan(ctx context.Context, chat Chat, res Result, by User) {
 
 // recordedRun rebuilds a run's results (verdict, reason, address, time,
 // failure) from the result records of its thread, one per job.
-func (b *Bot) recordedRun(ctx context.Context, j Job) []Result {
-	recs, err := b.p.Audit.Query(ctx, AuditQuery{
-		Chat: j.Thread.Channel.Chat, Channel: j.Thread.Channel.ID, Thread: j.Thread.ID, Kind: KindResult, Limit: 4096,
+func (b *Bot) recordedRun(ctx context.Context, j wire.Job) []wire.Result {
+	recs, err := b.p.Audit.Query(ctx, audit.Query{
+		Chat: j.Thread.Channel.Chat, Channel: j.Thread.Channel.ID, Thread: j.Thread.ID, Kind: audit.KindResult, Limit: 4096,
 	})
 	if err != nil {
 		b.log.Error("reading the run back from the audit trail", "job_id", j.ID, "err", err)
 		return nil
 	}
 	seen := map[string]bool{}
-	var rs []Result
+	var rs []wire.Result
 	for _, rec := range recs {
 		if rec.CommandID != j.CommandID || seen[rec.JobID] {
 			continue
@@ -61,8 +63,8 @@ func (b *Bot) recordedRun(ctx context.Context, j Job) []Result {
 		if !ok {
 			continue
 		}
-		rs = append(rs, Result{
-			Job: Job{ID: rec.JobID, CommandID: rec.CommandID, Host: host, Port: port, Vantage: rec.Vantage, Thread: j.Thread,
+		rs = append(rs, wire.Result{
+			Job: wire.Job{ID: rec.JobID, CommandID: rec.CommandID, Host: host, Port: port, Vantage: rec.Vantage, Thread: j.Thread,
 				HostLocal: strings.HasPrefix(rec.Vantage, "host:")},
 			Report: checks.Report{Host: host, Port: port, Verdict: checks.Verdict(rec.Verdict), Reason: checks.Reason(rec.Reason),
 				Address: firstAddress(rec.Address), ElapsedMS: rec.ElapsedMS, Vantage: rec.Vantage},

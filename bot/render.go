@@ -7,7 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcheck/portcheck/audit"
 	"github.com/portcheck/portcheck/checks"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // This file builds the chat-neutral Messages; adapters only lay them out.
@@ -56,7 +58,7 @@ func VerdictWords(v checks.Verdict) string {
 }
 
 // resultStatus maps a result to the status its messages carry.
-func resultStatus(r Result) Status {
+func resultStatus(r wire.Result) Status {
 	switch {
 	case r.Error != "" && r.Report.Verdict == "":
 		return StatusError
@@ -66,15 +68,6 @@ func resultStatus(r Result) Status {
 		return StatusError
 	}
 	return StatusProblem
-}
-
-// targetPort is "host:port" (brackets for IPv6) for one job.
-func targetPort(j Job) string {
-	h := j.Host
-	if strings.Contains(h, ":") {
-		h = "[" + h + "]"
-	}
-	return h + ":" + strconv.Itoa(j.Port)
 }
 
 // Elapsed formats a duration in milliseconds the way the headline shows it.
@@ -110,8 +103,8 @@ func verdictDetail(rep checks.Report) string {
 
 // VerdictLine is the one-line headline of a finished job:
 // "web01:443 — filtered at host (firewall DROP) · 198.18.3.10 · 1.2s".
-func VerdictLine(r Result) string {
-	tp := targetPort(r.Job)
+func VerdictLine(r wire.Result) string {
+	tp := r.Job.HostPort()
 	if r.Error != "" && r.Report.Verdict == "" {
 		return tp + " — check failed: " + firstLine(r.Error)
 	}
@@ -158,7 +151,7 @@ var againButton = Button{ID: "again", Label: "Re-check", Value: "again"}
 
 // ParentMessage is the thread parent once every job of a run is in: one
 // job's verdict line, or a per-verdict tally for many.
-func ParentMessage(rs []Result) Message {
+func ParentMessage(rs []wire.Result) Message {
 	if len(rs) == 1 {
 		r := rs[0]
 		m := Message{Status: resultStatus(r), Text: VerdictLine(r), Buttons: []Button{againButton}}
@@ -185,8 +178,8 @@ func ParentMessage(rs []Result) Message {
 	}
 }
 
-func resultFields(r Result) []Field {
-	f := []Field{{Name: "target", Value: targetPort(r.Job)}}
+func resultFields(r wire.Result) []Field {
+	f := []Field{{Name: "target", Value: r.Job.HostPort()}}
 	if r.Report.Address != "" {
 		f = append(f, Field{Name: "address", Value: r.Report.Address})
 	}
@@ -197,7 +190,7 @@ func resultFields(r Result) []Field {
 	return f
 }
 
-func targetsOf(rs []Result) string {
+func targetsOf(rs []wire.Result) string {
 	var seen []string
 	for _, r := range rs {
 		h := r.Job.Host
@@ -211,7 +204,7 @@ func targetsOf(rs []Result) string {
 	return strings.Join(seen, ", ")
 }
 
-func vantagesOf(rs []Result) string {
+func vantagesOf(rs []wire.Result) string {
 	var seen []string
 	for _, r := range rs {
 		if !contains(seen, r.Job.Vantage) {
@@ -221,7 +214,7 @@ func vantagesOf(rs []Result) string {
 	return strings.Join(seen, ", ")
 }
 
-func maxElapsed(rs []Result) int64 {
+func maxElapsed(rs []wire.Result) int64 {
 	var m int64
 	for _, r := range rs {
 		if r.Report.ElapsedMS > m {
@@ -231,7 +224,7 @@ func maxElapsed(rs []Result) int64 {
 	return m
 }
 
-func multiHost(rs []Result) bool {
+func multiHost(rs []wire.Result) bool {
 	for _, r := range rs {
 		if r.Job.Host != rs[0].Job.Host {
 			return true
@@ -240,7 +233,7 @@ func multiHost(rs []Result) bool {
 	return false
 }
 
-func multiVantage(rs []Result) bool {
+func multiVantage(rs []wire.Result) bool {
 	for _, r := range rs {
 		if r.Job.Vantage != rs[0].Job.Vantage {
 			return true
@@ -253,7 +246,7 @@ func multiVantage(rs []Result) bool {
 type group struct {
 	label  string
 	status Status
-	rs     []Result
+	rs     []wire.Result
 }
 
 // ports lists the group's ports compactly: "22, 80, 8000-8080", qualified
@@ -309,7 +302,7 @@ func compactPorts(ps []int) string {
 }
 
 // groupResults groups by outcome, open first, then by size.
-func groupResults(rs []Result) []group {
+func groupResults(rs []wire.Result) []group {
 	idx := map[string]int{}
 	var gs []group
 	for _, r := range rs {
@@ -336,15 +329,15 @@ func groupResults(rs []Result) []group {
 
 // EvidenceMessage is the thread reply for one job: what each probe saw, the
 // trace with the hop where packets stop, and the hints.
-func EvidenceMessage(r Result) Message {
+func EvidenceMessage(r wire.Result) Message {
 	rep := r.Report
 	m := Message{Status: resultStatus(r), Fields: resultFields(r)}
 	if r.Error != "" && rep.Verdict == "" {
-		m.Text = targetPort(r.Job) + " from " + r.Job.Vantage + ": the check failed"
+		m.Text = r.Job.HostPort() + " from " + r.Job.Vantage + ": the check failed"
 		m.Blocks = append(m.Blocks, Block{Kind: BlockCode, Title: "Error", Text: r.Error})
 		return m
 	}
-	m.Text = targetPort(r.Job) + " from " + r.Job.Vantage + ": " + verdictDetail(rep)
+	m.Text = r.Job.HostPort() + " from " + r.Job.Vantage + ": " + verdictDetail(rep)
 	if rep.Summary != "" {
 		m.Blocks = append(m.Blocks, Block{Kind: BlockText, Text: rep.Summary})
 	}
@@ -359,7 +352,7 @@ func EvidenceMessage(r Result) Message {
 	return m
 }
 
-func probeLines(r Result) string {
+func probeLines(r wire.Result) string {
 	rep := r.Report
 	var b strings.Builder
 	line := func(name, format string, a ...any) {
@@ -485,7 +478,7 @@ func hintBlocks(hs []checks.Hint) []Block {
 
 // GroupedMessage is the single thread reply for a run too big for one reply
 // per port: every outcome with its ports, and one example's hints per outcome.
-func GroupedMessage(rs []Result) Message {
+func GroupedMessage(rs []wire.Result) Message {
 	gs := groupResults(rs)
 	m := Message{Status: ParentMessage(rs).Status, Text: fmt.Sprintf("%d ports checked from %s", len(rs), vantagesOf(rs))}
 	var b strings.Builder
@@ -500,10 +493,10 @@ func GroupedMessage(rs []Result) Message {
 		}
 		ex := g.rs[0]
 		if ex.Error != "" && ex.Report.Verdict == "" {
-			m.Blocks = append(m.Blocks, Block{Kind: BlockCode, Title: "Failed, e.g. " + targetPort(ex.Job), Text: ex.Error})
+			m.Blocks = append(m.Blocks, Block{Kind: BlockCode, Title: "Failed, e.g. " + ex.Job.HostPort(), Text: ex.Error})
 			continue
 		}
-		title := g.label + ", e.g. " + targetPort(ex.Job)
+		title := g.label + ", e.g. " + ex.Job.HostPort()
 		for _, h := range ex.Report.Hints {
 			if seen[h.Text] {
 				continue
@@ -521,16 +514,16 @@ func GroupedMessage(rs []Result) Message {
 
 // change is one port whose outcome differs between two runs.
 type change struct {
-	job      Job
-	from, to Result
+	job      wire.Job
+	from, to wire.Result
 }
 
 // ChangeMessage says what changed since the previous run (again, watch).
-func changeMessage(changes []change, unchanged []Result, since time.Time, at time.Time) Message {
+func changeMessage(changes []change, unchanged []wire.Result, since time.Time, at time.Time) Message {
 	if len(changes) == 0 {
 		m := Message{Status: StatusInfo, Text: "no change since " + since.Format("15:04")}
 		if len(unchanged) == 1 {
-			m.Text += ": " + targetPort(unchanged[0].Job) + " still " + VerdictWords(unchanged[0].Report.Verdict)
+			m.Text += ": " + unchanged[0].Job.HostPort() + " still " + VerdictWords(unchanged[0].Report.Verdict)
 		}
 		return m
 	}
@@ -540,11 +533,11 @@ func changeMessage(changes []change, unchanged []Result, since time.Time, at tim
 		if resultStatus(c.to) != StatusOK {
 			status = resultStatus(c.to)
 		}
-		lines = append(lines, fmt.Sprintf("%s now %s (was %s)", targetPort(c.job), outcomeWords(c.to), outcomeWords(c.from)))
+		lines = append(lines, fmt.Sprintf("%s now %s (was %s)", c.job.HostPort(), outcomeWords(c.to), outcomeWords(c.from)))
 	}
 	m := Message{Status: status}
 	if len(changes) == 1 {
-		m.Text = fmt.Sprintf("%s now %s — first seen %s", targetPort(changes[0].job), outcomeWords(changes[0].to), at.Format("15:04"))
+		m.Text = fmt.Sprintf("%s now %s — first seen %s", changes[0].job.HostPort(), outcomeWords(changes[0].to), at.Format("15:04"))
 		m.Blocks = []Block{{Kind: BlockText, Text: "was " + outcomeWords(changes[0].from)}}
 		return m
 	}
@@ -553,7 +546,7 @@ func changeMessage(changes []change, unchanged []Result, since time.Time, at tim
 	return m
 }
 
-func outcomeWords(r Result) string {
+func outcomeWords(r wire.Result) string {
 	if r.Error != "" && r.Report.Verdict == "" {
 		return "failing (" + firstLine(r.Error) + ")"
 	}
@@ -592,13 +585,13 @@ func HelpMessage(vantage string) Message {
 }
 
 // HistoryMessage lists a channel's recent results, newest first.
-func HistoryMessage(records []Record, query string) Message {
+func HistoryMessage(records []audit.Record, query string) Message {
 	return historyMessage(records, "Recent checks in this channel", query, false)
 }
 
 // historyMessage renders history rows; withChannel adds each row's chat and
 // channel (the admins' view across channels).
-func historyMessage(records []Record, title, query string, withChannel bool) Message {
+func historyMessage(records []audit.Record, title, query string, withChannel bool) Message {
 	if query != "" {
 		title += " for " + query
 	}

@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcheck/portcheck/audit"
 	"github.com/portcheck/portcheck/checks"
+	"github.com/portcheck/portcheck/wire"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -31,13 +33,13 @@ func golden(t *testing.T, name, got string) {
 	}
 }
 
-func job(host string, port int) Job {
-	return Job{ID: "r1.1", CommandID: "r1", Target: host + ":" + itoa(port), Host: host, Port: port, Vantage: "local"}
+func job(host string, port int) wire.Job {
+	return wire.Job{ID: "r1.1", CommandID: "r1", Target: host + ":" + itoa(port), Host: host, Port: port, Vantage: "local"}
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-var filtered = Result{Job: job("web01", 443), Report: checks.Report{
+var filtered = wire.Result{Job: job("web01", 443), Report: checks.Report{
 	Target: "web01:443", Host: "web01", Port: 443, Address: "198.18.3.10", Addresses: []string{"198.18.3.10"},
 	Verdict: checks.VerdictFilteredAtHost, Reason: checks.ReasonNoResponse,
 	Connect: &checks.ConnectResult{Address: "198.18.3.10", Reason: checks.ReasonNoResponse},
@@ -56,7 +58,7 @@ var filtered = Result{Job: job("web01", 443), Report: checks.Report{
 	ElapsedMS: 1234, Vantage: "local",
 }}
 
-var open = Result{Job: job("web01", 22), Report: checks.Report{
+var open = wire.Result{Job: job("web01", 22), Report: checks.Report{
 	Target: "web01:22", Host: "web01", Port: 22, Address: "198.18.3.10", Addresses: []string{"198.18.3.10", "2001:db8::10"},
 	Verdict: checks.VerdictOpen, Reason: checks.ReasonSynAck, ReportedBy: "198.18.3.10",
 	Connect: &checks.ConnectResult{Address: "198.18.3.10", Reason: checks.ReasonSynAck, RTTMS: 0.8, ReportedBy: "198.18.3.10"},
@@ -65,23 +67,23 @@ var open = Result{Job: job("web01", 22), Report: checks.Report{
 	Summary: "SSH answers.", ElapsedMS: 45,
 }}
 
-var rejected = Result{Job: job("db1", 5432), Report: checks.Report{
+var rejected = wire.Result{Job: job("db1", 5432), Report: checks.Report{
 	Target: "db1:5432", Host: "db1", Port: 5432, Address: "10.1.2.3", Addresses: []string{"10.1.2.3"},
 	Verdict: checks.VerdictRejectedInPath, Reason: checks.ReasonICMPAdminProhibited, ReportedBy: "10.1.0.1",
 	Connect:   &checks.ConnectResult{Address: "10.1.2.3", Reason: checks.ReasonICMPAdminProhibited, ICMP: &checks.ICMP{Type: 3, Code: 13, From: "10.1.0.1"}},
 	ElapsedMS: 3, Hints: []checks.Hint{{Text: "A router refuses the connection.", Commands: []string{"traceroute -T -p 5432 db1"}}},
 }}
 
-var open443 = func() Result { r := open; r.Job = job("web01", 443); r.Report.Port = 443; return r }()
+var open443 = func() wire.Result { r := open; r.Job = job("web01", 443); r.Report.Port = 443; return r }()
 
-func withVantage(r Result, v string) Result { r.Job.Vantage = v; return r }
+func withVantage(r wire.Result, v string) wire.Result { r.Job.Vantage = v; return r }
 
-var crashed = Result{Job: job("web01", 443), Error: "the check crashed (boom); this is a portcheck bug, the log has the stack"}
+var crashed = wire.Result{Job: job("web01", 443), Error: "the check crashed (boom); this is a portcheck bug, the log has the stack"}
 
 func TestRenderGolden(t *testing.T) {
-	var rangeResults []Result
+	var rangeResults []wire.Result
 	for p := 1; p <= 100; p++ {
-		r := Result{Job: job("web01", p), Report: checks.Report{Verdict: checks.VerdictClosed, Reason: checks.ReasonReset,
+		r := wire.Result{Job: job("web01", p), Report: checks.Report{Verdict: checks.VerdictClosed, Reason: checks.ReasonReset,
 			Hints: []checks.Hint{{Text: "Nothing listens there.", Commands: []string{"ss -ltn"}}}, ElapsedMS: int64(p)}}
 		if p == 22 || p == 80 {
 			r.Report.Verdict = checks.VerdictOpen
@@ -97,19 +99,19 @@ func TestRenderGolden(t *testing.T) {
 		m    Message
 	}{
 		{"running", RunningMessage([]checks.Target{{Input: "web01:443", Host: "web01", Ports: []int{443}}}, []string{"local"}, 0, 0)},
-		{"parent-filtered", ParentMessage([]Result{filtered})},
+		{"parent-filtered", ParentMessage([]wire.Result{filtered})},
 		{"evidence-filtered", EvidenceMessage(filtered)},
 		{"evidence-open", EvidenceMessage(open)},
 		{"evidence-rejected", EvidenceMessage(rejected)},
 		{"evidence-crashed", EvidenceMessage(crashed)},
-		{"parent-crashed", ParentMessage([]Result{crashed})},
-		{"parent-several", ParentMessage([]Result{open, filtered, rejected})},
+		{"parent-crashed", ParentMessage([]wire.Result{crashed})},
+		{"parent-several", ParentMessage([]wire.Result{open, filtered, rejected})},
 		{"parent-range", ParentMessage(rangeResults)},
-		{"parent-vantages", ParentMessage([]Result{filtered, withVantage(open443, "office"), withVantage(open443, "internet")})},
+		{"parent-vantages", ParentMessage([]wire.Result{filtered, withVantage(open443, "office"), withVantage(open443, "internet")})},
 		{"grouped-range", GroupedMessage(rangeResults)},
 		{"changed", changeMessage([]change{{job: filtered.Job, from: filtered, to: open}}, nil, at, at)},
 		{"help", HelpMessage("local")},
-		{"history", HistoryMessage([]Record{
+		{"history", HistoryMessage([]audit.Record{
 			{At: at, User: "alice", Target: "web01:443", Verdict: "filtered_at_host"},
 			{At: at.Add(time.Minute), User: "bob", Target: "web01:443", Why: "timed out after 1m0s"},
 		}, "web01")},

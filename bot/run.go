@@ -9,7 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portcheck/portcheck/audit"
 	"github.com/portcheck/portcheck/checks"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // run is one execution of a check: the command's, an again, or one round of
@@ -19,9 +21,9 @@ type run struct {
 	kind        Verb // VerbCheck, VerbAgain, VerbWatch
 	round       int  // watch: 0 for the first check
 	ts          *threadState
-	by          User
-	jobs        []Job
-	results     map[string]Result
+	by          wire.User
+	jobs        []wire.Job
+	results     map[string]wire.Result
 	quarter     int // grouped runs: last progress quarter shown on the parent
 	started     time.Time
 	prev        *run
@@ -33,8 +35,8 @@ type run struct {
 
 func (r *run) detailed(lim Limits) bool { return len(r.jobs)-r.hostJobs <= lim.DetailPorts }
 
-func (r *run) ordered() []Result {
-	out := make([]Result, 0, len(r.results))
+func (r *run) ordered() []wire.Result {
+	out := make([]wire.Result, 0, len(r.results))
 	for _, j := range r.jobs {
 		if res, ok := r.results[j.ID]; ok {
 			out = append(out, res)
@@ -44,35 +46,35 @@ func (r *run) ordered() []Result {
 }
 
 // startRun enqueues one job per (target port, vantage) for ts.
-func (b *Bot) startRun(ctx context.Context, ts *threadState, kind Verb, by User, round int) error {
+func (b *Bot) startRun(ctx context.Context, ts *threadState, kind Verb, by wire.User, round int) error {
 	return b.startRunDone(ctx, ts, kind, by, round, nil)
 }
 
-func (b *Bot) startRunDone(ctx context.Context, ts *threadState, kind Verb, by User, round int, done func()) error {
+func (b *Bot) startRunDone(ctx context.Context, ts *threadState, kind Verb, by wire.User, round int, done func()) error {
 	var refused map[string]string
 	if kind == VerbAgain || round > 0 {
 		refused = b.revet(ctx, ts, by)
 	}
 	id := b.p.NewID()
 	now := b.p.Now()
-	r := &run{id: id, kind: kind, round: round, ts: ts, by: by, results: map[string]Result{}, started: now, done: done}
-	var queued []Job
-	var local []Result                     // jobs answered without a worker (see dnsFailure)
+	r := &run{id: id, kind: kind, round: round, ts: ts, by: by, results: map[string]wire.Result{}, started: now, done: done}
+	var queued []wire.Job
+	var local []wire.Result                // jobs answered without a worker (see dnsFailure)
 	hj := b.hostJobs(ctx, ts, kind, round) // asks the agents registry: before the lock
 	b.mu.Lock()
 	for _, t := range ts.req.Targets {
 		for _, p := range t.Ports {
 			for _, v := range ts.vantages {
-				j := Job{
+				j := wire.Job{
 					ID: id + "." + strconv.Itoa(len(r.jobs)+1), CommandID: id, Target: t.Input, Host: t.Host, Port: p,
 					Scheme: t.Scheme, Addrs: ts.addrs[t.Input], Vantage: v, Timeout: b.lim.JobTimeout,
 					Thread: ts.thread, EnqueuedAt: now, ReplyTo: b.p.Instance,
 				}
 				r.jobs = append(r.jobs, j)
 				if why, ok := refused[t.Input]; ok {
-					local = append(local, Result{Job: j, Error: why, Finished: now})
+					local = append(local, wire.Result{Job: j, Error: why, Finished: now})
 				} else if f, ok := ts.dns[t.Input]; ok {
-					local = append(local, Result{Job: j, Report: dnsReport(j, f), Finished: now})
+					local = append(local, wire.Result{Job: j, Report: dnsReport(j, f), Finished: now})
 				} else {
 					queued = append(queued, j)
 				}
@@ -106,7 +108,7 @@ func (b *Bot) startRunDone(ctx context.Context, ts *threadState, kind Verb, by U
 			// here as failures so the thread still completes.
 			b.log.Error("enqueue failed", "job_id", j.ID, "err", err)
 			for _, rest := range queued[i:] {
-				b.handleResult(context.WithoutCancel(ctx), Result{Job: rest, Error: queueUnavailable + err.Error(), Finished: b.p.Now()})
+				b.handleResult(context.WithoutCancel(ctx), wire.Result{Job: rest, Error: queueUnavailable + err.Error(), Finished: b.p.Now()})
 			}
 			return fmt.Errorf("bot: enqueue %s: %w", j.ID, err)
 		}
@@ -164,7 +166,7 @@ func (b *Bot) Run(ctx context.Context) error {
 // so one slow or rate-limited channel does not hold up every other answer.
 func (b *Bot) resultsLoop(ctx context.Context) {
 	type lane struct {
-		ch      chan ResultDelivery
+		ch      chan wire.ResultDelivery
 		pending int
 	}
 	var (
@@ -193,7 +195,7 @@ func (b *Bot) resultsLoop(ctx context.Context) {
 		mu.Lock()
 		l, ok := lanes[key]
 		if !ok {
-			l = &lane{ch: make(chan ResultDelivery, 16)}
+			l = &lane{ch: make(chan wire.ResultDelivery, 16)}
 			lanes[key] = l
 			wg.Add(1)
 			go func() {
@@ -233,7 +235,7 @@ func (b *Bot) interruptPending() {
 	defer cancel()
 	for _, r := range pending {
 		b.mu.Lock()
-		var missing []Job
+		var missing []wire.Job
 		for _, j := range r.jobs {
 			if _, ok := r.results[j.ID]; !ok {
 				missing = append(missing, j)
@@ -241,20 +243,20 @@ func (b *Bot) interruptPending() {
 		}
 		b.mu.Unlock()
 		for _, j := range missing {
-			b.handleResult(ctx, Result{Job: j, Error: "interrupted: portcheck stopped before this check ran", Finished: b.p.Now()})
+			b.handleResult(ctx, wire.Result{Job: j, Error: "interrupted: portcheck stopped before this check ran", Finished: b.p.Now()})
 		}
 	}
 }
 
 // handleResult posts one result: progress lines, evidence, the parent's
 // verdict once the run is complete, what changed (again, watch).
-func (b *Bot) handleResult(ctx context.Context, res Result) {
+func (b *Bot) handleResult(ctx context.Context, res wire.Result) {
 	res = b.redact(res)
 	j := res.Job
 	chat := b.chat(j.Thread.Channel.Chat)
 	if chat == nil {
 		b.log.Error("no chat to post a result in", "chat", j.Thread.Channel.Chat, "job_id", j.ID)
-		b.auditPostError(ctx, j.Thread.Channel, User{}, j.CommandID, j.ID, fmt.Errorf("no chat adapter named %q", j.Thread.Channel.Chat))
+		b.auditPostError(ctx, j.Thread.Channel, wire.User{}, j.CommandID, j.ID, fmt.Errorf("no chat adapter named %q", j.Thread.Channel.Chat))
 		return
 	}
 	b.mu.Lock()
@@ -279,7 +281,7 @@ func (b *Bot) handleResult(ctx context.Context, res Result) {
 		b.log.Info("duplicate result ignored", "job_id", j.ID)
 		return
 	}
-	by := User{}
+	by := wire.User{}
 	if r != nil {
 		by = r.by
 	}
@@ -321,26 +323,26 @@ func (b *Bot) handleResult(ctx context.Context, res Result) {
 	}
 }
 
-func (b *Bot) reply(ctx context.Context, chat Chat, t Thread, by User, j Job, m Message) {
+func (b *Bot) reply(ctx context.Context, chat Chat, t wire.Thread, by wire.User, j wire.Job, m Message) {
 	if err := chat.Reply(ctx, t, m); err != nil {
 		b.p.Observe.ChatError(t.Channel.Chat, "reply")
 		b.auditPostError(ctx, t.Channel, by, j.CommandID, j.ID, err)
 	}
 }
 
-func (b *Bot) update(ctx context.Context, chat Chat, t Thread, by User, j Job, m Message) {
+func (b *Bot) update(ctx context.Context, chat Chat, t wire.Thread, by wire.User, j wire.Job, m Message) {
 	if err := chat.Update(ctx, t, m); err != nil {
 		b.p.Observe.ChatError(t.Channel.Chat, "update")
 		b.auditPostError(ctx, t.Channel, by, j.CommandID, j.ID, err)
 	}
 }
 
-func (b *Bot) auditResult(ctx context.Context, res Result, by User) {
+func (b *Bot) auditResult(ctx context.Context, res wire.Result, by wire.User) {
 	j, rep := res.Job, res.Report
-	rec := Record{
-		At: res.Finished, Kind: KindResult, Chat: j.Thread.Channel.Chat, Team: j.Thread.Channel.Team,
+	rec := audit.Record{
+		At: res.Finished, Kind: audit.KindResult, Chat: j.Thread.Channel.Chat, Team: j.Thread.Channel.Team,
 		Channel: j.Thread.Channel.ID, User: userLabel(by), CommandID: j.CommandID, JobID: j.ID,
-		Target: targetPort(j), Address: probedAddresses(rep), Vantage: j.Vantage, Verdict: string(rep.Verdict),
+		Target: j.HostPort(), Address: probedAddresses(rep), Vantage: j.Vantage, Verdict: string(rep.Verdict),
 		Reason: string(rep.Reason), ElapsedMS: rep.ElapsedMS, Why: res.Error, Thread: j.Thread.ID,
 	}
 	if rec.At.IsZero() {
@@ -367,20 +369,20 @@ func probedAddresses(rep checks.Report) string {
 }
 
 // outcome is what "changed" compares: the verdict, or failure.
-func outcome(r Result) string {
+func outcome(r wire.Result) string {
 	if r.Error != "" && r.Report.Verdict == "" {
 		return "error"
 	}
 	return string(r.Report.Verdict)
 }
 
-func jobKey(j Job) string { return j.Host + "\x00" + strconv.Itoa(j.Port) + "\x00" + j.Vantage }
+func jobKey(j wire.Job) string { return j.Host + "\x00" + strconv.Itoa(j.Port) + "\x00" + j.Vantage }
 
-func diff(prev *run, now []Result) (changes []change) {
+func diff(prev *run, now []wire.Result) (changes []change) {
 	if prev == nil {
 		return nil
 	}
-	before := map[string]Result{}
+	before := map[string]wire.Result{}
 	for _, r := range prev.results {
 		before[jobKey(r.Job)] = r
 	}

@@ -1,6 +1,8 @@
 package bot
 
 import (
+	"github.com/portcheck/portcheck/wire"
+
 	"context"
 	"time"
 )
@@ -30,7 +32,7 @@ const traceChargeTimeout = 2 * time.Second
 // round): later watch rounds are not charged for their connects either.
 // Results of runs this process does not know (orphans) are not charged:
 // their user is unknown.
-func (b *Bot) chargeTrace(ctx context.Context, r *run, res Result) {
+func (b *Bot) chargeTrace(ctx context.Context, r *run, res wire.Result) {
 	tc, ok := b.p.Gate.(TraceCharger)
 	if !ok || r == nil || res.Job.HostLocal || !traced(res) || (r.kind == VerbWatch && r.round > 0) {
 		return
@@ -41,6 +43,6 @@ func (b *Bot) chargeTrace(ctx context.Context, r *run, res Result) {
 }
 
 // traced says whether the prober ran a path trace for res.
-func traced(res Result) bool {
+func traced(res wire.Result) bool {
 	return len(res.Report.Trace) > 0 || res.Report.ControlTrace != nil
 }

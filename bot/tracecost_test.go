@@ -9,6 +9,7 @@ import (
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/store/memory"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // chargingGate admits everything and records every ChargeTrace.
@@ -61,7 +62,7 @@ func tracingChecker(v checks.Verdict, controlOnly bool) bot.Checker {
 }
 
 func TestTraceChargedAfterTheFact(t *testing.T) {
-	thread1 := &bot.Thread{Channel: bot.Channel{Chat: "fake", ID: "C1"}, ID: "1"}
+	thread1 := &wire.Thread{Channel: wire.Channel{Chat: "fake", ID: "C1"}, ID: "1"}
 	for _, tc := range []struct {
 		name        string
 		verdict     checks.Verdict
@@ -89,7 +90,7 @@ func TestTraceChargedAfterTheFact(t *testing.T) {
 				}
 			})
 			for i, text := range tc.say {
-				var th *bot.Thread
+				var th *wire.Thread
 				if i > 0 {
 					th = thread1
 				}

@@ -1,6 +1,8 @@
 package bot
 
 import (
+	"github.com/portcheck/portcheck/wire"
+
 	"context"
 	"fmt"
 	"sort"
@@ -8,25 +10,15 @@ import (
 	"time"
 )
 
-// WorkerInfo is one live worker as its registry sees it (Redis heartbeats):
-// what `/portcheck vantages` lists.
-type WorkerInfo struct {
-	Vantage  string
-	Worker   string // the worker process
-	Version  string
-	Labels   map[string]string
-	LastSeen time.Time
-}
-
 // VantageWorkers is the optional detail behind Vantages: the live workers
 // themselves. A Params.Others that implements it gets them listed.
 type VantageWorkers interface {
-	VantageWorkers(ctx context.Context) ([]WorkerInfo, error)
+	VantageWorkers(ctx context.Context) ([]wire.WorkerInfo, error)
 }
 
 // vantagesMessage answers `/portcheck vantages`.
 func (b *Bot) vantagesMessage(ctx context.Context) Message {
-	var ws []WorkerInfo
+	var ws []wire.WorkerInfo
 	var err error
 	if vw, ok := b.p.Others.(VantageWorkers); ok {
 		ws, err = vw.VantageWorkers(ctx)
@@ -34,7 +26,7 @@ func (b *Bot) vantagesMessage(ctx context.Context) Message {
 		var names []string
 		names, err = b.p.Others.Vantages(ctx)
 		for _, n := range names {
-			ws = append(ws, WorkerInfo{Vantage: n})
+			ws = append(ws, wire.WorkerInfo{Vantage: n})
 		}
 	}
 	if err != nil {
@@ -47,8 +39,8 @@ func (b *Bot) vantagesMessage(ctx context.Context) Message {
 // VantagesMessage lists where checks can run from: the local vantage (when
 // this process runs a worker) and every live worker, with version, labels
 // and how long ago it was last seen.
-func VantagesMessage(local string, localWorker bool, ws []WorkerInfo, now time.Time) Message {
-	ws = append([]WorkerInfo(nil), ws...)
+func VantagesMessage(local string, localWorker bool, ws []wire.WorkerInfo, now time.Time) Message {
+	ws = append([]wire.WorkerInfo(nil), ws...)
 	sort.SliceStable(ws, func(i, j int) bool {
 		if ws[i].Vantage != ws[j].Vantage {
 			return ws[i].Vantage < ws[j].Vantage
@@ -63,7 +55,7 @@ func VantagesMessage(local string, localWorker bool, ws []WorkerInfo, now time.T
 	}
 	if localWorker && !contains(names, local) {
 		names = append([]string{local}, names...)
-		ws = append([]WorkerInfo{{Vantage: local, Worker: "this process"}}, ws...)
+		ws = append([]wire.WorkerInfo{{Vantage: local, Worker: "this process"}}, ws...)
 	}
 	if len(names) == 0 {
 		return Message{Status: StatusInfo, Text: "no vantage is being served: no worker is running",

@@ -6,18 +6,19 @@ import (
 	"time"
 
 	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/wire"
 )
 
 func TestVantagesMessage(t *testing.T) {
 	now := time.Date(2026, 11, 24, 14, 0, 0, 0, time.UTC)
-	ws := []bot.WorkerInfo{
+	ws := []wire.WorkerInfo{
 		{Vantage: "office", Worker: "ber-1", Version: "v1.2.0", Labels: map[string]string{"site": "ber", "net": "corp"}, LastSeen: now.Add(-4 * time.Second)},
 		{Vantage: "internet", Worker: "fra-7", Version: "v1.2.0", LastSeen: now.Add(-12 * time.Second)},
 	}
 	tests := []struct {
 		name  string
 		local bool
-		ws    []bot.WorkerInfo
+		ws    []wire.WorkerInfo
 		want  string
 	}{
 		{"local only", true, nil, "info: only the local vantage is available: local\n" +

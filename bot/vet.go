@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/portcheck/portcheck/checks"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // AddrChecker judges one literal address with no DNS (*policy.Policy has
@@ -32,7 +33,7 @@ const Redacted = "redacted"
 // vetJob is the worker side of the fence: with a checker, a job must carry
 // addresses and each must pass. It returns the addresses to probe, or why
 // the job is refused.
-func vetJob(c AddrChecker, j Job) ([]netip.Addr, string) {
+func vetJob(c AddrChecker, j wire.Job) ([]netip.Addr, string) {
 	var out []netip.Addr
 	for _, s := range j.Addrs {
 		a, err := netip.ParseAddr(s)
@@ -66,7 +67,7 @@ type dnsFailure struct {
 
 // dnsReport is the Report a failed policy lookup stands for, diagnosed and
 // hinted like a worker's own dns_error.
-func dnsReport(j Job, f dnsFailure) checks.Report {
+func dnsReport(j wire.Job, f dnsFailure) checks.Report {
 	ev := checks.Evidence{Target: j.Target, Host: j.Host, Port: j.Port,
 		Resolve: checks.ResolveResult{Error: f.reason, NotFound: f.notFound}}
 	d := checks.Diagnose(ev)
@@ -81,7 +82,7 @@ func dnsReport(j Job, f dnsFailure) checks.Report {
 // revet decides again, for a re-run (again, a watch round), the targets
 // whose lookup failed last time: the name may exist now. Each decision is
 // one fresh, checked lookup; a denial now answers the jobs with the rule.
-func (b *Bot) revet(ctx context.Context, ts *threadState, by User) map[string]string {
+func (b *Bot) revet(ctx context.Context, ts *threadState, by wire.User) map[string]string {
 	b.mu.Lock()
 	var pending []checks.Target
 	for _, t := range ts.req.Targets {
@@ -126,7 +127,7 @@ func denialText(t checks.Target, d PolicyDecision) string {
 // answerLocally publishes the results of jobs that were never queued (the
 // name did not resolve, or is refused now) through the results store, so
 // they are posted in order with the rest of the thread.
-func (b *Bot) answerLocally(ctx context.Context, res []Result) {
+func (b *Bot) answerLocally(ctx context.Context, res []wire.Result) {
 	for _, r := range res {
 		if err := b.p.Results.Publish(ctx, r); err != nil {
 			b.log.Error("publishing a local answer failed; posting it directly", "job_id", r.Job.ID, "err", err)
@@ -138,7 +139,7 @@ func (b *Bot) answerLocally(ctx context.Context, res []Result) {
 // redact hides trace hops for the chat: RedactHop decides per hop, given
 // the probed address. The hidden addresses are also blanked out of the
 // summary and hints, which quote the hop where packets stop.
-func (b *Bot) redact(res Result) Result {
+func (b *Bot) redact(res wire.Result) wire.Result {
 	hr, ok := b.p.Policy.(HopRedactor)
 	if !ok {
 		return res

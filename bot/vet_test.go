@@ -10,9 +10,11 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/portcheck/portcheck/audit"
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/policy"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // realPolicy presents a *policy.Policy as the bot's Policy, as serve does,
@@ -83,14 +85,14 @@ func TestDNSFailureIsAnsweredWithoutAJob(t *testing.T) {
 	if n := res.count("rebind.example"); n != 1 {
 		t.Errorf("rebind.example looked up %d times, want 1 (the policy's)", n)
 	}
-	recs, _ := h.audit.Query(context.Background(), bot.AuditQuery{Kind: bot.KindResult})
+	recs, _ := h.audit.Query(context.Background(), audit.Query{Kind: audit.KindResult})
 	if len(recs) != 1 || recs[0].Verdict != string(checks.VerdictDNSError) || recs[0].Address != "" {
 		t.Errorf("result audit: %+v", recs)
 	}
 
 	// again: a fresh, checked lookup, which now answers metadata: refused
 	// with the rule, still nothing probed.
-	h.say(t, "again", &bot.Thread{Channel: bot.Channel{Chat: "fake", ID: "C1"}, ID: "1"})
+	h.say(t, "again", &wire.Thread{Channel: wire.Channel{Chat: "fake", ID: "C1"}, ID: "1"})
 	h.settle(t)
 	log := strings.Join(h.chat.log(), "\n")
 	t.Log(log)
@@ -151,7 +153,7 @@ func TestWorkerVetsJobAddresses(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			before := probed.Load()
-			res := w.Do(context.Background(), bot.Job{ID: "j", Target: "web:80", Host: "web", Port: 80, Addrs: c.addrs})
+			res := w.Do(context.Background(), wire.Job{ID: "j", Target: "web:80", Host: "web", Port: 80, Addrs: c.addrs})
 			ran := probed.Load() > before
 			if c.want == "" {
 				if !ran || res.Error != "" {

@@ -1,6 +1,9 @@
 package bot
 
 import (
+	"github.com/portcheck/portcheck/audit"
+	"github.com/portcheck/portcheck/wire"
+
 	"context"
 	"fmt"
 	"time"
@@ -75,8 +78,8 @@ func (b *Bot) endWatch(ctx context.Context, ts *threadState, why string) {
 	if why == "" {
 		return
 	}
-	if err := b.p.Audit.Append(context.WithoutCancel(ctx), Record{
-		At: b.p.Now(), Kind: KindWatch, Chat: ts.thread.Channel.Chat, Team: ts.thread.Channel.Team,
+	if err := b.p.Audit.Append(context.WithoutCancel(ctx), audit.Record{
+		At: b.p.Now(), Kind: audit.KindWatch, Chat: ts.thread.Channel.Chat, Team: ts.thread.Channel.Team,
 		Channel: ts.thread.Channel.ID, User: userLabel(ts.by), Targets: targetStrings(ts.req.Targets), Why: "watch ended: " + why,
 	}); err != nil {
 		b.log.Error("audit of watch end failed", "err", err)
@@ -96,9 +99,9 @@ func (b *Bot) endWatch(ctx context.Context, ts *threadState, why string) {
 		}
 		parent := ParentMessage(rs)
 		parent.Text += " · watch ended: " + why
-		b.update(ctx, chat, ts.thread, ts.by, Job{}, parent)
+		b.update(ctx, chat, ts.thread, ts.by, wire.Job{}, parent)
 	}
-	b.reply(ctx, chat, ts.thread, ts.by, Job{}, m)
+	b.reply(ctx, chat, ts.thread, ts.by, wire.Job{}, m)
 }
 
 // stop ends the watch of the thread it is typed in, or every watch in the channel.
@@ -113,7 +116,7 @@ func (b *Bot) stop(ctx context.Context, chat Chat, cmd Command) error {
 		targets = append(targets, b.watches[channelKey(cmd.Channel)]...)
 	}
 	b.mu.Unlock()
-	if err := b.auditCommand(ctx, cmd, nil, DecisionAnswer, fmt.Sprintf("stop: %d watches", len(targets))); err != nil {
+	if err := b.auditCommand(ctx, cmd, nil, audit.DecisionAnswer, fmt.Sprintf("stop: %d watches", len(targets))); err != nil {
 		return err
 	}
 	if len(targets) == 0 {

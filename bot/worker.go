@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"github.com/portcheck/portcheck/checks"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // WorkerParams are a Worker's dependencies. It needs no chat credentials:
 // it only reads jobs and publishes results.
 type WorkerParams struct {
-	Queue         Queue
-	Results       Results
+	Queue         wire.Queue
+	Results       wire.Results
 	Checker       Checker
 	Vantage       string        // the jobs it serves; default "local"
 	Concurrency   int           // jobs in flight at once; default 8
@@ -108,10 +109,10 @@ func (w *Worker) Run(ctx context.Context) {
 }
 
 // serve runs one delivery and publishes its result, then acks it.
-func (w *Worker) serve(ctx context.Context, d Delivery) {
+func (w *Worker) serve(ctx context.Context, d wire.Delivery) {
 	j := d.Job()
 	w.p.Observe.JobStarted(j.Vantage)
-	w.p.Log.Debug("job started", "job_id", j.ID, "vantage", j.Vantage, "target", targetPort(j), "attempt", j.Attempt)
+	w.p.Log.Debug("job started", "job_id", j.ID, "vantage", j.Vantage, "target", j.HostPort(), "attempt", j.Attempt)
 	start := time.Now()
 	res := w.Do(ctx, j)
 	failed := res.Error != "" && res.Report.Verdict == ""
@@ -137,7 +138,7 @@ func (w *Worker) serve(ctx context.Context, d Delivery) {
 
 // Do runs one job with its deadline, contains a panicking Checker, and
 // abandons one that ignores its deadline, always returning a Result.
-func (w *Worker) Do(ctx context.Context, j Job) Result {
+func (w *Worker) Do(ctx context.Context, j wire.Job) wire.Result {
 	timeout := j.Timeout
 	if timeout <= 0 {
 		timeout = w.p.Timeout
@@ -148,7 +149,7 @@ func (w *Worker) Do(ctx context.Context, j Job) Result {
 	addrs, refused := vetJob(w.p.Vet, j)
 	if refused != "" {
 		w.p.Log.Warn("job refused", "job_id", j.ID, "target", j.Target, "why", refused)
-		return Result{Job: j, Error: refused, Finished: w.p.Now()}
+		return wire.Result{Job: j, Error: refused, Finished: w.p.Now()}
 	}
 	req.Addrs = addrs
 	type outcome struct {
@@ -176,7 +177,7 @@ func (w *Worker) Do(ctx context.Context, j Job) Result {
 	}
 	var abandon <-chan time.Time
 	deadline := jctx.Done()
-	res := Result{Job: j}
+	res := wire.Result{Job: j}
 	for {
 		select {
 		case o := <-done:
@@ -200,8 +201,8 @@ func (w *Worker) Do(ctx context.Context, j Job) Result {
 			return res
 		case <-progress:
 			progress = nil
-			p := Result{Job: j, Progress: fmt.Sprintf("still checking %s from %s (%s so far: waiting for answers, tracing the path)…",
-				targetPort(j), j.Vantage, w.p.ProgressAfter), Finished: w.p.Now()}
+			p := wire.Result{Job: j, Progress: fmt.Sprintf("still checking %s from %s (%s so far: waiting for answers, tracing the path)…",
+				j.HostPort(), j.Vantage, w.p.ProgressAfter), Finished: w.p.Now()}
 			if err := w.p.Results.Publish(jctx, p); err != nil {
 				w.p.Log.Warn("publishing progress", "job_id", j.ID, "err", err)
 			}

@@ -8,6 +8,7 @@ import (
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/store/memory"
+	"github.com/portcheck/portcheck/wire"
 )
 
 func newWorker(t *testing.T, c bot.Checker, mod func(*bot.WorkerParams)) (*bot.Worker, *memory.Queue, *memory.Results) {
@@ -32,7 +33,7 @@ func TestWorkerAbandonsACheckerThatIgnoresItsDeadline(t *testing.T) {
 		return checks.Report{}
 	}), nil)
 	start := time.Now()
-	res := w.Do(context.Background(), bot.Job{ID: "j", Host: "web01", Port: 443, Timeout: 30 * time.Millisecond})
+	res := w.Do(context.Background(), wire.Job{ID: "j", Host: "web01", Port: 443, Timeout: 30 * time.Millisecond})
 	if res.Error != "timed out after 30ms" {
 		t.Errorf("Error = %q", res.Error)
 	}
@@ -47,7 +48,7 @@ func TestWorkerPassesVettedAddresses(t *testing.T) {
 		got = req
 		return checks.Report{Verdict: checks.VerdictOpen}
 	}), nil)
-	res := w.Do(context.Background(), bot.Job{ID: "j", Target: "web01:443", Host: "web01", Port: 443, Scheme: "https",
+	res := w.Do(context.Background(), wire.Job{ID: "j", Target: "web01:443", Host: "web01", Port: 443, Scheme: "https",
 		Addrs: []string{"198.18.3.10", "2001:db8::1"}, Trace: true, Vantage: "office"})
 	if len(got.Addrs) != 2 || got.Addrs[1].String() != "2001:db8::1" || !got.Trace || got.Scheme != "https" || got.Target != "web01:443" {
 		t.Errorf("request = %+v", got)
@@ -67,7 +68,7 @@ func TestWorkerKeepInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); w.Run(ctx) }()
-	_ = q.Enqueue(context.Background(), bot.Job{ID: "j", Host: "web01", Port: 443, Vantage: "local", Timeout: time.Minute})
+	_ = q.Enqueue(context.Background(), wire.Job{ID: "j", Host: "web01", Port: 443, Vantage: "local", Timeout: time.Minute})
 	<-started
 	cancel()
 	<-done

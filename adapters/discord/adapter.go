@@ -14,6 +14,7 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/wire"
 )
 
 const (
@@ -240,7 +241,7 @@ func (a *Adapter) receive(i *discordgo.Interaction) received {
 			tr := r
 			tr.IID, tr.Defer, tr.Orig = "", "", true
 			tr.Name = threadName(i.Message)
-			cmd.Thread = &bot.Thread{Channel: cmd.Channel, ID: i.Message.ID, Ref: tr.encode()}
+			cmd.Thread = &wire.Thread{Channel: cmd.Channel, ID: i.Message.ID, Ref: tr.encode()}
 		}
 		// Acknowledge without a placeholder: the bot decides whether the
 		// answer is a new verdict (Start) or goes in the existing thread.
@@ -291,7 +292,7 @@ func (a *Adapter) newRef(i *discordgo.Interaction, mode deferMode) ref {
 
 // command normalises an interaction for the bot.
 func (a *Adapter) command(i *discordgo.Interaction, text string, r ref) bot.Command {
-	u := bot.User{}
+	u := wire.User{}
 	var du *discordgo.User
 	if i.Member != nil {
 		du = i.Member.User
@@ -308,7 +309,7 @@ func (a *Adapter) command(i *discordgo.Interaction, text string, r ref) bot.Comm
 	}
 	return bot.Command{
 		ID:      "discord:" + i.ID,
-		Channel: bot.Channel{Chat: "discord", Team: i.GuildID, ID: i.ChannelID, Ref: r.encode()},
+		Channel: wire.Channel{Chat: "discord", Team: i.GuildID, ID: i.ChannelID, Ref: r.encode()},
 		User:    u,
 		Text:    text,
 		At:      a.now(),

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/wire"
 )
 
 const (
@@ -329,7 +330,7 @@ func TestPlaceholderNotLeftThinking(t *testing.T) {
 
 func TestAfterTokenExpiryUsesBotToken(t *testing.T) {
 	r := newRig(t, Config{})
-	var th bot.Thread
+	var th wire.Thread
 	r.h.script = func(ctx context.Context, chat bot.Chat, cmd bot.Command) error {
 		var err error
 		th, err = chat.Start(ctx, cmd.Channel, running)
@@ -358,7 +359,7 @@ func TestAfterTokenExpiryUsesBotToken(t *testing.T) {
 func TestFallbackAfterTokenExpiryRepliesWithBotToken(t *testing.T) {
 	r := newRig(t, Config{})
 	r.api.fail("thread", http.StatusForbidden, 50001)
-	var th bot.Thread
+	var th wire.Thread
 	r.h.script = func(ctx context.Context, chat bot.Chat, cmd bot.Command) error {
 		var err error
 		th, err = chat.Start(ctx, cmd.Channel, running)

@@ -11,9 +11,10 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/wire"
 )
 
-// ref is what bot.Channel.Ref and bot.Thread.Ref carry: everything needed to
+// ref is what wire.Channel.Ref and wire.Thread.Ref carry: everything needed to
 // answer, so a result posted by another replica (jobs travel through Redis)
 // still lands in the right place.
 type ref struct {
@@ -60,10 +61,10 @@ type threadState struct {
 
 // Start fills the deferred "thinking…" placeholder with the parent message,
 // or posts a new message when there is no placeholder left to fill.
-func (a *Adapter) Start(ctx context.Context, c bot.Channel, m bot.Message) (bot.Thread, error) {
+func (a *Adapter) Start(ctx context.Context, c wire.Channel, m bot.Message) (wire.Thread, error) {
 	r, err := decodeRef(c.Ref)
 	if err != nil {
-		return bot.Thread{}, err
+		return wire.Thread{}, err
 	}
 	embeds, comps := []*discordgo.MessageEmbed{renderEmbed(m)}, renderComponents(m.Buttons)
 	name := threadNameFor(m)
@@ -72,31 +73,31 @@ func (a *Adapter) Start(ctx context.Context, c bot.Channel, m bot.Message) (bot.
 		// Only a watch or a late Start gets here: post with the bot token.
 		msg, err := a.s.ChannelMessageSendComplex(c.ID, &discordgo.MessageSend{Embeds: embeds, Components: comps, AllowedMentions: noMentions()}, discordgo.WithContext(ctx))
 		if err != nil {
-			return bot.Thread{}, fmt.Errorf("discord: post parent in channel %s: %w", c.ID, err)
+			return wire.Thread{}, fmt.Errorf("discord: post parent in channel %s: %w", c.ID, err)
 		}
 		tr.Token, tr.At = "", 0
-		return bot.Thread{Channel: c, ID: msg.ID, Ref: tr.encode()}, nil
+		return wire.Thread{Channel: c, ID: msg.ID, Ref: tr.encode()}, nil
 	}
 	if r.Defer == deferPublic && a.claimed.add(r.IID, struct{}{}) {
 		msg, err := a.editOriginal(ctx, r, &discordgo.WebhookEdit{Embeds: &embeds, Components: &comps, AllowedMentions: noMentions()})
 		if err != nil {
-			return bot.Thread{}, fmt.Errorf("discord: edit deferred response: %w", err)
+			return wire.Thread{}, fmt.Errorf("discord: edit deferred response: %w", err)
 		}
 		tr.Orig = true
-		return bot.Thread{Channel: c, ID: msg.ID, Ref: tr.encode()}, nil
+		return wire.Thread{Channel: c, ID: msg.ID, Ref: tr.encode()}, nil
 	}
 	if r.Defer == deferEphemeral && a.claimed.add(r.IID, struct{}{}) {
 		// The placeholder is private; a verdict is for everyone. Remove it so
 		// the follow-up below stands on its own instead of inheriting its flag.
 		if err := a.s.InteractionResponseDelete(r.interaction(), discordgo.WithContext(ctx)); err != nil {
-			return bot.Thread{}, fmt.Errorf("discord: remove private placeholder: %w", err)
+			return wire.Thread{}, fmt.Errorf("discord: remove private placeholder: %w", err)
 		}
 	}
 	msg, err := a.s.FollowupMessageCreate(r.interaction(), true, &discordgo.WebhookParams{Embeds: embeds, Components: comps, AllowedMentions: noMentions()}, discordgo.WithContext(ctx))
 	if err != nil {
-		return bot.Thread{}, fmt.Errorf("discord: post follow-up parent: %w", err)
+		return wire.Thread{}, fmt.Errorf("discord: post follow-up parent: %w", err)
 	}
-	return bot.Thread{Channel: c, ID: msg.ID, Ref: tr.encode()}, nil
+	return wire.Thread{Channel: c, ID: msg.ID, Ref: tr.encode()}, nil
 }
 
 // editOriginal fills the deferred placeholder. In HTTP mode the
@@ -124,7 +125,7 @@ func (a *Adapter) editOriginal(ctx context.Context, r ref, edit *discordgo.Webho
 
 // Update edits the parent: through the interaction token while it lives
 // (needs no permission), then with the bot token (a watch outlives 15 min).
-func (a *Adapter) Update(ctx context.Context, t bot.Thread, m bot.Message) error {
+func (a *Adapter) Update(ctx context.Context, t wire.Thread, m bot.Message) error {
 	r, err := decodeRef(t.Ref)
 	if err != nil {
 		return err
@@ -157,7 +158,7 @@ func (a *Adapter) Update(ctx context.Context, t bot.Thread, m bot.Message) error
 // Reply posts in the thread started from the verdict message, starting it on
 // the first reply. Where threads are not allowed (DMs, threads, missing
 // permission) it falls back to follow-up messages and says so once.
-func (a *Adapter) Reply(ctx context.Context, t bot.Thread, m bot.Message) error {
+func (a *Adapter) Reply(ctx context.Context, t wire.Thread, m bot.Message) error {
 	r, err := decodeRef(t.Ref)
 	if err != nil {
 		return err
@@ -187,7 +188,7 @@ func (a *Adapter) Reply(ctx context.Context, t bot.Thread, m bot.Message) error 
 	return nil
 }
 
-func (a *Adapter) post(ctx context.Context, t bot.Thread, r ref, st threadState, content string, comps []discordgo.MessageComponent) error {
+func (a *Adapter) post(ctx context.Context, t wire.Thread, r ref, st threadState, content string, comps []discordgo.MessageComponent) error {
 	if !st.fallback {
 		_, err := a.s.ChannelMessageSendComplex(st.threadID, &discordgo.MessageSend{Content: content, Components: comps, AllowedMentions: noMentions()}, discordgo.WithContext(ctx))
 		if err != nil {
@@ -217,7 +218,7 @@ func (a *Adapter) post(ctx context.Context, t bot.Thread, r ref, st threadState,
 }
 
 // threadFor finds or starts the verdict's thread.
-func (a *Adapter) threadFor(ctx context.Context, t bot.Thread, r ref) (threadState, error) {
+func (a *Adapter) threadFor(ctx context.Context, t wire.Thread, r ref) (threadState, error) {
 	a.threadMu.Lock()
 	defer a.threadMu.Unlock()
 	if st, ok := a.threads.get(t.ID); ok {
@@ -256,7 +257,7 @@ func (a *Adapter) threadFor(ctx context.Context, t bot.Thread, r ref) (threadSta
 
 // Ephemeral answers only the caller (help, input errors, denials). It needs
 // the interaction token: Discord has no other way to whisper in a channel.
-func (a *Adapter) Ephemeral(ctx context.Context, c bot.Channel, _ bot.User, m bot.Message) error {
+func (a *Adapter) Ephemeral(ctx context.Context, c wire.Channel, _ wire.User, m bot.Message) error {
 	r, err := decodeRef(c.Ref)
 	if err != nil {
 		return err

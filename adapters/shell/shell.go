@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // Options are the shell's dependencies.
@@ -30,8 +31,8 @@ type Options struct {
 // Shell implements bot.Chat on a terminal and feeds it typed lines.
 type Shell struct {
 	opt     Options
-	channel bot.Channel
-	user    bot.User
+	channel wire.Channel
+	user    wire.User
 
 	mu      sync.Mutex // serialises output so messages never interleave mid-message
 	threads int
@@ -48,8 +49,8 @@ func New(o Options) *Shell {
 	}
 	return &Shell{
 		opt:     o,
-		channel: bot.Channel{Chat: "shell", ID: "shell", Name: "shell"},
-		user:    bot.User{ID: o.User, Name: o.User},
+		channel: wire.Channel{Chat: "shell", ID: "shell", Name: "shell"},
+		user:    wire.User{ID: o.User, Name: o.User},
 	}
 }
 
@@ -122,9 +123,9 @@ func (s *Shell) Say(ctx context.Context, line string) error {
 	cmd := bot.Command{ID: id, Channel: s.channel, User: s.user, Text: text, At: s.opt.Now()}
 	if n, rest, ok := threadPrefix(text); ok {
 		cmd.Text = rest
-		cmd.Thread = &bot.Thread{Channel: s.channel, ID: strconv.Itoa(n)}
+		cmd.Thread = &wire.Thread{Channel: s.channel, ID: strconv.Itoa(n)}
 	} else if latest > 0 && isThreadVerb(text) {
-		cmd.Thread = &bot.Thread{Channel: s.channel, ID: strconv.Itoa(latest)}
+		cmd.Thread = &wire.Thread{Channel: s.channel, ID: strconv.Itoa(latest)}
 	}
 	return s.opt.Handler.Handle(ctx, s, cmd)
 }
@@ -168,18 +169,18 @@ func (s *Shell) print(prefix, indent string, m bot.Message) {
 }
 
 // Start prints a thread parent: "#1 ⏳ checking web01:443 from local…".
-func (s *Shell) Start(_ context.Context, c bot.Channel, m bot.Message) (bot.Thread, error) {
+func (s *Shell) Start(_ context.Context, c wire.Channel, m bot.Message) (wire.Thread, error) {
 	s.mu.Lock()
 	s.threads++
 	n := s.threads
 	s.mu.Unlock()
 	tag := "#" + strconv.Itoa(n) + " "
 	s.print(tag, strings.Repeat(" ", len(tag)), m)
-	return bot.Thread{Channel: c, ID: strconv.Itoa(n)}, nil
+	return wire.Thread{Channel: c, ID: strconv.Itoa(n)}, nil
 }
 
 // Reply prints a reply nested under its parent.
-func (s *Shell) Reply(_ context.Context, t bot.Thread, m bot.Message) error {
+func (s *Shell) Reply(_ context.Context, t wire.Thread, m bot.Message) error {
 	// The thread number repeats on every reply: with several checks in
 	// flight, replies of different threads arrive interleaved.
 	tag := "#" + t.ID + " └ "
@@ -188,14 +189,14 @@ func (s *Shell) Reply(_ context.Context, t bot.Thread, m bot.Message) error {
 }
 
 // Update prints an edit of the parent.
-func (s *Shell) Update(_ context.Context, t bot.Thread, m bot.Message) error {
+func (s *Shell) Update(_ context.Context, t wire.Thread, m bot.Message) error {
 	tag := "#" + t.ID + " "
 	s.print(tag+"↻ updated: ", strings.Repeat(" ", len(tag)), m)
 	return nil
 }
 
 // Ephemeral prints a message only the caller would see in a chat.
-func (s *Shell) Ephemeral(_ context.Context, _ bot.Channel, _ bot.User, m bot.Message) error {
+func (s *Shell) Ephemeral(_ context.Context, _ wire.Channel, _ wire.User, m bot.Message) error {
 	s.print("(only you) ", "   ", m)
 	return nil
 }

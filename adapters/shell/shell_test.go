@@ -13,6 +13,7 @@ import (
 	"github.com/portcheck/portcheck/adapters/shell"
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
+	"github.com/portcheck/portcheck/wire"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -35,13 +36,13 @@ func (h *scripted) Handle(ctx context.Context, c bot.Chat, cmd bot.Command) erro
 	if err != nil {
 		return err
 	}
-	res := bot.Result{Job: bot.Job{Host: "web01", Port: 443, Vantage: "local"}, Report: checks.Report{
+	res := wire.Result{Job: wire.Job{Host: "web01", Port: 443, Vantage: "local"}, Report: checks.Report{
 		Host: "web01", Port: 443, Address: "198.18.3.10", Verdict: checks.VerdictClosed, Reason: checks.ReasonReset, ElapsedMS: 3,
 		Hints: []checks.Hint{{Text: "Nothing listens.", Commands: []string{"ss -ltn"}}}}}
 	if err := c.Reply(ctx, th, bot.EvidenceMessage(res)); err != nil {
 		return err
 	}
-	return c.Update(ctx, th, bot.ParentMessage([]bot.Result{res}))
+	return c.Update(ctx, th, bot.ParentMessage([]wire.Result{res}))
 }
 
 func TestTranscriptGolden(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	slackgo "github.com/slack-go/slack"
 
 	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // Options are the adapter's dependencies. Only Config and Handler are
@@ -45,7 +46,7 @@ type Options struct {
 	// OnRetry, when set, is told of every retried Web API call (op is the
 	// method), for the chat API retries metric.
 	OnRetry func(op string)
-	// UserGroups fills bot.User.Groups with the caller's user group ids
+	// UserGroups fills wire.User.Groups with the caller's user group ids
 	// (usergroups.list, scope usergroups:read, refreshed every
 	// UserGroupsTTL, default 5 min), which authorization by group needs:
 	// Slack does not send them with a command.
@@ -211,14 +212,14 @@ func (a *Adapter) dispatch(cmd bot.Command) {
 func (a *Adapter) commandFromSlash(s slackgo.SlashCommand) bot.Command {
 	return bot.Command{
 		ID: s.TriggerID,
-		Channel: bot.Channel{
+		Channel: wire.Channel{
 			Chat: "slack",
 			Team: s.TeamID,
 			ID:   s.ChannelID,
 			Name: s.ChannelName,
 			Ref:  s.ResponseURL,
 		},
-		User: bot.User{ID: s.UserID, Name: s.UserName},
+		User: wire.User{ID: s.UserID, Name: s.UserName},
 		Text: s.Text,
 		At:   a.now(),
 	}
@@ -246,7 +247,7 @@ func (a *Adapter) commandFromAction(ic slackgo.InteractionCallback) (bot.Command
 	if channelID == "" {
 		channelID = ic.Container.ChannelID
 	}
-	ch := bot.Channel{Chat: "slack", Team: ic.Team.ID, ID: channelID, Name: ic.Channel.Name, Ref: ic.ResponseURL}
+	ch := wire.Channel{Chat: "slack", Team: ic.Team.ID, ID: channelID, Name: ic.Channel.Name, Ref: ic.ResponseURL}
 	// The button sits on the thread parent, whose ts is the thread id; a
 	// button in a reply carries the parent in thread_ts.
 	parent := ic.Container.ThreadTs
@@ -263,9 +264,9 @@ func (a *Adapter) commandFromAction(ic slackgo.InteractionCallback) (bot.Command
 	return bot.Command{
 		ID:      id,
 		Channel: ch,
-		User:    bot.User{ID: ic.User.ID, Name: ic.User.Name},
+		User:    wire.User{ID: ic.User.ID, Name: ic.User.Name},
 		Text:    againAction,
-		Thread:  &bot.Thread{Channel: ch, ID: parent},
+		Thread:  &wire.Thread{Channel: ch, ID: parent},
 		At:      a.now(),
 	}, true
 }

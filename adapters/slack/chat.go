@@ -11,6 +11,7 @@ import (
 	slackgo "github.com/slack-go/slack"
 
 	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // ErrNotInChannel says the bot could not post because it is not a member of
@@ -18,7 +19,7 @@ import (
 var ErrNotInChannel = errors.New("slack: the bot is not in the channel")
 
 // Start posts the thread parent in the channel.
-func (a *Adapter) Start(ctx context.Context, c bot.Channel, m bot.Message) (bot.Thread, error) {
+func (a *Adapter) Start(ctx context.Context, c wire.Channel, m bot.Message) (wire.Thread, error) {
 	r := renderParent(m)
 	var ts string
 	err := a.retry(ctx, "chat.postMessage", func(ctx context.Context) error {
@@ -27,13 +28,13 @@ func (a *Adapter) Start(ctx context.Context, c bot.Channel, m bot.Message) (bot.
 		return err
 	})
 	if err != nil {
-		return bot.Thread{}, a.postFailed(ctx, c, "chat.postMessage", err)
+		return wire.Thread{}, a.postFailed(ctx, c, "chat.postMessage", err)
 	}
-	return bot.Thread{Channel: c, ID: ts}, nil
+	return wire.Thread{Channel: c, ID: ts}, nil
 }
 
 // Update edits the thread parent in place (the verdict replaces "checking…").
-func (a *Adapter) Update(ctx context.Context, t bot.Thread, m bot.Message) error {
+func (a *Adapter) Update(ctx context.Context, t wire.Thread, m bot.Message) error {
 	r := renderParent(m)
 	err := a.retry(ctx, "chat.update", func(ctx context.Context) error {
 		_, _, _, err := a.api.UpdateMessageContext(ctx, t.Channel.ID, t.ID, r.options()...)
@@ -47,7 +48,7 @@ func (a *Adapter) Update(ctx context.Context, t bot.Thread, m bot.Message) error
 
 // Reply posts in the thread; a message over Slack's limits becomes several
 // replies, in order.
-func (a *Adapter) Reply(ctx context.Context, t bot.Thread, m bot.Message) error {
+func (a *Adapter) Reply(ctx context.Context, t wire.Thread, m bot.Message) error {
 	for i, r := range renderPages(m) {
 		opts := append(r.options(), slackgo.MsgOptionTS(t.ID))
 		err := a.retry(ctx, "chat.postMessage", func(ctx context.Context) error {
@@ -68,7 +69,7 @@ func (a *Adapter) Reply(ctx context.Context, t bot.Thread, m bot.Message) error 
 // Channel.Ref) works even where the bot is not a member, so it is tried
 // first; chat.postEphemeral is the fallback once it has expired (30 min, 5
 // uses).
-func (a *Adapter) Ephemeral(ctx context.Context, c bot.Channel, u bot.User, m bot.Message) error {
+func (a *Adapter) Ephemeral(ctx context.Context, c wire.Channel, u wire.User, m bot.Message) error {
 	r := renderParent(m)
 	var urlErr error
 	if c.Ref != "" {
@@ -117,11 +118,11 @@ const notInChannelHelp = "I can't post in this channel because I'm not a member 
 // postFailed wraps a failed post. When Slack says the bot is not in the
 // channel, the caller learns it ephemerally instead of the command failing
 // in silence.
-func (a *Adapter) postFailed(ctx context.Context, c bot.Channel, op string, err error) error {
+func (a *Adapter) postFailed(ctx context.Context, c wire.Channel, op string, err error) error {
 	var se slackgo.SlackErrorResponse
 	if errors.As(err, &se) && (se.Err == "not_in_channel" || se.Err == "channel_not_found") {
 		if c.Ref != "" {
-			if eerr := a.Ephemeral(ctx, c, bot.User{}, bot.Message{Status: bot.StatusError, Text: notInChannelHelp}); eerr != nil {
+			if eerr := a.Ephemeral(ctx, c, wire.User{}, bot.Message{Status: bot.StatusError, Text: notInChannelHelp}); eerr != nil {
 				a.log.Warn("telling the caller to invite the bot", "channel", c.ID, "err", eerr)
 			}
 		}

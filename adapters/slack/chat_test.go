@@ -13,9 +13,10 @@ import (
 	slackgo "github.com/slack-go/slack"
 
 	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/wire"
 )
 
-var testChannel = bot.Channel{Chat: "slack", Team: "T1", ID: "C1"}
+var testChannel = wire.Channel{Chat: "slack", Team: "T1", ID: "C1"}
 
 func methods(calls []apiCall) []string {
 	var m []string
@@ -85,7 +86,7 @@ func TestUpdateFailureSurfaces(t *testing.T) {
 	f := newFakeSlack(t)
 	f.fail("chat.update", 200, "", `{"ok":false,"error":"message_not_found"}`)
 	a, _ := testAdapter(t, f, newFakeHandler())
-	err := a.Update(context.Background(), bot.Thread{Channel: testChannel, ID: "1700000000.000001"}, bot.Message{Status: bot.StatusOK, Text: "open"})
+	err := a.Update(context.Background(), wire.Thread{Channel: testChannel, ID: "1700000000.000001"}, bot.Message{Status: bot.StatusOK, Text: "open"})
 	var se slackgo.SlackErrorResponse
 	if err == nil || !errors.As(err, &se) || se.Err != "message_not_found" || !strings.Contains(err.Error(), "chat.update") {
 		t.Fatalf("err = %v", err)
@@ -122,7 +123,7 @@ func TestNotInChannelTellsCaller(t *testing.T) {
 }
 
 func TestEphemeral(t *testing.T) {
-	user := bot.User{ID: "U1"}
+	user := wire.User{ID: "U1"}
 	tests := []struct {
 		name   string
 		ref    func(f *fakeSlack) string
@@ -167,7 +168,7 @@ func TestLongReplyIsSplit(t *testing.T) {
 	for i := range 70 {
 		blocks = append(blocks, bot.Block{Kind: bot.BlockCode, Title: "hop", Text: strings.Repeat("10.0.0.1 ", i%5+1)})
 	}
-	th := bot.Thread{Channel: testChannel, ID: "1700000000.000001"}
+	th := wire.Thread{Channel: testChannel, ID: "1700000000.000001"}
 	if err := a.Reply(context.Background(), th, bot.Message{Text: "evidence", Blocks: blocks}); err != nil {
 		t.Fatal(err)
 	}

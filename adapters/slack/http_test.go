@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // A command produces exactly one parent, then the replies and the update in
@@ -42,8 +43,8 @@ func TestSlashCommandThreadFlow(t *testing.T) {
 	cmd := h.wait(t)
 	a.Wait()
 
-	want := bot.Command{ID: "trig-1", Text: "web01:443", User: bot.User{ID: "U1", Name: "ada"},
-		Channel: bot.Channel{Chat: "slack", Team: "T1", ID: "C1", Name: "ops", Ref: f.responseURL()}}
+	want := bot.Command{ID: "trig-1", Text: "web01:443", User: wire.User{ID: "U1", Name: "ada"},
+		Channel: wire.Channel{Chat: "slack", Team: "T1", ID: "C1", Name: "ops", Ref: f.responseURL()}}
 	cmd.At = time.Time{}
 	if b1, b2 := mustJSON(t, cmd), mustJSON(t, want); b1 != b2 {
 		t.Errorf("command\n got %s\nwant %s", b1, b2)

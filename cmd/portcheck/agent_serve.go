@@ -17,6 +17,7 @@ import (
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/config"
 	rstore "github.com/portcheck/portcheck/store/redis"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // agentChecker answers a job with the host's facts instead of probes: a
@@ -134,7 +135,7 @@ func runAgentServe(ctx context.Context, p agentServeParams, io stdio) int {
 // agentVantages is host:<hostname> plus the aliases, without duplicates,
 // lower-cased: the chat grammar lower-cases the names typed after "from".
 func agentVantages(hostname string, aliases []string) []string {
-	out := []string{bot.AgentPrefix + strings.ToLower(hostname)}
+	out := []string{wire.AgentPrefix + strings.ToLower(hostname)}
 	seen := map[string]bool{out[0]: true}
 	for _, a := range aliases {
 		a = strings.ToLower(strings.TrimSpace(a))

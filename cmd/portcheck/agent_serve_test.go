@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/internal/redistest"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // `portcheck agent --serve` registers host:<hostname> and its alias, takes
@@ -39,7 +39,7 @@ func TestAgentServesJobsFromRedis(t *testing.T) {
 
 	target := "web01:" + strconv.Itoa(port)
 	for i, v := range []string{"host:pcatest", "web01"} {
-		j := bot.Job{ID: "j" + strconv.Itoa(i), CommandID: "c1", Target: target, Host: "web01", Port: port, Vantage: v, Timeout: 10 * time.Second}
+		j := wire.Job{ID: "j" + strconv.Itoa(i), CommandID: "c1", Target: target, Host: "web01", Port: port, Vantage: v, Timeout: 10 * time.Second}
 		if err := st.Queue().Enqueue(tctx, j); err != nil {
 			t.Fatal(err)
 		}

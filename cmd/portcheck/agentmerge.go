@@ -10,6 +10,7 @@ import (
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
 	rstore "github.com/portcheck/portcheck/store/redis"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // agentMerger is bot.AgentMerger on the agent package: the bot carries an
@@ -52,9 +53,9 @@ func (a redisAgents) Agents(ctx context.Context) ([]bot.AgentInfo, error) {
 		if w.Labels["kind"] != "agent" {
 			continue
 		}
-		host, vantage := w.Labels["host"], bot.AgentPrefix+w.Labels["host"]
+		host, vantage := w.Labels["host"], wire.AgentPrefix+w.Labels["host"]
 		if host == "" { // an agent from before the host label: each name stands alone
-			host, vantage = strings.TrimPrefix(w.Name, bot.AgentPrefix), w.Name
+			host, vantage = strings.TrimPrefix(w.Name, wire.AgentPrefix), w.Name
 		}
 		i, ok := idx[vantage]
 		if !ok {

@@ -18,6 +18,7 @@ import (
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/internal/redistest"
 	"github.com/portcheck/portcheck/store/memory"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // threadChat records a thread as the shell would print it, one message
@@ -34,26 +35,26 @@ func (c *threadChat) add(what string, m bot.Message) {
 	fmt.Fprintf(&c.out, "── %s\n%s", what, bot.RenderText(m))
 }
 
-func (c *threadChat) Start(_ context.Context, ch bot.Channel, m bot.Message) (bot.Thread, error) {
+func (c *threadChat) Start(_ context.Context, ch wire.Channel, m bot.Message) (wire.Thread, error) {
 	c.add("start", m)
 	c.mu.Lock()
 	c.n++
 	id := strconv.Itoa(c.n)
 	c.mu.Unlock()
-	return bot.Thread{Channel: ch, ID: id}, nil
+	return wire.Thread{Channel: ch, ID: id}, nil
 }
 
-func (c *threadChat) Reply(_ context.Context, _ bot.Thread, m bot.Message) error {
+func (c *threadChat) Reply(_ context.Context, _ wire.Thread, m bot.Message) error {
 	c.add("reply", m)
 	return nil
 }
 
-func (c *threadChat) Update(_ context.Context, _ bot.Thread, m bot.Message) error {
+func (c *threadChat) Update(_ context.Context, _ wire.Thread, m bot.Message) error {
 	c.add("update", m)
 	return nil
 }
 
-func (c *threadChat) Ephemeral(_ context.Context, _ bot.Channel, _ bot.User, m bot.Message) error {
+func (c *threadChat) Ephemeral(_ context.Context, _ wire.Channel, _ wire.User, m bot.Message) error {
 	c.add("ephemeral", m)
 	return nil
 }
@@ -178,7 +179,7 @@ func TestAgentMergedThread(t *testing.T) {
 				go func() { defer wg.Done(); w.Run(ctx) }()
 			}
 			chat := &threadChat{}
-			cmd := bot.Command{ID: "c1", Channel: bot.Channel{Chat: "test", ID: "C1"}, User: bot.User{ID: "U1", Name: "alice"}, Text: tc.text}
+			cmd := bot.Command{ID: "c1", Channel: wire.Channel{Chat: "test", ID: "C1"}, User: wire.User{ID: "U1", Name: "alice"}, Text: tc.text}
 			if err := b.Handle(ctx, chat, cmd); err != nil {
 				t.Fatal(err)
 			}
@@ -246,7 +247,7 @@ func TestAgentMergedThroughRedis(t *testing.T) {
 	defer func() { bstop(); <-botDone }()
 
 	chat := &threadChat{}
-	cmd := bot.Command{ID: "e2e1", Channel: bot.Channel{Chat: "test", ID: "C1"}, User: bot.User{ID: "U1"}, Text: "web01:" + strconv.Itoa(port)}
+	cmd := bot.Command{ID: "e2e1", Channel: wire.Channel{Chat: "test", ID: "C1"}, User: wire.User{ID: "U1"}, Text: "web01:" + strconv.Itoa(port)}
 	if err := b.Handle(ctx, chat, cmd); err != nil {
 		t.Fatal(err)
 	}

@@ -3,17 +3,14 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/csv"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/audit"
 	"github.com/portcheck/portcheck/store/sqlite"
 )
 
@@ -38,10 +35,11 @@ which catches records cut off the end.
 `
 
 func runAudit(ctx context.Context, args []string, io stdio) int {
-	return audit(ctx, args, io, os.Getenv, time.Now)
+	return auditCmd(ctx, args, io, os.Getenv, time.Now)
 }
 
-func audit(ctx context.Context, args []string, io stdio, getenv func(string) string, now func() time.Time) int {
+// auditCmd is runAudit with its environment and clock passed in (tests).
+func auditCmd(ctx context.Context, args []string, io stdio, getenv func(string) string, now func() time.Time) int {
 	if len(args) == 0 {
 		fmt.Fprint(io.err, auditHelp)
 		return 2
@@ -84,7 +82,7 @@ func audit(ctx context.Context, args []string, io stdio, getenv func(string) str
 	if *format != "jsonl" && *format != "csv" {
 		return usage("--format must be jsonl or csv, got %q", *format)
 	}
-	var q bot.AuditQuery
+	var q audit.Query
 	q.Channel = *channel
 	if *since != "" {
 		t, err := parseSince(*since, now())
@@ -122,9 +120,9 @@ func audit(ctx context.Context, args []string, io stdio, getenv func(string) str
 	}
 	w := bufio.NewWriter(io.out)
 	if *format == "csv" {
-		err = writeCSV(w, recs)
+		err = audit.WriteCSV(w, recs)
 	} else {
-		err = writeJSONL(w, recs)
+		err = audit.WriteJSONL(w, recs)
 	}
 	if err == nil {
 		err = w.Flush()
@@ -157,86 +155,21 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is neither a duration (24h, 7d) nor a time (2026-11-24T14:00:00Z, 2026-11-24)", s)
 }
 
-func writeJSONL(w io.Writer, recs []bot.Record) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	for _, r := range recs {
-		if err := enc.Encode(r); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-var csvHeader = []string{"seq", "at", "kind", "chat", "team", "channel", "user", "text", "targets", "decision", "why",
-	"command_id", "job_id", "target", "address", "vantage", "verdict", "reason", "elapsed_ms", "thread", "prev_hash", "hash"}
-
-// csvCell defuses formula injection: the audit trail holds text anyone in a
-// channel typed, and spreadsheets run cells starting with = + - @.
-func csvCell(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
-}
-
-func writeCSV(w io.Writer, recs []bot.Record) error {
-	cw := csv.NewWriter(w)
-	if err := cw.Write(csvHeader); err != nil {
-		return err
-	}
-	for _, r := range recs {
-		row := []string{
-			strconv.FormatInt(r.Seq, 10), r.At.UTC().Format(time.RFC3339Nano), r.Kind, r.Chat, r.Team, r.Channel, r.User,
-			r.Text, strings.Join(r.Targets, " "), r.Decision, r.Why, r.CommandID, r.JobID, r.Target, r.Address,
-			r.Vantage, r.Verdict, r.Reason, strconv.FormatInt(r.ElapsedMS, 10), r.Thread, r.PrevHash, r.Hash,
-		}
-		for i := range row {
-			row[i] = csvCell(row[i])
-		}
-		if err := cw.Write(row); err != nil {
-			return err
-		}
-	}
-	cw.Flush()
-	return cw.Error()
-}
-
-// verifyAudit walks the hash chain from the first record.
-func verifyAudit(ctx context.Context, a *sqlite.Audit, path string, cps []checkpoint, io stdio) int {
-	recs, err := a.Query(ctx, bot.AuditQuery{})
+// verifyAudit checks the hash chain from the first record and the checkpoints.
+func verifyAudit(ctx context.Context, a *sqlite.Audit, path string, cps []audit.Checkpoint, io stdio) int {
+	recs, err := a.Query(ctx, audit.Query{})
 	if err != nil {
 		fmt.Fprintf(io.err, "portcheck audit verify: %v\n", err)
 		return 1
 	}
-	prev, seq := "", int64(0)
-	for i, r := range recs {
-		var problem string
-		switch {
-		case r.Seq != seq+1:
-			problem = fmt.Sprintf("sequence jumps from %d to %d (records removed)", seq, r.Seq)
-		case r.PrevHash != prev:
-			problem = "its prev_hash does not match the record before it (a record before it was changed or removed)"
-		case bot.ChainHash(r) != r.Hash:
-			problem = "its content does not match its hash (the record was changed)"
-		}
-		if problem != "" {
-			fmt.Fprintf(io.out, "%s: chain broken at index %d (seq %d): %s\n", path, i, r.Seq, problem)
-			return 1
-		}
-		prev, seq = r.Hash, r.Seq
-	}
-	if problem := checkCheckpoints(recs, cps); problem != "" {
-		fmt.Fprintf(io.out, "%s: %s\n", path, problem)
+	v := audit.Verify(recs, cps)
+	if v.Problem != "" {
+		fmt.Fprintf(io.out, "%s: %s\n", path, v.Problem)
 		return 1
-	}
-	head := "(empty)"
-	if len(recs) > 0 {
-		head = formatCheckpoint(recs[len(recs)-1]) // the form --checkpoint takes
 	}
 	if len(cps) > 0 {
 		fmt.Fprintf(io.out, "%s: %d checkpoint(s) found\n", path, len(cps))
 	}
-	fmt.Fprintf(io.out, "%s: %d records, chain intact, head %s\n", path, len(recs), head)
+	fmt.Fprintf(io.out, "%s: %d records, chain intact, head %s\n", path, v.Records, v.Head)
 	return 0
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/audit"
 	"github.com/portcheck/portcheck/store/sqlite"
 )
 
@@ -21,7 +21,7 @@ func seedAudit(t *testing.T) string {
 	}
 	defer a.Close()
 	base := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
-	for _, r := range []bot.Record{
+	for _, r := range []audit.Record{
 		{At: base, Kind: "command", Chat: "slack", Channel: "C1", User: "alice", Text: "web01:443", Targets: []string{"web01:443"}, Decision: "queued", CommandID: "c1"},
 		{At: base.Add(time.Second), Kind: "result", Chat: "slack", Channel: "C1", User: "alice", CommandID: "c1", JobID: "r1.1", Target: "web01:443", Address: "198.18.3.10", Vantage: "local", Verdict: "filtered_at_host", Reason: "no-response", ElapsedMS: 1234},
 		{At: base.Add(2 * time.Hour), Kind: "command", Chat: "slack", Channel: "C2", User: "mallory", Text: "=HYPERLINK(\"http://x\",\"y\"), \"quoted\"", Decision: "invalid", Why: "not a target"},
@@ -37,7 +37,7 @@ func runAuditCmd(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb strings.Builder
 	now := func() time.Time { return time.Date(2026, 11, 24, 14, 30, 0, 0, time.UTC) }
-	code := audit(context.Background(), args, stdio{strings.NewReader(""), &out, &errb}, func(string) string { return "" }, now)
+	code := auditCmd(context.Background(), args, stdio{strings.NewReader(""), &out, &errb}, func(string) string { return "" }, now)
 	return code, out.String(), errb.String()
 }
 

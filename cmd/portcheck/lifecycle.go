@@ -22,6 +22,7 @@ import (
 	"github.com/portcheck/portcheck/config"
 	"github.com/portcheck/portcheck/ops"
 	"github.com/portcheck/portcheck/policy"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // livePolicy is the target policy SIGHUP can replace while commands are
@@ -182,8 +183,8 @@ func show(v reflect.Value) string {
 // sampleQueue records queue depth and the oldest pending job's age every
 // interval, so a backlog (workers down, a vantage nobody serves) shows on
 // a dashboard before users notice. Queues without QueueStats are skipped.
-func sampleQueue(ctx context.Context, q bot.Queue, m *ops.Metrics, every time.Duration, log *slog.Logger) {
-	qs, ok := q.(bot.QueueStatser)
+func sampleQueue(ctx context.Context, q wire.Queue, m *ops.Metrics, every time.Duration, log *slog.Logger) {
+	qs, ok := q.(wire.QueueStatser)
 	if !ok {
 		return
 	}
@@ -278,7 +279,7 @@ func (b *background) stop() { b.cancel(); b.wg.Wait() }
 // (readiness: Redis answers and the worker is not draining). It returns the
 // function that stops them, or nil when the listener could not start (the
 // error is logged).
-func startWorkerOps(ctx context.Context, listen string, ping ops.Check, q bot.Queue, vantage string, grace time.Duration, metrics *ops.Metrics, log *slog.Logger) (stop func()) {
+func startWorkerOps(ctx context.Context, listen string, ping ops.Check, q wire.Queue, vantage string, grace time.Duration, metrics *ops.Metrics, log *slog.Logger) (stop func()) {
 	health := ops.NewHealth(2 * time.Second)
 	health.Add("redis", ping)
 	var srv *opsServer

@@ -24,6 +24,7 @@ import (
 	"github.com/portcheck/portcheck/config"
 	"github.com/portcheck/portcheck/internal/redistest"
 	rstore "github.com/portcheck/portcheck/store/redis"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // TestMain lets the test binary stand in for the portcheck binary: the
@@ -231,9 +232,9 @@ func TestWorkerDrainOnSIGTERMLosesNoJob(t *testing.T) {
 			defer st.Close()
 			target := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 			for i := 0; i < tc.jobs; i++ {
-				j := bot.Job{ID: fmt.Sprintf("j%d", i), CommandID: "c1", Target: target, Host: "127.0.0.1", Port: port,
+				j := wire.Job{ID: fmt.Sprintf("j%d", i), CommandID: "c1", Target: target, Host: "127.0.0.1", Port: port,
 					Addrs: []string{"127.0.0.1"}, Vantage: "drain", Timeout: 10 * time.Second, EnqueuedAt: time.Now(),
-					Thread: bot.Thread{Channel: bot.Channel{Chat: "test", ID: "C1"}, ID: "T1"}}
+					Thread: wire.Thread{Channel: wire.Channel{Chat: "test", ID: "C1"}, ID: "T1"}}
 				if err := st.Queue().Enqueue(ctx, j); err != nil {
 					t.Fatal(err)
 				}
@@ -261,7 +262,7 @@ func TestWorkerDrainOnSIGTERMLosesNoJob(t *testing.T) {
 			// and those handed back (at once, not after ClaimIdle's minutes).
 			b := startPortcheck(t, env, "worker", "--vantage", "drain")
 			results := map[string]int{}
-			var finals []bot.Result
+			var finals []wire.Result
 			for len(finals) < tc.jobs {
 				rctx, rcancel := context.WithTimeout(ctx, 40*time.Second)
 				rd, err := st.Results().Next(rctx)

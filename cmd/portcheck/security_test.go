@@ -12,10 +12,12 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/portcheck/portcheck/audit"
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/config"
 	"github.com/portcheck/portcheck/store/memory"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // fakeClock is a settable clock for the rate limits.
@@ -41,8 +43,8 @@ func parse(t *testing.T, text string) bot.Request {
 }
 
 func slackCmd(user string, groups ...string) bot.Command {
-	return bot.Command{ID: "c", Channel: bot.Channel{Chat: "slack", Team: "T0ACME", ID: "C0NETOPS"},
-		User: bot.User{ID: user, Groups: groups}}
+	return bot.Command{ID: "c", Channel: wire.Channel{Chat: "slack", Team: "T0ACME", ID: "C0NETOPS"},
+		User: wire.User{ID: user, Groups: groups}}
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -59,7 +61,7 @@ func TestSecurityGateAuthorization(t *testing.T) {
 		t.Fatal(err)
 	}
 	discord := func(user string, roles ...string) bot.Command {
-		return bot.Command{Channel: bot.Channel{Chat: "discord", Team: "810000000000000001", ID: "900"}, User: bot.User{ID: user, Groups: roles}}
+		return bot.Command{Channel: wire.Channel{Chat: "discord", Team: "810000000000000001", ID: "900"}, User: wire.User{ID: user, Groups: roles}}
 	}
 	cases := []struct {
 		name string
@@ -69,8 +71,8 @@ func TestSecurityGateAuthorization(t *testing.T) {
 	}{
 		{"slack member checks", slackCmd("U1", "S0NETOPS"), "web01:443", ""},
 		{"slack non-member", slackCmd("U2", "S0OTHER"), "web01:443", "not authorized: authz.check: you need to be in one of these groups/roles: S0NETOPS, 820000000000000001"},
-		{"wrong workspace", bot.Command{Channel: bot.Channel{Chat: "slack", Team: "T0EVIL", ID: "C0NETOPS"}, User: bot.User{ID: "U1", Groups: []string{"S0NETOPS"}}}, "web01:443", "not authorized: authz.teams: workspace/guild T0EVIL is not one the bot serves"},
-		{"wrong channel", bot.Command{Channel: bot.Channel{Chat: "slack", Team: "T0ACME", ID: "C0RANDOM"}, User: bot.User{ID: "U1", Groups: []string{"S0NETOPS"}}}, "web01:443", "not authorized: authz.channels: the bot is not enabled in channel C0RANDOM"},
+		{"wrong workspace", bot.Command{Channel: wire.Channel{Chat: "slack", Team: "T0EVIL", ID: "C0NETOPS"}, User: wire.User{ID: "U1", Groups: []string{"S0NETOPS"}}}, "web01:443", "not authorized: authz.teams: workspace/guild T0EVIL is not one the bot serves"},
+		{"wrong channel", bot.Command{Channel: wire.Channel{Chat: "slack", Team: "T0ACME", ID: "C0RANDOM"}, User: wire.User{ID: "U1", Groups: []string{"S0NETOPS"}}}, "web01:443", "not authorized: authz.channels: the bot is not enabled in channel C0RANDOM"},
 		{"watch needs watch group", slackCmd("U1", "S0NETOPS"), "watch web01:443", "not authorized: authz.watch: you need to be in one of these groups/roles: S0SRE"},
 		{"watch allowed", slackCmd("U3", "S0NETOPS", "S0SRE"), "watch web01:443", ""},
 		{"from all needs from_all", slackCmd("U4", "S0SRE"), "web01:443 from all", "not authorized: authz.check: you need to be in one of these groups/roles: S0NETOPS, 820000000000000001"},
@@ -205,20 +207,20 @@ func (c *recChat) add(s string) error {
 	c.events = append(c.events, s)
 	return nil
 }
-func (c *recChat) Start(_ context.Context, ch bot.Channel, m bot.Message) (bot.Thread, error) {
+func (c *recChat) Start(_ context.Context, ch wire.Channel, m bot.Message) (wire.Thread, error) {
 	c.mu.Lock()
 	c.n++
 	id := fmt.Sprint(c.n)
 	c.mu.Unlock()
-	return bot.Thread{Channel: ch, ID: id}, c.add("start #" + id + ": " + m.Text)
+	return wire.Thread{Channel: ch, ID: id}, c.add("start #" + id + ": " + m.Text)
 }
-func (c *recChat) Reply(_ context.Context, t bot.Thread, m bot.Message) error {
+func (c *recChat) Reply(_ context.Context, t wire.Thread, m bot.Message) error {
 	return c.add("reply #" + t.ID + ": " + m.Text)
 }
-func (c *recChat) Update(_ context.Context, t bot.Thread, m bot.Message) error {
+func (c *recChat) Update(_ context.Context, t wire.Thread, m bot.Message) error {
 	return c.add("update #" + t.ID + ": " + m.Text)
 }
-func (c *recChat) Ephemeral(_ context.Context, _ bot.Channel, u bot.User, m bot.Message) error {
+func (c *recChat) Ephemeral(_ context.Context, _ wire.Channel, u wire.User, m bot.Message) error {
 	return c.add("ephemeral " + u.ID + ": " + m.Text)
 }
 func (c *recChat) log() string {
@@ -245,9 +247,9 @@ func TestBotWithSecurityGate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	audit := memory.NewAudit()
+	trail := memory.NewAudit()
 	b, err := bot.New(bot.Params{
-		Queue: memory.NewQueue(), Results: memory.NewResults(), Audit: audit,
+		Queue: memory.NewQueue(), Results: memory.NewResults(), Audit: trail,
 		Checker: checkerOK{}, Policy: policyAdapter{pol}, Gate: gate, Now: clock.Now,
 		Limits: bot.Limits{Grammar: bot.GrammarLimits{MaxText: cfg.Limits.MaxCommandLength, MaxTargets: cfg.Limits.MaxTargets, MaxPorts: cfg.Policy.MaxPorts}},
 	})
@@ -296,10 +298,10 @@ func TestBotWithSecurityGate(t *testing.T) {
 			t.Errorf("no input-limit refusal mentioning %q:\n%s", want, log)
 		}
 	}
-	recs, _ := audit.Query(context.Background(), bot.AuditQuery{Kind: bot.KindCommand})
+	recs, _ := trail.Query(context.Background(), audit.Query{Kind: audit.KindCommand})
 	var denied []string
 	for _, r := range recs {
-		if r.Decision == bot.DecisionDenied {
+		if r.Decision == audit.DecisionDenied {
 			denied = append(denied, r.Why)
 		}
 	}
@@ -322,17 +324,17 @@ func TestHistoryAllForAdminsOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	audit := memory.NewAudit()
+	trail := memory.NewAudit()
 	at := time.Date(2026, 11, 24, 14, 0, 0, 0, time.UTC)
-	for _, r := range []bot.Record{
-		{At: at, Kind: bot.KindResult, Chat: "slack", Channel: "C0NETOPS", User: "alice", Target: "web01:443", Verdict: "open"},
-		{At: at, Kind: bot.KindResult, Chat: "slack", Channel: "C0OTHER", User: "bob", Target: "db1:5432", Verdict: "closed"},
+	for _, r := range []audit.Record{
+		{At: at, Kind: audit.KindResult, Chat: "slack", Channel: "C0NETOPS", User: "alice", Target: "web01:443", Verdict: "open"},
+		{At: at, Kind: audit.KindResult, Chat: "slack", Channel: "C0OTHER", User: "bob", Target: "db1:5432", Verdict: "closed"},
 	} {
-		if err := audit.Append(context.Background(), r); err != nil {
+		if err := trail.Append(context.Background(), r); err != nil {
 			t.Fatal(err)
 		}
 	}
-	b, err := bot.New(bot.Params{Queue: memory.NewQueue(), Results: memory.NewResults(), Audit: audit, Gate: gate})
+	b, err := bot.New(bot.Params{Queue: memory.NewQueue(), Results: memory.NewResults(), Audit: trail, Gate: gate})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,8 +351,8 @@ func TestHistoryAllForAdminsOnly(t *testing.T) {
 		!strings.Contains(log, "ephemeral U0BOSS: Recent checks in every channel") {
 		t.Errorf("chat:\n%s", log)
 	}
-	recs, _ := audit.Query(context.Background(), bot.AuditQuery{Kind: bot.KindCommand})
-	if len(recs) != 2 || recs[0].Decision != bot.DecisionDenied || !strings.Contains(recs[0].Why, "authz.admins") || recs[1].Decision != bot.DecisionAnswer {
+	recs, _ := trail.Query(context.Background(), audit.Query{Kind: audit.KindCommand})
+	if len(recs) != 2 || recs[0].Decision != audit.DecisionDenied || !strings.Contains(recs[0].Why, "authz.admins") || recs[1].Decision != audit.DecisionAnswer {
 		t.Errorf("audit: %+v", recs)
 	}
 }

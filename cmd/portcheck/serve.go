@@ -14,6 +14,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/portcheck/portcheck/audit"
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/config"
@@ -260,11 +261,11 @@ func serveParams(ctx context.Context, cfg config.Config, getenv func(string) str
 		}
 		auditPath = p
 	}
-	audit, err := sqlite.Open(ctx, auditPath)
+	trail, err := sqlite.Open(ctx, auditPath)
 	if err != nil {
 		return fail(err)
 	}
-	closers = append(closers, func() { audit.Close() })
+	closers = append(closers, func() { trail.Close() })
 
 	pol, err := targetPolicy(cfg, nil)
 	if err != nil {
@@ -280,11 +281,11 @@ func serveParams(ctx context.Context, cfg config.Config, getenv func(string) str
 		maxPorts = policy.DefaultMaxPorts
 	}
 	readiness = map[string]ops.Check{"audit": func(ctx context.Context) error {
-		_, err := audit.Query(ctx, bot.AuditQuery{Limit: 1})
+		_, err := trail.Query(ctx, audit.Query{Limit: 1})
 		return err
 	}}
 	p = bot.Params{
-		Audit:  audit,
+		Audit:  trail,
 		Policy: newLivePolicy(pol, cfg.Policy), // SIGHUP swaps it
 		Limits: bot.Limits{
 			Vantage:           cfg.Vantage,

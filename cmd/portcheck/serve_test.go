@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/wire"
 )
 
 func TestServeWithoutChatSaysHowToConfigure(t *testing.T) {
@@ -62,7 +63,7 @@ func (f *fakeFrontend) Routes(mux *http.ServeMux) {
 	n := 0
 	mux.HandleFunc("POST /fake", func(w http.ResponseWriter, r *http.Request) {
 		n++
-		cmd := bot.Command{ID: fmt.Sprint("c", n), Channel: bot.Channel{Chat: "fake", ID: "C1"}, User: bot.User{ID: "U1"}, Text: r.URL.Query().Get("text")}
+		cmd := bot.Command{ID: fmt.Sprint("c", n), Channel: wire.Channel{Chat: "fake", ID: "C1"}, User: wire.User{ID: "U1"}, Text: r.URL.Query().Get("text")}
 		if err := f.h.Handle(r.Context(), f, cmd); err != nil {
 			http.Error(w, err.Error(), 500)
 		}
@@ -72,16 +73,16 @@ func (f *fakeFrontend) rec(s string) error {
 	f.got <- s
 	return nil
 }
-func (f *fakeFrontend) Start(_ context.Context, c bot.Channel, m bot.Message) (bot.Thread, error) {
-	return bot.Thread{Channel: c, ID: "1"}, f.rec("start " + m.Text)
+func (f *fakeFrontend) Start(_ context.Context, c wire.Channel, m bot.Message) (wire.Thread, error) {
+	return wire.Thread{Channel: c, ID: "1"}, f.rec("start " + m.Text)
 }
-func (f *fakeFrontend) Reply(_ context.Context, _ bot.Thread, m bot.Message) error {
+func (f *fakeFrontend) Reply(_ context.Context, _ wire.Thread, m bot.Message) error {
 	return f.rec("reply " + m.Text)
 }
-func (f *fakeFrontend) Update(_ context.Context, _ bot.Thread, m bot.Message) error {
+func (f *fakeFrontend) Update(_ context.Context, _ wire.Thread, m bot.Message) error {
 	return f.rec("update " + m.Text)
 }
-func (f *fakeFrontend) Ephemeral(_ context.Context, _ bot.Channel, _ bot.User, m bot.Message) error {
+func (f *fakeFrontend) Ephemeral(_ context.Context, _ wire.Channel, _ wire.User, m bot.Message) error {
 	return f.rec("ephemeral " + m.Text)
 }
 

@@ -119,12 +119,12 @@ func runShell(ctx context.Context, args []string, io stdio) int {
 		fmt.Fprintf(io.err, "portcheck shell: %v\n(see portcheck shell --help)\n", err)
 		return 2
 	}
-	audit, err := sqlite.Open(ctx, cfg.db)
+	trail, err := sqlite.Open(ctx, cfg.db)
 	if err != nil {
 		fmt.Fprintf(io.err, "portcheck shell: %v\n(choose another place with --db PATH)\n", err)
 		return 1
 	}
-	defer audit.Close()
+	defer trail.Close()
 
 	// The terminal is the chat here: only problems go to stderr.
 	log := newLogger(config.Log{Format: "text", Level: "warn"}, io.err, "shell")
@@ -147,7 +147,7 @@ func runShell(ctx context.Context, args []string, io stdio) int {
 		return 2
 	}
 	p := bot.Params{
-		Queue: memory.NewQueue(), Results: memory.NewResults(), Audit: audit, Claims: memory.NewClaims(),
+		Queue: memory.NewQueue(), Results: memory.NewResults(), Audit: trail, Claims: memory.NewClaims(),
 		Policy: policyAdapter{pol},
 		Gate:   shellGate(log),
 		Limits: bot.Limits{

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/audit"
 	"github.com/portcheck/portcheck/store/sqlite"
 )
 
@@ -115,7 +115,7 @@ func TestShellScripted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	recs, err := a.Query(ctx, bot.AuditQuery{})
+	recs, err := a.Query(ctx, audit.Query{})
 	if err != nil {
 		t.Fatal(err)
 	}

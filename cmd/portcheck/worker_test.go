@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/internal/redistest"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // `portcheck worker` registers its vantage, runs a job from Redis against a
@@ -56,12 +56,12 @@ func TestWorkerServesJobsFromRedis(t *testing.T) {
 	defer cancel()
 
 	target := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	j := bot.Job{ID: "j1", CommandID: "c1", Target: target, Host: "127.0.0.1", Port: port,
+	j := wire.Job{ID: "j1", CommandID: "c1", Target: target, Host: "127.0.0.1", Port: port,
 		Addrs: []string{"127.0.0.1"}, Vantage: "office", Timeout: 3 * time.Second, EnqueuedAt: time.Now()}
 	if err := st.Queue().Enqueue(tctx, j); err != nil {
 		t.Fatal(err)
 	}
-	var res bot.Result
+	var res wire.Result
 	for {
 		rd, err := st.Results().Next(tctx)
 		if err != nil {

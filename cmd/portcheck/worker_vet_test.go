@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/internal/redistest"
 	rstore "github.com/portcheck/portcheck/store/redis"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // `portcheck worker` does not trust a job for being in Redis: a job without
@@ -43,7 +43,7 @@ func TestWorkerRefusesUnvettedJobsFromRedis(t *testing.T) {
 		"j-embedded":  "refused: ::ffff:169.254.169.254 is not allowed (rule: default deny: cloud metadata 169.254.169.254/32 (embedded in",
 		"j-oneofmany": "refused: 10.0.0.5 is not allowed (rule: private range not allowed",
 	}
-	jobs := []bot.Job{
+	jobs := []wire.Job{
 		{ID: "j-noaddrs", Host: "rebind.example", Port: 80},
 		{ID: "j-metadata", Host: "rebind.example", Port: 80, Addrs: []string{"169.254.169.254"}},
 		{ID: "j-loopback", Host: "127.0.0.1", Port: 22, Addrs: []string{"127.0.0.1"}},

@@ -9,11 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcheck/portcheck/audit"
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/config"
 	"github.com/portcheck/portcheck/policy/policytest"
 	"github.com/portcheck/portcheck/store/memory"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // The whole-bot zero-packet proof: the real bot (real policy, real prober
@@ -97,9 +99,9 @@ func TestBotZeroPacketChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	audit := memory.NewAudit()
+	trail := memory.NewAudit()
 	b, err := bot.New(bot.Params{
-		Queue: memory.NewQueue(), Results: memory.NewResults(), Audit: audit,
+		Queue: memory.NewQueue(), Results: memory.NewResults(), Audit: trail,
 		Checker: checks.NewProber(checks.Config{Timeout: 2 * time.Second, Resolver: res, MaxTTL: 3, PingCount: 1}),
 		Policy:  policyAdapter{pol}, Gate: gate,
 		Limits: bot.Limits{JobTimeout: 20 * time.Second},
@@ -113,12 +115,12 @@ func TestBotZeroPacketChild(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	chat := &recChat{}
-	ch := bot.Channel{Chat: "test", Team: "T1", ID: "C1"}
+	ch := wire.Channel{Chat: "test", Team: "T1", ID: "C1"}
 	n := 0
-	say := func(text string, thread *bot.Thread) {
+	say := func(text string, thread *wire.Thread) {
 		t.Helper()
 		n++
-		cmd := bot.Command{ID: fmt.Sprintf("z%d", n), Channel: ch, User: bot.User{ID: "U1"}, Text: text, Thread: thread}
+		cmd := bot.Command{ID: fmt.Sprintf("z%d", n), Channel: ch, User: wire.User{ID: "U1"}, Text: text, Thread: thread}
 		if err := b.Handle(context.Background(), chat, cmd); err != nil {
 			t.Fatalf("Handle(%q): %v", text, err)
 		}
@@ -145,21 +147,21 @@ func TestBotZeroPacketChild(t *testing.T) {
 	for _, in := range deniedInputs {
 		say(in, nil)
 	}
-	say("failthen.test:80", nil)                    // the policy's lookup fails: dns_error, nothing queued
-	say("rebind.test:80", nil)                      // allowed now; a second lookup would say denied
-	say(bzpAllowed+":80", nil)                      // the control
-	say("again", &bot.Thread{Channel: ch, ID: "1"}) // failthen.test again: a fresh lookup, now denied
+	say("failthen.test:80", nil)                     // the policy's lookup fails: dns_error, nothing queued
+	say("rebind.test:80", nil)                       // allowed now; a second lookup would say denied
+	say(bzpAllowed+":80", nil)                       // the control
+	say("again", &wire.Thread{Channel: ch, ID: "1"}) // failthen.test again: a fresh lookup, now denied
 
 	log := chat.log()
 	t.Logf("chat:\n%s", log)
-	recs, _ := audit.Query(context.Background(), bot.AuditQuery{Kind: bot.KindCommand})
-	byText := map[string]bot.Record{}
+	recs, _ := trail.Query(context.Background(), audit.Query{Kind: audit.KindCommand})
+	byText := map[string]audit.Record{}
 	for _, r := range recs {
 		byText[r.Text] = r
 	}
 	for _, in := range deniedInputs {
 		r := byText[in]
-		if r.Decision != bot.DecisionDenied || !strings.Contains(r.Why, "rule: explicit deny "+bzpDenied+"/32") {
+		if r.Decision != audit.DecisionDenied || !strings.Contains(r.Why, "rule: explicit deny "+bzpDenied+"/32") {
 			t.Errorf("%s: audit decision %q why %q, want denied citing the rule", in, r.Decision, r.Why)
 		}
 	}
@@ -178,7 +180,7 @@ func TestBotZeroPacketChild(t *testing.T) {
 	if got := res.count("failthen.test"); got != 2 {
 		t.Errorf("failthen.test looked up %d times, want 2 (the check's and the again's policy lookups)", got)
 	}
-	results, _ := audit.Query(context.Background(), bot.AuditQuery{Kind: bot.KindResult})
+	results, _ := trail.Query(context.Background(), audit.Query{Kind: audit.KindResult})
 	for _, r := range results {
 		if strings.Contains(r.Address, bzpDenied) {
 			t.Errorf("a result says %s was probed: %+v", bzpDenied, r)

@@ -21,12 +21,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcheck/portcheck/audit"
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/internal/netlab"
 	"github.com/portcheck/portcheck/internal/redistest"
 	"github.com/portcheck/portcheck/store/memory"
 	rstore "github.com/portcheck/portcheck/store/redis"
+	"github.com/portcheck/portcheck/wire"
 )
 
 func TestMain(m *testing.M) {
@@ -54,23 +56,23 @@ func (c *chatLog) add(verb, thread string, m bot.Message) {
 	c.events = append(c.events, line)
 }
 
-func (c *chatLog) Start(_ context.Context, ch bot.Channel, m bot.Message) (bot.Thread, error) {
+func (c *chatLog) Start(_ context.Context, ch wire.Channel, m bot.Message) (wire.Thread, error) {
 	c.mu.Lock()
 	c.n++
 	id := fmt.Sprint(c.n)
 	c.mu.Unlock()
 	c.add("start", "#"+id, m)
-	return bot.Thread{Channel: ch, ID: id}, nil
+	return wire.Thread{Channel: ch, ID: id}, nil
 }
-func (c *chatLog) Reply(_ context.Context, t bot.Thread, m bot.Message) error {
+func (c *chatLog) Reply(_ context.Context, t wire.Thread, m bot.Message) error {
 	c.add("reply", "#"+t.ID, m)
 	return nil
 }
-func (c *chatLog) Update(_ context.Context, t bot.Thread, m bot.Message) error {
+func (c *chatLog) Update(_ context.Context, t wire.Thread, m bot.Message) error {
 	c.add("update", "#"+t.ID, m)
 	return nil
 }
-func (c *chatLog) Ephemeral(_ context.Context, _ bot.Channel, _ bot.User, m bot.Message) error {
+func (c *chatLog) Ephemeral(_ context.Context, _ wire.Channel, _ wire.User, m bot.Message) error {
 	c.add("ephemeral", "-", m)
 	return nil
 }
@@ -166,7 +168,7 @@ func startBot(t *testing.T, url string, o rstore.Options) *botProc {
 func (p *botProc) ask(t *testing.T, id, text string) error {
 	t.Helper()
 	return p.b.Handle(ctxFor(t, 5*time.Second), p.chat, bot.Command{
-		ID: id, Channel: bot.Channel{Chat: "e2e", ID: "C1"}, User: bot.User{ID: "U1", Name: "ana"}, Text: text, At: time.Now(),
+		ID: id, Channel: wire.Channel{Chat: "e2e", ID: "C1"}, User: wire.User{ID: "U1", Name: "ana"}, Text: text, At: time.Now(),
 	})
 }
 
@@ -352,8 +354,8 @@ func TestRedisDownAtIngress(t *testing.T) {
 		t.Errorf("answer took %v, over the chat's 3 s", el)
 	}
 	p.chat.await(t, "ephemeral - error: portcheck cannot reach its job queue right now; nothing was started — try again in a minute", time.Second)
-	recs, err := p.audit.Query(context.Background(), bot.AuditQuery{Kind: bot.KindCommand})
-	if err != nil || len(recs) != 1 || recs[0].Decision != bot.DecisionDenied || recs[0].CommandID != "c-down" || recs[0].Text != "web01:443 from office" {
+	recs, err := p.audit.Query(context.Background(), audit.Query{Kind: audit.KindCommand})
+	if err != nil || len(recs) != 1 || recs[0].Decision != audit.DecisionDenied || recs[0].CommandID != "c-down" || recs[0].Text != "web01:443 from office" {
 		t.Errorf("audit: %+v %v", recs, err)
 	}
 

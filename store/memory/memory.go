@@ -11,7 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/audit"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // fifo is an unbounded FIFO whose Pop blocks until an item or ctx is done.
@@ -59,28 +60,28 @@ func (f *fifo[T]) pop(ctx context.Context) (T, error) {
 	}
 }
 
-// Queue is an in-memory bot.Queue with one FIFO per vantage.
+// Queue is an in-memory wire.Queue with one FIFO per vantage.
 type Queue struct {
 	mu       sync.Mutex
-	vantages map[string]*fifo[bot.Job]
+	vantages map[string]*fifo[wire.Job]
 }
 
 // NewQueue returns an empty queue.
-func NewQueue() *Queue { return &Queue{vantages: map[string]*fifo[bot.Job]{}} }
+func NewQueue() *Queue { return &Queue{vantages: map[string]*fifo[wire.Job]{}} }
 
-func (q *Queue) fifo(vantage string) *fifo[bot.Job] {
+func (q *Queue) fifo(vantage string) *fifo[wire.Job] {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	f, ok := q.vantages[vantage]
 	if !ok {
-		f = newFIFO[bot.Job]()
+		f = newFIFO[wire.Job]()
 		q.vantages[vantage] = f
 	}
 	return f
 }
 
 // Enqueue adds j to its vantage's FIFO.
-func (q *Queue) Enqueue(ctx context.Context, j bot.Job) error {
+func (q *Queue) Enqueue(ctx context.Context, j wire.Job) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memory: enqueue %s: %w", j.ID, err)
 	}
@@ -89,7 +90,7 @@ func (q *Queue) Enqueue(ctx context.Context, j bot.Job) error {
 }
 
 // Next blocks until a job for vantage is queued or ctx is done.
-func (q *Queue) Next(ctx context.Context, vantage string) (bot.Delivery, error) {
+func (q *Queue) Next(ctx context.Context, vantage string) (wire.Delivery, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("memory: next: %w", err)
 	}
@@ -100,26 +101,26 @@ func (q *Queue) Next(ctx context.Context, vantage string) (bot.Delivery, error) 
 	return delivery{j}, nil
 }
 
-type delivery struct{ j bot.Job }
+type delivery struct{ j wire.Job }
 
-func (d delivery) Job() bot.Job                  { return d.j }
+func (d delivery) Job() wire.Job                 { return d.j }
 func (d delivery) Ack(ctx context.Context) error { return nil }
 
 // cloneJob copies the slices so a caller mutating its Job after Enqueue does
 // not change what a worker sees (Redis would have serialised it).
-func cloneJob(j bot.Job) bot.Job {
+func cloneJob(j wire.Job) wire.Job {
 	j.Addrs = append([]string(nil), j.Addrs...)
 	return j
 }
 
-// Results is an in-memory bot.Results.
-type Results struct{ f *fifo[bot.Result] }
+// Results is an in-memory wire.Results.
+type Results struct{ f *fifo[wire.Result] }
 
 // NewResults returns an empty results stream.
-func NewResults() *Results { return &Results{f: newFIFO[bot.Result]()} }
+func NewResults() *Results { return &Results{f: newFIFO[wire.Result]()} }
 
 // Publish appends r.
-func (rs *Results) Publish(ctx context.Context, r bot.Result) error {
+func (rs *Results) Publish(ctx context.Context, r wire.Result) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memory: publish %s: %w", r.Job.ID, err)
 	}
@@ -129,7 +130,7 @@ func (rs *Results) Publish(ctx context.Context, r bot.Result) error {
 }
 
 // Next blocks until a result is published or ctx is done.
-func (rs *Results) Next(ctx context.Context) (bot.ResultDelivery, error) {
+func (rs *Results) Next(ctx context.Context) (wire.ResultDelivery, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("memory: next result: %w", err)
 	}
@@ -140,23 +141,23 @@ func (rs *Results) Next(ctx context.Context) (bot.ResultDelivery, error) {
 	return resultDelivery{r}, nil
 }
 
-type resultDelivery struct{ r bot.Result }
+type resultDelivery struct{ r wire.Result }
 
-func (d resultDelivery) Result() bot.Result            { return d.r }
+func (d resultDelivery) Result() wire.Result           { return d.r }
 func (d resultDelivery) Ack(ctx context.Context) error { return nil }
 
-// Audit is an in-memory, append-only bot.Audit (tests, benchmarks, and a
+// Audit is an in-memory, append-only audit.Trail (tests, benchmarks, and a
 // shell run without a writable state directory).
 type Audit struct {
 	mu      sync.Mutex
-	records []bot.Record
+	records []audit.Record
 }
 
 // NewAudit returns an empty trail.
 func NewAudit() *Audit { return &Audit{} }
 
 // Append stores r with the next Seq.
-func (a *Audit) Append(ctx context.Context, r bot.Record) error {
+func (a *Audit) Append(ctx context.Context, r audit.Record) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memory: audit append: %w", err)
 	}
@@ -169,10 +170,10 @@ func (a *Audit) Append(ctx context.Context, r bot.Record) error {
 }
 
 // Query returns matching records, oldest first; Limit keeps the newest.
-func (a *Audit) Query(ctx context.Context, q bot.AuditQuery) ([]bot.Record, error) {
+func (a *Audit) Query(ctx context.Context, q audit.Query) ([]audit.Record, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	var out []bot.Record
+	var out []audit.Record
 	for i := len(a.records) - 1; i >= 0; i-- {
 		r := a.records[i]
 		if !Matches(r, q) {
@@ -191,7 +192,7 @@ func (a *Audit) Query(ctx context.Context, q bot.AuditQuery) ([]bot.Record, erro
 
 // Matches reports whether r is selected by q, with the semantics of the
 // storetest.TestAudit contract.
-func Matches(r bot.Record, q bot.AuditQuery) bool {
+func Matches(r audit.Record, q audit.Query) bool {
 	if q.Chat != "" && r.Chat != q.Chat || q.Channel != "" && r.Channel != q.Channel ||
 		q.Kind != "" && r.Kind != q.Kind || q.Thread != "" && r.Thread != q.Thread ||
 		!q.Since.IsZero() && r.At.Before(q.Since) {
@@ -212,7 +213,7 @@ func Matches(r bot.Record, q bot.AuditQuery) bool {
 	return false
 }
 
-// Claims is an in-memory bot.Claims.
+// Claims is an in-memory wire.Claims.
 type Claims struct {
 	mu    sync.Mutex
 	until map[string]time.Time

@@ -5,18 +5,18 @@ import (
 	"sort"
 	"time"
 
-	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/wire"
 )
 
-var _ bot.QueueStatser = (*Queue)(nil)
+var _ wire.QueueStatser = (*Queue)(nil)
 
 // QueueStats reports the jobs waiting per vantage (in-flight ones are
 // already out of the queue: memory deliveries are not tracked) and the age
 // of the oldest, from its EnqueuedAt.
-func (q *Queue) QueueStats(ctx context.Context) ([]bot.QueueStat, error) {
+func (q *Queue) QueueStats(ctx context.Context) ([]wire.QueueStat, error) {
 	q.mu.Lock()
 	names := make([]string, 0, len(q.vantages))
-	fifos := make(map[string]*fifo[bot.Job], len(q.vantages))
+	fifos := make(map[string]*fifo[wire.Job], len(q.vantages))
 	for v, f := range q.vantages {
 		names = append(names, v)
 		fifos[v] = f
@@ -24,11 +24,11 @@ func (q *Queue) QueueStats(ctx context.Context) ([]bot.QueueStat, error) {
 	q.mu.Unlock()
 	sort.Strings(names)
 	now := time.Now()
-	out := make([]bot.QueueStat, 0, len(names))
+	out := make([]wire.QueueStat, 0, len(names))
 	for _, v := range names {
 		f := fifos[v]
 		f.mu.Lock()
-		st := bot.QueueStat{Vantage: v, Depth: len(f.items) - f.head}
+		st := wire.QueueStat{Vantage: v, Depth: len(f.items) - f.head}
 		if st.Depth > 0 && !f.items[f.head].EnqueuedAt.IsZero() {
 			st.Oldest = max(now.Sub(f.items[f.head].EnqueuedAt), 0)
 		}

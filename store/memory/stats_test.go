@@ -5,14 +5,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/wire"
 )
 
 func TestQueueStats(t *testing.T) {
 	ctx := context.Background()
 	q := NewQueue()
 	now := time.Now()
-	for _, j := range []bot.Job{
+	for _, j := range []wire.Job{
 		{ID: "a1", Vantage: "a", EnqueuedAt: now.Add(-3 * time.Second)},
 		{ID: "a2", Vantage: "a", EnqueuedAt: now},
 		{ID: "b1", Vantage: "b"}, // no EnqueuedAt: depth only

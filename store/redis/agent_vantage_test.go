@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/internal/redistest"
 	rstore "github.com/portcheck/portcheck/store/redis"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // Host agents serve vantages named host:<hostname>: the colon must not
@@ -42,7 +42,7 @@ func TestAgentVantageWithColon(t *testing.T) {
 		t.Fatalf("job = %+v", got)
 	}
 	facts := json.RawMessage(`{"host":"web01","listeners":[]}`)
-	if err := s.Results().Publish(ctx, bot.Result{Job: d.Job(), Facts: facts, Finished: time.Now()}); err != nil {
+	if err := s.Results().Publish(ctx, wire.Result{Job: d.Job(), Facts: facts, Finished: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Ack(ctx); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/internal/redistest"
 	rstore "github.com/portcheck/portcheck/store/redis"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // benchURL is PORTCHECK_BENCH_REDIS_URL when set (so bench/redis.sh can
@@ -50,7 +51,7 @@ func benchPrefix() string {
 }
 
 // warm creates the group and fills the pool so setup is not measured.
-func warm(b *testing.B, q bot.Queue) {
+func warm(b *testing.B, q wire.Queue) {
 	ctx := context.Background()
 	if err := q.Enqueue(ctx, job("warm", "bench")); err != nil {
 		b.Fatal(err)
@@ -125,7 +126,7 @@ func BenchmarkThroughput(b *testing.B) {
 			finished := make(chan struct{})
 			wctx, stop := context.WithCancel(ctx)
 			defer stop()
-			qs := make([]bot.Queue, consumers)
+			qs := make([]wire.Queue, consumers)
 			for i := range qs {
 				qs[i] = benchOpen(b, url, prefix, fmt.Sprintf("w%d", i)).Queue()
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/portcheck/portcheck/internal/redistest"
 	"github.com/portcheck/portcheck/store/memory"
 	rstore "github.com/portcheck/portcheck/store/redis"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // End to end through the real bot core: a bot process and workers sharing
@@ -32,22 +33,22 @@ func (c *chatLog) add(verb string, m bot.Message) {
 	c.events = append(c.events, verb+" "+string(m.Status)+": "+m.Text)
 }
 
-func (c *chatLog) Start(_ context.Context, ch bot.Channel, m bot.Message) (bot.Thread, error) {
+func (c *chatLog) Start(_ context.Context, ch wire.Channel, m bot.Message) (wire.Thread, error) {
 	c.add("start", m)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.n++
-	return bot.Thread{Channel: ch, ID: fmt.Sprint(c.n)}, nil
+	return wire.Thread{Channel: ch, ID: fmt.Sprint(c.n)}, nil
 }
-func (c *chatLog) Reply(_ context.Context, _ bot.Thread, m bot.Message) error {
+func (c *chatLog) Reply(_ context.Context, _ wire.Thread, m bot.Message) error {
 	c.add("reply", m)
 	return nil
 }
-func (c *chatLog) Update(_ context.Context, _ bot.Thread, m bot.Message) error {
+func (c *chatLog) Update(_ context.Context, _ wire.Thread, m bot.Message) error {
 	c.add("update", m)
 	return nil
 }
-func (c *chatLog) Ephemeral(_ context.Context, _ bot.Channel, _ bot.User, m bot.Message) error {
+func (c *chatLog) Ephemeral(_ context.Context, _ wire.Channel, _ wire.User, m bot.Message) error {
 	c.add("ephemeral", m)
 	return nil
 }
@@ -124,7 +125,7 @@ func newE2E(t *testing.T, prefix string) *e2e {
 func (e *e2e) ask(t *testing.T, id, text string) {
 	t.Helper()
 	err := e.bot.Handle(ctxFor(t, 5*time.Second), e.chat, bot.Command{
-		ID: id, Channel: bot.Channel{Chat: "shell", ID: "C1"}, User: bot.User{ID: "U1"}, Text: text, At: time.Now(),
+		ID: id, Channel: wire.Channel{Chat: "shell", ID: "C1"}, User: wire.User{ID: "U1"}, Text: text, At: time.Now(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -186,7 +187,7 @@ func TestE2ECrashAfterPublishBeforeAck(t *testing.T) {
 
 	crashing := open(t, e.srv, withConsumer(e.opts, "crashing"))
 	d := mustNext(t, crashing.Queue(), "office", 5*time.Second)
-	res := bot.Result{Job: d.Job(), Report: openCheck(context.Background(), checks.Request{Target: d.Job().Target, Host: d.Job().Host, Port: d.Job().Port}), Finished: time.Now()}
+	res := wire.Result{Job: d.Job(), Report: openCheck(context.Background(), checks.Request{Target: d.Job().Target, Host: d.Job().Host, Port: d.Job().Port}), Finished: time.Now()}
 	if err := crashing.Results().Publish(ctxFor(t, 5*time.Second), res); err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +232,7 @@ func TestE2ERedisDownAtIngress(t *testing.T) {
 	e.srv.Stop()
 	start := time.Now()
 	err := e.bot.Handle(ctxFor(t, 3*time.Second), e.chat, bot.Command{
-		ID: "c-down", Channel: bot.Channel{Chat: "shell", ID: "C1"}, User: bot.User{ID: "U1"}, Text: question, At: time.Now(),
+		ID: "c-down", Channel: wire.Channel{Chat: "shell", ID: "C1"}, User: wire.User{ID: "U1"}, Text: question, At: time.Now(),
 	})
 	if el := time.Since(start); el > 3*time.Second {
 		t.Errorf("Handle took %v with Redis down, over the chat's 3 s", el)

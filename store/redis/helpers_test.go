@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/internal/redistest"
 	rstore "github.com/portcheck/portcheck/store/redis"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // prefixes keeps stores opened on one server apart.
@@ -49,15 +49,15 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-func job(id, vantage string) bot.Job {
-	return bot.Job{
+func job(id, vantage string) wire.Job {
+	return wire.Job{
 		ID: id, CommandID: "cmd-" + id, Target: "web01:443", Host: "web01", Port: 443,
 		Vantage: vantage, Timeout: time.Second, EnqueuedAt: time.Now().UTC(),
 	}
 }
 
 // mustNext fails the test unless a job arrives within d.
-func mustNext(t *testing.T, q bot.Queue, vantage string, d time.Duration) bot.Delivery {
+func mustNext(t *testing.T, q wire.Queue, vantage string, d time.Duration) wire.Delivery {
 	t.Helper()
 	del, err := q.Next(ctxFor(t, d), vantage)
 	if err != nil {
@@ -67,7 +67,7 @@ func mustNext(t *testing.T, q bot.Queue, vantage string, d time.Duration) bot.De
 }
 
 // noNext fails the test if a job arrives within d.
-func noNext(t *testing.T, q bot.Queue, vantage string, d time.Duration) {
+func noNext(t *testing.T, q wire.Queue, vantage string, d time.Duration) {
 	t.Helper()
 	if del, err := q.Next(ctxFor(t, d), vantage); err == nil {
 		t.Fatalf("Next(%s) returned job %s (attempt %d), want nothing", vantage, del.Job().ID, del.Job().Attempt)

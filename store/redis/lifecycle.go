@@ -10,12 +10,12 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/wire"
 )
 
 var (
-	_ bot.Releaser     = (*delivery)(nil)
-	_ bot.QueueStatser = (*Queue)(nil)
+	_ wire.Releaser     = (*delivery)(nil)
+	_ wire.QueueStatser = (*Queue)(nil)
 )
 
 // Release hands an unfinished job back (a worker draining on SIGTERM):
@@ -37,7 +37,7 @@ func (d *delivery) Release(ctx context.Context) error {
 // QueueStats reports, per vantage stream, the jobs not yet acked (waiting
 // plus in flight: acked entries are deleted) and the age of the oldest,
 // read from its entry id's millisecond timestamp.
-func (q *Queue) QueueStats(ctx context.Context) ([]bot.QueueStat, error) {
+func (q *Queue) QueueStats(ctx context.Context) ([]wire.QueueStat, error) {
 	prefix := q.stream("")
 	var streams []string
 	iter := q.s.client.ScanType(ctx, 0, prefix+"*", 100, "stream").Iterator()
@@ -49,7 +49,7 @@ func (q *Queue) QueueStats(ctx context.Context) ([]bot.QueueStat, error) {
 	}
 	sort.Strings(streams)
 	now := q.s.opts.Now()
-	out := make([]bot.QueueStat, 0, len(streams))
+	out := make([]wire.QueueStat, 0, len(streams))
 	for _, s := range streams {
 		var n *goredis.IntCmd
 		var first *goredis.XMessageSliceCmd
@@ -61,7 +61,7 @@ func (q *Queue) QueueStats(ctx context.Context) ([]bot.QueueStat, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading %s: %w", s, err)
 		}
-		st := bot.QueueStat{Vantage: strings.TrimPrefix(s, prefix), Depth: int(n.Val())}
+		st := wire.QueueStat{Vantage: strings.TrimPrefix(s, prefix), Depth: int(n.Val())}
 		if msgs := first.Val(); len(msgs) > 0 {
 			ms, _, _ := strings.Cut(msgs[0].ID, "-")
 			if t, err := strconv.ParseInt(ms, 10, 64); err == nil {

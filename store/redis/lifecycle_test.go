@@ -4,9 +4,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/internal/redistest"
 	rstore "github.com/portcheck/portcheck/store/redis"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // A released job goes to another consumer at its next claim scan, long
@@ -23,9 +23,9 @@ func TestReleaseHandsAJobBackAtOnce(t *testing.T) {
 	}
 	d := mustNext(t, draining.Queue(), "v", 2*time.Second)
 	noNext(t, other.Queue(), "v", 200*time.Millisecond) // held by draining, ClaimIdle an hour away
-	r, ok := d.(bot.Releaser)
+	r, ok := d.(wire.Releaser)
 	if !ok {
-		t.Fatalf("%T is not a bot.Releaser", d)
+		t.Fatalf("%T is not a wire.Releaser", d)
 	}
 	if err := r.Release(ctx); err != nil {
 		t.Fatal(err)
@@ -51,7 +51,7 @@ func TestQueueStats(t *testing.T) {
 	if st, err := q.QueueStats(ctx); err != nil || len(st) != 0 {
 		t.Fatalf("empty: %v %v", st, err)
 	}
-	for _, j := range []bot.Job{job("a1", "a"), job("a2", "a"), job("b1", "b")} {
+	for _, j := range []wire.Job{job("a1", "a"), job("a2", "a"), job("b1", "b")} {
 		if err := q.Enqueue(ctx, j); err != nil {
 			t.Fatal(err)
 		}

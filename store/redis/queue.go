@@ -13,10 +13,10 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/wire"
 )
 
-// Queue is bot.Queue on one Redis stream per vantage.
+// Queue is wire.Queue on one Redis stream per vantage.
 type Queue struct {
 	s *Store
 
@@ -26,7 +26,7 @@ type Queue struct {
 	warnedTimeout atomic.Bool
 }
 
-var _ bot.Queue = (*Queue)(nil)
+var _ wire.Queue = (*Queue)(nil)
 
 func newQueue(s *Store) *Queue {
 	return &Queue{s: s, readers: map[string]*reader{}}
@@ -45,7 +45,7 @@ func validVantage(v string) error {
 }
 
 // Enqueue appends j to its vantage's stream (XADD MAXLEN ~).
-func (q *Queue) Enqueue(ctx context.Context, j bot.Job) error {
+func (q *Queue) Enqueue(ctx context.Context, j wire.Job) error {
 	if err := validVantage(j.Vantage); err != nil {
 		return fmt.Errorf("enqueue job %s: %w", j.ID, err)
 	}
@@ -77,7 +77,7 @@ func (q *Queue) reader(vantage string) *reader {
 // job's Attempt is its delivery count (1 the first time). A job taken over
 // from a dead worker comes back with a higher Attempt; past MaxDeliveries
 // it is not returned but dead-lettered (see publishDeadLetter).
-func (q *Queue) Next(ctx context.Context, vantage string) (bot.Delivery, error) {
+func (q *Queue) Next(ctx context.Context, vantage string) (wire.Delivery, error) {
 	if err := validVantage(vantage); err != nil {
 		return nil, fmt.Errorf("next job: %w", err)
 	}
@@ -87,7 +87,7 @@ func (q *Queue) Next(ctx context.Context, vantage string) (bot.Delivery, error) 
 		if err != nil {
 			return nil, fmt.Errorf("next job for %s: %w", vantage, err)
 		}
-		var j bot.Job
+		var j wire.Job
 		if err := json.Unmarshal([]byte(e.payload), &j); err != nil {
 			// Nobody can run what nobody can read: dead-letter it now
 			// rather than let it be redelivered MaxDeliveries times.
@@ -105,13 +105,13 @@ func (q *Queue) Next(ctx context.Context, vantage string) (bot.Delivery, error) 
 // Result on the results stream, so the thread says so through the same path
 // as every other answer. It runs inside the dead-letter MULTI.
 func (q *Queue) publishDeadLetter(ctx context.Context, p goredis.Pipeliner, e entry) error {
-	var j bot.Job
+	var j wire.Job
 	if err := json.Unmarshal([]byte(e.payload), &j); err != nil {
 		return nil // no job id to answer to; the dead stream keeps the payload
 	}
 	j.Attempt = e.deliveries
 	j.DeadLetter = true
-	res := bot.Result{
+	res := wire.Result{
 		Job: j,
 		Error: fmt.Sprintf("gave up after %d attempts: the worker at vantage %q crashed or stalled each time",
 			e.deliveries, j.Vantage),
@@ -135,10 +135,10 @@ func (q *Queue) publishDeadLetter(ctx context.Context, p goredis.Pipeliner, e en
 type delivery struct {
 	r   *reader
 	id  string
-	job bot.Job
+	job wire.Job
 }
 
-func (d *delivery) Job() bot.Job { return d.job }
+func (d *delivery) Job() wire.Job { return d.job }
 
 // Ack acknowledges and deletes the entry. Acking a job another worker took
 // over in the meantime is harmless.

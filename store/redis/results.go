@@ -9,10 +9,10 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/wire"
 )
 
-// Results is bot.Results with routing for several bot processes.
+// Results is wire.Results with routing for several bot processes.
 //
 // A result goes back to the bot process that opened the run (Job.ReplyTo,
 // which the bot sets to its Instance): it holds the run's state — the
@@ -41,7 +41,7 @@ type Results struct {
 	nextSweep time.Time
 }
 
-var _ bot.Results = (*Results)(nil)
+var _ wire.Results = (*Results)(nil)
 
 func newResults(s *Store) *Results {
 	rs := &Results{s: s, shared: s.key("results"), own: s.key("results", s.opts.Consumer), orphans: map[string]*reader{}}
@@ -52,7 +52,7 @@ func newResults(s *Store) *Results {
 }
 
 // Instance is this process's name for Job.ReplyTo (the store's Consumer):
-// bot.New uses it when Params.Instance is empty, so results come back here.
+// The bot names itself with it (Params.Instance), so results come back here.
 func (rs *Results) Instance() string { return rs.s.opts.Consumer }
 
 // streamFor is where a result for replyTo goes.
@@ -73,7 +73,7 @@ func (rs *Results) route(ctx context.Context, p goredis.Pipeliner, replyTo strin
 
 // Publish appends r to the stream of the bot process that opened its run
 // (XADD MAXLEN ~), or to the shared stream when the job names none.
-func (rs *Results) Publish(ctx context.Context, r bot.Result) error {
+func (rs *Results) Publish(ctx context.Context, r wire.Result) error {
 	stream := rs.streamFor(r.Job.ReplyTo)
 	if _, err := rs.s.addWith(ctx, stream, r, rs.s.opts.ResultMaxAge, func(p goredis.Pipeliner) {
 		rs.route(ctx, p, r.Job.ReplyTo)
@@ -87,7 +87,7 @@ func (rs *Results) Publish(ctx context.Context, r bot.Result) error {
 // dead process) is available, or ctx is done. A result whose bot process
 // died before Ack is redelivered after ResultClaimIdle: post it through
 // MarkPosted so it is not posted twice.
-func (rs *Results) Next(ctx context.Context) (bot.ResultDelivery, error) {
+func (rs *Results) Next(ctx context.Context) (wire.ResultDelivery, error) {
 	for {
 		e, err := rs.r.next(ctx)
 		if err != nil {
@@ -97,7 +97,7 @@ func (rs *Results) Next(ctx context.Context) (bot.ResultDelivery, error) {
 		if from == nil {
 			from = rs.r
 		}
-		var res bot.Result
+		var res wire.Result
 		if err := json.Unmarshal([]byte(e.payload), &res); err != nil {
 			if err := from.deadLetter(ctx, e, "undecodable result: "+err.Error()); err != nil {
 				return nil, fmt.Errorf("next result: %w", err)
@@ -242,10 +242,10 @@ func (rs *Results) orphan(instance string) *reader {
 type resultDelivery struct {
 	r   *reader
 	id  string
-	res bot.Result
+	res wire.Result
 }
 
-func (d *resultDelivery) Result() bot.Result { return d.res }
+func (d *resultDelivery) Result() wire.Result { return d.res }
 
 func (d *resultDelivery) Ack(ctx context.Context) error {
 	if err := d.r.ack(ctx, d.id); err != nil {

@@ -4,15 +4,15 @@ import (
 	"context"
 	"time"
 
-	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
+	"github.com/portcheck/portcheck/wire"
 )
 
-type fakeDelivery struct{ j bot.Job }
+type fakeDelivery struct{ j wire.Job }
 
-func (f fakeDelivery) Job() bot.Job                  { return f.j }
+func (f fakeDelivery) Job() wire.Job                 { return f.j }
 func (f fakeDelivery) Ack(ctx context.Context) error { return nil }
 
-func resultFor(d bot.Delivery) bot.Result {
-	return bot.Result{Job: d.Job(), Report: checks.Report{Target: d.Job().Target}, Finished: time.Now()}
+func resultFor(d wire.Delivery) wire.Result {
+	return wire.Result{Job: d.Job(), Report: checks.Report{Target: d.Job().Target}, Finished: time.Now()}
 }

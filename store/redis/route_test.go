@@ -7,13 +7,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/internal/redistest"
 	rstore "github.com/portcheck/portcheck/store/redis"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // collect reads results from rs until ctx is done, acking each.
-func collect(ctx context.Context, rs bot.Results) (got []string, stop func() []string) {
+func collect(ctx context.Context, rs wire.Results) (got []string, stop func() []string) {
 	var mu sync.Mutex
 	done := make(chan struct{})
 	go func() {
@@ -37,10 +37,10 @@ func collect(ctx context.Context, rs bot.Results) (got []string, stop func() []s
 	}
 }
 
-func routedResult(id, replyTo string) bot.Result {
+func routedResult(id, replyTo string) wire.Result {
 	j := job(id, "office")
 	j.ReplyTo = replyTo
-	return bot.Result{Job: j, Finished: time.Now()}
+	return wire.Result{Job: j, Finished: time.Now()}
 }
 
 // Each result reaches the bot process that opened its run (Job.ReplyTo),
@@ -161,7 +161,7 @@ func TestOwnAndSharedResultsInOneRead(t *testing.T) {
 	if _, err := a.Results().Next(ctxFor(t, 150*time.Millisecond)); err == nil {
 		t.Fatal("nothing published yet")
 	}
-	for _, r := range []bot.Result{routedResult("mine", "botA"), routedResult("anyone", "")} {
+	for _, r := range []wire.Result{routedResult("mine", "botA"), routedResult("anyone", "")} {
 		if err := a.Results().Publish(ctx, r); err != nil {
 			t.Fatal(err)
 		}

@@ -7,7 +7,7 @@
 //	PREFIX:jobs:VANTAGE      stream, consumer group "workers": jobs for one vantage
 //	PREFIX:results           stream, consumer group "bots": finished jobs
 //	PREFIX:dead              stream: entries delivered more than MaxDeliveries times
-//	PREFIX:claim:KEY         string with TTL: bot.Claims markers (e.g. "posted:JOBID")
+//	PREFIX:claim:KEY         string with TTL: wire.Claims markers (e.g. "posted:JOBID")
 //	PREFIX:vantage:NAME:ID   string with TTL: one live worker's registration
 //	PREFIX:vantages          set of NAME:ID members, pruned when their key expired
 //
@@ -330,10 +330,10 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Queue is the job queue (bot.Queue).
+// Queue is the job queue (wire.Queue).
 func (s *Store) Queue() *Queue { return s.queue }
 
-// Results is the results stream (bot.Results).
+// Results is the results stream (wire.Results).
 func (s *Store) Results() *Results { return s.results }
 
 // Client exposes the underlying client for wiring other Redis users (rate
@@ -344,7 +344,7 @@ func (s *Store) key(parts ...string) string {
 	return s.opts.Prefix + ":" + strings.Join(parts, ":")
 }
 
-// Claim implements bot.Claims with SET NX PX: true the first time key is
+// Claim implements wire.Claims with SET NX PX: true the first time key is
 // claimed within ttl.
 func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	if ttl <= 0 {

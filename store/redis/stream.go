@@ -18,7 +18,7 @@ import (
 
 // Field names inside stream entries.
 const (
-	fieldPayload = "data" // JSON of bot.Job or bot.Result
+	fieldPayload = "data" // JSON of wire.Job or wire.Result
 	fieldKind    = "kind" // dead letters: "job" or "result"
 )
 

@@ -12,13 +12,10 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/wire"
 )
 
-var (
-	_ bot.Vantages = (*Store)(nil)
-	_ bot.Claims   = (*Store)(nil)
-)
+var _ wire.Claims = (*Store)(nil)
 
 // VantageInfo is one live worker's registration.
 type VantageInfo struct {
@@ -75,7 +72,7 @@ func (s *Store) Unregister(ctx context.Context, name, worker string) error {
 }
 
 // Vantages lists the names of the vantages at least one live worker
-// serves, sorted (bot.Vantages).
+// serves, sorted (the bot's Vantages).
 func (s *Store) Vantages(ctx context.Context) ([]string, error) {
 	ws, err := s.Workers(ctx)
 	if err != nil {

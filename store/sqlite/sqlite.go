@@ -1,6 +1,6 @@
 // Package sqlite is the default audit trail: an append-only table in a
 // SQLite file (modernc.org/sqlite, pure Go, no cgo), WAL mode, created on
-// first use. Each record carries the hash of the previous one (bot.ChainHash)
+// first use. Each record carries the hash of the previous one (audit.ChainHash)
 // so an edit, a deletion or a truncation is detectable later.
 package sqlite
 
@@ -16,8 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/portcheck/portcheck/bot"
-
+	"github.com/portcheck/portcheck/audit"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
@@ -60,7 +59,7 @@ const insert = `INSERT INTO audit (` + columns + `) VALUES (?,?,?,?,?,?,?,?,?,?,
 const columns = `seq, at, kind, chat, team, channel, user, text, targets, decision, why,
 	command_id, job_id, target, address, vantage, verdict, reason, elapsed_ms, thread, prev_hash, hash`
 
-// Audit is a bot.Audit in a SQLite file.
+// Audit is a audit.Trail in a SQLite file.
 type Audit struct {
 	db *sql.DB
 	// Group commit: appenders queue their record in pending; whoever holds
@@ -73,7 +72,7 @@ type Audit struct {
 }
 
 type appendReq struct {
-	r       bot.Record
+	r       audit.Record
 	targets string
 	done    chan error
 }
@@ -137,7 +136,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 func (a *Audit) Close() error { return a.db.Close() }
 
 // Append writes r as a new record; Seq, PrevHash and Hash are assigned here.
-func (a *Audit) Append(ctx context.Context, r bot.Record) error {
+func (a *Audit) Append(ctx context.Context, r audit.Record) error {
 	targets, err := json.Marshal(nonNil(r.Targets))
 	if err != nil {
 		return fmt.Errorf("sqlite: audit append: %w", err)
@@ -192,7 +191,7 @@ func (a *Audit) writeBatch(ctx context.Context, batch []*appendReq) error {
 		r.Seq = seq
 		r.At = r.At.UTC()
 		r.PrevHash, r.Hash = hash, ""
-		r.Hash = bot.ChainHash(r)
+		r.Hash = audit.ChainHash(r)
 		hash = r.Hash
 		if _, err := tx.ExecContext(ctx, insert, r.Seq, r.At.UnixNano(), r.Kind, r.Chat, r.Team, r.Channel, r.User, r.Text,
 			b.targets, r.Decision, r.Why, r.CommandID, r.JobID, r.Target, r.Address, r.Vantage, r.Verdict, r.Reason,
@@ -220,7 +219,7 @@ func likeEscape(s string) string {
 
 // Query returns the matching records oldest first; with Limit, the newest
 // Limit of them (see storetest.TestAudit for the shared semantics).
-func (a *Audit) Query(ctx context.Context, q bot.AuditQuery) ([]bot.Record, error) {
+func (a *Audit) Query(ctx context.Context, q audit.Query) ([]audit.Record, error) {
 	var where []string
 	var args []any
 	add := func(cond string, vals ...any) { where = append(where, cond); args = append(args, vals...) }
@@ -258,9 +257,9 @@ func (a *Audit) Query(ctx context.Context, q bot.AuditQuery) ([]bot.Record, erro
 		return nil, fmt.Errorf("sqlite: audit query: %w", err)
 	}
 	defer rows.Close()
-	var out []bot.Record
+	var out []audit.Record
 	for rows.Next() {
-		var r bot.Record
+		var r audit.Record
 		var at int64
 		var targets string
 		if err := rows.Scan(&r.Seq, &at, &r.Kind, &r.Chat, &r.Team, &r.Channel, &r.User, &r.Text, &targets,

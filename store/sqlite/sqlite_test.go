@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/audit"
 	"github.com/portcheck/portcheck/store/sqlite"
 	"github.com/portcheck/portcheck/store/storetest"
 )
@@ -24,7 +24,7 @@ func open(t testing.TB, path string) *sqlite.Audit {
 }
 
 func TestAuditContract(t *testing.T) {
-	storetest.TestAudit(t, func(t *testing.T) bot.Audit {
+	storetest.TestAudit(t, func(t *testing.T) audit.Trail {
 		return open(t, filepath.Join(t.TempDir(), "audit.db"))
 	})
 }
@@ -33,7 +33,7 @@ func TestCreatesDirectoriesAndWAL(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state", "portcheck", "audit.db")
 	a := open(t, path)
 	ctx := context.Background()
-	if err := a.Append(ctx, bot.Record{At: time.Now(), Kind: bot.KindCommand, Channel: "shell"}); err != nil {
+	if err := a.Append(ctx, audit.Record{At: time.Now(), Kind: audit.KindCommand, Channel: "shell"}); err != nil {
 		t.Fatal(err)
 	}
 	matches, _ := filepath.Glob(path + "*")
@@ -50,11 +50,11 @@ func TestReopenContinuesChain(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.db")
 	ctx := context.Background()
 	a := open(t, path)
-	_ = a.Append(ctx, bot.Record{At: time.Now(), Kind: bot.KindCommand, Channel: "c"})
+	_ = a.Append(ctx, audit.Record{At: time.Now(), Kind: audit.KindCommand, Channel: "c"})
 	a.Close()
 	b := open(t, path)
-	_ = b.Append(ctx, bot.Record{At: time.Now(), Kind: bot.KindResult, Channel: "c"})
-	got, err := b.Query(ctx, bot.AuditQuery{})
+	_ = b.Append(ctx, audit.Record{At: time.Now(), Kind: audit.KindResult, Channel: "c"})
+	got, err := b.Query(ctx, audit.Query{})
 	if err != nil || len(got) != 2 {
 		t.Fatalf("%d records, %v", len(got), err)
 	}
@@ -62,7 +62,7 @@ func TestReopenContinuesChain(t *testing.T) {
 		t.Errorf("chain across reopen broken: %+v", got)
 	}
 	for _, r := range got {
-		if bot.ChainHash(r) != r.Hash {
+		if audit.ChainHash(r) != r.Hash {
 			t.Errorf("record %d: stored hash does not verify", r.Seq)
 		}
 	}
@@ -71,7 +71,7 @@ func TestReopenContinuesChain(t *testing.T) {
 func BenchmarkAppend(b *testing.B) {
 	a := open(b, filepath.Join(b.TempDir(), "audit.db"))
 	ctx := context.Background()
-	r := bot.Record{At: time.Now(), Kind: bot.KindResult, Chat: "slack", Channel: "C1", User: "U1",
+	r := audit.Record{At: time.Now(), Kind: audit.KindResult, Chat: "slack", Channel: "C1", User: "U1",
 		Target: "web01:443", Verdict: "open", Reason: "syn-ack", ElapsedMS: 12}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -87,7 +87,7 @@ func TestRefusesRewrites(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.db")
 	a := open(t, path)
 	ctx := context.Background()
-	_ = a.Append(ctx, bot.Record{At: time.Now(), Kind: bot.KindCommand, Channel: "c"})
+	_ = a.Append(ctx, audit.Record{At: time.Now(), Kind: audit.KindCommand, Channel: "c"})
 	raw, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)
@@ -120,10 +120,10 @@ func TestUpgradesAnOlderFile(t *testing.T) {
 	}
 	a := open(t, path)
 	ctx := context.Background()
-	if err := a.Append(ctx, bot.Record{At: time.Now(), Kind: bot.KindCommand, Channel: "c", Thread: "7"}); err != nil {
+	if err := a.Append(ctx, audit.Record{At: time.Now(), Kind: audit.KindCommand, Channel: "c", Thread: "7"}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := a.Query(ctx, bot.AuditQuery{Thread: "7"})
+	got, err := a.Query(ctx, audit.Query{Thread: "7"})
 	if err != nil || len(got) != 1 {
 		t.Fatalf("after upgrade: %d records, %v", len(got), err)
 	}
@@ -132,7 +132,7 @@ func TestUpgradesAnOlderFile(t *testing.T) {
 func BenchmarkAppendParallel(b *testing.B) {
 	a := open(b, filepath.Join(b.TempDir(), "audit.db"))
 	ctx := context.Background()
-	r := bot.Record{At: time.Now(), Kind: bot.KindResult, Chat: "slack", Channel: "C1", User: "U1",
+	r := audit.Record{At: time.Now(), Kind: audit.KindResult, Chat: "slack", Channel: "C1", User: "U1",
 		Target: "web01:443", Verdict: "open", Reason: "syn-ack", ElapsedMS: 12}
 	b.ReportAllocs()
 	b.SetParallelism(4)

@@ -1,9 +1,9 @@
 // Package storetest holds the contract test suites every implementation of
-// bot.Queue, bot.Results, bot.Audit and bot.Claims must pass (store/memory,
+// wire.Queue, wire.Results, audit.Trail and wire.Claims must pass (store/memory,
 // store/sqlite, store/redis). Call them from the implementation's own tests:
 //
 //	func TestQueueContract(t *testing.T) {
-//		storetest.TestQueue(t, func(t *testing.T) bot.Queue { return memory.NewQueue() })
+//		storetest.TestQueue(t, func(t *testing.T) wire.Queue { return memory.NewQueue() })
 //	}
 //
 // Each subtest gets a fresh store from the factory; the factory should
@@ -19,8 +19,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/audit"
 	"github.com/portcheck/portcheck/checks"
+	"github.com/portcheck/portcheck/wire"
 )
 
 // wait bounds every blocking call so a broken store fails instead of hanging.
@@ -33,8 +34,8 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-func sampleJob(id, vantage string) bot.Job {
-	return bot.Job{
+func sampleJob(id, vantage string) wire.Job {
+	return wire.Job{
 		ID:        id,
 		CommandID: "cmd-" + id,
 		Target:    "web01:443",
@@ -45,8 +46,8 @@ func sampleJob(id, vantage string) bot.Job {
 		Vantage:   vantage,
 		Trace:     true,
 		Timeout:   7 * time.Second,
-		Thread: bot.Thread{
-			Channel: bot.Channel{Chat: "slack", Team: "T1", ID: "C1", Name: "ops", Ref: "https://hooks.example/x"},
+		Thread: wire.Thread{
+			Channel: wire.Channel{Chat: "slack", Team: "T1", ID: "C1", Name: "ops", Ref: "https://hooks.example/x"},
 			ID:      "1700000000.000100",
 			Ref:     "ref",
 		},
@@ -55,7 +56,7 @@ func sampleJob(id, vantage string) bot.Job {
 	}
 }
 
-func sameJob(t *testing.T, got, want bot.Job) {
+func sameJob(t *testing.T, got, want wire.Job) {
 	t.Helper()
 	if !got.EnqueuedAt.Equal(want.EnqueuedAt) {
 		t.Errorf("job %s: EnqueuedAt = %v, want %v", want.ID, got.EnqueuedAt, want.EnqueuedAt)
@@ -66,10 +67,10 @@ func sameJob(t *testing.T, got, want bot.Job) {
 	}
 }
 
-// TestQueue is the contract of bot.Queue: per-vantage FIFO delivery, Next
+// TestQueue is the contract of wire.Queue: per-vantage FIFO delivery, Next
 // blocking until a job or ctx is done, each job delivered to exactly one of
 // several concurrent consumers, Ack idempotent.
-func TestQueue(t *testing.T, newQueue func(t *testing.T) bot.Queue) {
+func TestQueue(t *testing.T, newQueue func(t *testing.T) wire.Queue) {
 	t.Run("RoundTrip", func(t *testing.T) {
 		q := newQueue(t)
 		ctx := ctxFor(t, wait)
@@ -140,7 +141,7 @@ func TestQueue(t *testing.T, newQueue func(t *testing.T) bot.Queue) {
 	t.Run("NextWakesOnEnqueue", func(t *testing.T) {
 		q := newQueue(t)
 		ctx := ctxFor(t, wait)
-		got := make(chan bot.Job, 1)
+		got := make(chan wire.Job, 1)
 		errc := make(chan error, 1)
 		go func() {
 			d, err := q.Next(ctx, "local")
@@ -231,9 +232,9 @@ func TestQueue(t *testing.T, newQueue func(t *testing.T) bot.Queue) {
 	})
 }
 
-func sampleResult(id string) bot.Result {
+func sampleResult(id string) wire.Result {
 	j := sampleJob(id, "local")
-	return bot.Result{
+	return wire.Result{
 		Job: j,
 		Report: checks.Report{
 			Target: "web01:443", Host: "web01", Port: 443,
@@ -249,9 +250,9 @@ func sampleResult(id string) bot.Result {
 	}
 }
 
-// TestResults is the contract of bot.Results: what is published comes back
+// TestResults is the contract of wire.Results: what is published comes back
 // whole, in order, once, and Next blocks until a result or ctx is done.
-func TestResults(t *testing.T, newResults func(t *testing.T) bot.Results) {
+func TestResults(t *testing.T, newResults func(t *testing.T) wire.Results) {
 	t.Run("RoundTrip", func(t *testing.T) {
 		rs := newResults(t)
 		ctx := ctxFor(t, wait)
@@ -364,7 +365,7 @@ func TestResults(t *testing.T, newResults func(t *testing.T) bot.Results) {
 	})
 }
 
-// TestAudit is the contract of bot.Audit: append-only, Seq assigned by the
+// TestAudit is the contract of audit.Trail: append-only, Seq assigned by the
 // store and strictly increasing, Query filtering. Query semantics every
 // implementation shares:
 //   - records come back in ascending Seq order;
@@ -372,15 +373,15 @@ func TestResults(t *testing.T, newResults func(t *testing.T) bot.Results) {
 //   - Chat, Channel, Kind, Thread match exactly; Since matches At >= Since;
 //   - Target matches a record whose Target, or one of whose Targets, equals
 //     q.Target or starts with q.Target+":" (so "web01" finds "web01:443").
-func TestAudit(t *testing.T, newAudit func(t *testing.T) bot.Audit) {
+func TestAudit(t *testing.T, newAudit func(t *testing.T) audit.Trail) {
 	base := time.Date(2026, 11, 24, 14, 0, 0, 0, time.UTC)
-	rec := func(i int, kind, channel, target string) bot.Record {
-		r := bot.Record{
+	rec := func(i int, kind, channel, target string) audit.Record {
+		r := audit.Record{
 			At: base.Add(time.Duration(i) * time.Minute), Kind: kind, Chat: "slack", Team: "T1",
 			Channel: channel, User: "U1", CommandID: fmt.Sprintf("cmd%d", i),
 		}
-		if kind == bot.KindCommand {
-			r.Text, r.Targets, r.Decision = target, []string{target}, bot.DecisionQueued
+		if kind == audit.KindCommand {
+			r.Text, r.Targets, r.Decision = target, []string{target}, audit.DecisionQueued
 		} else {
 			r.Target, r.JobID, r.Verdict, r.Reason, r.ElapsedMS = target, fmt.Sprintf("job%d", i), "open", "syn-ack", int64(i)
 			r.Address, r.Vantage = "198.18.3.10", "local"
@@ -392,13 +393,13 @@ func TestAudit(t *testing.T, newAudit func(t *testing.T) bot.Audit) {
 		a := newAudit(t)
 		ctx := ctxFor(t, wait)
 		for i := 0; i < 5; i++ {
-			r := rec(i, bot.KindCommand, "C1", "web01:443")
+			r := rec(i, audit.KindCommand, "C1", "web01:443")
 			r.Seq = 999 // the store assigns Seq, whatever the caller says
 			if err := a.Append(ctx, r); err != nil {
 				t.Fatalf("Append: %v", err)
 			}
 		}
-		got, err := a.Query(ctx, bot.AuditQuery{})
+		got, err := a.Query(ctx, audit.Query{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -418,14 +419,14 @@ func TestAudit(t *testing.T, newAudit func(t *testing.T) bot.Audit) {
 	t.Run("RoundTripFields", func(t *testing.T) {
 		a := newAudit(t)
 		ctx := ctxFor(t, wait)
-		want := rec(1, bot.KindResult, "C1", "web01:443")
+		want := rec(1, audit.KindResult, "C1", "web01:443")
 		want.Why, want.Text = "why, with \"quotes\", commas\nand newlines", "web01:443"
 		want.Targets = []string{"web01:443", "db1:5432"}
 		want.Thread = "1700000000.000100"
 		if err := a.Append(ctx, want); err != nil {
 			t.Fatal(err)
 		}
-		got, err := a.Query(ctx, bot.AuditQuery{})
+		got, err := a.Query(ctx, audit.Query{})
 		if err != nil || len(got) != 1 {
 			t.Fatalf("Query = %d records, %v", len(got), err)
 		}
@@ -443,13 +444,13 @@ func TestAudit(t *testing.T, newAudit func(t *testing.T) bot.Audit) {
 	t.Run("QueryFilters", func(t *testing.T) {
 		a := newAudit(t)
 		ctx := ctxFor(t, wait)
-		all := []bot.Record{
-			rec(0, bot.KindCommand, "C1", "web01:443"),
-			rec(1, bot.KindResult, "C1", "web01:443"),
-			rec(2, bot.KindCommand, "C2", "db1:5432"),
-			rec(3, bot.KindResult, "C2", "db1:5432"),
-			rec(4, bot.KindCommand, "C1", "web010:22"),
-			rec(5, bot.KindResult, "C1", "web010:22"),
+		all := []audit.Record{
+			rec(0, audit.KindCommand, "C1", "web01:443"),
+			rec(1, audit.KindResult, "C1", "web01:443"),
+			rec(2, audit.KindCommand, "C2", "db1:5432"),
+			rec(3, audit.KindResult, "C2", "db1:5432"),
+			rec(4, audit.KindCommand, "C1", "web010:22"),
+			rec(5, audit.KindResult, "C1", "web010:22"),
 		}
 		all[4].Chat, all[5].Chat = "discord", "discord"
 		all[1].Thread, all[4].Thread = "171.1", "171.1"
@@ -458,7 +459,7 @@ func TestAudit(t *testing.T, newAudit func(t *testing.T) bot.Audit) {
 				t.Fatal(err)
 			}
 		}
-		ids := func(rs []bot.Record) string {
+		ids := func(rs []audit.Record) string {
 			var s []string
 			for _, r := range rs {
 				s = append(s, r.CommandID)
@@ -467,23 +468,23 @@ func TestAudit(t *testing.T, newAudit func(t *testing.T) bot.Audit) {
 		}
 		for _, tc := range []struct {
 			name string
-			q    bot.AuditQuery
+			q    audit.Query
 			want string
 		}{
-			{"all", bot.AuditQuery{}, "[cmd0 cmd1 cmd2 cmd3 cmd4 cmd5]"},
-			{"channel", bot.AuditQuery{Channel: "C1"}, "[cmd0 cmd1 cmd4 cmd5]"},
-			{"chat", bot.AuditQuery{Chat: "discord"}, "[cmd4 cmd5]"},
-			{"kind", bot.AuditQuery{Kind: bot.KindResult}, "[cmd1 cmd3 cmd5]"},
-			{"since", bot.AuditQuery{Since: base.Add(3 * time.Minute)}, "[cmd3 cmd4 cmd5]"},
-			{"limit keeps most recent", bot.AuditQuery{Limit: 2}, "[cmd4 cmd5]"},
-			{"target exact", bot.AuditQuery{Target: "web01:443"}, "[cmd0 cmd1]"},
-			{"target host", bot.AuditQuery{Target: "web01"}, "[cmd0 cmd1]"},
-			{"target other host", bot.AuditQuery{Target: "web010"}, "[cmd4 cmd5]"},
-			{"target no match", bot.AuditQuery{Target: "web"}, "[]"},
-			{"combined", bot.AuditQuery{Channel: "C1", Kind: bot.KindResult, Limit: 1}, "[cmd5]"},
-			{"like metachars are literal", bot.AuditQuery{Target: "web0_"}, "[]"},
-			{"thread", bot.AuditQuery{Thread: "171.1"}, "[cmd1 cmd4]"},
-			{"thread and chat", bot.AuditQuery{Thread: "171.1", Chat: "slack"}, "[cmd1]"},
+			{"all", audit.Query{}, "[cmd0 cmd1 cmd2 cmd3 cmd4 cmd5]"},
+			{"channel", audit.Query{Channel: "C1"}, "[cmd0 cmd1 cmd4 cmd5]"},
+			{"chat", audit.Query{Chat: "discord"}, "[cmd4 cmd5]"},
+			{"kind", audit.Query{Kind: audit.KindResult}, "[cmd1 cmd3 cmd5]"},
+			{"since", audit.Query{Since: base.Add(3 * time.Minute)}, "[cmd3 cmd4 cmd5]"},
+			{"limit keeps most recent", audit.Query{Limit: 2}, "[cmd4 cmd5]"},
+			{"target exact", audit.Query{Target: "web01:443"}, "[cmd0 cmd1]"},
+			{"target host", audit.Query{Target: "web01"}, "[cmd0 cmd1]"},
+			{"target other host", audit.Query{Target: "web010"}, "[cmd4 cmd5]"},
+			{"target no match", audit.Query{Target: "web"}, "[]"},
+			{"combined", audit.Query{Channel: "C1", Kind: audit.KindResult, Limit: 1}, "[cmd5]"},
+			{"like metachars are literal", audit.Query{Target: "web0_"}, "[]"},
+			{"thread", audit.Query{Thread: "171.1"}, "[cmd1 cmd4]"},
+			{"thread and chat", audit.Query{Thread: "171.1", Chat: "slack"}, "[cmd1]"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				got, err := a.Query(ctx, tc.q)
@@ -507,7 +508,7 @@ func TestAudit(t *testing.T, newAudit func(t *testing.T) bot.Audit) {
 			go func(w int) {
 				defer wg.Done()
 				for i := w; i < n; i += 4 {
-					if err := a.Append(ctx, rec(i, bot.KindCommand, "C1", "web01:443")); err != nil {
+					if err := a.Append(ctx, rec(i, audit.KindCommand, "C1", "web01:443")); err != nil {
 						t.Errorf("Append: %v", err)
 						return
 					}
@@ -515,7 +516,7 @@ func TestAudit(t *testing.T, newAudit func(t *testing.T) bot.Audit) {
 			}(w)
 		}
 		wg.Wait()
-		got, err := a.Query(ctx, bot.AuditQuery{})
+		got, err := a.Query(ctx, audit.Query{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -539,16 +540,16 @@ func TestAudit(t *testing.T, newAudit func(t *testing.T) bot.Audit) {
 	t.Run("NothingRewritten", func(t *testing.T) {
 		a := newAudit(t)
 		ctx := ctxFor(t, wait)
-		if err := a.Append(ctx, rec(0, bot.KindCommand, "C1", "web01:443")); err != nil {
+		if err := a.Append(ctx, rec(0, audit.KindCommand, "C1", "web01:443")); err != nil {
 			t.Fatal(err)
 		}
-		first, _ := a.Query(ctx, bot.AuditQuery{})
+		first, _ := a.Query(ctx, audit.Query{})
 		// A result for the same command is a new record, the command stays as it was.
-		r := rec(0, bot.KindResult, "C1", "web01:443")
+		r := rec(0, audit.KindResult, "C1", "web01:443")
 		if err := a.Append(ctx, r); err != nil {
 			t.Fatal(err)
 		}
-		got, _ := a.Query(ctx, bot.AuditQuery{})
+		got, _ := a.Query(ctx, audit.Query{})
 		if len(got) != 2 {
 			t.Fatalf("%d records, want 2", len(got))
 		}
@@ -561,11 +562,11 @@ func TestAudit(t *testing.T, newAudit func(t *testing.T) bot.Audit) {
 		a := newAudit(t)
 		ctx := ctxFor(t, wait)
 		for i := 0; i < 3; i++ {
-			if err := a.Append(ctx, rec(i, bot.KindCommand, "C1", "web01:443")); err != nil {
+			if err := a.Append(ctx, rec(i, audit.KindCommand, "C1", "web01:443")); err != nil {
 				t.Fatal(err)
 			}
 		}
-		got, _ := a.Query(ctx, bot.AuditQuery{})
+		got, _ := a.Query(ctx, audit.Query{})
 		if got[0].Hash == "" {
 			t.Skip("store does not chain hashes")
 		}
@@ -577,9 +578,9 @@ func TestAudit(t *testing.T, newAudit func(t *testing.T) bot.Audit) {
 	})
 }
 
-// TestClaims is the contract of bot.Claims: the first claim of a key wins,
+// TestClaims is the contract of wire.Claims: the first claim of a key wins,
 // every later one (sequential or concurrent) loses until the ttl passes.
-func TestClaims(t *testing.T, newClaims func(t *testing.T) bot.Claims) {
+func TestClaims(t *testing.T, newClaims func(t *testing.T) wire.Claims) {
 	t.Run("FirstWins", func(t *testing.T) {
 		c := newClaims(t)
 		ctx := ctxFor(t, wait)

@@ -1,4 +1,4 @@
-package bot
+package audit
 
 import (
 	"crypto/sha256"
@@ -15,7 +15,7 @@ func ChainHash(r Record) string {
 	r.At = r.At.UTC()
 	b, err := json.Marshal(r)
 	if err != nil { // a Record has only strings, numbers and a time: cannot fail
-		panic("bot: marshalling audit record: " + err.Error())
+		panic("audit: marshalling record: " + err.Error())
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
