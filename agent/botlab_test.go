@@ -18,6 +18,7 @@ import (
 	"github.com/portcheck/portcheck/internal/netlab"
 	"github.com/portcheck/portcheck/store/memory"
 	"github.com/portcheck/portcheck/wire"
+	"github.com/portcheck/portcheck/worker"
 )
 
 // The bot end to end in the network lab: the external probe runs in the
@@ -143,15 +144,18 @@ func TestLabBotMergesAgent(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			q, res := memory.NewQueue(), memory.NewResults()
+			local, err := worker.New(worker.Params{Queue: q, Results: res, Checker: nsProber{lab.NS.Client}, Concurrency: 1, ProgressAfter: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
 			b, err := bot.New(bot.Params{
-				Queue: q, Results: res, Audit: memory.NewAudit(), Checker: nsProber{lab.NS.Client},
+				Queue: q, Results: res, Audit: memory.NewAudit(), Local: local,
 				HostFacts: labMerger{}, Agents: labAgents{{Vantage: "host:server", Names: []string{server}}},
-				Limits: bot.Limits{Concurrency: 1, ProgressAfter: time.Hour},
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			w, err := bot.NewWorker(bot.WorkerParams{Queue: q, Results: res, Vantage: "host:server", Concurrency: 1,
+			w, err := worker.New(worker.Params{Queue: q, Results: res, Vantage: "host:server", Concurrency: 1,
 				Checker: nsAgent{ns: lab.NS.Server, vantage: "host:server"}, ProgressAfter: -1})
 			if err != nil {
 				t.Fatal(err)

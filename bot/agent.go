@@ -18,21 +18,6 @@ import (
 // (AgentMerger is implemented in cmd/portcheck), so bot still imports
 // nothing of ours but checks.
 
-// FactsChecker is a Checker that also returns what it saw on the host it
-// runs on (a host agent: agent.Facts as JSON). The Worker publishes them in
-// Result.Facts.
-type FactsChecker interface {
-	Checker
-	CheckFacts(ctx context.Context, req checks.Request) (checks.Report, json.RawMessage)
-}
-
-func checkWithFacts(ctx context.Context, c Checker, req checks.Request) (checks.Report, json.RawMessage) {
-	if fc, ok := c.(FactsChecker); ok {
-		return fc.CheckFacts(ctx, req)
-	}
-	return c.Check(ctx, req), nil
-}
-
 // AgentInfo is one live host agent.
 type AgentInfo struct {
 	Vantage string   // the queue it answers: host:<hostname>

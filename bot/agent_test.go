@@ -12,6 +12,7 @@ import (
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/wire"
+	"github.com/portcheck/portcheck/worker"
 )
 
 // fakeMerger records what the bot hands to the agent package.
@@ -56,7 +57,7 @@ func TestHostAgentMerged(t *testing.T) {
 		p.HostFacts, p.Others = m, vantageList{"host:web01", "office"}
 		q, res = p.Queue, p.Results
 	})
-	w, err := bot.NewWorker(bot.WorkerParams{Queue: q, Results: res, Checker: factsAgent(`{"host":"web01"}`), Vantage: "host:web01", ProgressAfter: -1})
+	w, err := worker.New(worker.Params{Queue: q, Results: res, Checker: factsAgent(`{"host":"web01"}`), Vantage: "host:web01", ProgressAfter: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +180,7 @@ func TestAgentAskedByName(t *testing.T) {
 		p.HostFacts, p.Others = m, vantageList{"host:web01"}
 		q, res = p.Queue, p.Results
 	})
-	w, err := bot.NewWorker(bot.WorkerParams{Queue: q, Results: res, Checker: factsAgent(`{}`), Vantage: "host:web01", ProgressAfter: -1})
+	w, err := worker.New(worker.Params{Queue: q, Results: res, Checker: factsAgent(`{}`), Vantage: "host:web01", ProgressAfter: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

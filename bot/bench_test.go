@@ -15,6 +15,7 @@ import (
 	"github.com/portcheck/portcheck/store/memory"
 	"github.com/portcheck/portcheck/store/sqlite"
 	"github.com/portcheck/portcheck/wire"
+	"github.com/portcheck/portcheck/worker"
 )
 
 // renderChat renders every message as the shell would and throws it away,
@@ -50,10 +51,12 @@ func (stubChecker) Check(_ context.Context, req checks.Request) checks.Report {
 // (command and result records), thread start, enqueue, dequeue, stub
 // check, result publish/consume, render of the reply and the update.
 func benchBot(b *testing.B, audit audit.Trail) {
-	bt, err := bot.New(bot.Params{
-		Queue: memory.NewQueue(), Results: memory.NewResults(), Audit: audit, Claims: memory.NewClaims(),
-		Checker: stubChecker{}, Limits: bot.Limits{Concurrency: 2},
-	})
+	q, rs := memory.NewQueue(), memory.NewResults()
+	w, err := worker.New(worker.Params{Queue: q, Results: rs, Checker: stubChecker{}, Concurrency: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bt, err := bot.New(bot.Params{Queue: q, Results: rs, Audit: audit, Claims: memory.NewClaims(), Local: w})
 	if err != nil {
 		b.Fatal(err)
 	}

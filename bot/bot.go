@@ -15,12 +15,6 @@ import (
 	"github.com/portcheck/portcheck/wire"
 )
 
-// Checker runs the troubleshooting chain for one port (*checks.Prober in
-// production, a stub in tests and benchmarks).
-type Checker interface {
-	Check(ctx context.Context, req checks.Request) checks.Report
-}
-
 // Policy decides whether a command may check a target (issue 7 plugs the
 // real one in; AllowAll is the default). Decisions carry the addresses that
 // were vetted so workers probe exactly those.
@@ -65,6 +59,11 @@ type GateDecision struct {
 	Done       func()
 }
 
+// Runner is something Run runs until its context ends (the local worker).
+type Runner interface {
+	Run(ctx context.Context)
+}
+
 // Vantages lists the vantages workers currently serve (Redis heartbeats in
 // distributed mode).
 type Vantages interface {
@@ -74,14 +73,11 @@ type Vantages interface {
 // Limits tunes the bot; zero values mean the defaults in parentheses.
 type Limits struct {
 	Vantage           string        // the local vantage's name ("local")
-	Concurrency       int           // local worker pool size (8)
 	JobTimeout        time.Duration // per-job deadline (60s)
-	ProgressAfter     time.Duration // a job running this long gets a progress line (5s)
 	DetailPorts       int           // runs with at most this many jobs get one evidence reply per job; more get one grouped reply (5)
 	WatchesPerChannel int           // concurrent watches a channel may hold (3)
 	HistoryLimit      int           // rows in `history` (10)
 	DrainTimeout      time.Duration // on shutdown, how long to wait for in-flight results (5s)
-	DrainGrace        time.Duration // on shutdown, how long the local workers may finish jobs in flight (0: cut short at once)
 	Threads           int           // threads remembered for again/stop; the oldest idle ones are forgotten past this (10000)
 	AgentWait         time.Duration // once a run's external checks are in, how long its host agents may take before the thread goes on without them (5s)
 	Grammar           GrammarLimits
@@ -101,13 +97,11 @@ func (l Limits) withDefaults() Limits {
 			*v = d
 		}
 	}
-	def(&l.Concurrency, 8)
 	def(&l.DetailPorts, 5)
 	def(&l.WatchesPerChannel, 3)
 	def(&l.HistoryLimit, 10)
 	def(&l.Threads, 10000)
 	defD(&l.JobTimeout, 60*time.Second)
-	defD(&l.ProgressAfter, 5*time.Second)
 	defD(&l.DrainTimeout, 5*time.Second)
 	defD(&l.AgentWait, 5*time.Second)
 	l.Grammar = l.Grammar.withDefaults()
@@ -120,11 +114,15 @@ type Params struct {
 	Results wire.Results
 	Audit   audit.Trail
 	Claims  wire.Claims // dedupe of command ids and posts; default in-process
-	Checker Checker     // when set, Run also runs a local worker pool on it
-	Policy  Policy      // default AllowAll
-	Gate    Gate        // authorization and rate limits; nil admits all
-	Observe Observer    // metrics; nil observes nothing
-	Others  Vantages    // remote vantages besides the local one; nil: local only
+	// Local, when set, is this process's own worker pool (a
+	// *worker.Worker on Queue and Results, serving Limits.Vantage): Run runs
+	// it beside the results loop and, on shutdown, lets it finish before
+	// draining the results. Nil: every vantage is served elsewhere.
+	Local   Runner
+	Policy  Policy   // default AllowAll
+	Gate    Gate     // authorization and rate limits; nil admits all
+	Observe Observer // metrics; nil observes nothing
+	Others  Vantages // remote vantages besides the local one; nil: local only
 	// HostFacts, when set, turns on the host agent (issue 8): targets with
 	// a live agent get a host-local job beside the external probes and a
 	// merged reply; targets without one get what could not be seen.

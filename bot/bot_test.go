@@ -14,6 +14,7 @@ import (
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/store/memory"
 	"github.com/portcheck/portcheck/wire"
+	"github.com/portcheck/portcheck/worker"
 )
 
 // fakeChat records every call as one line: "verb thread status: text".
@@ -103,7 +104,7 @@ func report(req checks.Request, v checks.Verdict) checks.Report {
 	return r
 }
 
-func verdictChecker(v checks.Verdict) bot.Checker {
+func verdictChecker(v checks.Verdict) worker.Checker {
 	return checkerFunc(func(_ context.Context, req checks.Request) checks.Report { return report(req, v) })
 }
 
@@ -117,17 +118,36 @@ type harness struct {
 
 var t0 = time.Date(2026, 11, 24, 14, 2, 0, 0, time.UTC)
 
-func newHarness(t *testing.T, c bot.Checker, mod func(*bot.Params)) *harness {
+func newHarness(t *testing.T, c worker.Checker, mod func(*bot.Params)) *harness {
+	t.Helper()
+	return newHarnessW(t, c, nil, mod)
+}
+
+// newHarnessW is newHarness with the local worker's params adjusted too
+// (wmod, after mod: the worker serves the bot's queue and vantage).
+func newHarnessW(t *testing.T, c worker.Checker, wmod func(*worker.Params), mod func(*bot.Params)) *harness {
 	t.Helper()
 	var ids atomic.Int64
 	p := bot.Params{
-		Queue: memory.NewQueue(), Results: memory.NewResults(), Audit: memory.NewAudit(), Checker: c,
+		Queue: memory.NewQueue(), Results: memory.NewResults(), Audit: memory.NewAudit(),
 		Now:    func() time.Time { return t0 },
 		NewID:  func() string { return fmt.Sprintf("r%d", ids.Add(1)) },
-		Limits: bot.Limits{Concurrency: 1, ProgressAfter: time.Hour, DrainTimeout: time.Second},
+		Limits: bot.Limits{DrainTimeout: time.Second},
 	}
 	if mod != nil {
 		mod(&p)
+	}
+	if c != nil {
+		wp := worker.Params{Queue: p.Queue, Results: p.Results, Checker: c, Vantage: p.Limits.Vantage,
+			Concurrency: 1, ProgressAfter: time.Hour, Now: p.Now}
+		if wmod != nil {
+			wmod(&wp)
+		}
+		w, err := worker.New(wp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Local = w
 	}
 	b, err := bot.New(p)
 	if err != nil {
@@ -350,12 +370,12 @@ func TestSeveralPortsOneReplyEach(t *testing.T) {
 }
 
 func TestPortRangeIsGrouped(t *testing.T) {
-	h := newHarness(t, checkerFunc(func(_ context.Context, req checks.Request) checks.Report {
+	h := newHarnessW(t, checkerFunc(func(_ context.Context, req checks.Request) checks.Report {
 		if req.Port == 22 || req.Port == 80 {
 			return report(req, checks.VerdictOpen)
 		}
 		return report(req, checks.VerdictClosed)
-	}), func(p *bot.Params) { p.Limits.Concurrency = 4 })
+	}), func(p *worker.Params) { p.Concurrency = 4 }, nil)
 	h.say(t, "web01:1-1024", nil)
 	h.settle(t)
 	got := h.chat.log()
@@ -552,10 +572,10 @@ func TestResultFromAnotherProcessUsesAddChat(t *testing.T) {
 
 func TestProgressLine(t *testing.T) {
 	release := make(chan struct{})
-	h := newHarness(t, checkerFunc(func(_ context.Context, req checks.Request) checks.Report {
+	h := newHarnessW(t, checkerFunc(func(_ context.Context, req checks.Request) checks.Report {
 		<-release
 		return report(req, checks.VerdictOpen)
-	}), func(p *bot.Params) { p.Limits.ProgressAfter = 20 * time.Millisecond })
+	}), func(p *worker.Params) { p.ProgressAfter = 20 * time.Millisecond }, nil)
 	h.say(t, "web01:443", nil)
 	h.chat.waitFor(t, "still checking")
 	close(release)

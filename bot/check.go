@@ -18,7 +18,7 @@ func (b *Bot) knownVantages(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return vs, fmt.Errorf("bot: listing vantages: %w", err)
 	}
-	if b.p.Checker == nil {
+	if b.p.Local == nil {
 		vs = nil // no local worker: the local vantage is only known if a worker serves it
 	}
 	for _, v := range others {
@@ -32,7 +32,7 @@ func (b *Bot) knownVantages(ctx context.Context) ([]string, error) {
 // pickVantages resolves "from" against the vantages being served.
 func (b *Bot) pickVantages(ctx context.Context, req Request) ([]string, string) {
 	if len(req.Vantages) == 0 && !req.AllVantages {
-		if b.p.Checker != nil || b.p.Others == nil {
+		if b.p.Local != nil || b.p.Others == nil {
 			return []string{b.lim.Vantage}, ""
 		}
 		req.Vantages = []string{b.lim.Vantage} // no local worker: someone must serve it

@@ -183,37 +183,6 @@ func TestDifferentialMessage(t *testing.T) {
 	}
 }
 
-// The egress self-check runs only when the port looked filtered, probes the
-// control on the same port, and is carried in the report.
-func TestEgressChecker(t *testing.T) {
-	var asked []string
-	inner := checkFn(func(_ context.Context, req checks.Request) checks.Report {
-		asked = append(asked, req.Target)
-		switch req.Host {
-		case "web01":
-			return checks.Report{Host: req.Host, Port: req.Port, Verdict: checks.VerdictFilteredAtHost, Reason: checks.ReasonNoResponse}
-		case "open.example":
-			return checks.Report{Host: req.Host, Port: req.Port, Verdict: checks.VerdictOpen}
-		}
-		return checks.Report{Host: req.Host, Port: req.Port, Verdict: checks.VerdictOpen, Address: "127.0.0.1"}
-	})
-	e := bot.EgressChecker{Checker: inner, Control: "ctl.example:9"}
-	rep := e.Check(context.Background(), checks.Request{Target: "web01:443", Host: "web01", Port: 443})
-	if rep.Egress == nil || rep.Egress.Control != "ctl.example" || rep.Egress.Port != 443 || !rep.Egress.Passes() {
-		t.Fatalf("egress = %+v, want the control probed on 443 and open", rep.Egress)
-	}
-	if strings.Join(asked, " ") != "web01:443 ctl.example:443" {
-		t.Errorf("probed %v", asked)
-	}
-	asked = nil
-	if rep := e.Check(context.Background(), checks.Request{Target: "open.example:22", Host: "open.example", Port: 22}); rep.Egress != nil || len(asked) != 1 {
-		t.Errorf("an open port needs no egress check: %+v, probed %v", rep.Egress, asked)
-	}
-	if rep := (bot.EgressChecker{Checker: inner}).Check(context.Background(), checks.Request{Host: "web01", Port: 443}); rep.Egress != nil {
-		t.Errorf("no control configured, yet egress = %+v", rep.Egress)
-	}
-}
-
 type checkFn func(ctx context.Context, req checks.Request) checks.Report
 
 func (f checkFn) Check(ctx context.Context, req checks.Request) checks.Report { return f(ctx, req) }

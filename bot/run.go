@@ -116,8 +116,8 @@ func (b *Bot) startRunDone(ctx context.Context, ts *threadState, kind Verb, by w
 	return nil
 }
 
-// Run consumes results and posts them until ctx is done; with a Checker it
-// also runs the local worker pool. On shutdown it stops watches, lets the
+// Run consumes results and posts them until ctx is done; with Params.Local
+// it also runs the local worker pool. On shutdown it stops watches, lets the
 // workers finish or interrupt their jobs, posts what they report, and says
 // in any thread still waiting that its check was interrupted.
 func (b *Bot) Run(ctx context.Context) error {
@@ -125,21 +125,9 @@ func (b *Bot) Run(ctx context.Context) error {
 	wctx, wcancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer wcancel()
 	var workers sync.WaitGroup
-	if b.p.Checker != nil {
-		wp := WorkerParams{
-			Queue: b.p.Queue, Results: b.p.Results, Checker: b.p.Checker, Vantage: b.lim.Vantage,
-			Concurrency: b.lim.Concurrency, ProgressAfter: b.lim.ProgressAfter, Now: b.p.Now, Log: b.log, Observe: b.p.Observe,
-			KeepInterrupted: b.p.KeepPendingOnShutdown, DrainGrace: b.lim.DrainGrace,
-		}
-		if v, ok := b.p.Policy.(AddrChecker); ok {
-			wp.Vet = v // chat mode: the worker re-checks what it probes
-		}
-		w, err := NewWorker(wp)
-		if err != nil {
-			return err
-		}
+	if b.p.Local != nil {
 		workers.Add(1)
-		go func() { defer workers.Done(); w.Run(wctx) }()
+		go func() { defer workers.Done(); b.p.Local.Run(wctx) }()
 	}
 	rctx, rcancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer rcancel()

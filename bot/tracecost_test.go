@@ -10,6 +10,7 @@ import (
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/store/memory"
 	"github.com/portcheck/portcheck/wire"
+	"github.com/portcheck/portcheck/worker"
 )
 
 // chargingGate admits everything and records every ChargeTrace.
@@ -46,7 +47,7 @@ var _ bot.TraceCharger = (*chargingGate)(nil)
 
 // tracingChecker answers like the prober: open needs no trace; the other
 // verdicts carry the path trace it ran (or only a control trace).
-func tracingChecker(v checks.Verdict, controlOnly bool) bot.Checker {
+func tracingChecker(v checks.Verdict, controlOnly bool) worker.Checker {
 	return checkerFunc(func(_ context.Context, req checks.Request) checks.Report {
 		r := report(req, v)
 		if v == checks.VerdictOpen || v == checks.VerdictClosed {

@@ -33,7 +33,7 @@ func (b *Bot) vantagesMessage(ctx context.Context) Message {
 		b.log.Error("listing vantages", "err", err)
 		return Message{Status: StatusError, Text: "cannot list vantages right now (the job queue is unavailable); try again in a minute"}
 	}
-	return VantagesMessage(b.lim.Vantage, b.p.Checker != nil, ws, b.p.Now())
+	return VantagesMessage(b.lim.Vantage, b.p.Local != nil, ws, b.p.Now())
 }
 
 // VantagesMessage lists where checks can run from: the local vantage (when

@@ -2,22 +2,12 @@ package bot
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"strings"
 
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/wire"
 )
-
-// AddrChecker judges one literal address with no DNS (*policy.Policy has
-// it). A Policy that also implements it makes the bot's own workers refuse
-// jobs without vetted addresses and re-check each address before probing:
-// defence in depth, should a job ever reach the queue unvetted (a bug, or a
-// job written into a shared Redis by someone else).
-type AddrChecker interface {
-	CheckAddr(a netip.Addr) (allowed bool, rule string)
-}
 
 // HopRedactor says which trace hops to hide from the chat (*policy.Policy
 // has it). A Policy that also implements it has the bot redact, before
@@ -29,33 +19,6 @@ type HopRedactor interface {
 
 // Redacted replaces a hidden hop address in chat output.
 const Redacted = "redacted"
-
-// vetJob is the worker side of the fence: with a checker, a job must carry
-// addresses and each must pass. It returns the addresses to probe, or why
-// the job is refused.
-func vetJob(c AddrChecker, j wire.Job) ([]netip.Addr, string) {
-	var out []netip.Addr
-	for _, s := range j.Addrs {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return nil, fmt.Sprintf("refused: the job's address %q is not an IP address", s)
-		}
-		if c == nil {
-			out = append(out, a)
-			continue
-		}
-		if ok, rule := c.CheckAddr(a); !ok {
-			return nil, fmt.Sprintf("refused: %s is not allowed (rule: %s)", a, rule)
-		}
-		out = append(out, a)
-	}
-	if c != nil && len(out) == 0 {
-		// The worker would resolve the name itself, and that second answer
-		// was never checked (DNS rebinding): refuse rather than look it up.
-		return nil, "refused: the job carries no vetted addresses, and this worker does not resolve names itself"
-	}
-	return out, ""
-}
 
 // dnsFailure is a target whose one policy lookup failed: it is answered
 // with a dns_error verdict in the thread, and no job is queued for it, since

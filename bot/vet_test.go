@@ -15,6 +15,7 @@ import (
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/policy"
 	"github.com/portcheck/portcheck/wire"
+	"github.com/portcheck/portcheck/worker"
 )
 
 // realPolicy presents a *policy.Policy as the bot's Policy, as serve does,
@@ -71,7 +72,7 @@ func TestDNSFailureIsAnsweredWithoutAJob(t *testing.T) {
 		probed.Add(1)
 		return report(req, checks.VerdictOpen)
 	})
-	h := newHarness(t, checker, func(p *bot.Params) { p.Policy = realPolicy{pol} })
+	h := newHarnessW(t, checker, func(w *worker.Params) { w.Vet = pol }, func(p *bot.Params) { p.Policy = realPolicy{pol} })
 	h.say(t, "rebind.example:80", nil)
 	h.settle(t)
 	expect(t, h.chat.log(),
@@ -111,7 +112,7 @@ func TestDNSNotFoundHints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newHarness(t, verdictChecker(checks.VerdictOpen), func(p *bot.Params) { p.Policy = realPolicy{pol} })
+	h := newHarnessW(t, verdictChecker(checks.VerdictOpen), func(w *worker.Params) { w.Vet = pol }, func(p *bot.Params) { p.Policy = realPolicy{pol} })
 	h.say(t, "nosuch.example:443", nil)
 	h.settle(t)
 	h.chat.mu.Lock()
@@ -126,45 +127,6 @@ func TestDNSNotFoundHints(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no NXDOMAIN summary in the thread: %q", h.chat.events)
-	}
-}
-
-func TestWorkerVetsJobAddresses(t *testing.T) {
-	pol, err := policy.New(policy.Config{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var probed atomic.Int64
-	w, _, _ := newWorker(t, checkerFunc(func(_ context.Context, req checks.Request) checks.Report {
-		probed.Add(1)
-		return report(req, checks.VerdictOpen)
-	}), func(p *bot.WorkerParams) { p.Vet = pol })
-	cases := []struct {
-		name  string
-		addrs []string
-		want  string // "" = probed
-	}{
-		{"no addresses", nil, "refused: the job carries no vetted addresses"},
-		{"metadata", []string{"93.184.215.14", "169.254.169.254"}, "refused: 169.254.169.254 is not allowed (rule: default deny: cloud metadata 169.254.169.254/32)"},
-		{"mapped", []string{"::ffff:127.0.0.1"}, "refused: ::ffff:127.0.0.1 is not allowed"},
-		{"garbage", []string{"0xA9FEA9FE"}, "refused: the job's address \"0xA9FEA9FE\" is not an IP address"},
-		{"public", []string{"93.184.215.14"}, ""},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			before := probed.Load()
-			res := w.Do(context.Background(), wire.Job{ID: "j", Target: "web:80", Host: "web", Port: 80, Addrs: c.addrs})
-			ran := probed.Load() > before
-			if c.want == "" {
-				if !ran || res.Error != "" {
-					t.Errorf("ran %v error %q, want probed", ran, res.Error)
-				}
-				return
-			}
-			if ran || !strings.HasPrefix(res.Error, c.want) {
-				t.Errorf("ran %v error %q, want refused with %q", ran, res.Error, c.want)
-			}
-		})
 	}
 }
 
@@ -195,7 +157,7 @@ func TestTraceHopsRedactedForPublicTargets(t *testing.T) {
 				r.Hints = []checks.Hint{{Text: "ask who runs 10.0.0.1", Commands: []string{"mtr -T -P 80 10.0.0.1"}}}
 				return r
 			})
-			h := newHarness(t, checker, func(p *bot.Params) { p.Policy = realPolicy{pol} })
+			h := newHarnessW(t, checker, func(w *worker.Params) { w.Vet = pol }, func(p *bot.Params) { p.Policy = realPolicy{pol} })
 			h.say(t, c.target+":80", nil)
 			h.settle(t)
 			h.chat.mu.Lock()

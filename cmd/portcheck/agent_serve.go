@@ -13,15 +13,15 @@ import (
 	"time"
 
 	"github.com/portcheck/portcheck/agent"
-	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/config"
 	rstore "github.com/portcheck/portcheck/store/redis"
 	"github.com/portcheck/portcheck/wire"
+	"github.com/portcheck/portcheck/worker"
 )
 
 // agentChecker answers a job with the host's facts instead of probes: a
-// bot.Checker, so the ordinary bot.Worker loop serves agent vantages.
+// worker.Checker, so the ordinary worker.Worker loop serves agent vantages.
 type agentChecker struct {
 	opts    agent.Options
 	vantage string
@@ -34,7 +34,7 @@ func (c agentChecker) Check(ctx context.Context, req checks.Request) checks.Repo
 	return rep
 }
 
-// CheckFacts is Check plus the facts themselves (bot.FactsChecker), which
+// CheckFacts is Check plus the facts themselves (worker.FactsChecker), which
 // the worker publishes in Result.Facts for the bot to merge with the
 // external probes of the same port.
 func (c agentChecker) CheckFacts(ctx context.Context, req checks.Request) (checks.Report, json.RawMessage) {
@@ -96,7 +96,7 @@ func runAgentServe(ctx context.Context, p agentServeParams, io stdio) int {
 	var wg sync.WaitGroup
 	failed := make(chan error, 2*len(p.vantages))
 	for _, v := range p.vantages {
-		w, err := bot.NewWorker(bot.WorkerParams{
+		w, err := worker.New(worker.Params{
 			Queue:           st.Queue(),
 			Results:         st.Results(),
 			Checker:         agentChecker{opts: p.opts, vantage: v},

@@ -19,6 +19,7 @@ import (
 	"github.com/portcheck/portcheck/internal/redistest"
 	"github.com/portcheck/portcheck/store/memory"
 	"github.com/portcheck/portcheck/wire"
+	"github.com/portcheck/portcheck/worker"
 )
 
 // threadChat records a thread as the shell would print it, one message
@@ -155,11 +156,10 @@ func TestAgentMergedThread(t *testing.T) {
 			var ids int
 			b, err := bot.New(bot.Params{
 				Queue: q, Results: res, Audit: memory.NewAudit(),
-				Checker: externalChecker(func(req checks.Request) checks.Report { return externalReport(req, tc.verdict) }),
-				Others:  staticVantages{"host:web01"}, HostFacts: agentMerger{},
-				Now:    func() time.Time { return time.Date(2026, 11, 24, 14, 2, 0, 0, time.UTC) },
-				NewID:  func() string { ids++; return "r" + strconv.Itoa(ids) },
-				Limits: bot.Limits{Concurrency: 1, ProgressAfter: time.Hour},
+				Local:  testLocal(t, q, res, externalChecker(func(req checks.Request) checks.Report { return externalReport(req, tc.verdict) }), nil),
+				Others: staticVantages{"host:web01"}, HostFacts: agentMerger{},
+				Now:   func() time.Time { return time.Date(2026, 11, 24, 14, 2, 0, 0, time.UTC) },
+				NewID: func() string { ids++; return "r" + strconv.Itoa(ids) },
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -170,7 +170,7 @@ func TestAgentMergedThread(t *testing.T) {
 			wg.Add(1)
 			go func() { defer wg.Done(); _ = b.Run(ctx) }()
 			if tc.facts != "" {
-				w, err := bot.NewWorker(bot.WorkerParams{Queue: q, Results: res, Vantage: "host:web01", Concurrency: 1,
+				w, err := worker.New(worker.Params{Queue: q, Results: res, Vantage: "host:web01", Concurrency: 1,
 					Checker: fixtureAgent{facts: loadFacts(t, tc.facts), vantage: "host:web01"}, ProgressAfter: -1})
 				if err != nil {
 					t.Fatal(err)
@@ -234,9 +234,8 @@ func TestAgentMergedThroughRedis(t *testing.T) {
 
 	b, err := bot.New(bot.Params{
 		Queue: st.Queue(), Results: st.Results(), Audit: memory.NewAudit(), Claims: st,
-		Checker: externalChecker(func(req checks.Request) checks.Report { return externalReport(req, checks.VerdictClosed) }),
-		Others:  st, Agents: agents, HostFacts: agentMerger{},
-		Limits: bot.Limits{Concurrency: 1, ProgressAfter: time.Hour},
+		Local:  testLocal(t, st.Queue(), st.Results(), externalChecker(func(req checks.Request) checks.Report { return externalReport(req, checks.VerdictClosed) }), nil),
+		Others: st, Agents: agents, HostFacts: agentMerger{},
 	})
 	if err != nil {
 		t.Fatal(err)

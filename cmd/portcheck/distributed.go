@@ -12,6 +12,7 @@ import (
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/config"
 	rstore "github.com/portcheck/portcheck/store/redis"
+	"github.com/portcheck/portcheck/worker"
 )
 
 // localChecker is the prober a worker runs at its vantage, with the egress
@@ -19,10 +20,10 @@ import (
 // PORTCHECK_CONTROL_TARGET): a filtered port is then re-tried against a host
 // known to be open, so the differential can tell "this vantage's own network
 // blocks outbound PORT" from "the target filters it".
-func localChecker(cfg config.Config, timeout time.Duration) bot.Checker {
-	var c bot.Checker = checks.NewProber(checks.Config{Timeout: timeout, Vantage: cfg.Vantage})
+func localChecker(cfg config.Config, timeout time.Duration) worker.Checker {
+	var c worker.Checker = checks.NewProber(checks.Config{Timeout: timeout, Vantage: cfg.Vantage})
 	if cfg.ControlTarget != "" {
-		c = bot.EgressChecker{Checker: c, Control: cfg.ControlTarget}
+		c = worker.EgressChecker{Checker: c, Control: cfg.ControlTarget}
 	}
 	return c
 }
@@ -38,7 +39,7 @@ func localWorkerOn(cfg config.Config) bool {
 // it under cfg.Vantage so /portcheck vantages lists it. An unreachable
 // Redis is not fatal: commands get "the job queue is unavailable" until it
 // is back; a wrong password is.
-func useRedis(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger, p *bot.Params) (cleanup func(), err error) {
+func useRedis(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger, p *bot.Params, local bool) (cleanup func(), err error) {
 	st, err := rstore.Open(ctx, cfg.Redis.URL, workerStoreOptions(cfg, getenv, log))
 	if err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
@@ -56,7 +57,7 @@ func useRedis(ctx context.Context, cfg config.Config, getenv func(string) string
 	p.Queue, p.Results, p.Claims, p.Others = st.Queue(), st.Results(), st, st
 	p.Agents = redisAgents{st} // host agents (portcheck agent --serve), found by their heartbeats
 	closers := []func(){func() { _ = st.Close() }}
-	if p.Checker != nil {
+	if local {
 		closers = append(closers, startHeartbeat(ctx, st, cfg.Vantage, log))
 	}
 	return func() {
@@ -83,4 +84,22 @@ func startHeartbeat(ctx context.Context, st *rstore.Store, vantage string, log *
 		}
 	}()
 	return func() { cancel(); <-done }
+}
+
+// addLocalWorker gives the bot its own worker pool on p's queue and
+// results, serving p's vantage. The policy re-checks every address a job
+// carries before it is probed (defence in depth, as in portcheck worker).
+// A durable queue (KeepPendingOnShutdown) gets the jobs cut short by a
+// shutdown back; grace is how long SIGTERM lets jobs in flight finish.
+func addLocalWorker(p *bot.Params, c worker.Checker, vet worker.AddrChecker, concurrency int, grace time.Duration, obs worker.Observer) error {
+	wp := worker.Params{
+		Queue: p.Queue, Results: p.Results, Checker: c, Vantage: p.Limits.Vantage, Concurrency: concurrency,
+		Vet: vet, Log: p.Log, Observe: obs, KeepInterrupted: p.KeepPendingOnShutdown, DrainGrace: grace,
+	}
+	w, err := worker.New(wp)
+	if err != nil {
+		return err
+	}
+	p.Local = w
+	return nil
 }

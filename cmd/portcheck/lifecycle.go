@@ -23,6 +23,7 @@ import (
 	"github.com/portcheck/portcheck/ops"
 	"github.com/portcheck/portcheck/policy"
 	"github.com/portcheck/portcheck/wire"
+	"github.com/portcheck/portcheck/worker"
 )
 
 // livePolicy is the target policy SIGHUP can replace while commands are
@@ -38,9 +39,9 @@ type livePolicyState struct {
 }
 
 var (
-	_ bot.Policy      = (*livePolicy)(nil)
-	_ bot.AddrChecker = (*livePolicy)(nil)
-	_ bot.HopRedactor = (*livePolicy)(nil)
+	_ bot.Policy         = (*livePolicy)(nil)
+	_ worker.AddrChecker = (*livePolicy)(nil)
+	_ bot.HopRedactor    = (*livePolicy)(nil)
 )
 
 func newLivePolicy(p *policy.Policy, cfg config.Policy) *livePolicy {
@@ -56,7 +57,7 @@ func (l *livePolicy) Decide(ctx context.Context, cmd bot.Command, t checks.Targe
 	return l.adapter().Decide(ctx, cmd, t)
 }
 
-// CheckAddr implements bot.AddrChecker (the workers' second look).
+// CheckAddr implements worker.AddrChecker (the workers' second look).
 func (l *livePolicy) CheckAddr(ip netip.Addr) (bool, string) { return l.adapter().CheckAddr(ip) }
 
 // RedactHop implements bot.HopRedactor.

@@ -15,6 +15,7 @@ import (
 	"github.com/portcheck/portcheck/config"
 	"github.com/portcheck/portcheck/policy"
 	"github.com/portcheck/portcheck/ratelimit"
+	"github.com/portcheck/portcheck/worker"
 )
 
 // targetPolicy builds the chat bot's target policy from the configuration
@@ -31,7 +32,7 @@ func targetPolicy(cfg config.Config, r policy.Resolver) (*policy.Policy, error) 
 }
 
 // CheckAddr lets the bot's workers re-check every address a job carries
-// before probing it (bot.AddrChecker).
+// before probing it (worker.AddrChecker).
 func (a policyAdapter) CheckAddr(ip netip.Addr) (bool, string) { return a.p.CheckAddr(ip) }
 
 // RedactHop lets the bot hide private hops of public traces in chat
@@ -39,8 +40,8 @@ func (a policyAdapter) CheckAddr(ip netip.Addr) (bool, string) { return a.p.Chec
 func (a policyAdapter) RedactHop(target, hop netip.Addr) bool { return a.p.RedactHop(target, hop) }
 
 var (
-	_ bot.AddrChecker = policyAdapter{}
-	_ bot.HopRedactor = policyAdapter{}
+	_ worker.AddrChecker = policyAdapter{}
+	_ bot.HopRedactor    = policyAdapter{}
 )
 
 // securityGate is the bot's Gate: who may run the command (authz), then how

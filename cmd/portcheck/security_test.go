@@ -18,6 +18,7 @@ import (
 	"github.com/portcheck/portcheck/config"
 	"github.com/portcheck/portcheck/store/memory"
 	"github.com/portcheck/portcheck/wire"
+	"github.com/portcheck/portcheck/worker"
 )
 
 // fakeClock is a settable clock for the rate limits.
@@ -248,9 +249,10 @@ func TestBotWithSecurityGate(t *testing.T) {
 		t.Fatal(err)
 	}
 	trail := memory.NewAudit()
+	q, rs := memory.NewQueue(), memory.NewResults()
 	b, err := bot.New(bot.Params{
-		Queue: memory.NewQueue(), Results: memory.NewResults(), Audit: trail,
-		Checker: checkerOK{}, Policy: policyAdapter{pol}, Gate: gate, Now: clock.Now,
+		Queue: q, Results: rs, Audit: trail, Local: testLocal(t, q, rs, checkerOK{}, policyAdapter{pol}),
+		Policy: policyAdapter{pol}, Gate: gate, Now: clock.Now,
 		Limits: bot.Limits{Grammar: bot.GrammarLimits{MaxText: cfg.Limits.MaxCommandLength, MaxTargets: cfg.Limits.MaxTargets, MaxPorts: cfg.Policy.MaxPorts}},
 	})
 	if err != nil {
@@ -355,4 +357,15 @@ func TestHistoryAllForAdminsOnly(t *testing.T) {
 	if len(recs) != 2 || recs[0].Decision != audit.DecisionDenied || !strings.Contains(recs[0].Why, "authz.admins") || recs[1].Decision != audit.DecisionAnswer {
 		t.Errorf("audit: %+v", recs)
 	}
+}
+
+// testLocal is the bot's local worker pool on q and rs, as serve and shell
+// build it (vet: the policy's second look at each job's addresses).
+func testLocal(t *testing.T, q wire.Queue, rs wire.Results, c worker.Checker, vet worker.AddrChecker) *worker.Worker {
+	t.Helper()
+	w, err := worker.New(worker.Params{Queue: q, Results: rs, Checker: c, Vet: vet, Concurrency: 1, ProgressAfter: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
 }

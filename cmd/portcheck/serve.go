@@ -23,6 +23,7 @@ import (
 	"github.com/portcheck/portcheck/store/memory"
 	rstore "github.com/portcheck/portcheck/store/redis"
 	"github.com/portcheck/portcheck/store/sqlite"
+	"github.com/portcheck/portcheck/worker"
 )
 
 const serveHelp = `Usage: portcheck serve [--config FILE] [--db PATH] [--listen ADDR]
@@ -118,20 +119,18 @@ func serve(ctx context.Context, args []string, io stdio, getenv func(string) str
 		return 1
 	}
 
-	p, readiness, cleanup, err := serveParams(ctx, cfg, getenv, log)
+	metrics := ops.NewMetrics()
+	p, readiness, cleanup, err := serveParams(ctx, cfg, getenv, log, metrics)
 	if err != nil {
 		fmt.Fprintf(io.err, "portcheck serve: %v\n", err)
 		return 1
 	}
 	defer cleanup()
-	metrics := ops.NewMetrics()
 	p.Observe = metrics
 	fwd.obs = metrics
 	if g, ok := p.Gate.(*securityGate); ok {
 		g.limited = metrics.RateLimited
 	}
-	// SIGTERM lets the local workers finish their jobs (worker.drain_grace).
-	p.Limits.DrainGrace = cfg.Worker.DrainGrace.Std()
 	b, err := bot.New(p)
 	if err != nil {
 		fmt.Fprintf(io.err, "portcheck serve: %v\n", err)
@@ -241,7 +240,7 @@ func queueKind(cfg config.Config) string {
 // embedded queue or Redis, the SQLite audit trail, the target policy, the
 // local worker. readiness checks whether the stores answer; cleanup closes
 // what was opened.
-func serveParams(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger) (p bot.Params, readiness map[string]ops.Check, cleanup func(), err error) {
+func serveParams(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger, obs worker.Observer) (p bot.Params, readiness map[string]ops.Check, cleanup func(), err error) {
 	var closers []func()
 	cleanup = func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -272,6 +271,7 @@ func serveParams(ctx context.Context, cfg config.Config, getenv func(string) str
 		return fail(err)
 	}
 
+	live := newLivePolicy(pol, cfg.Policy) // SIGHUP swaps it
 	timeout := cfg.Worker.Timeout.Std()
 	if timeout <= 0 {
 		timeout = 5 * time.Second
@@ -286,10 +286,9 @@ func serveParams(ctx context.Context, cfg config.Config, getenv func(string) str
 	}}
 	p = bot.Params{
 		Audit:  trail,
-		Policy: newLivePolicy(pol, cfg.Policy), // SIGHUP swaps it
+		Policy: live,
 		Limits: bot.Limits{
 			Vantage:           cfg.Vantage,
-			Concurrency:       cfg.Worker.Concurrency,
 			JobTimeout:        2*timeout + 5*time.Second,
 			WatchesPerChannel: cfg.Watch.MaxPerChannel,
 			Grammar: bot.GrammarLimits{
@@ -300,9 +299,7 @@ func serveParams(ctx context.Context, cfg config.Config, getenv func(string) str
 		Log:       log,
 		HostFacts: agentMerger{}, // merged host findings, or what could not be seen without an agent
 	}
-	if cfg.Worker.LocalWorker == nil || *cfg.Worker.LocalWorker {
-		p.Checker = localChecker(cfg, timeout) // with the egress self-check (distributed.go)
-	}
+	local := localWorkerOn(cfg)
 	var rdb goredis.UniversalClient // nil: rate limits in memory
 	if queueKind(cfg) == "redis" {
 		// The same store options as `portcheck worker`, so claim-idle and
@@ -318,12 +315,12 @@ func serveParams(ctx context.Context, cfg config.Config, getenv func(string) str
 		// Rate limits in Redis too, shared by every replica.
 		rdb = st.Client()
 		p.KeepPendingOnShutdown = true // Redis keeps them for the next process
-		if p.Checker != nil {
+		if local {
 			closers = append(closers, startHeartbeat(ctx, st, cfg.Vantage, log))
 		}
 	} else {
 		p.Queue, p.Results, p.Claims = memory.NewQueue(), memory.NewResults(), memory.NewClaims()
-		if p.Checker == nil {
+		if !local {
 			return fail(errors.New("the local worker is off (PORTCHECK_LOCAL_WORKER=false) and there is no REDIS_URL: nobody would run the checks"))
 		}
 	}
@@ -333,6 +330,12 @@ func serveParams(ctx context.Context, cfg config.Config, getenv func(string) str
 		return fail(err)
 	}
 	p.Gate = gate
+	if local {
+		// SIGTERM lets the local workers finish their jobs (worker.drain_grace).
+		if err := addLocalWorker(&p, localChecker(cfg, timeout), live, cfg.Worker.Concurrency, cfg.Worker.DrainGrace.Std(), obs); err != nil {
+			return fail(err)
+		}
+	}
 	return p, readiness, cleanup, nil
 }
 

@@ -151,8 +151,7 @@ func runShell(ctx context.Context, args []string, io stdio) int {
 		Policy: policyAdapter{pol},
 		Gate:   shellGate(log),
 		Limits: bot.Limits{
-			Vantage:     conf.Vantage,
-			Concurrency: cfg.concurrency,
+			Vantage: conf.Vantage,
 			// The engine keeps its own per-port deadline; the job's is a
 			// backstop with room for the trace after it.
 			JobTimeout: 2*cfg.timeout + 5*time.Second,
@@ -160,20 +159,24 @@ func runShell(ctx context.Context, args []string, io stdio) int {
 		Log:       log,
 		HostFacts: agentMerger{}, // host agents' findings; without one, the commands to run on the host
 	}
-	if localWorkerOn(conf) {
-		p.Checker = localChecker(conf, cfg.timeout)
-	}
+	local := localWorkerOn(conf)
 	if queueKind(conf) == "redis" {
 		quietGoRedis(log)
-		cleanup, err := useRedis(ctx, conf, os.Getenv, log, &p)
+		cleanup, err := useRedis(ctx, conf, os.Getenv, log, &p, local)
 		if err != nil {
 			fmt.Fprintf(io.err, "portcheck shell: %v\n", err)
 			return 1
 		}
 		defer cleanup()
-	} else if p.Checker == nil {
+	} else if !local {
 		fmt.Fprintln(io.err, "portcheck shell: the local worker is off (PORTCHECK_LOCAL_WORKER=false) and there is no REDIS_URL: nobody would run the checks")
 		return 2
+	}
+	if local {
+		if err := addLocalWorker(&p, localChecker(conf, cfg.timeout), policyAdapter{pol}, cfg.concurrency, 0, nil); err != nil {
+			fmt.Fprintf(io.err, "portcheck shell: %v\n", err)
+			return 1
+		}
 	}
 	b, err := bot.New(p)
 	if err != nil {

@@ -143,9 +143,10 @@ func TestBotChargesTracesAfterTheFact(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			q, rs := memory.NewQueue(), memory.NewResults()
 			b, err := bot.New(bot.Params{
-				Queue: memory.NewQueue(), Results: memory.NewResults(), Audit: memory.NewAudit(),
-				Checker: checkerVerdict(tc.verdict), Policy: policyAdapter{pol}, Gate: gate, Now: clock.Now,
+				Queue: q, Results: rs, Audit: memory.NewAudit(), Local: testLocal(t, q, rs, checkerVerdict(tc.verdict), policyAdapter{pol}),
+				Policy: policyAdapter{pol}, Gate: gate, Now: clock.Now,
 			})
 			if err != nil {
 				t.Fatal(err)

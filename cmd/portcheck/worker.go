@@ -12,10 +12,10 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/config"
 	"github.com/portcheck/portcheck/ops"
 	rstore "github.com/portcheck/portcheck/store/redis"
+	"github.com/portcheck/portcheck/worker"
 )
 
 const workerUsage = `Usage: portcheck worker [--vantage NAME] [--config FILE] [--label k=v]...
@@ -27,7 +27,7 @@ It registers itself with a heartbeat so /portcheck vantages lists it.
 `
 
 // runWorker is the `portcheck worker` composition root: Redis store, prober,
-// bot.Worker and the registry heartbeat, until SIGINT/SIGTERM.
+// worker.Worker and the registry heartbeat, until SIGINT/SIGTERM.
 func runWorker(ctx context.Context, args []string, io stdio) int {
 	fs := flag.NewFlagSet("portcheck worker", flag.ContinueOnError)
 	fs.SetOutput(io.err)
@@ -81,7 +81,7 @@ func runWorker(ctx context.Context, args []string, io stdio) int {
 		return 2
 	}
 	live := newLivePolicy(pol, cfg.Policy) // SIGHUP swaps it
-	w, err := bot.NewWorker(bot.WorkerParams{
+	w, err := worker.New(worker.Params{
 		Vet:             live,
 		Queue:           st.Queue(),
 		Results:         st.Results(),

@@ -100,10 +100,11 @@ func TestBotZeroPacketChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	trail := memory.NewAudit()
+	q, rs := memory.NewQueue(), memory.NewResults()
 	b, err := bot.New(bot.Params{
-		Queue: memory.NewQueue(), Results: memory.NewResults(), Audit: trail,
-		Checker: checks.NewProber(checks.Config{Timeout: 2 * time.Second, Resolver: res, MaxTTL: 3, PingCount: 1}),
-		Policy:  policyAdapter{pol}, Gate: gate,
+		Queue: q, Results: rs, Audit: trail,
+		Local:  testLocal(t, q, rs, checks.NewProber(checks.Config{Timeout: 2 * time.Second, Resolver: res, MaxTTL: 3, PingCount: 1}), policyAdapter{pol}),
+		Policy: policyAdapter{pol}, Gate: gate,
 		Limits: bot.Limits{JobTimeout: 20 * time.Second},
 	})
 	if err != nil {

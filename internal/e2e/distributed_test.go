@@ -29,6 +29,7 @@ import (
 	"github.com/portcheck/portcheck/store/memory"
 	rstore "github.com/portcheck/portcheck/store/redis"
 	"github.com/portcheck/portcheck/wire"
+	"github.com/portcheck/portcheck/worker"
 )
 
 func TestMain(m *testing.M) {
@@ -148,7 +149,7 @@ func startBot(t *testing.T, url string, o rstore.Options) *botProc {
 	p := &botProc{chat: &chatLog{}, audit: memory.NewAudit()}
 	b, err := bot.New(bot.Params{
 		Queue: st.Queue(), Results: st.Results(), Claims: st, Others: st, Audit: p.audit,
-		KeepPendingOnShutdown: true, Limits: bot.Limits{ProgressAfter: time.Hour, JobTimeout: 20 * time.Second, DrainTimeout: 300 * time.Millisecond},
+		KeepPendingOnShutdown: true, Limits: bot.Limits{JobTimeout: 20 * time.Second, DrainTimeout: 300 * time.Millisecond},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -180,12 +181,12 @@ func (p *botProc) wait(t *testing.T, d time.Duration) {
 	}
 }
 
-// startWorker runs a bot.Worker for vantage in this process, on a Redis
+// startWorker runs a worker.Worker for vantage in this process, on a Redis
 // client of its own, registered like `portcheck worker` (heartbeat).
-func startWorker(t *testing.T, url string, o rstore.Options, vantage string, c bot.Checker) {
+func startWorker(t *testing.T, url string, o rstore.Options, vantage string, c worker.Checker) {
 	t.Helper()
 	st := openStore(t, url, o)
-	w, err := bot.NewWorker(bot.WorkerParams{Queue: st.Queue(), Results: st.Results(), Checker: c, Vantage: vantage,
+	w, err := worker.New(worker.Params{Queue: st.Queue(), Results: st.Results(), Checker: c, Vantage: vantage,
 		ProgressAfter: -1, KeepInterrupted: true})
 	if err != nil {
 		t.Fatal(err)

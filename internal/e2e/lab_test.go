@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/internal/netlab"
 	"github.com/portcheck/portcheck/internal/redistest"
 	rstore "github.com/portcheck/portcheck/store/redis"
+	"github.com/portcheck/portcheck/worker"
 )
 
 // workerEnv makes this test binary a `portcheck worker` with the real
@@ -42,11 +42,11 @@ func helperWorker() int {
 	if n, err := strconv.Atoi(os.Getenv(workerEnv + "_CONCURRENCY")); err == nil {
 		conc = n
 	}
-	var c bot.Checker = checks.NewProber(checks.Config{Timeout: timeout, Vantage: vantage})
+	var c worker.Checker = checks.NewProber(checks.Config{Timeout: timeout, Vantage: vantage})
 	if control != "" {
-		c = bot.EgressChecker{Checker: c, Control: control}
+		c = worker.EgressChecker{Checker: c, Control: control}
 	}
-	w, err := bot.NewWorker(bot.WorkerParams{Queue: st.Queue(), Results: st.Results(), Checker: c, Vantage: vantage, ProgressAfter: -1,
+	w, err := worker.New(worker.Params{Queue: st.Queue(), Results: st.Results(), Checker: c, Vantage: vantage, ProgressAfter: -1,
 		Concurrency: conc, Timeout: 4 * timeout})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

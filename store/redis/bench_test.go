@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/internal/redistest"
 	rstore "github.com/portcheck/portcheck/store/redis"
 	"github.com/portcheck/portcheck/wire"
+	"github.com/portcheck/portcheck/worker"
 )
 
 // benchURL is PORTCHECK_BENCH_REDIS_URL when set (so bench/redis.sh can
@@ -167,7 +167,7 @@ func BenchmarkThroughput(b *testing.B) {
 	}
 }
 
-// BenchmarkWorkerHolding1000 measures the memory a bot.Worker on Redis
+// BenchmarkWorkerHolding1000 measures the memory a worker.Worker on Redis
 // needs to hold 1,000 slow jobs in flight at once (the Checker waits, like
 // filtered ports do): heap growth and goroutines, beyond the probes' own.
 // Run with -benchtime 1x.
@@ -188,7 +188,7 @@ func BenchmarkWorkerHolding1000(b *testing.B) {
 			}
 			return checks.Report{Target: req.Target, Verdict: checks.VerdictFilteredAtHost}
 		})
-		w, err := bot.NewWorker(bot.WorkerParams{Queue: ws.Queue(), Results: ws.Results(), Checker: slow,
+		w, err := worker.New(worker.Params{Queue: ws.Queue(), Results: ws.Results(), Checker: slow,
 			Vantage: "bench", Concurrency: inFlight, Timeout: time.Minute, ProgressAfter: -1})
 		if err != nil {
 			b.Fatal(err)

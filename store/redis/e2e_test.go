@@ -14,6 +14,7 @@ import (
 	"github.com/portcheck/portcheck/store/memory"
 	rstore "github.com/portcheck/portcheck/store/redis"
 	"github.com/portcheck/portcheck/wire"
+	"github.com/portcheck/portcheck/worker"
 )
 
 // End to end through the real bot core: a bot process and workers sharing
@@ -110,7 +111,6 @@ func newE2E(t *testing.T, prefix string) *e2e {
 	b, err := bot.New(bot.Params{
 		Queue: st.Queue(), Results: st.Results(), Audit: memory.NewAudit(),
 		Claims: st, Others: st, KeepPendingOnShutdown: true,
-		Limits: bot.Limits{ProgressAfter: time.Hour},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -132,11 +132,11 @@ func (e *e2e) ask(t *testing.T, id, text string) {
 	}
 }
 
-// worker starts an in-process bot.Worker for "office" on a store of its own.
-func (e *e2e) worker(t *testing.T, name string, c bot.Checker) {
+// worker starts an in-process worker.Worker for "office" on a store of its own.
+func (e *e2e) worker(t *testing.T, name string, c worker.Checker) {
 	t.Helper()
 	st := open(t, e.srv, withConsumer(e.opts, name))
-	w, err := bot.NewWorker(bot.WorkerParams{Queue: st.Queue(), Results: st.Results(), Checker: c,
+	w, err := worker.New(worker.Params{Queue: st.Queue(), Results: st.Results(), Checker: c,
 		Vantage: "office", ProgressAfter: -1, KeepInterrupted: true})
 	if err != nil {
 		t.Fatal(err)

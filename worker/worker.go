@@ -1,4 +1,8 @@
-package bot
+// Package worker runs jobs at one vantage: it takes them from the queue,
+// runs the checks with a deadline, publishes the results and acks. It needs
+// no chat credentials and knows nothing of the conversation: `portcheck
+// worker`, `portcheck agent --serve` and serve's local pool all run it.
+package worker
 
 import (
 	"context"
@@ -14,9 +18,15 @@ import (
 	"github.com/portcheck/portcheck/wire"
 )
 
-// WorkerParams are a Worker's dependencies. It needs no chat credentials:
+// Checker runs the troubleshooting chain for one port (*checks.Prober in
+// production, a stub in tests and benchmarks).
+type Checker interface {
+	Check(ctx context.Context, req checks.Request) checks.Report
+}
+
+// Params are a Worker's dependencies. It needs no chat credentials:
 // it only reads jobs and publishes results.
-type WorkerParams struct {
+type Params struct {
 	Queue         wire.Queue
 	Results       wire.Results
 	Checker       Checker
@@ -43,12 +53,12 @@ type WorkerParams struct {
 }
 
 // Worker runs jobs from one vantage's queue with a bounded pool.
-type Worker struct{ p WorkerParams }
+type Worker struct{ p Params }
 
-// NewWorker builds a Worker.
-func NewWorker(p WorkerParams) (*Worker, error) {
+// New builds a Worker.
+func New(p Params) (*Worker, error) {
 	if p.Queue == nil || p.Results == nil || p.Checker == nil {
-		return nil, errors.New("bot: WorkerParams needs Queue, Results and Checker")
+		return nil, errors.New("worker: Params needs Queue, Results and Checker")
 	}
 	if p.Vantage == "" {
 		p.Vantage = "local"
@@ -117,7 +127,9 @@ func (w *Worker) serve(ctx context.Context, d wire.Delivery) {
 	res := w.Do(ctx, j)
 	failed := res.Error != "" && res.Report.Verdict == ""
 	w.p.Observe.JobFinished(j.Vantage, string(res.Report.Verdict), time.Since(start), failed)
-	observeProbe(w.p.Observe, res.Report)
+	if res.Report.Verdict != "" {
+		w.p.Observe.ProbeDone(string(res.Report.Verdict), time.Duration(res.Report.ElapsedMS)*time.Millisecond)
+	}
 	w.p.Log.Debug("job finished", "job_id", j.ID, "vantage", j.Vantage, "verdict", res.Report.Verdict, "err", res.Error, "elapsed", time.Since(start))
 	if ctx.Err() != nil && w.p.KeepInterrupted && res.Error != "" {
 		w.handBack(d)
@@ -223,4 +235,19 @@ func (w *Worker) Do(ctx context.Context, j wire.Job) wire.Result {
 			return res
 		}
 	}
+}
+
+// FactsChecker is a Checker that also returns what it saw on the host it
+// runs on (a host agent: agent.Facts as JSON). The Worker publishes them in
+// Result.Facts.
+type FactsChecker interface {
+	Checker
+	CheckFacts(ctx context.Context, req checks.Request) (checks.Report, json.RawMessage)
+}
+
+func checkWithFacts(ctx context.Context, c Checker, req checks.Request) (checks.Report, json.RawMessage) {
+	if fc, ok := c.(FactsChecker); ok {
+		return fc.CheckFacts(ctx, req)
+	}
+	return c.Check(ctx, req), nil
 }

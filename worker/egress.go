@@ -1,4 +1,4 @@
-package bot
+package worker
 
 import (
 	"context"
@@ -29,7 +29,7 @@ func (e EgressChecker) Check(ctx context.Context, req checks.Request) checks.Rep
 	if host == "" || !silent(rep) || ctx.Err() != nil || strings.EqualFold(host, req.Host) {
 		return rep
 	}
-	ctl := e.Checker.Check(ctx, checks.Request{Target: joinHostPort(host, req.Port), Host: host, Port: req.Port})
+	ctl := e.Checker.Check(ctx, checks.Request{Target: net.JoinHostPort(host, strconv.Itoa(req.Port)), Host: host, Port: req.Port})
 	rep.Egress = &checks.EgressCheck{Control: host, Port: req.Port, Address: ctl.Address, Verdict: ctl.Verdict, Reason: ctl.Reason}
 	return rep
 }
