@@ -52,11 +52,6 @@ func (p nsProber) Check(ctx context.Context, req checks.Request) checks.Report {
 // nsAgent is `portcheck agent` inside the server namespace.
 type nsAgent struct{ ns, vantage string }
 
-func (a nsAgent) Check(ctx context.Context, req checks.Request) checks.Report {
-	r, _ := a.CheckFacts(ctx, req)
-	return r
-}
-
 func (a nsAgent) CheckFacts(ctx context.Context, req checks.Request) (checks.Report, json.RawMessage) {
 	var f Facts
 	if err := nsChild(ctx, a.ns, "gather", &f, "PCA_LAB_PORT="+strconv.Itoa(req.Port)); err != nil {
@@ -156,7 +151,7 @@ func TestLabBotMergesAgent(t *testing.T) {
 				t.Fatal(err)
 			}
 			w, err := worker.New(worker.Params{Queue: q, Results: res, Vantage: "host:server", Concurrency: 1,
-				Checker: nsAgent{ns: lab.NS.Server, vantage: "host:server"}, ProgressAfter: -1})
+				Facts: nsAgent{ns: lab.NS.Server, vantage: "host:server"}, ProgressAfter: -1})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -40,11 +40,6 @@ func (v vantageList) Vantages(context.Context) ([]string, error) { return v, nil
 // factsAgent is a host agent answering from fixed facts.
 type factsAgent string
 
-func (a factsAgent) Check(ctx context.Context, req checks.Request) checks.Report {
-	r, _ := a.CheckFacts(ctx, req)
-	return r
-}
-
 func (a factsAgent) CheckFacts(_ context.Context, req checks.Request) (checks.Report, json.RawMessage) {
 	return checks.Report{Target: req.Target, Host: req.Host, Port: req.Port, Verdict: checks.VerdictClosed, Summary: "host view"}, json.RawMessage(a)
 }
@@ -57,7 +52,7 @@ func TestHostAgentMerged(t *testing.T) {
 		p.HostFacts, p.Others = m, vantageList{"host:web01", "office"}
 		q, res = p.Queue, p.Results
 	})
-	w, err := worker.New(worker.Params{Queue: q, Results: res, Checker: factsAgent(`{"host":"web01"}`), Vantage: "host:web01", ProgressAfter: -1})
+	w, err := worker.New(worker.Params{Queue: q, Results: res, Facts: factsAgent(`{"host":"web01"}`), Vantage: "host:web01", ProgressAfter: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +175,7 @@ func TestAgentAskedByName(t *testing.T) {
 		p.HostFacts, p.Others = m, vantageList{"host:web01"}
 		q, res = p.Queue, p.Results
 	})
-	w, err := worker.New(worker.Params{Queue: q, Results: res, Checker: factsAgent(`{}`), Vantage: "host:web01", ProgressAfter: -1})
+	w, err := worker.New(worker.Params{Queue: q, Results: res, Facts: factsAgent(`{}`), Vantage: "host:web01", ProgressAfter: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

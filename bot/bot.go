@@ -123,6 +123,17 @@ type Params struct {
 	Gate    Gate     // authorization and rate limits; nil admits all
 	Observe Observer // metrics; nil observes nothing
 	Others  Vantages // remote vantages besides the local one; nil: local only
+	// Workers, when set, lists the live workers behind Others for
+	// `/portcheck vantages` (version, labels, last seen); nil: names only.
+	Workers VantageWorkers
+	// Redact, when set, hides trace hops from the chat (see HopRedactor).
+	Redact HopRedactor
+	// AuditAccess, when set, lets the admins it admits read every
+	// channel's history (`history all`); nil: nobody may.
+	AuditAccess AuditGate
+	// ChargeTrace, when set, charges each traced job to its run's rate
+	// limits once its result is in (see TraceCharger); nil: traces are free.
+	ChargeTrace TraceCharger
 	// HostFacts, when set, turns on the host agent (issue 8): targets with
 	// a live agent get a host-local job beside the external probes and a
 	// merged reply; targets without one get what could not be seen.
@@ -131,7 +142,10 @@ type Params struct {
 	Now       func() time.Time
 	After     func(time.Duration) <-chan time.Time // waits between watch checks
 	NewID     func() string
-	// Instance names this bot process in Job.ReplyTo (default: a random id).
+	// Instance names this bot process in Job.ReplyTo (default: a random
+	// id). A results store that routes per bot process (Redis) must be
+	// given its own name for it, so the results of this process's runs
+	// come back here.
 	Instance string
 	Limits   Limits
 	Log      *slog.Logger
@@ -180,13 +194,6 @@ func New(p Params) (*Bot, error) {
 	}
 	if p.NewID == nil {
 		p.NewID = randomID
-	}
-	if p.Instance == "" {
-		// A results store that routes per bot process (Redis) names this
-		// process, so the results of its runs come back to it.
-		if n, ok := p.Results.(interface{ Instance() string }); ok {
-			p.Instance = n.Instance()
-		}
 	}
 	if p.Instance == "" {
 		p.Instance = randomID()

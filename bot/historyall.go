@@ -6,8 +6,8 @@ import (
 	"context"
 )
 
-// AuditGate is implemented by a Gate that can say who may read the whole
-// audit trail (`history all`): admins only. Without one, nobody may.
+// AuditGate says who may read the whole audit trail (`history all`):
+// admins only (Params.AuditAccess). Without one, nobody may.
 type AuditGate interface {
 	AdmitAudit(ctx context.Context, cmd Command) (allowed bool, why string)
 }
@@ -17,8 +17,8 @@ type AuditGate interface {
 func (b *Bot) historyAll(ctx context.Context, chat Chat, cmd Command, req Request) error {
 	why := "not authorized: only admins may query the whole audit trail (authz.admins is empty)"
 	allowed := false
-	if ag, ok := b.p.Gate.(AuditGate); ok {
-		allowed, why = ag.AdmitAudit(ctx, cmd)
+	if b.p.AuditAccess != nil {
+		allowed, why = b.p.AuditAccess.AdmitAudit(ctx, cmd)
 	}
 	if !allowed {
 		if err := b.auditCommand(ctx, cmd, nil, audit.DecisionDenied, why); err != nil {

@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// TraceCharger is implemented by a Gate that charges traces after the fact.
+// TraceCharger charges traces after the fact (Params.ChargeTrace; the
+// admission gate has it).
 // The prober decides by itself when to trace (only when the verdict needs
 // the path), so a command is admitted at the price of its connects and the
 // extra of each trace is only known when its result comes back.
@@ -33,8 +34,8 @@ const traceChargeTimeout = 2 * time.Second
 // Results of runs this process does not know (orphans) are not charged:
 // their user is unknown.
 func (b *Bot) chargeTrace(ctx context.Context, r *run, res wire.Result) {
-	tc, ok := b.p.Gate.(TraceCharger)
-	if !ok || r == nil || res.Job.HostLocal || !traced(res) || (r.kind == VerbWatch && r.round > 0) {
+	tc := b.p.ChargeTrace
+	if tc == nil || r == nil || res.Job.HostLocal || !traced(res) || (r.kind == VerbWatch && r.round > 0) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), traceChargeTimeout)

@@ -85,7 +85,7 @@ func TestTraceChargedAfterTheFact(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g := &chargingGate{}
 			h := newHarness(t, tracingChecker(tc.verdict, tc.controlOnly), func(p *bot.Params) {
-				p.Gate = g
+				p.Gate, p.ChargeTrace = g, g
 				if tc.dup {
 					p.Results = dupResults{memory.NewResults()}
 				}
@@ -114,7 +114,7 @@ func TestTraceChargedAfterTheFact(t *testing.T) {
 	}
 }
 
-// A Gate that does not implement TraceCharger is simply not asked.
+// Without Params.ChargeTrace traces are simply not charged.
 func TestTraceChargeIsOptional(t *testing.T) {
 	g := &countingGate{allow: true}
 	h := newHarness(t, tracingChecker(checks.VerdictFilteredAtHost, false), func(p *bot.Params) { p.Gate = g })

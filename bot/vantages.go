@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// VantageWorkers is the optional detail behind Vantages: the live workers
-// themselves. A Params.Others that implements it gets them listed.
+// VantageWorkers is the detail behind Vantages: the live workers
+// themselves (Params.Workers), listed by `/portcheck vantages`.
 type VantageWorkers interface {
 	VantageWorkers(ctx context.Context) ([]wire.WorkerInfo, error)
 }
@@ -20,8 +20,8 @@ type VantageWorkers interface {
 func (b *Bot) vantagesMessage(ctx context.Context) Message {
 	var ws []wire.WorkerInfo
 	var err error
-	if vw, ok := b.p.Others.(VantageWorkers); ok {
-		ws, err = vw.VantageWorkers(ctx)
+	if b.p.Workers != nil {
+		ws, err = b.p.Workers.VantageWorkers(ctx)
 	} else if b.p.Others != nil {
 		var names []string
 		names, err = b.p.Others.Vantages(ctx)

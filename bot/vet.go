@@ -10,9 +10,9 @@ import (
 )
 
 // HopRedactor says which trace hops to hide from the chat (*policy.Policy
-// has it). A Policy that also implements it has the bot redact, before
-// rendering, hops of public targets that sit in private or denied ranges,
-// so tracing 8.8.8.8 does not map the internal network for whoever asks.
+// has it). Params.Redact set to one has the bot redact, before rendering,
+// hops of public targets that sit in private or denied ranges, so tracing
+// 8.8.8.8 does not map the internal network for whoever asks.
 type HopRedactor interface {
 	RedactHop(target, hop netip.Addr) bool
 }
@@ -103,8 +103,8 @@ func (b *Bot) answerLocally(ctx context.Context, res []wire.Result) {
 // the probed address. The hidden addresses are also blanked out of the
 // summary and hints, which quote the hop where packets stop.
 func (b *Bot) redact(res wire.Result) wire.Result {
-	hr, ok := b.p.Policy.(HopRedactor)
-	if !ok {
+	hr := b.p.Redact
+	if hr == nil {
 		return res
 	}
 	rep := res.Report

@@ -72,7 +72,7 @@ func TestDNSFailureIsAnsweredWithoutAJob(t *testing.T) {
 		probed.Add(1)
 		return report(req, checks.VerdictOpen)
 	})
-	h := newHarnessW(t, checker, func(w *worker.Params) { w.Vet = pol }, func(p *bot.Params) { p.Policy = realPolicy{pol} })
+	h := newHarnessW(t, checker, func(w *worker.Params) { w.Vet = pol }, func(p *bot.Params) { p.Policy, p.Redact = realPolicy{pol}, realPolicy{pol} })
 	h.say(t, "rebind.example:80", nil)
 	h.settle(t)
 	expect(t, h.chat.log(),
@@ -112,7 +112,7 @@ func TestDNSNotFoundHints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newHarnessW(t, verdictChecker(checks.VerdictOpen), func(w *worker.Params) { w.Vet = pol }, func(p *bot.Params) { p.Policy = realPolicy{pol} })
+	h := newHarnessW(t, verdictChecker(checks.VerdictOpen), func(w *worker.Params) { w.Vet = pol }, func(p *bot.Params) { p.Policy, p.Redact = realPolicy{pol}, realPolicy{pol} })
 	h.say(t, "nosuch.example:443", nil)
 	h.settle(t)
 	h.chat.mu.Lock()
@@ -157,7 +157,7 @@ func TestTraceHopsRedactedForPublicTargets(t *testing.T) {
 				r.Hints = []checks.Hint{{Text: "ask who runs 10.0.0.1", Commands: []string{"mtr -T -P 80 10.0.0.1"}}}
 				return r
 			})
-			h := newHarnessW(t, checker, func(w *worker.Params) { w.Vet = pol }, func(p *bot.Params) { p.Policy = realPolicy{pol} })
+			h := newHarnessW(t, checker, func(w *worker.Params) { w.Vet = pol }, func(p *bot.Params) { p.Policy, p.Redact = realPolicy{pol}, realPolicy{pol} })
 			h.say(t, c.target+":80", nil)
 			h.settle(t)
 			h.chat.mu.Lock()

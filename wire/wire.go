@@ -82,13 +82,9 @@ type Job struct {
 type Delivery interface {
 	Job() Job
 	Ack(ctx context.Context) error
-}
-
-// Releaser is a Delivery that can be handed back to its queue unfinished,
-// so another worker takes it at once rather than after the queue's
-// redelivery timeout (Redis: ClaimIdle, minutes). Optional: a Delivery
-// without it is simply left unacked.
-type Releaser interface {
+	// Release hands the job back unfinished (a worker draining on
+	// SIGTERM), so another worker takes it at once rather than after the
+	// queue's redelivery timeout (Redis: ClaimIdle, minutes).
 	Release(ctx context.Context) error
 }
 

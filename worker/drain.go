@@ -28,17 +28,13 @@ func drainContext(ctx context.Context, grace time.Duration) (jobs context.Contex
 	return jobs, func() { unhook(); cancel() }
 }
 
-// handBack returns an interrupted delivery to its queue when the queue
-// supports it; otherwise the queue's own redelivery takes care of it.
+// handBack returns an interrupted delivery to its queue; should that
+// fail, the queue's own redelivery takes care of it.
 func (w *Worker) handBack(d wire.Delivery) {
-	r, ok := d.(wire.Releaser)
-	if !ok {
-		return
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	j := d.Job()
-	if err := r.Release(ctx); err != nil {
+	if err := d.Release(ctx); err != nil {
 		w.p.Log.Warn("handing back an interrupted job failed; the queue redelivers it later", "job_id", j.ID, "vantage", j.Vantage, "err", err)
 		return
 	}

@@ -29,7 +29,8 @@ type Checker interface {
 type Params struct {
 	Queue         wire.Queue
 	Results       wire.Results
-	Checker       Checker
+	Checker       Checker       // the probes; or
+	Facts         FactsChecker  // a host agent's probes and facts (exactly one of the two)
 	Vantage       string        // the jobs it serves; default "local"
 	Concurrency   int           // jobs in flight at once; default 8
 	Timeout       time.Duration // deadline for a job that carries none; default 60s
@@ -57,8 +58,8 @@ type Worker struct{ p Params }
 
 // New builds a Worker.
 func New(p Params) (*Worker, error) {
-	if p.Queue == nil || p.Results == nil || p.Checker == nil {
-		return nil, errors.New("worker: Params needs Queue, Results and Checker")
+	if p.Queue == nil || p.Results == nil || (p.Checker == nil) == (p.Facts == nil) {
+		return nil, errors.New("worker: Params needs Queue, Results and one of Checker or Facts")
 	}
 	if p.Vantage == "" {
 		p.Vantage = "local"
@@ -177,7 +178,7 @@ func (w *Worker) Do(ctx context.Context, j wire.Job) wire.Result {
 				done <- outcome{panic: fmt.Sprint(p)}
 			}
 		}()
-		rep, facts := checkWithFacts(jctx, w.p.Checker, req)
+		rep, facts := w.check(jctx, req)
 		done <- outcome{rep: rep, facts: facts}
 	}()
 
@@ -237,17 +238,16 @@ func (w *Worker) Do(ctx context.Context, j wire.Job) wire.Result {
 	}
 }
 
-// FactsChecker is a Checker that also returns what it saw on the host it
-// runs on (a host agent: agent.Facts as JSON). The Worker publishes them in
-// Result.Facts.
+// FactsChecker checks a port on the host it runs on and also returns what
+// it saw there (a host agent: agent.Facts as JSON), which the Worker
+// publishes in Result.Facts (Params.Facts).
 type FactsChecker interface {
-	Checker
 	CheckFacts(ctx context.Context, req checks.Request) (checks.Report, json.RawMessage)
 }
 
-func checkWithFacts(ctx context.Context, c Checker, req checks.Request) (checks.Report, json.RawMessage) {
-	if fc, ok := c.(FactsChecker); ok {
-		return fc.CheckFacts(ctx, req)
+func (w *Worker) check(ctx context.Context, req checks.Request) (checks.Report, json.RawMessage) {
+	if w.p.Facts != nil {
+		return w.p.Facts.CheckFacts(ctx, req)
 	}
-	return c.Check(ctx, req), nil
+	return w.p.Checker.Check(ctx, req), nil
 }

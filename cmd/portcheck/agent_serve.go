@@ -20,21 +20,15 @@ import (
 	"github.com/portcheck/portcheck/worker"
 )
 
-// agentChecker answers a job with the host's facts instead of probes: a
-// worker.Checker, so the ordinary worker.Worker loop serves agent vantages.
+// agentChecker answers a job with the host's facts instead of probes
+// (worker.FactsChecker), so the ordinary worker loop serves agent vantages.
 type agentChecker struct {
 	opts    agent.Options
 	vantage string
 }
 
-// Check gathers the facts for the job's port and reports them as the
-// host's prediction (see agent.HostReport).
-func (c agentChecker) Check(ctx context.Context, req checks.Request) checks.Report {
-	rep, _ := c.CheckFacts(ctx, req)
-	return rep
-}
-
-// CheckFacts is Check plus the facts themselves (worker.FactsChecker), which
+// CheckFacts gathers the facts for the job's port and reports them as the
+// host's prediction (agent.HostReport), with the facts themselves, which
 // the worker publishes in Result.Facts for the bot to merge with the
 // external probes of the same port.
 func (c agentChecker) CheckFacts(ctx context.Context, req checks.Request) (checks.Report, json.RawMessage) {
@@ -99,7 +93,7 @@ func runAgentServe(ctx context.Context, p agentServeParams, io stdio) int {
 		w, err := worker.New(worker.Params{
 			Queue:           st.Queue(),
 			Results:         st.Results(),
-			Checker:         agentChecker{opts: p.opts, vantage: v},
+			Facts:           agentChecker{opts: p.opts, vantage: v},
 			Vantage:         v,
 			Concurrency:     1, // facts are cheap; one at a time keeps the host quiet
 			Timeout:         p.timeout,

@@ -73,11 +73,6 @@ type fixtureAgent struct {
 	vantage string
 }
 
-func (a fixtureAgent) Check(ctx context.Context, req checks.Request) checks.Report {
-	r, _ := a.CheckFacts(ctx, req)
-	return r
-}
-
 func (a fixtureAgent) CheckFacts(_ context.Context, req checks.Request) (checks.Report, json.RawMessage) {
 	b, err := json.Marshal(a.facts)
 	if err != nil {
@@ -171,7 +166,7 @@ func TestAgentMergedThread(t *testing.T) {
 			go func() { defer wg.Done(); _ = b.Run(ctx) }()
 			if tc.facts != "" {
 				w, err := worker.New(worker.Params{Queue: q, Results: res, Vantage: "host:web01", Concurrency: 1,
-					Checker: fixtureAgent{facts: loadFacts(t, tc.facts), vantage: "host:web01"}, ProgressAfter: -1})
+					Facts: fixtureAgent{facts: loadFacts(t, tc.facts), vantage: "host:web01"}, ProgressAfter: -1})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -235,7 +230,7 @@ func TestAgentMergedThroughRedis(t *testing.T) {
 	b, err := bot.New(bot.Params{
 		Queue: st.Queue(), Results: st.Results(), Audit: memory.NewAudit(), Claims: st,
 		Local:  testLocal(t, st.Queue(), st.Results(), externalChecker(func(req checks.Request) checks.Report { return externalReport(req, checks.VerdictClosed) }), nil),
-		Others: st, Agents: agents, HostFacts: agentMerger{},
+		Others: st, Agents: agents, HostFacts: agentMerger{}, Instance: st.Results().Instance(),
 	})
 	if err != nil {
 		t.Fatal(err)

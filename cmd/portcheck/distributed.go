@@ -54,8 +54,9 @@ func useRedis(ctx context.Context, cfg config.Config, getenv func(string) string
 	case err != nil:
 		log.Warn("redis unreachable at start; commands are refused until it answers", "err", err)
 	}
-	p.Queue, p.Results, p.Claims, p.Others = st.Queue(), st.Results(), st, st
-	p.Agents = redisAgents{st} // host agents (portcheck agent --serve), found by their heartbeats
+	p.Queue, p.Results, p.Claims, p.Others, p.Workers = st.Queue(), st.Results(), st, st, st
+	p.Instance = st.Results().Instance() // results of this process's runs come back to it
+	p.Agents = redisAgents{st}           // host agents (portcheck agent --serve), found by their heartbeats
 	closers := []func(){func() { _ = st.Close() }}
 	if local {
 		closers = append(closers, startHeartbeat(ctx, st, cfg.Vantage, log))

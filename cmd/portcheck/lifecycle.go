@@ -7,69 +7,26 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"os/signal"
 	"reflect"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/portcheck/portcheck/bot"
-	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/config"
 	"github.com/portcheck/portcheck/ops"
 	"github.com/portcheck/portcheck/policy"
 	"github.com/portcheck/portcheck/wire"
-	"github.com/portcheck/portcheck/worker"
 )
-
-// livePolicy is the target policy SIGHUP can replace while commands are
-// being decided: each call reads the current policy once, so a command is
-// judged wholly by the old policy or wholly by the new one.
-type livePolicy struct {
-	cur atomic.Pointer[livePolicyState]
-}
-
-type livePolicyState struct {
-	p   *policy.Policy
-	cfg config.Policy // what it was built from, to log what a reload changed
-}
-
-var (
-	_ bot.Policy         = (*livePolicy)(nil)
-	_ worker.AddrChecker = (*livePolicy)(nil)
-	_ bot.HopRedactor    = (*livePolicy)(nil)
-)
-
-func newLivePolicy(p *policy.Policy, cfg config.Policy) *livePolicy {
-	l := &livePolicy{}
-	l.cur.Store(&livePolicyState{p: p, cfg: cfg})
-	return l
-}
-
-func (l *livePolicy) adapter() policyAdapter { return policyAdapter{l.cur.Load().p} }
-
-// Decide implements bot.Policy.
-func (l *livePolicy) Decide(ctx context.Context, cmd bot.Command, t checks.Target) bot.PolicyDecision {
-	return l.adapter().Decide(ctx, cmd, t)
-}
-
-// CheckAddr implements worker.AddrChecker (the workers' second look).
-func (l *livePolicy) CheckAddr(ip netip.Addr) (bool, string) { return l.adapter().CheckAddr(ip) }
-
-// RedactHop implements bot.HopRedactor.
-func (l *livePolicy) RedactHop(target, hop netip.Addr) bool {
-	return l.adapter().RedactHop(target, hop)
-}
 
 // policyReloader re-reads the configuration on SIGHUP and swaps the target
 // policy. Only the policy is live: listeners, stores and limits need a
 // restart, and a reload that changes them says so in the log.
 type policyReloader struct {
-	live  *livePolicy
+	live  *policy.Live
+	cfg   config.Policy                               // what the live policy was built from, to log what a reload changed
 	load  func() (config.Config, error)               // config.Load with the process's path and environment
 	build func(config.Config) (*policy.Policy, error) // the same constructor serve uses at start
 	log   *slog.Logger
@@ -90,9 +47,9 @@ func (r *policyReloader) reload() error {
 		r.log.Error("config reload failed; keeping the current policy", "err", err)
 		return fmt.Errorf("reload: %w", err)
 	}
-	old := r.live.cur.Load()
-	r.live.cur.Store(&livePolicyState{p: p, cfg: cfg.Policy})
-	changes := fieldChanges("policy", old.cfg, cfg.Policy)
+	r.live.Store(p)
+	changes := fieldChanges("policy", r.cfg, cfg.Policy)
+	r.cfg = cfg.Policy
 	if len(changes) == 0 {
 		r.log.Info("config reloaded: policy unchanged")
 	} else {
@@ -313,13 +270,9 @@ func startWorkerOps(ctx context.Context, listen string, ping ops.Check, q wire.Q
 }
 
 // reloadOnSIGHUP makes SIGHUP re-read the configuration and swap the target
-// policy of pol (when it is a *livePolicy), for as long as bg runs.
-func reloadOnSIGHUP(bg *background, pol bot.Policy, load func() (config.Config, error), base config.Config, log *slog.Logger) {
-	live, ok := pol.(*livePolicy)
-	if !ok {
-		return
-	}
-	r := &policyReloader{live: live, load: load, build: func(c config.Config) (*policy.Policy, error) { return targetPolicy(c, nil) }, log: log, base: base}
+// policy of live, for as long as bg runs.
+func reloadOnSIGHUP(bg *background, live *policy.Live, load func() (config.Config, error), base config.Config, log *slog.Logger) {
+	r := &policyReloader{live: live, cfg: base.Policy, load: load, build: func(c config.Config) (*policy.Policy, error) { return targetPolicy(c, nil) }, log: log, base: base}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	bg.start(func(ctx context.Context) {

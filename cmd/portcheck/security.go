@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -15,7 +14,6 @@ import (
 	"github.com/portcheck/portcheck/config"
 	"github.com/portcheck/portcheck/policy"
 	"github.com/portcheck/portcheck/ratelimit"
-	"github.com/portcheck/portcheck/worker"
 )
 
 // targetPolicy builds the chat bot's target policy from the configuration
@@ -30,19 +28,6 @@ func targetPolicy(cfg config.Config, r policy.Resolver) (*policy.Policy, error) 
 	}
 	return p, nil
 }
-
-// CheckAddr lets the bot's workers re-check every address a job carries
-// before probing it (worker.AddrChecker).
-func (a policyAdapter) CheckAddr(ip netip.Addr) (bool, string) { return a.p.CheckAddr(ip) }
-
-// RedactHop lets the bot hide private hops of public traces in chat
-// (bot.HopRedactor).
-func (a policyAdapter) RedactHop(target, hop netip.Addr) bool { return a.p.RedactHop(target, hop) }
-
-var (
-	_ worker.AddrChecker = policyAdapter{}
-	_ bot.HopRedactor    = policyAdapter{}
-)
 
 // securityGate is the bot's Gate: who may run the command (authz), then how
 // many of their jobs may run at once, then the rate limits and the

@@ -251,8 +251,8 @@ func TestBotWithSecurityGate(t *testing.T) {
 	trail := memory.NewAudit()
 	q, rs := memory.NewQueue(), memory.NewResults()
 	b, err := bot.New(bot.Params{
-		Queue: q, Results: rs, Audit: trail, Local: testLocal(t, q, rs, checkerOK{}, policyAdapter{pol}),
-		Policy: policyAdapter{pol}, Gate: gate, Now: clock.Now,
+		Queue: q, Results: rs, Audit: trail, Local: testLocal(t, q, rs, checkerOK{}, pol),
+		Policy: policyAdapter{pol}, Redact: pol, Gate: gate, ChargeTrace: gate, AuditAccess: gate, Now: clock.Now,
 		Limits: bot.Limits{Grammar: bot.GrammarLimits{MaxText: cfg.Limits.MaxCommandLength, MaxTargets: cfg.Limits.MaxTargets, MaxPorts: cfg.Policy.MaxPorts}},
 	})
 	if err != nil {
@@ -336,7 +336,7 @@ func TestHistoryAllForAdminsOnly(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	b, err := bot.New(bot.Params{Queue: memory.NewQueue(), Results: memory.NewResults(), Audit: trail, Gate: gate})
+	b, err := bot.New(bot.Params{Queue: memory.NewQueue(), Results: memory.NewResults(), Audit: trail, Gate: gate, AuditAccess: gate})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -120,7 +120,7 @@ func serve(ctx context.Context, args []string, io stdio, getenv func(string) str
 	}
 
 	metrics := ops.NewMetrics()
-	p, readiness, cleanup, err := serveParams(ctx, cfg, getenv, log, metrics)
+	p, live, readiness, cleanup, err := serveParams(ctx, cfg, getenv, log, metrics)
 	if err != nil {
 		fmt.Fprintf(io.err, "portcheck serve: %v\n", err)
 		return 1
@@ -195,7 +195,7 @@ func serve(ctx context.Context, args []string, io stdio, getenv func(string) str
 	bg := newBackground(runCtx)
 	startCheckpoints(bg, cfg, p.Audit, fronts, log) // audit.checkpoint_channel: the head, posted on a schedule
 	bg.start(func(ctx context.Context) { sampleQueue(ctx, p.Queue, metrics, 5*time.Second, log) })
-	reloadOnSIGHUP(bg, p.Policy, func() (config.Config, error) {
+	reloadOnSIGHUP(bg, live, func() (config.Config, error) {
 		c, err := config.Load(*path, getenv)
 		if *db != "" {
 			c.Audit.Path = *db
@@ -238,18 +238,18 @@ func queueKind(cfg config.Config) string {
 
 // serveParams builds the bot's dependencies from the configuration: the
 // embedded queue or Redis, the SQLite audit trail, the target policy, the
-// local worker. readiness checks whether the stores answer; cleanup closes
+// local worker; live is the target policy SIGHUP swaps. readiness checks whether the stores answer; cleanup closes
 // what was opened.
-func serveParams(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger, obs worker.Observer) (p bot.Params, readiness map[string]ops.Check, cleanup func(), err error) {
+func serveParams(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger, obs worker.Observer) (p bot.Params, live *policy.Live, readiness map[string]ops.Check, cleanup func(), err error) {
 	var closers []func()
 	cleanup = func() {
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
 		}
 	}
-	fail := func(err error) (bot.Params, map[string]ops.Check, func(), error) {
+	fail := func(err error) (bot.Params, *policy.Live, map[string]ops.Check, func(), error) {
 		cleanup()
-		return bot.Params{}, nil, func() {}, err
+		return bot.Params{}, nil, nil, func() {}, err
 	}
 
 	auditPath := cfg.Audit.Path
@@ -271,7 +271,7 @@ func serveParams(ctx context.Context, cfg config.Config, getenv func(string) str
 		return fail(err)
 	}
 
-	live := newLivePolicy(pol, cfg.Policy) // SIGHUP swaps it
+	live = policy.NewLive(pol) // SIGHUP swaps it
 	timeout := cfg.Worker.Timeout.Std()
 	if timeout <= 0 {
 		timeout = 5 * time.Second
@@ -286,7 +286,8 @@ func serveParams(ctx context.Context, cfg config.Config, getenv func(string) str
 	}}
 	p = bot.Params{
 		Audit:  trail,
-		Policy: live,
+		Policy: policyAdapter{live},
+		Redact: live, // private hops of public traces stay out of the chat
 		Limits: bot.Limits{
 			Vantage:           cfg.Vantage,
 			JobTimeout:        2*timeout + 5*time.Second,
@@ -310,8 +311,9 @@ func serveParams(ctx context.Context, cfg config.Config, getenv func(string) str
 		}
 		closers = append(closers, func() { st.Close() })
 		readiness["redis"] = st.Ping
-		p.Queue, p.Results, p.Claims, p.Others = st.Queue(), st.Results(), st, st
-		p.Agents = redisAgents{st} // host agents (portcheck agent --serve) answer host-local jobs
+		p.Queue, p.Results, p.Claims, p.Others, p.Workers = st.Queue(), st.Results(), st, st, st
+		p.Instance = st.Results().Instance() // results of this process's runs come back to it
+		p.Agents = redisAgents{st}           // host agents (portcheck agent --serve) answer host-local jobs
 		// Rate limits in Redis too, shared by every replica.
 		rdb = st.Client()
 		p.KeepPendingOnShutdown = true // Redis keeps them for the next process
@@ -329,21 +331,26 @@ func serveParams(ctx context.Context, cfg config.Config, getenv func(string) str
 	if err != nil {
 		return fail(err)
 	}
-	p.Gate = gate
+	p.Gate, p.AuditAccess, p.ChargeTrace = gate, gate, gate
 	if local {
 		// SIGTERM lets the local workers finish their jobs (worker.drain_grace).
 		if err := addLocalWorker(&p, localChecker(cfg, timeout), live, cfg.Worker.Concurrency, cfg.Worker.DrainGrace.Std(), obs); err != nil {
 			return fail(err)
 		}
 	}
-	return p, readiness, cleanup, nil
+	return p, live, readiness, cleanup, nil
 }
 
 // The metrics registry is the bot's observer.
 var _ bot.Observer = (*ops.Metrics)(nil)
 
-// policyAdapter presents the target policy as the bot's Policy.
-type policyAdapter struct{ p *policy.Policy }
+// policyAdapter presents the target policy (*policy.Policy, *policy.Live)
+// as the bot's Policy.
+type policyAdapter struct {
+	p interface {
+		Decide(ctx context.Context, host string, ports []int) policy.Decision
+	}
+}
 
 func (a policyAdapter) Decide(ctx context.Context, _ bot.Command, t checks.Target) bot.PolicyDecision {
 	d := a.p.Decide(ctx, t.Host, t.Ports)

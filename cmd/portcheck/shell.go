@@ -149,7 +149,7 @@ func runShell(ctx context.Context, args []string, io stdio) int {
 	p := bot.Params{
 		Queue: memory.NewQueue(), Results: memory.NewResults(), Audit: trail, Claims: memory.NewClaims(),
 		Policy: policyAdapter{pol},
-		Gate:   shellGate(log),
+		Redact: pol,
 		Limits: bot.Limits{
 			Vantage: conf.Vantage,
 			// The engine keeps its own per-port deadline; the job's is a
@@ -159,6 +159,8 @@ func runShell(ctx context.Context, args []string, io stdio) int {
 		Log:       log,
 		HostFacts: agentMerger{}, // host agents' findings; without one, the commands to run on the host
 	}
+	gate := shellGate(log)
+	p.Gate, p.AuditAccess, p.ChargeTrace = gate, gate, gate
 	local := localWorkerOn(conf)
 	if queueKind(conf) == "redis" {
 		quietGoRedis(log)
@@ -173,7 +175,7 @@ func runShell(ctx context.Context, args []string, io stdio) int {
 		return 2
 	}
 	if local {
-		if err := addLocalWorker(&p, localChecker(conf, cfg.timeout), policyAdapter{pol}, cfg.concurrency, 0, nil); err != nil {
+		if err := addLocalWorker(&p, localChecker(conf, cfg.timeout), pol, cfg.concurrency, 0, nil); err != nil {
 			fmt.Fprintf(io.err, "portcheck shell: %v\n", err)
 			return 1
 		}

@@ -145,8 +145,8 @@ func TestBotChargesTracesAfterTheFact(t *testing.T) {
 			}
 			q, rs := memory.NewQueue(), memory.NewResults()
 			b, err := bot.New(bot.Params{
-				Queue: q, Results: rs, Audit: memory.NewAudit(), Local: testLocal(t, q, rs, checkerVerdict(tc.verdict), policyAdapter{pol}),
-				Policy: policyAdapter{pol}, Gate: gate, Now: clock.Now,
+				Queue: q, Results: rs, Audit: memory.NewAudit(), Local: testLocal(t, q, rs, checkerVerdict(tc.verdict), pol),
+				Policy: policyAdapter{pol}, Redact: pol, Gate: gate, ChargeTrace: gate, AuditAccess: gate, Now: clock.Now,
 			})
 			if err != nil {
 				t.Fatal(err)

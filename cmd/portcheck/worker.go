@@ -14,6 +14,7 @@ import (
 
 	"github.com/portcheck/portcheck/config"
 	"github.com/portcheck/portcheck/ops"
+	"github.com/portcheck/portcheck/policy"
 	rstore "github.com/portcheck/portcheck/store/redis"
 	"github.com/portcheck/portcheck/worker"
 )
@@ -80,7 +81,7 @@ func runWorker(ctx context.Context, args []string, io stdio) int {
 		fmt.Fprintf(io.err, "portcheck worker: %v\n", err)
 		return 2
 	}
-	live := newLivePolicy(pol, cfg.Policy) // SIGHUP swaps it
+	live := policy.NewLive(pol) // SIGHUP swaps it
 	w, err := worker.New(worker.Params{
 		Vet:             live,
 		Queue:           st.Queue(),

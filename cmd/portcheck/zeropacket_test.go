@@ -103,8 +103,8 @@ func TestBotZeroPacketChild(t *testing.T) {
 	q, rs := memory.NewQueue(), memory.NewResults()
 	b, err := bot.New(bot.Params{
 		Queue: q, Results: rs, Audit: trail,
-		Local:  testLocal(t, q, rs, checks.NewProber(checks.Config{Timeout: 2 * time.Second, Resolver: res, MaxTTL: 3, PingCount: 1}), policyAdapter{pol}),
-		Policy: policyAdapter{pol}, Gate: gate,
+		Local:  testLocal(t, q, rs, checks.NewProber(checks.Config{Timeout: 2 * time.Second, Resolver: res, MaxTTL: 3, PingCount: 1}), pol),
+		Policy: policyAdapter{pol}, Redact: pol, Gate: gate, ChargeTrace: gate, AuditAccess: gate,
 		Limits: bot.Limits{JobTimeout: 20 * time.Second},
 	})
 	if err != nil {

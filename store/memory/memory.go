@@ -98,13 +98,19 @@ func (q *Queue) Next(ctx context.Context, vantage string) (wire.Delivery, error)
 	if err != nil {
 		return nil, err
 	}
-	return delivery{j}, nil
+	return delivery{j: j, q: q}, nil
 }
 
-type delivery struct{ j wire.Job }
+type delivery struct {
+	j wire.Job
+	q *Queue
+}
 
 func (d delivery) Job() wire.Job                 { return d.j }
 func (d delivery) Ack(ctx context.Context) error { return nil }
+
+// Release puts the job back at the end of its vantage's FIFO.
+func (d delivery) Release(ctx context.Context) error { return d.q.Enqueue(ctx, d.j) }
 
 // cloneJob copies the slices so a caller mutating its Job after Enqueue does
 // not change what a worker sees (Redis would have serialised it).

@@ -110,7 +110,7 @@ func newE2E(t *testing.T, prefix string) *e2e {
 	}
 	b, err := bot.New(bot.Params{
 		Queue: st.Queue(), Results: st.Results(), Audit: memory.NewAudit(),
-		Claims: st, Others: st, KeepPendingOnShutdown: true,
+		Claims: st, Others: st, Workers: st, Instance: st.Results().Instance(), KeepPendingOnShutdown: true,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,6 @@ import (
 )
 
 var (
-	_ wire.Releaser     = (*delivery)(nil)
 	_ wire.QueueStatser = (*Queue)(nil)
 )
 

@@ -23,11 +23,7 @@ func TestReleaseHandsAJobBackAtOnce(t *testing.T) {
 	}
 	d := mustNext(t, draining.Queue(), "v", 2*time.Second)
 	noNext(t, other.Queue(), "v", 200*time.Millisecond) // held by draining, ClaimIdle an hour away
-	r, ok := d.(wire.Releaser)
-	if !ok {
-		t.Fatalf("%T is not a wire.Releaser", d)
-	}
-	if err := r.Release(ctx); err != nil {
+	if err := d.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
 	got := mustNext(t, other.Queue(), "v", 2*time.Second)

@@ -69,7 +69,7 @@ func sameJob(t *testing.T, got, want wire.Job) {
 
 // TestQueue is the contract of wire.Queue: per-vantage FIFO delivery, Next
 // blocking until a job or ctx is done, each job delivered to exactly one of
-// several concurrent consumers, Ack idempotent.
+// several concurrent consumers, Ack idempotent, Release handing a job back.
 func TestQueue(t *testing.T, newQueue func(t *testing.T) wire.Queue) {
 	t.Run("RoundTrip", func(t *testing.T) {
 		q := newQueue(t)
@@ -89,6 +89,29 @@ func TestQueue(t *testing.T, newQueue func(t *testing.T) wire.Queue) {
 		if err := d.Ack(ctx); err != nil {
 			t.Errorf("second Ack must be harmless, got %v", err)
 		}
+	})
+
+	t.Run("ReleaseHandsTheJobBack", func(t *testing.T) {
+		q := newQueue(t)
+		ctx := ctxFor(t, wait)
+		if err := q.Enqueue(ctx, sampleJob("j1", "local")); err != nil {
+			t.Fatalf("Enqueue: %v", err)
+		}
+		d, err := q.Next(ctx, "local")
+		if err != nil {
+			t.Fatalf("Next: %v", err)
+		}
+		if err := d.Release(ctx); err != nil {
+			t.Fatalf("Release: %v", err)
+		}
+		again, err := q.Next(ctx, "local")
+		if err != nil {
+			t.Fatalf("Next after Release: %v", err)
+		}
+		if again.Job().ID != "j1" {
+			t.Errorf("Next after Release = %s, want j1", again.Job().ID)
+		}
+		_ = again.Ack(ctx)
 	})
 
 	t.Run("FIFOPerVantage", func(t *testing.T) {
