@@ -2,10 +2,8 @@ package bot
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/portcheck/portcheck/audit"
 	"github.com/portcheck/portcheck/checks"
@@ -41,17 +39,9 @@ func (b *Bot) again(ctx context.Context, chat Chat, cmd Command) error {
 		}
 		return b.ephemeral(ctx, chat, cmd, Message{Status: StatusInfo, Text: "this check is still running; its answer will land here"})
 	}
-	var gateDone func()
-	if b.p.Gate != nil {
-		d := b.p.Gate.Admit(ctx, cmd, ts.req, ts.req.Ports()*len(ts.vantages))
-		if !d.Allowed {
-			why := d.Why
-			if d.RetryAfter > 0 {
-				why += fmt.Sprintf(" — try again in %s", d.RetryAfter.Round(time.Second))
-			}
-			return b.deny(ctx, chat, cmd, ts.req, why)
-		}
-		gateDone = d.Done
+	gateDone, why := b.admit(ctx, cmd, ts.req, ts.vantages) // admit.go
+	if why != "" {
+		return b.deny(ctx, chat, cmd, ts.req, why)
 	}
 	if err := b.auditCommand(ctx, cmd, targetStrings(ts.req.Targets), audit.DecisionQueued, "again"); err != nil {
 		if gateDone != nil {
@@ -80,24 +70,12 @@ func (b *Bot) recoverThread(ctx context.Context, cmd Command) *threadState {
 	if err != nil || (req.Verb != VerbCheck && req.Verb != VerbWatch) {
 		return nil
 	}
-	vantages, why := b.pickVantages(ctx, req)
+	v, why := b.vet(ctx, cmd, req) // admit.go
 	if why != "" {
-		return nil
-	}
-	addrs, dns := map[string][]string{}, map[string]dnsFailure{}
-	for _, t := range req.Targets {
-		d := b.p.Policy.Decide(ctx, cmd, t)
-		switch {
-		case d.DNSError:
-			dns[t.Input] = dnsFailure{notFound: d.NotFound, reason: d.Reason}
-		case !d.Allowed:
-			return nil // the denial is said when the check is typed again
-		default:
-			addrs[t.Input] = d.Addrs
-		}
+		return nil // the denial is said when the check is typed again
 	}
 	req.Verb = VerbCheck // a recovered watch is re-checked once, not resumed
-	ts := &threadState{chat: th.Channel.Chat, thread: th, req: req, vantages: vantages, addrs: addrs, dns: dns, by: cmd.User}
+	ts := &threadState{chat: th.Channel.Chat, thread: th, req: req, vantages: v.vantages, addrs: v.addrs, dns: v.dns, by: cmd.User}
 	q.Kind, q.Limit = audit.KindResult, 4096
 	if recs, err := b.p.Audit.Query(ctx, q); err == nil && len(recs) > 0 {
 		lastRun := recs[len(recs)-1].CommandID

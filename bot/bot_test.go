@@ -626,6 +626,32 @@ func TestGate(t *testing.T) {
 	}
 }
 
+// silentGate refuses without saying why.
+type silentGate struct{ allow atomic.Bool }
+
+func (g *silentGate) Admit(context.Context, bot.Command, bot.Request, int) bot.GateDecision {
+	return bot.GateDecision{Allowed: g.allow.Load()}
+}
+
+// A check and an again are admitted the same way: a refusal without a
+// reason still says "not allowed" on both.
+func TestGateRefusalReadsTheSameForCheckAndAgain(t *testing.T) {
+	g := &silentGate{}
+	h := newHarness(t, verdictChecker(checks.VerdictOpen), func(p *bot.Params) { p.Gate = g })
+	h.say(t, "web01:22", nil)
+	h.settle(t)
+	g.allow.Store(true)
+	h.say(t, "web01:22", nil)
+	h.settle(t)
+	g.allow.Store(false)
+	h.say(t, "again", &wire.Thread{Channel: wire.Channel{Chat: "fake", ID: "C1"}, ID: "1"})
+	h.settle(t)
+	log := h.chat.log()
+	if log[0] != "ephemeral U1 info: not allowed" || log[len(log)-1] != "ephemeral U1 info: not allowed" {
+		t.Errorf("refusals:\n%s", strings.Join(log, "\n"))
+	}
+}
+
 func TestForgottenThreadIsRecoveredFromTheAudit(t *testing.T) {
 	var calls atomic.Int64
 	checker := checkerFunc(func(_ context.Context, req checks.Request) checks.Report {

@@ -71,22 +71,11 @@ func (b *Bot) deny(ctx context.Context, chat Chat, cmd Command, req Request, why
 
 // check handles a check or a watch: vantages, policy, audit, thread, jobs.
 func (b *Bot) check(ctx context.Context, chat Chat, cmd Command, req Request) error {
-	vantages, why := b.pickVantages(ctx, req)
+	v, why := b.vet(ctx, cmd, req) // admit.go
 	if why != "" {
 		return b.deny(ctx, chat, cmd, req, why)
 	}
-	addrs, dns := map[string][]string{}, map[string]dnsFailure{}
-	for _, t := range req.Targets {
-		d := b.p.Policy.Decide(ctx, cmd, t)
-		switch {
-		case d.DNSError:
-			dns[t.Input] = dnsFailure{notFound: d.NotFound, reason: d.Reason}
-		case !d.Allowed:
-			return b.deny(ctx, chat, cmd, req, denialText(t, d))
-		default:
-			addrs[t.Input] = d.Addrs
-		}
-	}
+	vantages := v.vantages
 	ck := channelKey(cmd.Channel)
 	if req.Verb == VerbWatch {
 		b.mu.Lock()
@@ -97,20 +86,9 @@ func (b *Bot) check(ctx context.Context, chat Chat, cmd Command, req Request) er
 				"this channel already has %d watches running (the limit); type `/portcheck stop` in a watch's thread to end one", n))
 		}
 	}
-	var gateDone func()
-	if b.p.Gate != nil {
-		d := b.p.Gate.Admit(ctx, cmd, req, req.Ports()*len(vantages))
-		if !d.Allowed {
-			why := d.Why
-			if why == "" {
-				why = "not allowed"
-			}
-			if d.RetryAfter > 0 {
-				why += fmt.Sprintf(" — try again in %s", d.RetryAfter.Round(time.Second))
-			}
-			return b.deny(ctx, chat, cmd, req, why)
-		}
-		gateDone = d.Done
+	gateDone, why := b.admit(ctx, cmd, req, vantages)
+	if why != "" {
+		return b.deny(ctx, chat, cmd, req, why)
 	}
 	if err := b.auditCommand(ctx, cmd, targetStrings(req.Targets), audit.DecisionQueued, ""); err != nil {
 		if gateDone != nil {
@@ -145,7 +123,7 @@ func (b *Bot) check(ctx context.Context, chat Chat, cmd Command, req Request) er
 	}); err != nil {
 		b.log.Error("audit of thread failed", "command_id", cmd.ID, "err", err)
 	}
-	ts := &threadState{chat: cmd.Channel.Chat, thread: th, req: req, vantages: vantages, addrs: addrs, dns: dns, by: cmd.User, watch: w}
+	ts := &threadState{chat: cmd.Channel.Chat, thread: th, req: req, vantages: vantages, addrs: v.addrs, dns: v.dns, by: cmd.User, watch: w}
 	b.mu.Lock()
 	b.remember(threadKey(th), ts)
 	if w != nil {

@@ -1,7 +1,6 @@
 package bot
 
 import (
-	"context"
 	"sort"
 	"strconv"
 	"strings"
@@ -397,10 +396,4 @@ func (b *Bot) mergeVantages(rs []wire.Result, parent Message) (Message, *Message
 	}
 	m := DifferentialMessage(ds)
 	return DifferentialParent(ds, rs), &m
-}
-
-func (b *Bot) replyCompared(ctx context.Context, chat Chat, r *run, last wire.Job, m *Message) {
-	if m != nil {
-		b.reply(ctx, chat, r.ts.thread, r.by, last, *m)
-	}
 }

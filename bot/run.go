@@ -389,32 +389,31 @@ func (b *Bot) finishRun(ctx context.Context, chat Chat, r *run) {
 	rs, host := splitHost(r.ordered())
 	b.mu.Unlock()
 	last := r.jobs[len(r.jobs)-1]
-	hostNotes := func() {
-		if r.detailed(b.lim) {
+	parent := ParentMessage(rs)
+	parent, compared := b.mergeVantages(rs, parent) // several vantages: the merged verdict (differential.go)
+	now := b.p.Now()
+	// verdict posts what every first answer of a run posts: the parent's
+	// verdict, the vantages compared, the grouped reply of a big run, and
+	// the host agents' notes.
+	verdict := func() {
+		b.update(ctx, chat, ts.thread, r.by, last, parent)
+		if compared != nil {
+			b.reply(ctx, chat, ts.thread, r.by, last, *compared)
+		}
+		if !r.detailed(b.lim) {
+			b.reply(ctx, chat, ts.thread, r.by, last, GroupedMessage(rs))
+		} else {
 			for _, m := range b.hostMessages(rs, host, r.jobs) {
 				b.reply(ctx, chat, ts.thread, r.by, last, m)
 			}
 		}
 	}
-	parent := ParentMessage(rs)
-	parent, compared := b.mergeVantages(rs, parent) // several vantages: the merged verdict (differential.go)
-	now := b.p.Now()
 	ended := ""
 	switch r.kind {
 	case VerbCheck:
-		b.update(ctx, chat, ts.thread, r.by, last, parent)
-		b.replyCompared(ctx, chat, r, last, compared)
-		if !r.detailed(b.lim) {
-			b.reply(ctx, chat, ts.thread, r.by, last, GroupedMessage(rs))
-		}
-		hostNotes()
+		verdict()
 	case VerbAgain:
-		b.update(ctx, chat, ts.thread, r.by, last, parent)
-		b.replyCompared(ctx, chat, r, last, compared)
-		if !r.detailed(b.lim) {
-			b.reply(ctx, chat, ts.thread, r.by, last, GroupedMessage(rs))
-		}
-		hostNotes()
+		verdict()
 		since := r.started
 		if r.prev != nil {
 			since = r.prev.finished
@@ -428,12 +427,7 @@ func (b *Bot) finishRun(ctx context.Context, chat Chat, r *run) {
 			ended = "portcheck is shutting down"
 		case r.round == 0:
 			parent.Text += " · watching every " + shortDuration(ts.watch.every) + " until " + ts.watch.until.Format("15:04")
-			b.update(ctx, chat, ts.thread, r.by, last, parent)
-			b.replyCompared(ctx, chat, r, last, compared)
-			if !r.detailed(b.lim) {
-				b.reply(ctx, chat, ts.thread, r.by, last, GroupedMessage(rs))
-			}
-			hostNotes()
+			verdict()
 		case len(changes) > 0:
 			b.reply(ctx, chat, ts.thread, r.by, last, changeMessage(changes, rs, r.prev.finished, now))
 			if len(changes) <= b.lim.DetailPorts {
