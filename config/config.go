@@ -105,6 +105,7 @@ type Policy struct {
 	AllowPrivate bool     `yaml:"allow_private"`  // RFC 1918 and ULA without listing them
 	RedactHops   *bool    `yaml:"redact_hops"`    // hide private/denied hops in traces of public targets (default true)
 	AllowOnly    bool     `yaml:"allowlist_only"` // only explicitly allowed targets, public ones included
+	NAT64        []string `yaml:"nat64_prefixes"` // your own NAT64/SIIT prefixes (RFC 6052 /32-/96): the IPv4 address inside is judged too
 }
 
 // Limits are the rate limits and input limits.

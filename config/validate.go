@@ -70,6 +70,11 @@ func validate(c Config) []*Error {
 			}
 		}
 	}
+	for _, p := range c.Policy.NAT64 {
+		if _, err := policy.ParseNAT64Prefix(p); err != nil {
+			bad("policy.nat64_prefixes", "%v", err)
+		}
+	}
 	for _, p := range c.Policy.Ports {
 		if _, err := policy.ParsePortRange(p); err != nil {
 			bad("policy.ports", "%v", err)

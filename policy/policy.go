@@ -37,6 +37,12 @@ type Config struct {
 	AllowPrivate bool     `yaml:"allow_private"`  // RFC 1918 and ULA without listing them
 	RedactHops   *bool    `yaml:"redact_hops"`    // nil = true: see Policy.RedactHop
 	AllowOnly    bool     `yaml:"allowlist_only"` // only explicitly allowed targets pass, public ones included
+	// NAT64 lists the deployment's own NAT64 / SIIT prefixes (RFC 6052
+	// lengths /32 to /96). The IPv4 address embedded in an address under
+	// one is judged like the well-known 64:ff9b::/96 ones: such an address
+	// is routed to that IPv4 address by the translator, whatever its own
+	// IPv6 rule says.
+	NAT64 []string `yaml:"nat64_prefixes"`
 }
 
 // FromEnv returns base with PORTCHECK_ALLOW and PORTCHECK_DENY
@@ -74,6 +80,7 @@ type Policy struct {
 	unrestricted bool
 	defaults     []special
 	private      []special
+	embeddings   []embedding
 }
 
 // New builds a Policy from c. r does the one lookup per decision; nil uses
@@ -90,6 +97,7 @@ func New(c Config, r Resolver) (*Policy, error) {
 		redactHops:   c.RedactHops == nil || *c.RedactHops,
 		defaults:     defaultDeny(),
 		private:      privateRanges(),
+		embeddings:   builtinEmbeddings(),
 	}
 	var err error
 	if p.allow, err = ParseRules(c.Allow); err != nil {
@@ -97,6 +105,13 @@ func New(c Config, r Resolver) (*Policy, error) {
 	}
 	if p.deny, err = ParseRules(c.Deny); err != nil {
 		return nil, fmt.Errorf("policy: deny: %w", err)
+	}
+	for _, s := range c.NAT64 {
+		pr, err := ParseNAT64Prefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("policy: nat64_prefixes: %w", err)
+		}
+		p.embeddings = append(p.embeddings, configuredNAT64(pr))
 	}
 	for _, s := range c.Ports {
 		pr, err := ParsePortRange(s)
@@ -230,37 +245,75 @@ func (p *Policy) CheckAddr(a netip.Addr) (allowed bool, rule string) {
 	return p.checkAddr(a, nil)
 }
 
-// checkAddr applies the precedence: explicit deny > explicit allow >
-// default deny > private (unless allowed) > allow. An explicit allow lifts a
-// default deny only when it is at least as specific as the denied range:
-// "allow 0.0.0.0/0" must not quietly open loopback and metadata, and
-// "allow 169.254.0.0/16" opens link-local but not 169.254.169.254/32 — the
-// operator has to name what they mean. byName, when set, is the allow rule
-// that matched the hostname: it opens private answers, never the default
-// denies, since a DNS answer is not the operator's word on an address.
+// checkAddr applies the precedence: explicit deny > embedded IPv4 >
+// explicit allow > default deny > private (unless allowed) > allow.
+//
+// An IPv6 address that embeds IPv4 addresses (see embed.go) passes only if
+// every IPv4 address it embeds passes the IPv4 rules on its own and the
+// IPv6 address then passes its own rules: an allow of the wrapper
+// (64:ff9b::/96 for DNS64) never opens a denied IPv4 address, and an
+// allowed IPv4 address does not open a wrapper that is denied by default
+// (2002::/16, ::ffff:0:0:0/96 ...). A denial cites the IPv4 rule and the
+// form it was found in.
+//
+// An explicit allow lifts a default deny only when it is at least as
+// specific as the denied range: "allow 0.0.0.0/0" must not quietly open
+// loopback and metadata, and "allow 169.254.0.0/16" opens link-local but
+// not 169.254.169.254/32 — the operator has to name what they mean. byName,
+// when set, is the allow rule that matched the hostname: it opens private
+// answers, never the default denies, since a DNS answer is not the
+// operator's word on an address.
 func (p *Policy) checkAddr(a netip.Addr, byName *Rule) (bool, string) {
 	a = a.WithZone("") // netip.Prefix.Contains never matches a zoned address
 	if p.unrestricted {
 		return true, "no policy"
 	}
-	def, isDefault := firstSpecial(p.defaults, a)
-	var inner netip.Addr
-	if isDefault && def.embeds != nil {
-		inner = def.embeds(a)
-	}
-
 	for _, r := range p.deny {
-		if !r.Prefix.IsValid() {
-			continue
-		}
-		if r.Prefix.Contains(a) {
+		if r.Prefix.IsValid() && r.Prefix.Contains(a) {
 			return false, "explicit deny " + r.String()
 		}
-		if inner.IsValid() && r.Prefix.Contains(inner) {
-			return false, fmt.Sprintf("explicit deny %s (embedded in %s %s)", r, def.what, a)
-		}
 	}
 
+	// The one rule for IPv4 inside IPv6: every embedded IPv4 address is
+	// judged by the IPv4 rules (they embed nothing, so this recurses
+	// once). The unlikely readings of the local-use NAT64 prefix come
+	// after the address's own rule: they deny just the same, but a reader
+	// learns more from "default deny: local-use NAT64" than from a guess.
+	var inner []string
+	judge := func(unlikely bool) (bool, string) {
+		for _, e := range embedded(p.embeddings, a) {
+			if e.unlikely != unlikely {
+				continue
+			}
+			ok, rule := p.checkAddr(e.v4, byName)
+			if !ok {
+				return false, fmt.Sprintf("%s (embedded in %s)", rule, e)
+			}
+			if !unlikely {
+				inner = append(inner, fmt.Sprintf("embeds %s: %s", e.v4, rule))
+			}
+		}
+		return true, ""
+	}
+	if ok, rule := judge(false); !ok {
+		return false, rule
+	}
+	ok, rule := p.checkOwn(a, byName)
+	if !ok {
+		return false, rule
+	}
+	if ok, rule := judge(true); !ok {
+		return false, rule
+	}
+	if len(inner) > 0 {
+		rule += " (" + strings.Join(inner, "; ") + ")"
+	}
+	return true, rule
+}
+
+// checkOwn judges a by its own rules, explicit deny and embedded addresses
+// already checked.
+func (p *Policy) checkOwn(a netip.Addr, byName *Rule) (bool, string) {
 	var best netip.Prefix
 	for _, r := range p.allow {
 		if r.Prefix.IsValid() && r.Prefix.Contains(a) && (!best.IsValid() || r.Prefix.Bits() > best.Bits()) {
@@ -268,23 +321,11 @@ func (p *Policy) checkAddr(a netip.Addr, byName *Rule) (bool, string) {
 		}
 	}
 
-	if isDefault {
+	if def, ok := firstSpecial(p.defaults, a); ok {
 		if best.IsValid() && best.Bits() >= def.prefix.Bits() {
-			// An allowed wrapper still carries an IPv4 address the
-			// packets may end up at: that address must pass on its own.
-			if inner.IsValid() {
-				if ok, rule := p.checkAddr(inner, nil); !ok {
-					return false, fmt.Sprintf("%s (embedded in %s %s)", rule, def.what, a)
-				}
-			}
 			return true, "explicit allow " + best.String()
 		}
 		rule := "default deny: " + def.String()
-		if inner.IsValid() {
-			if in, ok := firstSpecial(p.defaults, inner); ok {
-				rule = fmt.Sprintf("default deny: %s (embedded in %s)", in, def)
-			}
-		}
 		if best.IsValid() {
 			rule += fmt.Sprintf(" (allow %s is broader; allow %s itself to lift it)", best, def.prefix)
 		}
@@ -376,8 +417,17 @@ func (p *Policy) isPublic(a netip.Addr) bool {
 	if _, ok := firstSpecial(p.defaults, a); ok {
 		return false
 	}
-	_, ok := firstSpecial(p.private, a)
-	return !ok
+	if _, ok := firstSpecial(p.private, a); ok {
+		return false
+	}
+	// An address under a configured NAT64 prefix is only as public as
+	// the IPv4 address it leads to.
+	for _, e := range embedded(p.embeddings, a) {
+		if !p.isPublic(e.v4) {
+			return false
+		}
+	}
+	return true
 }
 
 // uniqueAddrs unmaps and de-duplicates resolver answers. Go's resolver may

@@ -97,13 +97,13 @@ func TestDecide(t *testing.T) {
 		{"metadata zero padded", cfgDefault, "0169.254.169.254", nil, false, "invalid host", nil}, // 0169: 9 is not octal
 		{"metadata by name", cfgDefault, "metadata.google.internal", nil, false, ruleMetadata, nil},
 		{"metadata by name upper", cfgDefault, "METADATA.Google.Internal.", nil, false, ruleMetadata, nil},
-		{"metadata mapped", cfgDefault, "::ffff:169.254.169.254", nil, false, ruleMetadata + " (embedded in IPv4-mapped ::ffff:0.0.0.0/96)", nil},
-		{"metadata mapped hex bracketed", cfgDefault, "[::ffff:a9fe:a9fe]", nil, false, ruleMetadata + " (embedded in IPv4-mapped ::ffff:0.0.0.0/96)", nil},
-		{"metadata compat", cfgDefault, "::169.254.169.254", nil, false, ruleMetadata + " (embedded in IPv4-compatible (deprecated) ::/96)", nil},
-		{"metadata nat64", cfgDefault, "64:ff9b::a9fe:a9fe", nil, false, ruleMetadata + " (embedded in NAT64 64:ff9b::/96)", nil},
-		{"metadata local nat64", cfgDefault, "64:ff9b:1:a9fe:a9:fe00::", nil, false, ruleMetadata + " (embedded in local-use NAT64 64:ff9b:1::/48)", nil},
-		{"metadata 6to4", cfgDefault, "2002:a9fe:a9fe::1", nil, false, ruleMetadata + " (embedded in 6to4 2002::/16)", nil},
-		{"metadata teredo", cfgDefault, "2001:0:4136:e378:8000:63bf:5601:5601", nil, false, ruleMetadata + " (embedded in Teredo 2001::/32)", nil},
+		{"metadata mapped", cfgDefault, "::ffff:169.254.169.254", nil, false, ruleMetadata + " (embedded in IPv4-mapped ::ffff:0.0.0.0/96 as 169.254.169.254)", nil},
+		{"metadata mapped hex bracketed", cfgDefault, "[::ffff:a9fe:a9fe]", nil, false, ruleMetadata + " (embedded in IPv4-mapped ::ffff:0.0.0.0/96 as 169.254.169.254)", nil},
+		{"metadata compat", cfgDefault, "::169.254.169.254", nil, false, ruleMetadata + " (embedded in deprecated IPv4-compatible ::/96 as 169.254.169.254)", nil},
+		{"metadata nat64", cfgDefault, "64:ff9b::a9fe:a9fe", nil, false, ruleMetadata + " (embedded in NAT64 64:ff9b::/96 as 169.254.169.254)", nil},
+		{"metadata local nat64", cfgDefault, "64:ff9b:1:a9fe:a9:fe00::", nil, false, ruleMetadata + " (embedded in local-use NAT64 64:ff9b:1::/48 as 169.254.169.254, reading it as a /48 NAT64 prefix)", nil},
+		{"metadata 6to4", cfgDefault, "2002:a9fe:a9fe::1", nil, false, ruleMetadata + " (embedded in 6to4 2002::/16 as 169.254.169.254)", nil},
+		{"metadata teredo", cfgDefault, "2001:0:4136:e378:8000:63bf:5601:5601", nil, false, ruleMetadata + " (embedded in Teredo 2001::/32 as the client address 169.254.169.254)", nil},
 		{"metadata aws v6", cfgDefault, "fd00:ec2::254", nil, false, "default deny: cloud metadata (AWS IPv6) fd00:ec2::254/128", nil},
 		{"metadata alibaba", cfgDefault, "100.100.100.200", nil, false, "default deny: cloud metadata (Alibaba) 100.100.100.200/32", nil},
 		{"metadata azure", cfgDefault, "168.63.129.16", nil, false, "default deny: cloud metadata (Azure WireServer) 168.63.129.16/32", nil},
@@ -114,7 +114,7 @@ func TestDecide(t *testing.T) {
 		{"loopback octal whole", cfgDefault, "017700000001", nil, false, ruleLoopback, nil},
 		{"loopback short", cfgDefault, "127.1", nil, false, ruleLoopback, nil},
 		{"loopback decimal", cfgDefault, "2130706433", nil, false, ruleLoopback, nil},
-		{"loopback mapped", cfgDefault, "::ffff:127.0.0.1", nil, false, ruleLoopback + " (embedded in IPv4-mapped ::ffff:0.0.0.0/96)", nil},
+		{"loopback mapped", cfgDefault, "::ffff:127.0.0.1", nil, false, ruleLoopback + " (embedded in IPv4-mapped ::ffff:0.0.0.0/96 as 127.0.0.1)", nil},
 		{"localhost name", cfgDefault, "localhost", nil, false, ruleLoopback, nil},
 		{"loopback v6", cfgDefault, "::1", nil, false, "default deny: loopback ::1/128", nil},
 		{"loopback v6 brackets", cfgDefault, "[::1]", nil, false, "default deny: loopback ::1/128", nil},
@@ -172,9 +172,9 @@ func TestDecide(t *testing.T) {
 		{"deny beats allow other", Config{Allow: []string{"10.0.0.0/8"}, Deny: []string{"10.9.0.0/16"}}, "10.8.1.1", nil, true, "explicit allow 10.0.0.0/8", []string{"10.8.1.1"}},
 		{"deny same as allow", Config{Allow: []string{"8.8.8.8"}, Deny: []string{"8.8.8.8"}}, "8.8.8.8", nil, false, "explicit deny 8.8.8.8/32", nil},
 		{"deny public", Config{Deny: []string{"8.8.8.0/24"}}, "8.8.8.8", nil, false, "explicit deny 8.8.8.0/24", nil},
-		{"deny embedded", Config{Deny: []string{"8.8.8.8"}}, "::ffff:8.8.8.8", nil, false, "explicit deny 8.8.8.8/32 (embedded in IPv4-mapped ::ffff:8.8.8.8)", nil},
-		{"allow mapped wrapper", Config{Allow: []string{"::ffff:0:0/96"}}, "::ffff:8.8.8.8", nil, true, "explicit allow ::ffff:0.0.0.0/96", []string{"::ffff:8.8.8.8"}},
-		{"allow mapped wrapper metadata", Config{Allow: []string{"::ffff:0:0/96"}}, "::ffff:169.254.169.254", nil, false, ruleMetadata + " (embedded in IPv4-mapped ::ffff:169.254.169.254)", nil},
+		{"deny embedded", Config{Deny: []string{"8.8.8.8"}}, "::ffff:8.8.8.8", nil, false, "explicit deny 8.8.8.8/32 (embedded in IPv4-mapped ::ffff:0.0.0.0/96 as 8.8.8.8)", nil},
+		{"allow mapped wrapper", Config{Allow: []string{"::ffff:0:0/96"}}, "::ffff:8.8.8.8", nil, true, "explicit allow ::ffff:0.0.0.0/96 (embeds 8.8.8.8: public address)", []string{"::ffff:8.8.8.8"}},
+		{"allow mapped wrapper metadata", Config{Allow: []string{"::ffff:0:0/96"}}, "::ffff:169.254.169.254", nil, false, ruleMetadata + " (embedded in IPv4-mapped ::ffff:0.0.0.0/96 as 169.254.169.254)", nil},
 		{"name allow private", Config{Allow: []string{".corp.example.com"}}, "db.corp.example.com", nil, true, "explicit allow .corp.example.com", []string{"10.1.2.3"}},
 		{"name allow apex", Config{Allow: []string{".corp.example.com"}}, "corp.example.com", nil, true, "explicit allow .corp.example.com", []string{"10.1.2.4"}},
 		{"name allow star", Config{Allow: []string{"*.corp.example.com"}}, "DB.corp.example.com.", nil, true, "explicit allow .corp.example.com", []string{"10.1.2.3"}},
@@ -430,11 +430,11 @@ func TestDNS64AllowStillJudgesInner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := p.Decide(context.Background(), "example.com", nil); !d.Allowed || d.Rule != "explicit allow 64:ff9b::/96" {
+	if d := p.Decide(context.Background(), "example.com", nil); !d.Allowed || d.Rule != "explicit allow 64:ff9b::/96 (embeds 93.184.215.14: public address)" {
 		t.Fatalf("%+v", d)
 	}
 	d := p.Decide(context.Background(), "evil.com", nil)
-	if d.Allowed || d.Rule != ruleMetadata+" (embedded in NAT64 64:ff9b::a9fe:a9fe)" {
+	if d.Allowed || d.Rule != ruleMetadata+" (embedded in NAT64 64:ff9b::/96 as 169.254.169.254)" {
 		t.Fatalf("%+v", d)
 	}
 }

@@ -119,10 +119,6 @@ func SplitList(v string) []string {
 type special struct {
 	prefix netip.Prefix
 	what   string
-	// embeds extracts the IPv4 address carried inside an IPv6 form (mapped,
-	// NAT64, 6to4, Teredo): that is where packets may end up, so it is
-	// judged too.
-	embeds func(netip.Addr) netip.Addr
 }
 
 func (s special) String() string { return s.what + " " + s.prefix.String() }
@@ -133,10 +129,6 @@ func (s special) String() string { return s.what + " " + s.prefix.String() }
 // are not used: they call 198.18.0.1 or 240.0.0.1 global.
 func defaultDeny() []special {
 	p := netip.MustParsePrefix
-	last32 := func(a netip.Addr) netip.Addr {
-		b := a.As16()
-		return netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
-	}
 	return []special{
 		{prefix: p("169.254.169.254/32"), what: "cloud metadata"},
 		{prefix: p("fd00:ec2::254/128"), what: "cloud metadata (AWS IPv6)"},
@@ -156,27 +148,18 @@ func defaultDeny() []special {
 		{prefix: p("100.64.0.0/10"), what: "carrier-grade NAT"},
 		{prefix: p("::/128"), what: "unspecified"},
 		{prefix: p("::1/128"), what: "loopback"},
-		{prefix: p("::ffff:0:0/96"), what: "IPv4-mapped", embeds: last32},
-		{prefix: p("::/96"), what: "IPv4-compatible (deprecated)", embeds: last32},
-		{prefix: p("64:ff9b::/96"), what: "NAT64", embeds: last32},
-		{prefix: p("64:ff9b:1::/48"), what: "local-use NAT64", embeds: func(a netip.Addr) netip.Addr {
-			// RFC 6052 /48 layout: the IPv4 address straddles the
-			// reserved "u" octet (byte 8).
-			b := a.As16()
-			return netip.AddrFrom4([4]byte{b[6], b[7], b[9], b[10]})
-		}},
+		// The IPv6 forms embedding IPv4 (embed.go judges the IPv4 address
+		// inside as well; these rules are the wrappers' own).
+		{prefix: p("::ffff:0:0/96"), what: "IPv4-mapped"},
+		{prefix: p("::ffff:0:0:0/96"), what: "IPv4-translated"},
+		{prefix: p("::/96"), what: "deprecated IPv4-compatible"},
+		{prefix: p("64:ff9b::/96"), what: "NAT64"},
+		{prefix: p("64:ff9b:1::/48"), what: "local-use NAT64"},
 		{prefix: p("100::/64"), what: "discard-only"},
-		{prefix: p("2001::/32"), what: "Teredo", embeds: func(a netip.Addr) netip.Addr {
-			// The Teredo client's address is stored inverted.
-			b := a.As16()
-			return netip.AddrFrom4([4]byte{^b[12], ^b[13], ^b[14], ^b[15]})
-		}},
+		{prefix: p("2001::/32"), what: "Teredo"},
 		{prefix: p("2001:db8::/32"), what: "documentation"},
 		{prefix: p("2001::/23"), what: "IETF protocol assignments"},
-		{prefix: p("2002::/16"), what: "6to4", embeds: func(a netip.Addr) netip.Addr {
-			b := a.As16()
-			return netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]})
-		}},
+		{prefix: p("2002::/16"), what: "6to4"},
 		{prefix: p("fe80::/10"), what: "link-local"},
 		{prefix: p("fec0::/10"), what: "site-local (deprecated)"},
 		{prefix: p("ff00::/8"), what: "multicast"},

@@ -27,10 +27,20 @@ import (
 // go through the same path the bot takes: policy.Decide, then, only when
 // allowed, checks.Prober.CheckMany with Request.Addrs = Decision.Addrs.
 // Then it reads the counters: 0 for the denied address, > 0 for the other.
+//
+// The same namespace proves it for the cloud metadata address itself and
+// every IPv6 form embedding it (policytest.MetadataForms). Those are not put on an
+// interface: the namespace's default routes lead into a veth pair inside
+// it (policytest.Sink), so a probe to any of them would really be sent and
+// counted, and nothing leaves. 2001:db8::20 (on the loopback) and
+// 64:ff9b::c612:14 (NAT64 of the allowed control, into the sink) are the
+// IPv6 controls, allowed only where the NAT64 wrapper is allowed too.
 
 const (
-	zpDenied  = "198.18.0.10"
-	zpAllowed = "198.18.0.20"
+	zpDenied    = "198.18.0.10"
+	zpAllowed   = "198.18.0.20"
+	zpAllowed6  = "2001:db8::20"
+	zpAllowedNA = "64:ff9b::c612:14" // 198.18.0.20 through the well-known NAT64 prefix
 )
 
 func TestZeroPacket(t *testing.T) {
@@ -38,15 +48,26 @@ func TestZeroPacket(t *testing.T) {
 		t.Skip("running as the child")
 	}
 	denied, allowed := netip.MustParseAddr(zpDenied), netip.MustParseAddr(zpAllowed)
-	c := policytest.Start(t, denied, allowed)
+	allowed6, allowedNAT64 := netip.MustParseAddr(zpAllowed6), netip.MustParseAddr(zpAllowedNA)
+	c := policytest.Start(t, denied, allowed, allowed6)
+	sunk := c.SinkMetadata(t)
+	c.Sink(t, allowedNAT64)
 	c.RunChild(t, "TestZeroPacketChild")
 	counts := c.Packets(t)
 	if counts[denied] != 0 {
 		t.Errorf("%d packets were sent to the denied address %s, want 0", counts[denied], zpDenied)
 	}
-	if counts[allowed] == 0 {
-		t.Errorf("no packets counted to the allowed control %s: the counter does not work, so the zero above proves nothing", zpAllowed)
+	for _, a := range sunk {
+		if counts[a] != 0 {
+			t.Errorf("%d packets were sent to %s (cloud metadata or a form of it), want 0", counts[a], a)
+		}
 	}
+	for _, a := range []netip.Addr{allowed, allowed6, allowedNAT64} {
+		if counts[a] == 0 {
+			t.Errorf("no packets counted to the allowed control %s: the counter does not work, so the zeros above prove nothing", a)
+		}
+	}
+	t.Logf("packets: %v", counts)
 }
 
 // zpResolver answers "rebind.test" with the allowed address first and the
@@ -122,4 +143,52 @@ func TestZeroPacketChild(t *testing.T) {
 	if n := res.calls["rebind.test"]; n != 1 {
 		t.Errorf("rebind.test was looked up %d times, want exactly 1 (the policy's)", n)
 	}
+
+	// Cloud metadata in every IPv6 form, under the policies of serve (the
+	// default, and one allowing every IPv4-embedding wrapper and its own
+	// NAT64 prefixes) and of the shell: never allowed, so never probed.
+	// The embedding of the allowed control passes where its wrapper is
+	// allowed, and is probed.
+	wrappers, err := policy.New(policy.Config{
+		Allow: []string{"198.18.0.0/15", "2001:db8::/32", "169.254.0.0/16",
+			"::ffff:0:0/96", "::ffff:0:0:0/96", "::/96", "64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "2001::/32"},
+		NAT64: policytest.MetadataNAT64Prefixes(),
+	}, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve, err := policy.New(policy.Config{NAT64: policytest.MetadataNAT64Prefixes()}, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policies := []struct {
+		name string
+		p    *policy.Policy
+	}{{"serve", serve}, {"serve, wrappers allowed", wrappers}, {"shell", policy.Shell(res)}}
+	probe := func(pol *policy.Policy, host string, allow bool) {
+		d := pol.Decide(ctx, host, []int{80, 443})
+		if d.Allowed != allow {
+			t.Errorf("%s: allowed %v (%s), want %v", host, d.Allowed, d.Rule, allow)
+		}
+		t.Logf("%-40s allowed=%v rule=%q", host, d.Allowed, d.Rule)
+		if !d.Allowed {
+			return
+		}
+		var reqs []checks.Request
+		for _, port := range []int{80, 443} {
+			reqs = append(reqs, checks.Request{Target: host, Host: host, Port: port, Addrs: d.Addrs, Trace: true})
+		}
+		for _, r := range prober.CheckMany(ctx, reqs, nil) {
+			t.Logf("  probed %s:%d -> %s (%s) addresses %v", r.Host, r.Port, r.Verdict, r.Reason, r.Addresses)
+		}
+	}
+	for _, pol := range policies {
+		t.Logf("policy %s:", pol.name)
+		for _, f := range append([]string{policytest.Metadata}, policytest.MetadataForms()...) {
+			probe(pol.p, f, false)
+		}
+	}
+	probe(wrappers, zpAllowed6, true)
+	probe(wrappers, zpAllowedNA, true)
+	probe(serve, zpAllowedNA, false) // the wrapper's own default deny
 }

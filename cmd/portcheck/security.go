@@ -22,6 +22,7 @@ func targetPolicy(cfg config.Config, r policy.Resolver) (*policy.Policy, error) 
 	p, err := policy.New(policy.Config{
 		Allow: cfg.Policy.Allow, Deny: cfg.Policy.Deny, Ports: cfg.Policy.Ports, MaxPorts: cfg.Policy.MaxPorts,
 		AllowPrivate: cfg.Policy.AllowPrivate, RedactHops: cfg.Policy.RedactHops, AllowOnly: cfg.Policy.AllowOnly,
+		NAT64: cfg.Policy.NAT64,
 	}, r)
 	if err != nil {
 		return nil, fmt.Errorf("target policy: %w", err)

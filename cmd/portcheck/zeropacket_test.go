@@ -36,10 +36,19 @@ func TestBotZeroPacket(t *testing.T) {
 	}
 	denied, allowed := netip.MustParseAddr(bzpDenied), netip.MustParseAddr(bzpAllowed)
 	c := policytest.Start(t, denied, allowed)
+	// Cloud metadata and every IPv6 form of it, routed into the sink: a
+	// probe of any would be sent and counted (policytest.Sink).
+	sunk := c.SinkMetadata(t)
 	c.RunChild(t, "TestBotZeroPacketChild")
+	c.RunChild(t, "TestBotZeroPacketShellChild")
 	counts := c.Packets(t)
 	if counts[denied] != 0 {
 		t.Errorf("%d packets were sent to the denied address %s, want 0", counts[denied], bzpDenied)
+	}
+	for _, a := range sunk {
+		if counts[a] != 0 {
+			t.Errorf("%d packets were sent to %s (cloud metadata or a form of it), want 0", counts[a], a)
+		}
 	}
 	if counts[allowed] == 0 {
 		t.Errorf("no packets counted to the allowed control %s: the counter does not work, so the zero above proves nothing", bzpAllowed)
@@ -90,7 +99,8 @@ func TestBotZeroPacketChild(t *testing.T) {
 	}
 	res := &bzpResolver{calls: map[string]int{}}
 	cfg := config.Defaults()
-	cfg.Policy.Allow, cfg.Policy.Deny = []string{"198.18.0.0/15"}, []string{bzpDenied}
+	cfg.Policy.Allow, cfg.Policy.Deny = []string{"198.18.0.0/15", "2001:db8::/32"}, []string{bzpDenied}
+	cfg.Policy.NAT64 = policytest.MetadataNAT64Prefixes()
 	pol, err := targetPolicy(cfg, res)
 	if err != nil {
 		t.Fatal(err)
@@ -148,6 +158,18 @@ func TestBotZeroPacketChild(t *testing.T) {
 	for _, in := range deniedInputs {
 		say(in, nil)
 	}
+	// Cloud metadata inside IPv6, every form: denied citing the metadata
+	// rule and the form (the translated one passed before issue 17).
+	var metadataInputs []string
+	for _, f := range policytest.MetadataForms() {
+		if !strings.HasPrefix(f, "[") {
+			f = "[" + f + "]"
+		}
+		metadataInputs = append(metadataInputs, f+":80")
+	}
+	for _, in := range metadataInputs {
+		say(in, nil)
+	}
 	say("failthen.test:80", nil)                     // the policy's lookup fails: dns_error, nothing queued
 	say("rebind.test:80", nil)                       // allowed now; a second lookup would say denied
 	say(bzpAllowed+":80", nil)                       // the control
@@ -166,8 +188,14 @@ func TestBotZeroPacketChild(t *testing.T) {
 			t.Errorf("%s: audit decision %q why %q, want denied citing the rule", in, r.Decision, r.Why)
 		}
 	}
-	if got := strings.Count(log, "ephemeral U1: not allowed to check "); got != len(deniedInputs) {
-		t.Errorf("%d ephemeral denials, want %d", got, len(deniedInputs))
+	for _, in := range metadataInputs {
+		r := byText[in]
+		if r.Decision != audit.DecisionDenied || !strings.Contains(r.Why, "rule: default deny: cloud metadata 169.254.169.254/32") || !strings.Contains(r.Why, "(embedded in ") {
+			t.Errorf("%s: audit decision %q why %q, want denied citing cloud metadata and the form", in, r.Decision, r.Why)
+		}
+	}
+	if got, want := strings.Count(log, "ephemeral U1: not allowed to check "), len(deniedInputs)+len(metadataInputs); got != want {
+		t.Errorf("%d ephemeral denials, want %d", got, want)
 	}
 	if !strings.Contains(log, "failthen.test:80 from local: name does not resolve") {
 		t.Error("failthen.test: no dns_error answer in the thread")
@@ -183,8 +211,39 @@ func TestBotZeroPacketChild(t *testing.T) {
 	}
 	results, _ := trail.Query(context.Background(), audit.Query{Kind: audit.KindResult})
 	for _, r := range results {
-		if strings.Contains(r.Address, bzpDenied) {
-			t.Errorf("a result says %s was probed: %+v", bzpDenied, r)
+		if strings.Contains(r.Address, bzpDenied) || strings.Contains(r.Target, "a9fe") || strings.Contains(r.Address, policytest.Metadata) {
+			t.Errorf("a result says %s was probed: %+v", r.Address, r)
 		}
+	}
+}
+
+// TestBotZeroPacketShellChild runs the real `portcheck shell` (its own
+// policy preset, local worker, audit file) in the namespace with every
+// IPv6 form of the metadata address piped in, and the allowed control
+// (PORTCHECK_ALLOW opens it, as a user would).
+func TestBotZeroPacketShellChild(t *testing.T) {
+	if !policytest.IsChild() {
+		t.Skip("only runs inside the zero-packet namespace (see TestBotZeroPacket)")
+	}
+	t.Setenv("PORTCHECK_ALLOW", bzpAllowed)
+	t.Setenv("PORTCHECK_DENY", "")
+	t.Setenv("PORTCHECK_CONFIG", "")
+	t.Setenv("REDIS_URL", "")
+	var in strings.Builder
+	for _, f := range append([]string{policytest.Metadata}, policytest.MetadataForms()...) {
+		if strings.Contains(f, ":") && !strings.HasPrefix(f, "[") {
+			f = "[" + f + "]"
+		}
+		fmt.Fprintf(&in, "/portcheck %s:80\n", f)
+	}
+	fmt.Fprintf(&in, "/portcheck %s:80\n", bzpAllowed)
+	var out, errb strings.Builder
+	code := run(context.Background(), []string{"shell", "--db", t.TempDir() + "/audit.db", "--timeout", "2s"}, stdio{in: strings.NewReader(in.String()), out: &out, err: &errb})
+	t.Logf("shell exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
+	if got, want := strings.Count(out.String(), "not allowed to check "), 1+len(policytest.MetadataForms()); got != want {
+		t.Errorf("%d denials, want %d", got, want)
+	}
+	if !strings.Contains(out.String(), bzpAllowed+":80 from ") {
+		t.Errorf("the control %s was not checked", bzpAllowed)
 	}
 }

@@ -4,10 +4,14 @@
 // re-runs its own binary inside the namespace (RunChild), drives the real
 // code path there, and then reads the counters from outside.
 //
-// Addresses must be in 198.18.0.0/15 (benchmarking): nothing outside the
-// namespace is touched and nothing can leak to a real network. It needs
-// root, ip and iptables: without them the test is skipped, except under
-// CI=true where that is a failure.
+// The addresses put on the loopback (Start) must be in 198.18.0.0/15 or
+// 2001:db8::/32 (benchmarking, documentation). Addresses a test must prove
+// are never sent to, whatever they are (the cloud metadata address and its
+// IPv6 spellings), go to Sink: they are routed into a veth pair whose both
+// ends live in the namespace, so a packet to them is sent and counted but
+// never answered and never leaves. Nothing outside the namespace is touched.
+// It needs root, ip, iptables and ip6tables: without them the test is
+// skipped, except under CI=true where that is a failure.
 package policytest
 
 import (
@@ -32,7 +36,8 @@ func IsChild() bool { return os.Getenv(ChildEnv) != "" }
 // Counter is one namespace with packet counters.
 type Counter struct {
 	NS    string
-	Addrs []netip.Addr
+	Addrs []netip.Addr // every counted address, local and sink
+	sink  bool
 }
 
 // Start builds the namespace (name "pczp-<pid>-<n>", unique) with addrs on
@@ -46,13 +51,13 @@ func Start(t testing.TB, addrs ...netip.Addr) *Counter {
 		}
 		t.Skipf("policytest: %v", err)
 	}
-	bench := netip.MustParsePrefix("198.18.0.0/15")
+	bench, doc := netip.MustParsePrefix("198.18.0.0/15"), netip.MustParsePrefix("2001:db8::/32")
 	for _, a := range addrs {
-		if !a.Is4() || !bench.Contains(a) {
-			t.Fatalf("policytest: %s is outside 198.18.0.0/15", a)
+		if !bench.Contains(a) && !doc.Contains(a) {
+			t.Fatalf("policytest: %s is outside 198.18.0.0/15 and 2001:db8::/32", a)
 		}
 	}
-	c := &Counter{NS: fmt.Sprintf("pczp-%d-%d", os.Getpid(), time.Now().UnixNano()%1000000), Addrs: addrs}
+	c := &Counter{NS: fmt.Sprintf("pczp-%d-%d", os.Getpid(), time.Now().UnixNano()%1000000)}
 	run(t, "ip", "netns", "add", c.NS)
 	t.Cleanup(func() {
 		if out, err := exec.Command("ip", "netns", "del", c.NS).CombinedOutput(); err != nil {
@@ -61,10 +66,47 @@ func Start(t testing.TB, addrs ...netip.Addr) *Counter {
 	})
 	c.Exec(t, "ip", "link", "set", "lo", "up")
 	for _, a := range addrs {
-		c.Exec(t, "ip", "addr", "add", a.String()+"/32", "dev", "lo")
-		c.Exec(t, "iptables", "-w", "-A", "OUTPUT", "-d", a.String(), "-j", "ACCEPT")
+		if a.Is4() {
+			c.Exec(t, "ip", "addr", "add", a.String()+"/32", "dev", "lo")
+		} else {
+			c.Exec(t, "ip", "-6", "addr", "add", a.String()+"/128", "dev", "lo", "nodad")
+		}
+		c.count(t, a)
 	}
 	return c
+}
+
+// Sink counts packets to addrs without anyone answering: the namespace's
+// default routes (IPv4 and IPv6) lead into a veth pair with both ends
+// inside it, so a connect, ping or trace to them really sends (and the
+// OUTPUT counter sees it) where a namespace without routes would fail
+// before sending anything and prove nothing. Any address may be given:
+// the namespace has no link to anywhere else.
+func (c *Counter) Sink(t testing.TB, addrs ...netip.Addr) {
+	t.Helper()
+	if !c.sink {
+		c.Exec(t, "ip", "link", "add", "pcsink0", "type", "veth", "peer", "name", "pcsink1")
+		c.Exec(t, "ip", "link", "set", "pcsink0", "up")
+		c.Exec(t, "ip", "link", "set", "pcsink1", "up")
+		c.Exec(t, "ip", "route", "add", "default", "dev", "pcsink0")
+		c.Exec(t, "ip", "-6", "route", "add", "default", "dev", "pcsink0")
+		c.sink = true
+	}
+	for _, a := range addrs {
+		c.count(t, a)
+	}
+}
+
+// count adds the OUTPUT rule whose counter Packets reads.
+func (c *Counter) count(t testing.TB, a netip.Addr) {
+	t.Helper()
+	a = a.Unmap()
+	tool := "iptables"
+	if a.Is6() {
+		tool = "ip6tables"
+	}
+	c.Exec(t, tool, "-w", "-A", "OUTPUT", "-d", a.String(), "-j", "ACCEPT")
+	c.Addrs = append(c.Addrs, a)
 }
 
 // Exec runs a command inside the namespace and returns its output.
@@ -94,12 +136,16 @@ func (c *Counter) RunChild(t testing.TB, test string) {
 // Packets returns the packets sent to each address so far.
 func (c *Counter) Packets(t testing.TB) map[netip.Addr]int {
 	t.Helper()
-	return parseCounters(t, c.Exec(t, "iptables", "-w", "-nvxL", "OUTPUT"), c.Addrs)
+	listing := c.Exec(t, "iptables-save", "-c") + c.Exec(t, "ip6tables-save", "-c")
+	return parseCounters(t, listing, c.Addrs)
 }
 
+// parseCounters reads iptables-save -c lines such as
+// "[3:180] -A OUTPUT -d 169.254.169.254/32 -j ACCEPT" (the same for both
+// families, unlike the -L listings).
 func parseCounters(t testing.TB, listing string, want []netip.Addr) map[netip.Addr]int {
 	t.Helper()
-	re := regexp.MustCompile(`(?m)^\s*(\d+)\s+\d+\s+ACCEPT\s+.*?\s(\d+\.\d+\.\d+\.\d+)\s*$`)
+	re := regexp.MustCompile(`(?m)^\[(\d+):\d+\] -A OUTPUT -d (\S+)/(?:32|128) -j ACCEPT\s*$`)
 	got := map[netip.Addr]int{}
 	seen := map[netip.Addr]bool{}
 	for _, m := range re.FindAllStringSubmatch(listing, -1) {
@@ -107,6 +153,7 @@ func parseCounters(t testing.TB, listing string, want []netip.Addr) map[netip.Ad
 		if err != nil {
 			continue
 		}
+		a = a.Unmap()
 		n, _ := strconv.Atoi(m[1])
 		got[a] += n
 		seen[a] = true
@@ -123,7 +170,7 @@ func requirements() error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("needs root (network namespaces, iptables)")
 	}
-	for _, tool := range []string{"ip", "iptables"} {
+	for _, tool := range []string{"ip", "iptables", "iptables-save", "ip6tables", "ip6tables-save"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("needs %s in PATH", tool)
 		}
