@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 
 	slackgo "github.com/slack-go/slack"
 )
@@ -18,12 +19,12 @@ const maxBody = 1 << 20
 // CommandsHandler serves /slack/commands (slash command request URL).
 func (a *Adapter) CommandsHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, ok := a.verified(w, r)
+		body, sig, ok := a.verified(w, r)
 		if !ok {
 			return
 		}
 		// Identical signature means identical timestamp and body: a replay.
-		if !a.seen.first("sig:" + r.Header.Get("X-Slack-Signature")) {
+		if !a.seen.first(sig) {
 			a.log.Info("dropping replayed request", "path", r.URL.Path, "retry", r.Header.Get("X-Slack-Retry-Num"))
 			w.WriteHeader(http.StatusOK)
 			return
@@ -54,11 +55,11 @@ func (a *Adapter) CommandsHandler() http.Handler {
 // InteractionsHandler serves /slack/interactions (buttons).
 func (a *Adapter) InteractionsHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, ok := a.verified(w, r)
+		body, sig, ok := a.verified(w, r)
 		if !ok {
 			return
 		}
-		if !a.seen.first("sig:" + r.Header.Get("X-Slack-Signature")) {
+		if !a.seen.first(sig) {
 			w.WriteHeader(http.StatusOK)
 			return
 		}
@@ -77,17 +78,18 @@ func (a *Adapter) InteractionsHandler() http.Handler {
 }
 
 // verified reads the body and checks Slack's signature before anything else
-// looks at the request. On failure it has answered 401 and returns false.
-func (a *Adapter) verified(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+// looks at the request. It returns the body and the signature's replay key
+// (replayKey). On failure it has answered 401 and returns false.
+func (a *Adapter) verified(w http.ResponseWriter, r *http.Request) (body []byte, sig string, ok bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			http.Error(w, "request too large", http.StatusRequestEntityTooLarge)
-			return nil, false
+			return nil, "", false
 		}
 		http.Error(w, "bad request", http.StatusBadRequest)
-		return nil, false
+		return nil, "", false
 	}
 	// NewSecretsVerifier refuses missing headers and timestamps more than
 	// 5 minutes off; Ensure compares HMAC-SHA256(v0:ts:body) in constant time.
@@ -100,9 +102,22 @@ func (a *Adapter) verified(w http.ResponseWriter, r *http.Request) ([]byte, bool
 	if err != nil {
 		a.log.Warn("rejecting unverified request", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
 		http.Error(w, "invalid signature", http.StatusUnauthorized)
-		return nil, false
+		return nil, "", false
 	}
-	return body, true
+	// The header slack-go just checked (Header.Get: the first one).
+	return body, replayKey(r.Header.Get("X-Slack-Signature")), true
+}
+
+// replayKey is the signature as the HMAC it stands for, not as it was
+// written: slack-go decodes the hex whatever its case, so "v0=ABC…" and
+// "v0=abc…" are the same valid signature and must be one key, or an
+// upper-cased copy of a captured request passes as new.
+func replayKey(header string) string {
+	hexSig, ok := strings.CutPrefix(header, "v0=")
+	if b, err := hex.DecodeString(hexSig); ok && err == nil {
+		return "sig:v0=" + hex.EncodeToString(b)
+	}
+	return "sig:" + header // not reached: verified refused it already
 }
 
 // dedupeKey prefers Slack's id; without one the body stands in for it.

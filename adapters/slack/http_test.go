@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -196,6 +198,92 @@ func TestRetriesAndReplaysAreDeduplicated(t *testing.T) {
 	if len(ids) != 2 {
 		t.Fatalf("handled %v, want trig-dup once and trig-other once", ids)
 	}
+}
+
+// A captured request replayed with its signature re-cased ("v0=ABCD…":
+// the same HMAC, which slack-go accepts) is the same signature: it is
+// dropped as a replay at the signature, not left for a later key to catch.
+func TestReplayWithRecasedSignature(t *testing.T) {
+	f := newFakeSlack(t)
+	h := newFakeHandler()
+	var logged lockedLog
+	a, _ := testAdapter(t, f, h, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logged, nil)) })
+	now := time.Now().Unix()
+	send := func(handler http.Handler, r *http.Request, want int) {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, r)
+		if rec.Code != want {
+			t.Fatalf("status %d, want %d", rec.Code, want)
+		}
+	}
+	recase := func(r *http.Request, f func(string) string) *http.Request {
+		sig := r.Header.Get("X-Slack-Signature")
+		r.Header.Set("X-Slack-Signature", "v0="+f(strings.TrimPrefix(sig, "v0=")))
+		return r
+	}
+	mixed := func(s string) string { // every other hex letter upper-cased
+		b := []byte(s)
+		for i := range b {
+			if i%2 == 0 {
+				b[i] = strings.ToUpper(string(b[i]))[0]
+			}
+		}
+		return string(b)
+	}
+
+	cmd := slashBody("trig-case", "web01:443", "")
+	send(a.CommandsHandler(), signedRequest(t, "/slack/commands", cmd, now), http.StatusOK)
+	send(a.CommandsHandler(), recase(signedRequest(t, "/slack/commands", cmd, now), strings.ToUpper), http.StatusOK)
+	send(a.CommandsHandler(), recase(signedRequest(t, "/slack/commands", cmd, now), mixed), http.StatusOK)
+	// The prefix is not hex: slack-go wants "v0=" exactly, so this one is
+	// refused before any key.
+	upperPrefix := signedRequest(t, "/slack/commands", cmd, now)
+	upperPrefix.Header.Set("X-Slack-Signature", "V0="+strings.TrimPrefix(upperPrefix.Header.Get("X-Slack-Signature"), "v0="))
+	send(a.CommandsHandler(), upperPrefix, http.StatusUnauthorized)
+
+	click := interactionBody(t, "trig-case-click", "again")
+	send(a.InteractionsHandler(), signedRequest(t, "/slack/interactions", click, now), http.StatusOK)
+	send(a.InteractionsHandler(), recase(signedRequest(t, "/slack/interactions", click, now), strings.ToUpper), http.StatusOK)
+	a.Wait()
+
+	if got := strings.Count(logged.String(), "dropping replayed request"); got != 2 {
+		t.Errorf("%d commands dropped as replays at the signature, want 2 (upper and mixed case)\n%s", got, logged.String())
+	}
+	if strings.Contains(logged.String(), "dropping retried command") {
+		t.Errorf("a re-cased replay got past the signature key:\n%s", logged.String())
+	}
+	if n := len(h.Commands()); n != 2 {
+		t.Errorf("handled %d commands, want the command and the click once each", n)
+	}
+	for _, c := range []struct{ in, want string }{
+		{"v0=ABCDEF0123", "sig:v0=abcdef0123"},
+		{"v0=abcdef0123", "sig:v0=abcdef0123"},
+		{"v0=AbCdEf0123", "sig:v0=abcdef0123"},
+	} {
+		if got := replayKey(c.in); got != c.want {
+			t.Errorf("replayKey(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// lockedLog is a log sink the adapter's goroutines may write while the
+// test reads it.
+type lockedLog struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
 
 func interactionBody(t *testing.T, trigger, actionID string) string {
