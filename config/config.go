@@ -73,7 +73,7 @@ type Audit struct {
 	// cutting records off the end is caught too: `portcheck audit verify
 	// --checkpoint SEQ:HASH`. Written "slack:C0AUDIT" or "discord:<channel id>".
 	CheckpointChannel string   `yaml:"checkpoint_channel"` // PORTCHECK_AUDIT_CHECKPOINT_CHANNEL; empty = off
-	CheckpointEvery   Duration `yaml:"checkpoint_every"`   // PORTCHECK_AUDIT_CHECKPOINT_EVERY (default 1h)
+	CheckpointEvery   Duration `yaml:"checkpoint_every"`   // PORTCHECK_AUDIT_CHECKPOINT_EVERY: how often the head is posted to CheckpointChannel
 }
 
 // Redis switches the queue, results and rate limits to Redis.
@@ -89,11 +89,11 @@ type Redis struct {
 type Worker struct {
 	Concurrency int      `yaml:"concurrency"`  // PORTCHECK_CONCURRENCY: jobs run at once
 	Timeout     Duration `yaml:"timeout"`      // PORTCHECK_TIMEOUT: per-port deadline
-	LocalWorker *bool    `yaml:"local_worker"` // PORTCHECK_LOCAL_WORKER: serve also runs a worker (default true)
+	LocalWorker *bool    `yaml:"local_worker"` // PORTCHECK_LOCAL_WORKER: serve also runs a worker for its own vantage
 	// DrainGrace is how long SIGTERM lets in-flight jobs finish before
 	// they are cut short (and, with Redis, handed back to other workers).
 	// Keep it under the orchestrator's kill timeout (k8s: 30 s).
-	DrainGrace Duration `yaml:"drain_grace"` // PORTCHECK_DRAIN_GRACE: on SIGTERM, how long jobs in flight may finish
+	DrainGrace Duration `yaml:"drain_grace"` // PORTCHECK_DRAIN_GRACE
 }
 
 // Policy fences what the chat bot may probe (docs/security.md).
@@ -103,7 +103,7 @@ type Policy struct {
 	Ports        []string `yaml:"ports"`          // allowed ports/ranges; empty = all
 	MaxPorts     int      `yaml:"max_ports"`      // PORTCHECK_MAX_PORTS: ports per command
 	AllowPrivate bool     `yaml:"allow_private"`  // RFC 1918 and ULA without listing them
-	RedactHops   *bool    `yaml:"redact_hops"`    // hide private/denied hops in traces of public targets (default true)
+	RedactHops   *bool    `yaml:"redact_hops"`    // hide private/denied hops in traces of public targets
 	AllowOnly    bool     `yaml:"allowlist_only"` // only explicitly allowed targets, public ones included
 	NAT64        []string `yaml:"nat64_prefixes"` // your own NAT64/SIIT prefixes (RFC 6052 /32-/96): the IPv4 address inside is judged too
 }
