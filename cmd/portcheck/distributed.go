@@ -69,7 +69,7 @@ func useRedis(ctx context.Context, cfg config.Config, getenv func(string) string
 }
 
 // quietGoRedis routes go-redis's own process-wide log (dial failures) to
-// log at debug level: the store already warns once per retry.
+// log at debug level: the store already logs each outage, once.
 func quietGoRedis(log *slog.Logger) { goredis.SetLogger(rstore.GoRedisLogger{L: log}) }
 
 // startHeartbeat registers this process's local worker as a vantage until

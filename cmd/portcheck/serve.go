@@ -303,6 +303,9 @@ func serveParams(ctx context.Context, cfg config.Config, getenv func(string) str
 	local := localWorkerOn(cfg)
 	var rdb goredis.UniversalClient // nil: rate limits in memory
 	if queueKind(cfg) == "redis" {
+		// go-redis's own dial-failure lines go to debug: the store logs an
+		// outage once when it starts and once when it ends.
+		quietGoRedis(log)
 		// The same store options as `portcheck worker`, so claim-idle and
 		// dead-lettering agree between the processes sharing the streams.
 		st, err := rstore.Open(ctx, cfg.Redis.URL, workerStoreOptions(cfg, getenv, log))

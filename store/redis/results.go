@@ -124,7 +124,9 @@ func (rs *Results) between(ctx context.Context) (entry, bool) {
 	rs.mu.Unlock()
 	if beat {
 		if err := rs.beat(ctx); err != nil {
-			rs.s.opts.Logger.Warn("results liveness", "err", err)
+			if !rs.s.health.noticed(err, "results liveness") {
+				rs.s.opts.Logger.Warn("results liveness", "err", err)
+			}
 			rs.mu.Lock()
 			rs.nextBeat = time.Time{} // retry at the next read
 			rs.mu.Unlock()
@@ -134,7 +136,7 @@ func (rs *Results) between(ctx context.Context) (entry, bool) {
 		return entry{}, false
 	}
 	e, ok, err := rs.sweep(ctx)
-	if err != nil && ctx.Err() == nil {
+	if err != nil && ctx.Err() == nil && !rs.s.health.noticed(err, "sweeping results of dead bot processes") {
 		rs.s.opts.Logger.Warn("sweeping results of dead bot processes", "err", err)
 	}
 	if ok {

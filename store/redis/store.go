@@ -190,6 +190,7 @@ type Store struct {
 	opts    Options
 	queue   *Queue
 	results *Results
+	health  *health // outages: logged once each way, one backoff schedule
 }
 
 // ParseClientOptions turns a REDIS_URL (redis://, rediss://, user and
@@ -306,6 +307,7 @@ func Open(ctx context.Context, rawURL string, o Options) (*Store, error) {
 // configures Cluster itself). Close does not close client.
 func New(client goredis.UniversalClient, o Options) *Store {
 	s := &Store{client: client, opts: o.withDefaults()}
+	s.health = newHealth(s.opts.Logger, s.opts.MinBackoff, s.opts.MaxBackoff)
 	s.queue = newQueue(s)
 	s.results = newResults(s)
 	return s
@@ -382,7 +384,7 @@ func (s *Store) UnmarkPosted(ctx context.Context, jobID string) error {
 type GoRedisLogger struct{ L *slog.Logger }
 
 // Printf logs one go-redis message at debug level: the store already warns
-// about outages once per retry with context.
+// about outages, once when one starts.
 func (g GoRedisLogger) Printf(ctx context.Context, format string, v ...any) {
 	g.L.DebugContext(ctx, "go-redis: "+fmt.Sprintf(format, v...))
 }

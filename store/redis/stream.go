@@ -105,12 +105,21 @@ func (r *reader) forgetGroup() {
 }
 
 // next blocks until an entry is available or ctx is done. Redis errors that
-// look like an outage are retried with backoff; anything else is returned.
+// look like an outage are retried on the Store's shared backoff schedule
+// (health); anything else is returned.
 func (r *reader) next(ctx context.Context) (entry, error) {
-	failures := 0
+	nogroups := 0
 	for {
 		if err := ctx.Err(); err != nil {
 			return entry{}, fmt.Errorf("reading %s: %w", r.stream, err)
+		}
+		// While Redis is down, every reader (and the side work in
+		// between) waits for the shared schedule instead of trying.
+		if w := r.s.health.wait(); w > 0 {
+			if err := sleep(ctx, w); err != nil {
+				return entry{}, fmt.Errorf("reading %s: %w", r.stream, err)
+			}
+			continue
 		}
 		if r.between != nil {
 			if e, ok := r.between(ctx); ok {
@@ -122,35 +131,47 @@ func (r *reader) next(ctx context.Context) (entry, error) {
 		case <-ctx.Done():
 			return entry{}, fmt.Errorf("reading %s: %w", r.stream, ctx.Err())
 		}
+		if r.s.health.wait() > 0 { // it went down while we queued at the gate
+			<-r.gate
+			continue
+		}
 		e, ok, err := r.try(ctx)
 		<-r.gate
 		if ok {
+			r.s.health.up()
 			return e, nil
 		}
 		if err == nil {
-			failures = 0
+			r.s.health.up()
+			nogroups = 0
 			continue
 		}
 		if ctx.Err() != nil {
 			return entry{}, fmt.Errorf("reading %s: %w", r.stream, ctx.Err())
 		}
-		nogroup := goredis.HasErrorPrefix(err, "NOGROUP")
-		if nogroup {
+		if goredis.HasErrorPrefix(err, "NOGROUP") {
+			// Redis answered: it is up, but lost the group (a restart
+			// without persistence, a FLUSHALL). Recreate it at once; back
+			// off only if that keeps happening.
+			r.s.health.up()
 			r.forgetGroup()
 			for _, o := range r.also {
 				o.forgetGroup()
 			}
+			if nogroups++; nogroups == 1 {
+				continue
+			}
+			wait := backoff(r.s.opts.MinBackoff, r.s.opts.MaxBackoff, nogroups)
+			r.s.opts.Logger.Debug("consumer group still missing, recreating", "stream", r.stream, "err", err, "retry_in", wait)
+			if err := sleep(ctx, wait); err != nil {
+				return entry{}, fmt.Errorf("reading %s: %w", r.stream, err)
+			}
+			continue
 		}
-		if !nogroup && !transient(err) {
+		if !transient(err) {
 			return entry{}, fmt.Errorf("reading %s: %w", r.stream, err)
 		}
-		failures++
-		if nogroup && failures == 1 {
-			continue // recreate the group at once; back off only if it recurs
-		}
-		wait := backoff(r.s.opts.MinBackoff, r.s.opts.MaxBackoff, failures)
-		r.s.opts.Logger.Warn("redis unavailable, retrying", "stream", r.stream, "err", err, "retry_in", wait)
-		if err := sleep(ctx, wait); err != nil {
+		if err := sleep(ctx, r.s.health.failed(err, r.stream)); err != nil {
 			return entry{}, fmt.Errorf("reading %s: %w", r.stream, err)
 		}
 	}
@@ -307,14 +328,16 @@ func (r *reader) claim(ctx context.Context) (entry, bool, error) {
 func (r *reader) pruneConsumers(ctx context.Context) {
 	cs, err := r.s.client.XInfoConsumers(ctx, r.stream, r.group).Result()
 	if err != nil {
-		r.s.opts.Logger.Warn("listing consumers", "stream", r.stream, "err", err)
+		if !r.s.health.noticed(err, "listing consumers") {
+			r.s.opts.Logger.Warn("listing consumers", "stream", r.stream, "err", err)
+		}
 		return
 	}
 	for _, c := range cs {
 		if c.Pending > 0 || c.Idle < r.s.opts.ConsumerIdle || c.Name == r.s.opts.Consumer {
 			continue
 		}
-		if err := r.s.client.XGroupDelConsumer(ctx, r.stream, r.group, c.Name).Err(); err != nil {
+		if err := r.s.client.XGroupDelConsumer(ctx, r.stream, r.group, c.Name).Err(); err != nil && !r.s.health.noticed(err, "deleting idle consumer") {
 			r.s.opts.Logger.Warn("deleting idle consumer", "stream", r.stream, "consumer", c.Name, "err", err)
 		}
 	}

@@ -124,7 +124,7 @@ func (s *Store) Workers(ctx context.Context) ([]VantageInfo, error) {
 	if len(gone) > 0 {
 		// A worker that re-registered between MGET and here is re-added
 		// by its next heartbeat: pruning is safe.
-		if err := s.client.SRem(ctx, s.key("vantages"), gone...).Err(); err != nil {
+		if err := s.client.SRem(ctx, s.key("vantages"), gone...).Err(); err != nil && !s.health.noticed(err, "pruning expired vantages") {
 			s.opts.Logger.Warn("pruning expired vantages", "err", err)
 		}
 	}
@@ -135,8 +135,8 @@ func (s *Store) Workers(ctx context.Context) ([]VantageInfo, error) {
 }
 
 // Heartbeat registers info now and every HeartbeatTTL/3 until ctx is done,
-// then unregisters. Failed refreshes (Redis down) are logged and retried at
-// the next tick. It returns ctx's error, or the first registration's error
+// then unregisters. Failed refreshes are retried at the next tick; an
+// outage is logged once, by the Store, however long it lasts. It returns ctx's error, or the first registration's error
 // if that one fails for a reason retrying cannot fix.
 func (s *Store) Heartbeat(ctx context.Context, info VantageInfo) error {
 	if info.Worker == "" {
@@ -146,7 +146,11 @@ func (s *Store) Heartbeat(ctx context.Context, info VantageInfo) error {
 		if !transient(err) && ctx.Err() == nil {
 			return err
 		}
-		s.opts.Logger.Warn("heartbeat", "vantage", info.Name, "err", err)
+		if !s.health.noticed(err, "heartbeat") {
+			s.opts.Logger.Warn("heartbeat", "vantage", info.Name, "err", err)
+		}
+	} else {
+		s.health.up()
 	}
 	t := time.NewTicker(s.opts.HeartbeatTTL / 3)
 	defer t.Stop()
@@ -161,7 +165,12 @@ func (s *Store) Heartbeat(ctx context.Context, info VantageInfo) error {
 			cancel()
 			return fmt.Errorf("heartbeat %s: %w", info.Name, ctx.Err())
 		case <-t.C:
-			if err := s.Register(ctx, info); err != nil && !errors.Is(err, context.Canceled) {
+			switch err := s.Register(ctx, info); {
+			case err == nil:
+				s.health.up()
+			case errors.Is(err, context.Canceled), s.health.noticed(err, "heartbeat"):
+				// shutting down, or part of an outage already logged
+			default:
 				s.opts.Logger.Warn("heartbeat", "vantage", info.Name, "err", err)
 			}
 		}
