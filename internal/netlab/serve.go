@@ -43,12 +43,61 @@ func warm(targets []string) {
 	wg.Wait()
 }
 
+// serveSpec is what one host namespace's service process runs.
 type serveSpec struct {
-	Ports Ports `json:"ports"`
+	Host     string    `json:"host"` // the namespace, for messages
+	Services []service `json:"services"`
+}
+
+// service is one listener.
+type service struct {
+	Listen string `json:"listen"` // ":22" (dual-stack) or "127.0.0.1:5432"
+	Kind   string `json:"kind"`
+	Text   string `json:"text,omitempty"` // the greeting; the TLS certificate's name
+}
+
+// Service kinds.
+const (
+	kindHold       = "hold"        // accept, read until the peer closes
+	kindGreet      = "greet"       // send Text, then hold
+	kindGreetClose = "greet_close" // send Text, then close
+	kindClose      = "close"       // accept, close without a byte
+	kindReset      = "reset"       // accept, reset
+	kindHTTP       = "http"        // HTTP server
+	kindTLS        = "tls"         // HTTPS, self-signed for Text
+)
+
+// hostServices lists what each host namespace runs. Every port behind a
+// firewall rule has a listener: only the rule explains the outcome, not a
+// missing service.
+func (l *Lab) hostServices() []serveSpec {
+	p := l.Ports
+	svc := func(port int, kind, text string) service { return service{Listen: listenAll(port), Kind: kind, Text: text} }
+	hold := func(port int) service { return svc(port, kindHold, "") }
+	return []serveSpec{
+		{Host: l.NS.Server, Services: []service{
+			hold(p.Open),
+			svc(p.SSH, kindGreet, "SSH-2.0-OpenSSH_9.6 portcheck-lab\r\n"),
+			svc(p.Refuse421, kindGreetClose, "421 Service not available, remote server has closed connection.\r\n"),
+			{Listen: "127.0.0.1:" + strconv.Itoa(p.Loopback), Kind: kindHold},
+			hold(p.HostReject), hold(p.HostAdmin), hold(p.HostDrop),
+			hold(p.PathDrop), hold(p.PathAdmin), hold(p.PathReset), hold(p.PathResetLast),
+			svc(p.CloseNoData, kindClose, ""),
+			svc(p.ResetOnAccept, kindReset, ""),
+			svc(p.HTTP, kindHTTP, ""),
+			svc(p.TLS, kindTLS, "server.lab.test"),
+		}},
+		{Host: l.NS.Lan, Services: []service{
+			svc(p.LanOpen, kindGreet, "SSH-2.0-OpenSSH_9.6 portcheck-lab-lan\r\n"),
+			hold(p.LanDrop),
+		}},
+		{Host: l.NS.Quiet, Services: []service{hold(p.QuietOpen), hold(p.QuietDrop)}},
+		{Host: l.NS.NoRouteBack, Services: []service{hold(p.NoRouteBackOpen)}},
+	}
 }
 
 // ServeIfChild runs the lab's services and never returns when this process
-// was started as the lab's service process; otherwise it returns at once.
+// was started as a lab service process; otherwise it returns at once.
 // Binaries that build labs (tests' TestMain, labctl) call it first thing.
 func ServeIfChild() {
 	if targets, ok := os.LookupEnv(warmEnv); ok {
@@ -64,77 +113,66 @@ func ServeIfChild() {
 		fmt.Fprintln(os.Stderr, "netlab serve:", err)
 		os.Exit(2)
 	}
-	if err := serve(spec.Ports); err != nil {
-		fmt.Fprintln(os.Stderr, "netlab serve:", err)
+	if err := serve(spec.Services); err != nil {
+		fmt.Fprintf(os.Stderr, "netlab serve in %s: %v\n", spec.Host, err)
 		os.Exit(1)
 	}
 	fmt.Println("ready")
 	select {} // serve until killed with the namespace
 }
 
-// serve binds every scenario's listener (dual-stack unless noted).
-func serve(p Ports) error {
+// serve binds every listener, then serves them in the background.
+func serve(services []service) error {
 	hold := func(c net.Conn) { _, _ = io.Copy(io.Discard, c); c.Close() }
-	greet := func(msg string, keep bool) func(net.Conn) {
-		return func(c net.Conn) {
-			_, _ = io.WriteString(c, msg)
-			if keep {
-				hold(c)
-				return
-			}
-			c.Close()
-		}
-	}
-	reset := func(c net.Conn) {
-		if tc, ok := c.(*net.TCPConn); ok {
-			_ = tc.SetLinger(0) // close sends RST
-		}
-		c.Close()
-	}
-	plain := []struct {
-		addr   string
-		handle func(net.Conn)
-	}{
-		{port(p.Open), hold},
-		{port(p.SSH), greet("SSH-2.0-OpenSSH_9.6 portcheck-lab\r\n", true)},
-		{port(p.Refuse421), greet("421 Service not available, remote server has closed connection.\r\n", false)},
-		{"127.0.0.1:" + strconv.Itoa(p.Loopback), hold},
-		// Listeners behind the firewall rules: only the rule explains the
-		// outcome, not a missing service.
-		{port(p.HostReject), hold}, {port(p.HostAdmin), hold}, {port(p.HostDrop), hold},
-		{port(p.PathDrop), hold}, {port(p.PathAdmin), hold},
-		{port(p.CloseNoData), func(c net.Conn) { c.Close() }},
-		{port(p.ResetOnAccept), reset},
-	}
-	for _, s := range plain {
-		ln, err := net.Listen("tcp", s.addr)
-		if err != nil {
-			return fmt.Errorf("listen %s: %w", s.addr, err)
-		}
-		go acceptLoop(ln, s.handle)
-	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Server", "portcheck-lab")
 		_, _ = io.WriteString(w, "portcheck lab\n")
 	})
-	ln, err := net.Listen("tcp", port(p.HTTP))
-	if err != nil {
-		return fmt.Errorf("listen http: %w", err)
+	for _, s := range services {
+		ln, err := net.Listen("tcp", s.Listen)
+		if err != nil {
+			return fmt.Errorf("listen %s (%s): %w", s.Listen, s.Kind, err)
+		}
+		switch s.Kind {
+		case kindHold:
+			go acceptLoop(ln, hold)
+		case kindGreet, kindGreetClose:
+			keep := s.Kind == kindGreet
+			go acceptLoop(ln, func(c net.Conn) {
+				_, _ = io.WriteString(c, s.Text)
+				if keep {
+					hold(c)
+					return
+				}
+				c.Close()
+			})
+		case kindClose:
+			go acceptLoop(ln, func(c net.Conn) { c.Close() })
+		case kindReset:
+			go acceptLoop(ln, func(c net.Conn) {
+				if tc, ok := c.(*net.TCPConn); ok {
+					_ = tc.SetLinger(0) // close sends RST
+				}
+				c.Close()
+			})
+		case kindHTTP:
+			go func() { _ = (&http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}).Serve(ln) }()
+		case kindTLS:
+			cert, err := selfSigned(s.Text)
+			if err != nil {
+				return err
+			}
+			tln := tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}})
+			go func() { _ = (&http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}).Serve(tln) }()
+		default:
+			return fmt.Errorf("listen %s: unknown service kind %q", s.Listen, s.Kind)
+		}
 	}
-	go func() { _ = (&http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}).Serve(ln) }()
-	cert, err := selfSigned("server.lab.test")
-	if err != nil {
-		return err
-	}
-	tln, err := tls.Listen("tcp", port(p.TLS), &tls.Config{Certificates: []tls.Certificate{cert}})
-	if err != nil {
-		return fmt.Errorf("listen tls: %w", err)
-	}
-	go func() { _ = (&http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}).Serve(tln) }()
 	return nil
 }
 
-func port(p int) string { return ":" + strconv.Itoa(p) }
+// listenAll is the dual-stack listen address of a port.
+func listenAll(p int) string { return ":" + strconv.Itoa(p) }
 
 func acceptLoop(ln net.Listener, handle func(net.Conn)) {
 	for {

@@ -1,7 +1,7 @@
 // Command labctl builds and removes portcheck's network lab for shell
 // scripts (bench/, manual poking):
 //
-//	go run ./internal/netlab/labctl up [-prefix P]   # prints the lab as JSON
+//	go run ./internal/netlab/labctl up [-prefix P] [-strict-router]  # prints the lab as JSON
 //	go run ./internal/netlab/labctl down [-prefix P] # removes labs: those starting with P, or every stale one
 //
 // Then e.g. `ip netns exec <namespaces.client> nmap -sS -p 22 198.18.3.10`.
@@ -25,12 +25,13 @@ func main() {
 
 func run(args []string) int {
 	if len(args) < 1 {
-		fmt.Fprintln(os.Stderr, "usage: labctl up|down [-prefix P] [-v]")
+		fmt.Fprintln(os.Stderr, "usage: labctl up|down [-prefix P] [-strict-router] [-v]")
 		return 2
 	}
 	fs := flag.NewFlagSet("labctl "+args[0], flag.ContinueOnError)
 	prefix := fs.String("prefix", "", "namespace name prefix (up: default pcl-ctl-<n>; down: default every labctl lab and every test lab whose process is gone)")
 	verbose := fs.Bool("v", false, "log every command to stderr")
+	strict := fs.Bool("strict-router", false, "up: r2 rate-limits its ICMP errors to one per 5 s per peer (after a burst of 6), as many hardware routers do")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -39,7 +40,7 @@ func run(args []string) int {
 		if *prefix == "" {
 			*prefix = fmt.Sprintf("%s%d", netlab.CtlPrefix, time.Now().UnixNano()%100000)
 		}
-		o := netlab.Options{Prefix: *prefix, Detach: true}
+		o := netlab.Options{Prefix: *prefix, Detach: true, StrictRouter: *strict}
 		if *verbose {
 			o.Log = func(s string) { fmt.Fprintln(os.Stderr, "+", s) }
 		}
