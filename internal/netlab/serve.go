@@ -25,8 +25,9 @@ const serveEnv = "PORTCHECK_NETLAB_SERVE"
 
 // warmEnv makes the re-executed process connect once to each address:port
 // and exit. Run in the client namespace at build time, it fills the
-// neighbour caches along the path: a fresh IPv6 path otherwise loses its
-// first packets for about a second, which is not what the tests are about.
+// neighbour caches along the paths, so a test's first probe does not wait
+// for neighbour discovery. (The second it used to take came from veth ends
+// sharing an ifindex, see build.)
 const warmEnv = "PORTCHECK_NETLAB_WARM"
 
 func warm(targets []string) {
@@ -72,7 +73,9 @@ const (
 // missing service.
 func (l *Lab) hostServices() []serveSpec {
 	p := l.Ports
-	svc := func(port int, kind, text string) service { return service{Listen: listenAll(port), Kind: kind, Text: text} }
+	svc := func(port int, kind, text string) service {
+		return service{Listen: listenAll(port), Kind: kind, Text: text}
+	}
 	hold := func(port int) service { return svc(port, kindHold, "") }
 	return []serveSpec{
 		{Host: l.NS.Server, Services: []service{
