@@ -5,13 +5,15 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/portcheck/portcheck/adapters/cli"
 	"github.com/portcheck/portcheck/agent"
+	"github.com/portcheck/portcheck/internal/app"
+	"github.com/portcheck/portcheck/wire"
 )
 
 const agentUsage = `Usage:
@@ -78,7 +80,9 @@ func runAgent(ctx context.Context, args []string, io stdio) int {
 			fmt.Fprintf(io.err, "portcheck agent: hostname: %v (use --hostname)\n", err)
 			return 2
 		}
-		return runAgentServe(ctx, agentServeParams{configPath: *configPath, vantages: agentVantages(name, aliases), hostname: strings.ToLower(name), opts: opts, timeout: *timeout}, io)
+		err := app.Agent(ctx, app.AgentOptions{ConfigPath: *configPath, Vantages: agentVantages(name, aliases), Hostname: strings.ToLower(name), Options: opts, Timeout: *timeout},
+			app.Env{Getenv: os.Getenv, Stderr: io.err, Version: readBuildInfo().Version})
+		return exitCode(io, "agent", err)
 	}
 	if *port < 1 || *port > 65535 || fs.NArg() > 0 {
 		fs.Usage()
@@ -108,72 +112,8 @@ func runAgent(ctx context.Context, args []string, io stdio) int {
 		}
 		return 0
 	}
-	printFacts(io.out, f)
+	cli.WriteFacts(io.out, f)
 	return 0
-}
-
-// printFacts is the human view: one fact per line, gaps last.
-func printFacts(w io.Writer, f agent.Facts) {
-	fmt.Fprintf(w, "host %s, port %d/%s", f.Host, f.Query.Port, f.Query.Proto)
-	if f.Query.Peer.IsValid() {
-		fmt.Fprintf(w, ", peer %s", f.Query.Peer)
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "listening:")
-	if len(f.Listeners) == 0 {
-		fmt.Fprintln(w, "  nothing listens on this port")
-	}
-	for _, l := range f.Listeners {
-		owner := l.OwnerUnknown
-		if l.PID != 0 {
-			owner = fmt.Sprintf("pid %d %s %s", l.PID, l.Comm, l.Exe)
-		}
-		fmt.Fprintf(w, "  %-5s %-24s %-9s %s\n", l.Proto, l.Endpoint(), l.Scope, owner)
-		if l.Cmdline != "" {
-			fmt.Fprintf(w, "        cmdline: %s\n", l.Cmdline)
-		}
-	}
-	fmt.Fprintf(w, "firewall (read: %s):\n", strings.Join(f.Firewall.Read, ", "))
-	if len(f.Firewall.Rules) == 0 {
-		fmt.Fprintln(w, "  no rule names this port; no blocking policy")
-	}
-	for _, r := range f.Firewall.Rules {
-		fmt.Fprintf(w, "  %s: %s\n", r.Describe(), r.Text)
-	}
-	for _, tw := range f.TCPWrap {
-		fmt.Fprintf(w, "tcp wrappers: %s libwrap=%t\n", tw.Exe, tw.Libwrap)
-		for _, a := range append(append([]agent.AccessLine{}, tw.Allow...), tw.Deny...) {
-			fmt.Fprintf(w, "  %s: %s\n", a.Where(), a.Text)
-		}
-	}
-	fmt.Fprintln(w, "routes:")
-	if f.Routes.Default != nil {
-		fmt.Fprintf(w, "  %s\n", f.Routes.Default)
-	} else {
-		fmt.Fprintln(w, "  no IPv4 default route")
-	}
-	if f.Routes.Default6 != nil {
-		fmt.Fprintf(w, "  %s\n", f.Routes.Default6)
-	}
-	if f.Query.Peer.IsValid() {
-		if f.Routes.Back != nil {
-			fmt.Fprintf(w, "  back to %s: %s\n", f.Query.Peer, f.Routes.Back)
-		} else {
-			fmt.Fprintf(w, "  back to %s: no route\n", f.Query.Peer)
-		}
-	}
-	if len(f.Logs) > 0 {
-		fmt.Fprintln(w, "logs:")
-		for _, l := range f.Logs {
-			fmt.Fprintf(w, "  %s: %s\n", l.Source, l.Text)
-		}
-	}
-	if len(f.Unseen) > 0 {
-		fmt.Fprintln(w, "could not see:")
-		for _, u := range f.Unseen {
-			fmt.Fprintf(w, "  %s: %s\n", u.What, u.Why)
-		}
-	}
 }
 
 // agentName checks a hostname or alias the agent registers: the chat
@@ -189,4 +129,19 @@ func agentName(s string) error {
 		}
 	}
 	return nil
+}
+
+// agentVantages is host:<hostname> plus the aliases, without duplicates,
+// lower-cased: the chat grammar lower-cases the names typed after "from".
+func agentVantages(hostname string, aliases []string) []string {
+	out := []string{wire.AgentPrefix + strings.ToLower(hostname)}
+	seen := map[string]bool{out[0]: true}
+	for _, a := range aliases {
+		a = strings.ToLower(strings.TrimSpace(a))
+		if a != "" && !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	return out
 }

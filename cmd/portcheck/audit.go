@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/portcheck/portcheck/audit"
+	"github.com/portcheck/portcheck/internal/app"
 	"github.com/portcheck/portcheck/store/sqlite"
 )
 
@@ -93,7 +94,7 @@ func auditCmd(ctx context.Context, args []string, io stdio, getenv func(string) 
 	}
 	path := *db
 	if path == "" {
-		p, err := defaultAuditPath(getenv)
+		p, err := app.DefaultAuditPath(getenv)
 		if err != nil {
 			return usage("%v", err)
 		}
@@ -172,4 +173,18 @@ func verifyAudit(ctx context.Context, a *sqlite.Audit, path string, cps []audit.
 	}
 	fmt.Fprintf(io.out, "%s: %d records, chain intact, head %s\n", path, v.Records, v.Head)
 	return 0
+}
+
+// checkpointFlag collects repeated --checkpoint values.
+type checkpointFlag []audit.Checkpoint
+
+func (f *checkpointFlag) String() string { return fmt.Sprint(len(*f)) }
+
+func (f *checkpointFlag) Set(s string) error {
+	c, err := audit.ParseCheckpoint(s)
+	if err != nil {
+		return err
+	}
+	*f = append(*f, c)
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/portcheck/portcheck/adapters/cli"
 	"github.com/portcheck/portcheck/checks"
 )
 
@@ -119,5 +120,9 @@ func runCheck(ctx context.Context, args []string, io stdio) int {
 		}
 	}
 	p := checks.NewProber(checks.Config{Timeout: f.timeout})
-	return checkRun{prober: p, json: f.json, progress: isTerminal(io.err) && len(reqs) > 1}.execute(ctx, reqs, io)
+	sum := cli.Run{Prober: p, JSON: f.json, Progress: isTerminal(io.err) && len(reqs) > 1, Out: io.out, Err: io.err}.Execute(ctx, reqs)
+	if !sum.AllOpen() {
+		return 1 // a finding (a port not open), or interrupted
+	}
+	return 0
 }

@@ -47,12 +47,3 @@ func TestAuditVerifyCheckpointOK(t *testing.T) {
 		t.Errorf("a checkpoint the trail never had: exit %d %q", code, out)
 	}
 }
-
-func TestParseCheckpointChannel(t *testing.T) {
-	if ch, ok := parseCheckpointChannel("slack:C0AUDIT"); !ok || ch.Chat != "slack" || ch.ID != "C0AUDIT" {
-		t.Errorf("got %+v %v", ch, ok)
-	}
-	if _, ok := parseCheckpointChannel("C0AUDIT"); ok {
-		t.Error("a channel without its chat was accepted")
-	}
-}

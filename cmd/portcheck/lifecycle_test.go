@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -20,8 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcheck/portcheck/bot"
-	"github.com/portcheck/portcheck/config"
+	"github.com/portcheck/portcheck/internal/app"
 	"github.com/portcheck/portcheck/internal/redistest"
 	rstore "github.com/portcheck/portcheck/store/redis"
 	"github.com/portcheck/portcheck/wire"
@@ -341,8 +339,8 @@ func TestServeReloadsPolicyOnSIGHUP(t *testing.T) {
 	addr := freePort(t)
 	env := map[string]string{"HOME": dir, "PORTCHECK_LISTEN": addr, "PORTCHECK_LOG_FORMAT": "json", "PORTCHECK_TIMEOUT": "2s"}
 	ff := &fakeFrontend{got: make(chan string, 100)}
-	factory := func(getenv func(string) string, h bot.Handler, log *slog.Logger) (frontend, bool, error) {
-		ff.h = h
+	factory := func(d app.FrontendDeps) (app.Frontend, bool, error) {
+		ff.h = d.Handler
 		return ff, true, nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -350,7 +348,7 @@ func TestServeReloadsPolicyOnSIGHUP(t *testing.T) {
 	var logs lockedBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- serve(ctx, []string{"--config", cfgPath}, stdio{strings.NewReader(""), io.Discard, &logs}, func(k string) string { return env[k] }, []frontendFactory{factory})
+		done <- serve(ctx, []string{"--config", cfgPath}, stdio{strings.NewReader(""), io.Discard, &logs}, func(k string) string { return env[k] }, []app.FrontendFactory{factory})
 	}()
 	base := "http://" + addr
 	waitHTTP(t, base+"/healthz")
@@ -441,30 +439,6 @@ func waitHTTP(t *testing.T, url string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("%s never answered", url)
-}
-
-func TestFieldChanges(t *testing.T) {
-	yes, no := true, false
-	cases := []struct {
-		name string
-		a, b config.Policy
-		want []string
-	}{
-		{"same", config.Policy{Allow: []string{"10.0.0.0/8"}}, config.Policy{Allow: []string{"10.0.0.0/8"}}, nil},
-		{"list", config.Policy{}, config.Policy{Deny: []string{"10.9.0.0/16"}}, []string{"policy.deny: [] -> [10.9.0.0/16]"}},
-		{"scalars", config.Policy{MaxPorts: 64}, config.Policy{MaxPorts: 16, AllowPrivate: true},
-			[]string{"policy.max_ports: 64 -> 16", "policy.allow_private: false -> true"}},
-		{"pointer", config.Policy{RedactHops: &yes}, config.Policy{RedactHops: &no}, []string{"policy.redact_hops: true -> false"}},
-		{"pointer to default", config.Policy{RedactHops: &yes}, config.Policy{}, []string{"policy.redact_hops: true -> (default)"}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			got := fieldChanges("policy", tc.a, tc.b)
-			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
-				t.Errorf("got %q, want %q", got, tc.want)
-			}
-		})
-	}
 }
 
 // SIGHUP does not kill `portcheck worker` (the default action would): it

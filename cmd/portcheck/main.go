@@ -1,7 +1,7 @@
 // Command portcheck answers "why can't I reach this port?" from a terminal
 // (check, shell) or a chat (serve), with workers at many vantage points
-// (worker). This package is the composition root: the only place that
-// imports every other package and wires them together.
+// (worker). This package is the command line only: flags, help and exit
+// codes. internal/app wires the parts together.
 package main
 
 import (

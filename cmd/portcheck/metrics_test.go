@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/internal/app"
 	"github.com/portcheck/portcheck/internal/redistest"
 )
 
@@ -25,15 +24,15 @@ func startFakeServe(t *testing.T, env map[string]string, args ...string) (string
 		env["HOME"] = t.TempDir()
 	}
 	ff := &fakeFrontend{got: make(chan string, 100)}
-	factory := func(getenv func(string) string, h bot.Handler, log *slog.Logger) (frontend, bool, error) {
-		ff.h = h
+	factory := func(d app.FrontendDeps) (app.Frontend, bool, error) {
+		ff.h = d.Handler
 		return ff, true, nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var logs lockedBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- serve(ctx, args, stdio{strings.NewReader(""), io.Discard, &logs}, func(k string) string { return env[k] }, []frontendFactory{factory})
+		done <- serve(ctx, args, stdio{strings.NewReader(""), io.Discard, &logs}, func(k string) string { return env[k] }, []app.FrontendFactory{factory})
 	}()
 	base := "http://" + addr
 	waitHTTP(t, base+"/healthz")

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/portcheck/portcheck/internal/app"
 )
 
 // fakeChatAPI stands in for slack.com/api and discord.com/api: it answers
@@ -108,7 +110,7 @@ func TestServeLogsNoSecrets(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
-		done <- serve(ctx, nil, stdio{strings.NewReader(""), io.Discard, &logs}, func(k string) string { return env[k] }, frontendFactories())
+		done <- serve(ctx, nil, stdio{strings.NewReader(""), io.Discard, &logs}, func(k string) string { return env[k] }, app.Frontends())
 	}()
 	base := "http://" + addr
 	for i := 0; ; i++ {

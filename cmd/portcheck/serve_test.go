@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/internal/app"
 	"github.com/portcheck/portcheck/wire"
 )
 
@@ -26,7 +26,7 @@ func TestServeWithoutChatSaysHowToConfigure(t *testing.T) {
 		}
 		return ""
 	}
-	code := serve(context.Background(), nil, stdio{strings.NewReader(""), &out, &errb}, env, frontendFactories())
+	code := serve(context.Background(), nil, stdio{strings.NewReader(""), &out, &errb}, env, app.Frontends())
 	if code != 1 {
 		t.Fatalf("exit %d, want 1; stderr:\n%s", code, errb.String())
 	}
@@ -102,15 +102,15 @@ func TestServeRunsFrontendsBotAndPolicy(t *testing.T) {
 	env := map[string]string{"HOME": dir, "PORTCHECK_LISTEN": addr, "PORTCHECK_LOG_LEVEL": "error",
 		"PORTCHECK_ALLOW": "127.0.0.2/32", "PORTCHECK_TIMEOUT": "2s"}
 	ff := &fakeFrontend{got: make(chan string, 100)}
-	factory := func(getenv func(string) string, h bot.Handler, log *slog.Logger) (frontend, bool, error) {
-		ff.h = h
+	factory := func(d app.FrontendDeps) (app.Frontend, bool, error) {
+		ff.h = d.Handler
 		return ff, true, nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
 	var errb strings.Builder
 	go func() {
-		done <- serve(ctx, nil, stdio{strings.NewReader(""), io.Discard, &errb}, func(k string) string { return env[k] }, []frontendFactory{factory})
+		done <- serve(ctx, nil, stdio{strings.NewReader(""), io.Discard, &errb}, func(k string) string { return env[k] }, []app.FrontendFactory{factory})
 	}()
 	base := "http://" + addr
 	var resp *http.Response

@@ -1,18 +1,21 @@
-package main
+package admission_test
 
 import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/portcheck/portcheck/admission"
 	"github.com/portcheck/portcheck/audit"
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/config"
+	"github.com/portcheck/portcheck/internal/app"
 	"github.com/portcheck/portcheck/policy/policytest"
 	"github.com/portcheck/portcheck/store/memory"
 	"github.com/portcheck/portcheck/wire"
@@ -101,11 +104,11 @@ func TestBotZeroPacketChild(t *testing.T) {
 	cfg := config.Defaults()
 	cfg.Policy.Allow, cfg.Policy.Deny = []string{"198.18.0.0/15", "2001:db8::/32"}, []string{bzpDenied}
 	cfg.Policy.NAT64 = policytest.MetadataNAT64Prefixes()
-	pol, err := targetPolicy(cfg, res)
+	pol, err := admission.TargetPolicy(cfg, res)
 	if err != nil {
 		t.Fatal(err)
 	}
-	gate, err := newSecurityGate(cfg, nil, time.Now, quietLog())
+	gate, err := admission.New(cfg, nil, time.Now, quietLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +117,7 @@ func TestBotZeroPacketChild(t *testing.T) {
 	b, err := bot.New(bot.Params{
 		Queue: q, Results: rs, Audit: trail,
 		Local:  testLocal(t, q, rs, checks.NewProber(checks.Config{Timeout: 2 * time.Second, Resolver: res, MaxTTL: 3, PingCount: 1}), pol),
-		Policy: policyAdapter{pol}, Redact: pol, Gate: gate, ChargeTrace: gate, AuditAccess: gate,
+		Policy: admission.Policy{P: pol}, Redact: pol, Gate: gate, ChargeTrace: gate, AuditAccess: gate,
 		Limits: bot.Limits{JobTimeout: 20 * time.Second},
 	})
 	if err != nil {
@@ -217,7 +220,7 @@ func TestBotZeroPacketChild(t *testing.T) {
 	}
 }
 
-// TestBotZeroPacketShellChild runs the real `portcheck shell` (its own
+// TestBotZeroPacketShellChild runs the real shell (app.Shell: its own
 // policy preset, local worker, audit file) in the namespace with every
 // IPv6 form of the metadata address piped in, and the allowed control
 // (PORTCHECK_ALLOW opens it, as a user would).
@@ -238,8 +241,9 @@ func TestBotZeroPacketShellChild(t *testing.T) {
 	}
 	fmt.Fprintf(&in, "/portcheck %s:80\n", bzpAllowed)
 	var out, errb strings.Builder
-	code := run(context.Background(), []string{"shell", "--db", t.TempDir() + "/audit.db", "--timeout", "2s"}, stdio{in: strings.NewReader(in.String()), out: &out, err: &errb})
-	t.Logf("shell exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
+	err := app.Shell(context.Background(), app.ShellOptions{DB: t.TempDir() + "/audit.db", Timeout: 2 * time.Second, Concurrency: 8,
+		In: strings.NewReader(in.String()), Out: &out}, app.Env{Getenv: os.Getenv, Stderr: &errb})
+	t.Logf("shell: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errb.String())
 	if got, want := strings.Count(out.String(), "not allowed to check "), 1+len(policytest.MetadataForms()); got != want {
 		t.Errorf("%d denials, want %d", got, want)
 	}

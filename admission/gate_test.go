@@ -1,4 +1,4 @@
-package main
+package admission_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/portcheck/portcheck/admission"
 	"github.com/portcheck/portcheck/audit"
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
@@ -57,7 +58,7 @@ func TestSecurityGateAuthorization(t *testing.T) {
 		Check: []string{"slack:S0NETOPS", "discord:820000000000000001"}, Watch: []string{"S0SRE"},
 		FromAll: []string{"S0NETOPS"}, Admins: []string{"U0BOSS"},
 	}
-	g, err := newSecurityGate(cfg, nil, time.Now, quietLog())
+	g, err := admission.New(cfg, nil, time.Now, quietLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +101,7 @@ func TestSecurityGateRateLimits(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2026, 11, 24, 14, 0, 0, 0, time.UTC)}
 	cfg := config.Defaults()
 	cfg.Limits.PerUserPerMinute, cfg.Limits.DistinctTargetsPerHour, cfg.Limits.ConcurrentPerUser = 4, 3, 8
-	g, err := newSecurityGate(cfg, nil, clock.Now, quietLog())
+	g, err := admission.New(cfg, nil, clock.Now, quietLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +143,7 @@ func TestSecurityGateConcurrentJobs(t *testing.T) {
 	cfg := config.Defaults()
 	cfg.Limits.ConcurrentPerUser = 4
 	cfg.Limits.PerUserPerMinute, cfg.Limits.PerChannelPerMinute = 1000, 1000 // slots, not rates
-	g, err := newSecurityGate(cfg, nil, time.Now, quietLog())
+	g, err := admission.New(cfg, nil, time.Now, quietLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +175,7 @@ func TestSecurityGateRedisDownFailsClosed(t *testing.T) {
 	var logs strings.Builder
 	cfg := config.Defaults()
 	cfg.Limits.ConcurrentPerUser = 1
-	g, err := newSecurityGate(cfg, rdb, time.Now, slog.New(slog.NewTextHandler(&logs, nil)))
+	g, err := admission.New(cfg, rdb, time.Now, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,11 +241,11 @@ func TestBotWithSecurityGate(t *testing.T) {
 	cfg.Limits.MaxCommandLength, cfg.Limits.MaxTargets, cfg.Policy.MaxPorts = 60, 2, 4
 	cfg.Policy.Allow = []string{"127.0.0.0/8"}
 	clock := &fakeClock{t: time.Date(2026, 11, 24, 14, 0, 0, 0, time.UTC)}
-	gate, err := newSecurityGate(cfg, nil, clock.Now, quietLog())
+	gate, err := admission.New(cfg, nil, clock.Now, quietLog())
 	if err != nil {
 		t.Fatal(err)
 	}
-	pol, err := targetPolicy(cfg, nil)
+	pol, err := admission.TargetPolicy(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +253,7 @@ func TestBotWithSecurityGate(t *testing.T) {
 	q, rs := memory.NewQueue(), memory.NewResults()
 	b, err := bot.New(bot.Params{
 		Queue: q, Results: rs, Audit: trail, Local: testLocal(t, q, rs, checkerOK{}, pol),
-		Policy: policyAdapter{pol}, Redact: pol, Gate: gate, ChargeTrace: gate, AuditAccess: gate, Now: clock.Now,
+		Policy: admission.Policy{P: pol}, Redact: pol, Gate: gate, ChargeTrace: gate, AuditAccess: gate, Now: clock.Now,
 		Limits: bot.Limits{Grammar: bot.GrammarLimits{MaxText: cfg.Limits.MaxCommandLength, MaxTargets: cfg.Limits.MaxTargets, MaxPorts: cfg.Policy.MaxPorts}},
 	})
 	if err != nil {
@@ -322,7 +323,7 @@ func (checkerOK) Check(_ context.Context, req checks.Request) checks.Report {
 func TestHistoryAllForAdminsOnly(t *testing.T) {
 	cfg := config.Defaults()
 	cfg.Authz.Admins = []string{"U0BOSS"}
-	gate, err := newSecurityGate(cfg, nil, time.Now, quietLog())
+	gate, err := admission.New(cfg, nil, time.Now, quietLog())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -16,8 +16,10 @@ import (
 	"github.com/portcheck/portcheck/agent"
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
+	"github.com/portcheck/portcheck/internal/golden"
 	"github.com/portcheck/portcheck/internal/redistest"
 	"github.com/portcheck/portcheck/store/memory"
+	rstore "github.com/portcheck/portcheck/store/redis"
 	"github.com/portcheck/portcheck/wire"
 	"github.com/portcheck/portcheck/worker"
 )
@@ -192,7 +194,7 @@ func TestAgentMergedThread(t *testing.T) {
 			if tc.verdict == checks.VerdictOpen && strings.Contains(got, "as its agent host:web01 sees it") {
 				t.Errorf("an open port got a host note")
 			}
-			golden(t, "agentthread_"+tc.name+".golden", []byte(got))
+			golden.Check(t, "agentthread_"+tc.name+".golden", []byte(got))
 		})
 	}
 }
@@ -203,8 +205,6 @@ func TestAgentMergedThread(t *testing.T) {
 // external "closed" into "listens on 127.0.0.1:PORT only".
 func TestAgentMergedThroughRedis(t *testing.T) {
 	srv := redistest.Start(t)
-	t.Setenv("REDIS_URL", srv.URL(0))
-	t.Setenv("PORTCHECK_CONFIG", "")
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -213,19 +213,41 @@ func TestAgentMergedThroughRedis(t *testing.T) {
 	port := ln.Addr().(*net.TCPAddr).Port
 
 	ctx := context.Background()
-	a := startInProcess(t, "agent", "--serve", "--hostname", "pcamerge", "--alias", "web01")
-	st := openTestStore(t, srv)
+	var agentLog syncBuffer
+	actx, astop := context.WithCancel(ctx)
+	agentDone := make(chan error, 1)
+	go func() {
+		agentDone <- Agent(actx, AgentOptions{Vantages: []string{"host:pcamerge", "web01"}, Hostname: "pcamerge", Timeout: 10 * time.Second},
+			Env{Getenv: func(k string) string { return map[string]string{"REDIS_URL": srv.URL(0)}[k] }, Stderr: &agentLog})
+	}()
+	defer func() {
+		astop()
+		if err := <-agentDone; err != nil {
+			t.Errorf("agent: %v", err)
+		}
+	}()
+	st, err := rstore.Open(ctx, srv.URL(0), rstore.Options{Consumer: "test-bot"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
 	agents := redisAgents{st}
-	a.waitFor("the agent's registration", 30*time.Second, func(wait context.Context) bool {
-		as, err := agents.Agents(wait)
-		if err != nil || len(as) != 1 || len(as[0].Names) != 2 {
-			return false
+	registered, cancelWait := context.WithTimeout(ctx, 30*time.Second)
+	defer cancelWait()
+	for {
+		as, err := agents.Agents(registered)
+		if err == nil && len(as) == 1 && len(as[0].Names) == 2 {
+			if as[0].Vantage != "host:pcamerge" || as[0].Names[1] != "web01" {
+				t.Fatalf("agents = %+v", as)
+			}
+			break
 		}
-		if as[0].Vantage != "host:pcamerge" || as[0].Names[1] != "web01" {
-			t.Fatalf("agents = %+v", as)
+		select {
+		case <-registered.Done():
+			t.Fatalf("the agent never registered; its log:\n%s", agentLog.String())
+		case <-time.After(20 * time.Millisecond):
 		}
-		return true
-	})
+	}
 
 	b, err := bot.New(bot.Params{
 		Queue: st.Queue(), Results: st.Results(), Audit: memory.NewAudit(), Claims: st,
@@ -248,7 +270,7 @@ func TestAgentMergedThroughRedis(t *testing.T) {
 	wait, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := b.Wait(wait); err != nil {
-		t.Fatalf("the run never finished; thread:\n%s\nagent stderr:\n%s", chat, a.stderr.String())
+		t.Fatalf("the run never finished; thread:\n%s\nagent log:\n%s", chat, agentLog.String())
 	}
 	got := chat.String()
 	for _, w := range []string{"as its agent host:pcamerge sees it", "listens on 127.0.0.1:" + strconv.Itoa(port) + " only", "change its listen address"} {
@@ -262,4 +284,33 @@ func TestAgentMergedThroughRedis(t *testing.T) {
 	if len(req.Vantages) != 0 || !req.AllVantages {
 		t.Fatalf("parse: %+v", req)
 	}
+}
+
+// testLocal is a bot's local worker pool on q and rs (vet: the policy's
+// second look at each job's addresses).
+func testLocal(t *testing.T, q wire.Queue, rs wire.Results, c worker.Checker, vet worker.AddrChecker) *worker.Worker {
+	t.Helper()
+	w, err := worker.New(worker.Params{Queue: q, Results: rs, Checker: c, Vet: vet, Concurrency: 1, ProgressAfter: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// syncBuffer is a strings.Builder a process's goroutines may log into.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -1,8 +1,7 @@
-package main
+package app
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"strings"
 
@@ -36,17 +35,17 @@ func (f *discordFrontend) Ready(ctx context.Context) error { return f.a.Ready(ct
 func (f *discordFrontend) Run(ctx context.Context) error { return f.a.Run(ctx) }
 
 // newDiscordFrontend builds the Discord frontend from DISCORD_* variables.
-func newDiscordFrontend(getenv func(string) string, h bot.Handler, log *slog.Logger) (frontend, bool, error) {
-	cfg, ok, err := discord.ConfigFromEnv(getenv)
+func newDiscordFrontend(d FrontendDeps) (Frontend, bool, error) {
+	cfg, ok, err := discord.ConfigFromEnv(d.Getenv)
 	if !ok || err != nil {
 		return nil, ok, err
 	}
 	var vantages []string
-	if v := strings.TrimSpace(getenv("PORTCHECK_VANTAGE")); v != "" {
+	if v := strings.TrimSpace(d.Getenv("PORTCHECK_VANTAGE")); v != "" {
 		vantages = append(vantages, v) // offered by autocomplete as "<target> from <vantage>"
 	}
-	log = log.With("chat", "discord")
-	a, err := discord.New(cfg, discord.Options{Handler: h, Logger: log, Vantages: vantages})
+	log := d.Log.With("chat", "discord")
+	a, err := discord.New(cfg, discord.Options{Handler: d.Handler, Logger: log, Vantages: vantages})
 	if err != nil {
 		return nil, true, err
 	}

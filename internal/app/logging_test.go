@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"encoding/json"
@@ -27,7 +27,11 @@ func TestNewLogger(t *testing.T) {
 			log.Debug("job started", "job_id", "j1")
 			log.Error("job failed", "job_id", "j2")
 			lines := strings.Split(strings.TrimSpace(b.String()), "\n")
-			if want := 1 + btoi(tc.debug); len(lines) != want {
+			want := 1
+			if tc.debug {
+				want++
+			}
+			if len(lines) != want {
 				t.Fatalf("%d lines, want %d:\n%s", len(lines), want, b.String())
 			}
 			last := lines[len(lines)-1]

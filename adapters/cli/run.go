@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -12,38 +12,50 @@ import (
 	"github.com/portcheck/portcheck/checks"
 )
 
-// manyChecker is the part of *checks.Prober the command uses; tests pass a
-// fake to pin down ordering and interruption without a network.
-type manyChecker interface {
+// ManyChecker is the part of *checks.Prober a Run uses; tests pass a fake
+// to pin down ordering and interruption without a network.
+type ManyChecker interface {
 	CheckMany(ctx context.Context, reqs []checks.Request, onReport func(checks.Report)) []checks.Report
 }
 
-// checkRun executes the requests and prints them.
-type checkRun struct {
-	prober   manyChecker
-	json     bool
-	progress bool // draw "checked N/M ports" on stderr (a terminal)
-	now      func() time.Time
+// Run executes the requests of `portcheck check` and prints them.
+type Run struct {
+	Prober   ManyChecker
+	JSON     bool      // one JSON object per port, one per line
+	Progress bool      // draw "checked N/M ports" on Err (a terminal)
+	Out, Err io.Writer // the reports; progress and interruption
+	Now      func() time.Time
 }
 
-// execute runs every request through CheckMany (which shares per-host work
+// Summary is what a Run found.
+type Summary struct {
+	Requested, Checked, Open int
+	Interrupted              bool // Ctrl-C: Checked is what finished
+}
+
+// AllOpen says whether every port asked for was checked and is open.
+func (s Summary) AllOpen() bool {
+	return !s.Interrupted && s.Checked == s.Requested && s.Open == s.Checked
+}
+
+// Execute runs every request through CheckMany (which shares per-host work
 // and bounds concurrency), streams JSON lines in input order as soon as the
 // prefix is complete, and renders the human view at the end. On Ctrl-C it
-// prints what finished and exits 1.
-func (c checkRun) execute(ctx context.Context, reqs []checks.Request, io stdio) int {
-	now := c.now
+// prints what finished.
+func (c Run) Execute(ctx context.Context, reqs []checks.Request) Summary {
+	now := c.Now
 	if now == nil {
 		now = time.Now
 	}
 	start := now()
 	col := newCollector(reqs)
 	var prog *progress
-	if c.progress {
-		prog = newProgress(io.err, len(reqs), now)
+	if c.Progress {
+		prog = newProgress(c.Err, len(reqs), now)
 	}
 	var enc *json.Encoder
-	if c.json {
-		enc = json.NewEncoder(io.out)
+	if c.JSON {
+		enc = json.NewEncoder(c.Out)
 		enc.SetEscapeHTML(false) // banners read better with < and & left alone
 	}
 	var mu sync.Mutex // onReport runs concurrently; output and progress are serialized
@@ -62,7 +74,7 @@ func (c checkRun) execute(ctx context.Context, reqs []checks.Request, io stdio) 
 		emit(col.add(r))
 		prog.update(col.done, col.open)
 	}
-	returned := c.prober.CheckMany(ctx, reqs, onReport)
+	returned := c.Prober.CheckMany(ctx, reqs, onReport)
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -79,20 +91,18 @@ func (c checkRun) execute(ctx context.Context, reqs []checks.Request, io stdio) 
 	reports := col.finished()
 	interrupted := ctx.Err() != nil && len(reports) < len(reqs)
 	if interrupted {
-		fmt.Fprintf(io.err, "portcheck check: interrupted: %d of %d ports checked\n", len(reports), len(reqs))
+		fmt.Fprintf(c.Err, "portcheck check: interrupted: %d of %d ports checked\n", len(reports), len(reqs))
 	}
 	if enc == nil {
-		renderHuman(io.out, reports, runSummary{Requested: len(reqs), Elapsed: now().Sub(start), Interrupted: interrupted}) //nolint:errcheck
+		renderHuman(c.Out, reports, runSummary{Requested: len(reqs), Elapsed: now().Sub(start), Interrupted: interrupted}) //nolint:errcheck
 	}
-	if interrupted || len(reports) < len(reqs) {
-		return 1
-	}
+	sum := Summary{Requested: len(reqs), Checked: len(reports), Interrupted: interrupted}
 	for _, r := range reports {
-		if r.Verdict != checks.VerdictOpen {
-			return 1
+		if r.Verdict == checks.VerdictOpen {
+			sum.Open++
 		}
 	}
-	return 0
+	return sum
 }
 
 // jsonReport fills the arrays of the contract so consumers never see null

@@ -1,4 +1,8 @@
-package main
+// Package admission is the guard in front of every check: the target
+// policy (policy/), who may ask (authz/) and how much (ratelimit/), wired
+// into the bot's Policy and Gate. Everything the bot runs is admitted here
+// first; every refusal is audited by the bot with the reason given here.
+package admission
 
 import (
 	"cmp"
@@ -16,9 +20,9 @@ import (
 	"github.com/portcheck/portcheck/ratelimit"
 )
 
-// targetPolicy builds the chat bot's target policy from the configuration
+// TargetPolicy builds the chat bot's target policy from the configuration
 // (serve, and the workers that re-check the addresses of the jobs they take).
-func targetPolicy(cfg config.Config, r policy.Resolver) (*policy.Policy, error) {
+func TargetPolicy(cfg config.Config, r policy.Resolver) (*policy.Policy, error) {
 	p, err := policy.New(policy.Config{
 		Allow: cfg.Policy.Allow, Deny: cfg.Policy.Deny, Ports: cfg.Policy.Ports, MaxPorts: cfg.Policy.MaxPorts,
 		AllowPrivate: cfg.Policy.AllowPrivate, RedactHops: cfg.Policy.RedactHops, AllowOnly: cfg.Policy.AllowOnly,
@@ -30,23 +34,24 @@ func targetPolicy(cfg config.Config, r policy.Resolver) (*policy.Policy, error) 
 	return p, nil
 }
 
-// securityGate is the bot's Gate: who may run the command (authz), then how
+// Gate is the bot's Gate: who may run the command (authz), then how
 // many of their jobs may run at once, then the rate limits and the
 // distinct-targets budget. It runs on the server side for every check,
 // watch and again; the bot audits every refusal with the text returned.
-type securityGate struct {
+type Gate struct {
 	authz    *authz.Authorizer
 	rate     ratelimit.Gate
 	inflight *ratelimit.Inflight // nil: no cap
 	maxJobs  int
 	log      *slog.Logger
-	limited  func(which string) // told which limit refused a command (metrics); nil: nobody
+	// Limited, when set, is told which limit refused a command (metrics).
+	Limited func(which string)
 }
 
-// newSecurityGate builds the gate from the configuration. rdb, when not nil
+// New builds the gate from the configuration. rdb, when not nil
 // (REDIS_URL), keeps the rate limits in Redis, shared by every replica;
 // otherwise they live in this process.
-func newSecurityGate(cfg config.Config, rdb goredis.UniversalClient, now func() time.Time, log *slog.Logger) (*securityGate, error) {
+func New(cfg config.Config, rdb goredis.UniversalClient, now func() time.Time, log *slog.Logger) (*Gate, error) {
 	az, err := authz.New(authz.Config{
 		Teams: cfg.Authz.Teams, Channels: cfg.Authz.Channels, Check: cfg.Authz.Check,
 		Watch: cfg.Authz.Watch, FromAll: cfg.Authz.FromAll, Admins: cfg.Authz.Admins,
@@ -60,7 +65,7 @@ func newSecurityGate(cfg config.Config, rdb goredis.UniversalClient, now func() 
 		Global:  ratelimit.PerMinute(cfg.Limits.GlobalPerMinute),
 	}
 	budget := ratelimit.TargetBudget{Max: cfg.Limits.DistinctTargetsPerHour, Window: time.Hour}
-	g := &securityGate{authz: az, log: log, maxJobs: cfg.Limits.ConcurrentPerUser}
+	g := &Gate{authz: az, log: log, maxJobs: cfg.Limits.ConcurrentPerUser}
 	if rdb != nil {
 		g.rate = ratelimit.Gate{
 			Limiter: ratelimit.NewRedis(rdb, lim, "portcheck:rl:"),
@@ -75,15 +80,15 @@ func newSecurityGate(cfg config.Config, rdb goredis.UniversalClient, now func() 
 	return g, nil
 }
 
-// shellGate is the gate of `portcheck shell`: your own terminal, so no
+// Unlimited is the gate of `portcheck shell`: your own terminal, so no
 // authorization lists and no rate limits, but the same code path.
-func shellGate(log *slog.Logger) *securityGate {
+func Unlimited(log *slog.Logger) *Gate {
 	az, _ := authz.New(authz.Config{}) // the zero Config cannot fail
-	return &securityGate{authz: az, log: log}
+	return &Gate{authz: az, log: log}
 }
 
 // Admit implements bot.Gate.
-func (g *securityGate) Admit(ctx context.Context, cmd bot.Command, req bot.Request, jobs int) bot.GateDecision {
+func (g *Gate) Admit(ctx context.Context, cmd bot.Command, req bot.Request, jobs int) bot.GateDecision {
 	subj := authz.Subject{Chat: cmd.Channel.Chat, Team: cmd.Channel.Team, Channel: cmd.Channel.ID,
 		User: cmd.User.ID, Groups: cmd.User.Groups}
 	actions := []authz.Action{authz.Check}
@@ -144,7 +149,7 @@ func (g *securityGate) Admit(ctx context.Context, cmd bot.Command, req bot.Reque
 // user's next command wait sooner. A limiter error is logged, not
 // returned: the trace goes uncharged, which errs towards the user, and
 // Admit fails closed on the next command anyway if Redis is really down.
-func (g *securityGate) ChargeTrace(ctx context.Context, cmd bot.Command, traced int) {
+func (g *Gate) ChargeTrace(ctx context.Context, cmd bot.Command, traced int) {
 	if traced < 1 {
 		return
 	}
@@ -161,7 +166,7 @@ func rateKey(cmd bot.Command) ratelimit.Key {
 
 // AdmitAudit lets admins (authz.admins) read the whole audit trail with
 // `history all` (bot.AuditGate).
-func (g *securityGate) AdmitAudit(_ context.Context, cmd bot.Command) (bool, string) {
+func (g *Gate) AdmitAudit(_ context.Context, cmd bot.Command) (bool, string) {
 	d := g.authz.Authorize(authz.Subject{Chat: cmd.Channel.Chat, Team: cmd.Channel.Team, Channel: cmd.Channel.ID,
 		User: cmd.User.ID, Groups: cmd.User.Groups}, authz.Audit)
 	if !d.Allowed {
@@ -171,6 +176,14 @@ func (g *securityGate) AdmitAudit(_ context.Context, cmd bot.Command) (bool, str
 }
 
 var (
-	_ bot.AuditGate    = (*securityGate)(nil)
-	_ bot.TraceCharger = (*securityGate)(nil)
+	_ bot.Gate         = (*Gate)(nil)
+	_ bot.AuditGate    = (*Gate)(nil)
+	_ bot.TraceCharger = (*Gate)(nil)
 )
+
+// denied tells the metrics which rate limit refused a command.
+func (g *Gate) denied(which string) {
+	if g.Limited != nil {
+		g.Limited(which)
+	}
+}

@@ -1,4 +1,8 @@
-package main
+// Package cli is the one-shot terminal view of `portcheck check` and
+// `portcheck agent`: it runs the checks, streams JSON or renders the human
+// table, and prints a host's facts. The chat bot's views live in bot/ and
+// the chat adapters.
+package cli
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -42,7 +42,7 @@ func TestNewDiscordFrontend(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, ok, err := newDiscordFrontend(func(k string) string { return tt.env[k] }, discordNopHandler{}, slog.New(slog.DiscardHandler))
+			f, ok, err := newDiscordFrontend(FrontendDeps{Getenv: func(k string) string { return tt.env[k] }, Handler: discordNopHandler{}, Log: slog.New(slog.DiscardHandler)})
 			if ok != tt.ok {
 				t.Errorf("ok = %v, want %v", ok, tt.ok)
 			}

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -28,7 +28,7 @@ func TestNewSlackFrontend(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, ok, err := newSlackFrontend(func(k string) string { return tt.env[k] }, slackNopHandler{}, slog.New(slog.DiscardHandler))
+			f, ok, err := newSlackFrontend(FrontendDeps{Getenv: func(k string) string { return tt.env[k] }, Handler: slackNopHandler{}, Log: slog.New(slog.DiscardHandler)})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -21,20 +21,6 @@ func parseCheckpointChannel(s string) (wire.Channel, bool) {
 	return wire.Channel{Chat: chat, ID: id}, true
 }
 
-// checkpointFlag collects repeated --checkpoint values.
-type checkpointFlag []audit.Checkpoint
-
-func (f *checkpointFlag) String() string { return fmt.Sprint(len(*f)) }
-
-func (f *checkpointFlag) Set(s string) error {
-	c, err := audit.ParseCheckpoint(s)
-	if err != nil {
-		return err
-	}
-	*f = append(*f, c)
-	return nil
-}
-
 // checkpointPoster posts a head as a message in channel, through the chat
 // chat returns for its name (nil: that chat is not up).
 func checkpointPoster(chat func(name string) bot.Chat, channel wire.Channel) func(ctx context.Context, head string) error {
@@ -54,7 +40,7 @@ func checkpointPoster(chat func(name string) bot.Chat, channel wire.Channel) fun
 
 // startCheckpoints starts the checkpointer when audit.checkpoint_channel is
 // set and names a configured chat.
-func startCheckpoints(bg *background, cfg config.Config, trail audit.Trail, fronts []frontend, log *slog.Logger) {
+func startCheckpoints(bg *background, cfg config.Config, trail audit.Trail, fronts []Frontend, log *slog.Logger) {
 	if cfg.Audit.CheckpointChannel == "" {
 		return
 	}

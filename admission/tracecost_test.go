@@ -1,4 +1,4 @@
-package main
+package admission_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/portcheck/portcheck/admission"
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/config"
@@ -51,7 +52,7 @@ func TestSecurityGateChargesTraces(t *testing.T) {
 				clock := &fakeClock{t: time.Date(2026, 11, 24, 14, 0, 0, 0, time.UTC)}
 				cfg := config.Defaults()
 				cfg.Limits.PerUserPerMinute = 10
-				g, err := newSecurityGate(cfg, be.rdb, clock.Now, quietLog())
+				g, err := admission.New(cfg, be.rdb, clock.Now, quietLog())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -93,7 +94,7 @@ func TestSecurityGateTraceChargeRedisDown(t *testing.T) {
 	rdb := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	defer rdb.Close()
 	var logs strings.Builder
-	g, err := newSecurityGate(config.Defaults(), rdb, time.Now, slog.New(slog.NewTextHandler(&logs, nil)))
+	g, err := admission.New(config.Defaults(), rdb, time.Now, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,18 +136,18 @@ func TestBotChargesTracesAfterTheFact(t *testing.T) {
 			cfg.Limits.PerUserPerMinute = 6
 			cfg.Policy.Allow = []string{"127.0.0.0/8"}
 			clock := &fakeClock{t: time.Date(2026, 11, 24, 14, 0, 0, 0, time.UTC)}
-			gate, err := newSecurityGate(cfg, nil, clock.Now, quietLog())
+			gate, err := admission.New(cfg, nil, clock.Now, quietLog())
 			if err != nil {
 				t.Fatal(err)
 			}
-			pol, err := targetPolicy(cfg, nil)
+			pol, err := admission.TargetPolicy(cfg, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			q, rs := memory.NewQueue(), memory.NewResults()
 			b, err := bot.New(bot.Params{
 				Queue: q, Results: rs, Audit: memory.NewAudit(), Local: testLocal(t, q, rs, checkerVerdict(tc.verdict), pol),
-				Policy: policyAdapter{pol}, Redact: pol, Gate: gate, ChargeTrace: gate, AuditAccess: gate, Now: clock.Now,
+				Policy: admission.Policy{P: pol}, Redact: pol, Gate: gate, ChargeTrace: gate, AuditAccess: gate, Now: clock.Now,
 			})
 			if err != nil {
 				t.Fatal(err)

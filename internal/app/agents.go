@@ -1,9 +1,10 @@
-package main
+package app
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/portcheck/portcheck/agent"
@@ -63,18 +64,9 @@ func (a redisAgents) Agents(ctx context.Context) ([]bot.AgentInfo, error) {
 			idx[vantage] = i
 			out = append(out, bot.AgentInfo{Vantage: vantage, Names: []string{host}})
 		}
-		if w.Name != vantage && !contains(out[i].Names, w.Name) {
+		if w.Name != vantage && !slices.Contains(out[i].Names, w.Name) {
 			out[i].Names = append(out[i].Names, w.Name)
 		}
 	}
 	return out, nil
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

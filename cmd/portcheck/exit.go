@@ -1,0 +1,36 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/portcheck/portcheck/internal/app"
+)
+
+// exitCode reports err for the subcommand and turns it into the exit
+// status: 0 none, 2 a setup to fix (configuration, environment, flags), 1
+// anything else.
+func exitCode(io stdio, cmd string, err error) int {
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(io.err, "portcheck %s: %v\n", cmd, err)
+	if errors.As(err, new(*app.ConfigError)) {
+		return 2
+	}
+	return 1
+}
+
+// wantsHelp says whether args ask for a subcommand's help.
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		if a == "-h" || a == "--help" || a == "-help" {
+			return true
+		}
+	}
+	return false
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }

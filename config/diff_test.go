@@ -1,0 +1,31 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// Changes is what a reload logs: every YAML key whose value differs.
+func TestChanges(t *testing.T) {
+	yes, no := true, false
+	cases := []struct {
+		name string
+		a, b Policy
+		want []string
+	}{
+		{"same", Policy{Allow: []string{"10.0.0.0/8"}}, Policy{Allow: []string{"10.0.0.0/8"}}, nil},
+		{"list", Policy{}, Policy{Deny: []string{"10.9.0.0/16"}}, []string{"policy.deny: [] -> [10.9.0.0/16]"}},
+		{"scalars", Policy{MaxPorts: 64}, Policy{MaxPorts: 16, AllowPrivate: true},
+			[]string{"policy.max_ports: 64 -> 16", "policy.allow_private: false -> true"}},
+		{"pointer", Policy{RedactHops: &yes}, Policy{RedactHops: &no}, []string{"policy.redact_hops: true -> false"}},
+		{"pointer to default", Policy{RedactHops: &yes}, Policy{}, []string{"policy.redact_hops: true -> (default)"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Changes("policy", tc.a, tc.b)
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
