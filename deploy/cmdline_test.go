@@ -228,7 +228,7 @@ func binaryEnv(t *testing.T) map[string]bool {
 	nameRE := regexp.MustCompile(`"((?:PORTCHECK|REDIS|SLACK|DISCORD)_[A-Z0-9_]+)"`)
 	secretRE := regexp.MustCompile(`secretFromEnv\([^)]*"([A-Z0-9_]+)"\)`)
 	out := map[string]bool{}
-	for _, dir := range []string{"../config", "../adapters/slack", "../adapters/discord", "../cmd/portcheck"} {
+	for _, dir := range []string{"../config", "../adapters/slack", "../adapters/discord", "../cmd/portcheck", "../internal/app"} {
 		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
 		if err != nil || len(files) == 0 {
 			t.Fatalf("no Go files in %s (%v)", dir, err)
