@@ -342,7 +342,7 @@ func DifferentialParent(ds []Differential, rs []wire.Result) Message {
 }
 
 func worse(a, b Status) Status {
-	rank := map[Status]int{StatusOK: 0, StatusInfo: 0, StatusError: 1, StatusProblem: 2}
+	rank := map[Status]int{StatusOK: 0, StatusInfo: 0, StatusUnknown: 1, StatusError: 2, StatusProblem: 3}
 	if rank[b] > rank[a] {
 		return b
 	}
@@ -360,7 +360,7 @@ func vantageRows(d Differential) string {
 	var b strings.Builder
 	for _, r := range rows {
 		res := r.Result
-		b.WriteString(Emoji(resultStatus(res)) + " " + r.Vantage + strings.Repeat(" ", w-len(r.Vantage)) + "  ")
+		b.WriteString(Mark(resultStatus(res)) + " " + r.Vantage + strings.Repeat(" ", w-len(r.Vantage)) + "  ")
 		if res.Error != "" && res.Report.Verdict == "" {
 			b.WriteString("check failed: " + firstLine(res.Error) + "\n")
 			continue

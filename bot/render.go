@@ -14,62 +14,6 @@ import (
 
 // This file builds the chat-neutral Messages; adapters only lay them out.
 
-// Emoji is the status marker every renderer puts before a headline, so the
-// same verdict looks the same in every chat.
-func Emoji(s Status) string {
-	switch s {
-	case StatusRunning:
-		return "⏳"
-	case StatusOK:
-		return "🟢"
-	case StatusProblem:
-		return "🔴"
-	case StatusError:
-		return "⚠️"
-	case StatusInfo:
-		return "ℹ️"
-	}
-	return "•"
-}
-
-// verdictWords says a verdict the way a person would.
-var verdictWords = map[checks.Verdict]string{
-	checks.VerdictOpen:               "open",
-	checks.VerdictServiceRefused:     "accepted, then refused by the service",
-	checks.VerdictClosed:             "closed (nothing listening)",
-	checks.VerdictRejectedByHost:     "rejected at host (firewall REJECT)",
-	checks.VerdictRejectedInPath:     "rejected in path",
-	checks.VerdictFilteredAtHost:     "filtered at host (firewall DROP)",
-	checks.VerdictFilteredInPath:     "filtered in path",
-	checks.VerdictHostUnreachable:    "host unreachable",
-	checks.VerdictNetworkUnreachable: "network unreachable",
-	checks.VerdictDNSError:           "name does not resolve",
-}
-
-// VerdictWords is the human phrase for a verdict code.
-func VerdictWords(v checks.Verdict) string {
-	if w, ok := verdictWords[v]; ok {
-		return w
-	}
-	if v == "" {
-		return "no verdict"
-	}
-	return strings.ReplaceAll(string(v), "_", " ")
-}
-
-// resultStatus maps a result to the status its messages carry.
-func resultStatus(r wire.Result) Status {
-	switch {
-	case r.Error != "" && r.Report.Verdict == "":
-		return StatusError
-	case r.Report.Verdict == checks.VerdictOpen:
-		return StatusOK
-	case r.Report.Verdict == "":
-		return StatusError
-	}
-	return StatusProblem
-}
-
 // Elapsed formats a duration in milliseconds the way the headline shows it.
 func Elapsed(ms int64) string {
 	switch {
@@ -162,12 +106,7 @@ func ParentMessage(rs []wire.Result) Message {
 	status := StatusOK
 	var parts []string
 	for _, g := range groups {
-		if g.status == StatusError && status != StatusProblem {
-			status = StatusError
-		}
-		if g.status == StatusProblem {
-			status = StatusProblem
-		}
+		status = worse(status, g.status)
 		parts = append(parts, g.label+" "+g.ports(multiHost(rs), multiVantage(rs)))
 	}
 	return Message{
@@ -483,7 +422,7 @@ func GroupedMessage(rs []wire.Result) Message {
 	m := Message{Status: ParentMessage(rs).Status, Text: fmt.Sprintf("%d ports checked from %s", len(rs), vantagesOf(rs))}
 	var b strings.Builder
 	for _, g := range gs {
-		fmt.Fprintf(&b, "%s %-40s %s\n", Emoji(g.status), g.label, g.ports(multiHost(rs), multiVantage(rs)))
+		fmt.Fprintf(&b, "%s %-40s %s\n", Mark(g.status), g.label, g.ports(multiHost(rs), multiVantage(rs)))
 	}
 	m.Blocks = append(m.Blocks, Block{Kind: BlockCode, Title: "Outcomes", Text: strings.TrimRight(b.String(), "\n")})
 	seen := map[string]bool{}

@@ -3,13 +3,14 @@ package bot
 import "strings"
 
 // RenderText lays a Message out as plain text (the shell, logs, tests): the
-// headline with its status emoji, then fields, blocks and buttons indented
+// headline with its status mark, then fields, blocks and buttons indented
 // under it. Code blocks keep their lines exactly, behind a "│ " gutter, so
 // commands stay copy-pasteable.
 func RenderText(m Message) string {
 	var b strings.Builder
-	b.WriteString(Emoji(m.Status))
-	b.WriteByte(' ')
+	if mark := Mark(m.Status); mark != "" {
+		b.WriteString(mark + " ")
+	}
 	b.WriteString(m.Text)
 	b.WriteByte('\n')
 	if len(m.Fields) > 0 {

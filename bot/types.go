@@ -44,6 +44,7 @@ const (
 	StatusProblem Status = "problem" // the target is not reachable: a finding
 	StatusError   Status = "error"   // portcheck itself failed
 	StatusInfo    Status = "info"
+	StatusUnknown Status = "unknown" // a verdict that says neither yes nor no (inconclusive, or one this build does not know)
 )
 
 // Message is chat-neutral; each adapter renders it (Block Kit, embed, text).

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
 )
 
@@ -35,17 +36,6 @@ type runSummary struct {
 	Interrupted bool          // Ctrl-C: the reports are what finished so far
 }
 
-// glyph is the one-character verdict marker at the start of a row.
-func glyph(v checks.Verdict) string {
-	switch v {
-	case checks.VerdictOpen:
-		return "✓"
-	case checks.VerdictServiceRefused:
-		return "!"
-	}
-	return "✗"
-}
-
 // renderHuman writes the table, the details and the footer.
 func renderHuman(w io.Writer, reps []checks.Report, s runSummary) error {
 	var b strings.Builder
@@ -54,7 +44,7 @@ func renderHuman(w io.Writer, reps []checks.Report, s runSummary) error {
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "\tVERDICT\tTARGET\tADDRESS\tREASON\tREPORTED BY\tLAST HOP\tSERVICE\tTIME")
 		for _, r := range shown {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", glyph(r.Verdict), r.Verdict, hostPort(r.Host, r.Port),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", bot.Glyph(r.Verdict), r.Verdict, hostPort(r.Host, r.Port),
 				dash(r.Address), dash(string(r.Reason)), dash(r.ReportedBy), lastHopCell(r.LastHop), serviceCell(r.Service), elapsed(r.ElapsedMS))
 		}
 		tw.Flush()
@@ -134,7 +124,7 @@ func collapse(reps []checks.Report) (shown []checks.Report, hidden []hiddenGroup
 
 // renderDetail writes one port's summary, evidence, trace and hints.
 func renderDetail(b *strings.Builder, r checks.Report) {
-	fmt.Fprintf(b, "%s %s  %s\n", glyph(r.Verdict), hostPort(r.Host, r.Port), r.Verdict)
+	fmt.Fprintf(b, "%s %s  %s\n", bot.Glyph(r.Verdict), hostPort(r.Host, r.Port), r.Verdict)
 	if r.Summary != "" {
 		writeWrapped(b, clean(r.Summary, 0), "  ", "  ")
 	}

@@ -72,7 +72,7 @@ func TestGatewayCommandConversation(t *testing.T) {
 	if title := embedTitle(calls[1]); title != "⏳ Checking web01:443 from eu-1…" {
 		t.Errorf("start title = %q", title)
 	}
-	if title := embedTitle(calls[2]); title != "❌ web01:443 refused from eu-1" {
+	if title := embedTitle(calls[2]); title != "🔴 web01:443 refused from eu-1" {
 		t.Errorf("update title = %q", title)
 	}
 	if b, _ := json.Marshal(calls[2].Body["components"]); !strings.Contains(string(b), `"custom_id":"again"`) {
@@ -251,7 +251,7 @@ func TestAgainButton(t *testing.T) {
 	if typ := calls[0].Body["type"]; typ != float64(6) {
 		t.Errorf("button ack type = %v, want 6 (deferred update: no placeholder)", typ)
 	}
-	if name := calls[2].Body["name"]; name != "❌ web01:443 refused from eu-1" {
+	if name := calls[2].Body["name"]; name != "🔴 web01:443 refused from eu-1" {
 		t.Errorf("thread name from the clicked verdict = %v", name)
 	}
 }

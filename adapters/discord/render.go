@@ -43,26 +43,10 @@ func textLen(s string) int {
 	return n
 }
 
-func statusEmoji(s bot.Status) string {
-	switch s {
-	case bot.StatusRunning:
-		return "⏳"
-	case bot.StatusOK:
-		return "✅"
-	case bot.StatusProblem:
-		return "❌"
-	case bot.StatusError:
-		return "⚠️"
-	case bot.StatusInfo:
-		return "ℹ️"
-	}
-	return ""
-}
-
 // statusColour follows Discord's palette so verdicts read at a glance.
 func statusColour(s bot.Status) int {
 	switch s {
-	case bot.StatusRunning:
+	case bot.StatusRunning, bot.StatusUnknown:
 		return 0x95A5A6 // grey
 	case bot.StatusOK:
 		return 0x57F287 // green
@@ -81,7 +65,7 @@ func statusColour(s bot.Status) int {
 func renderEmbed(m bot.Message) *discordgo.MessageEmbed {
 	head, rest := splitFirstLine(m.Text)
 	title := head
-	if e := statusEmoji(m.Status); e != "" {
+	if e := bot.Mark(m.Status); e != "" {
 		title = e + " " + head
 	}
 	e := &discordgo.MessageEmbed{Title: cutWords(title, maxTitle), Color: statusColour(m.Status)}
@@ -212,7 +196,7 @@ func renderPosts(m bot.Message) []string {
 	head, rest := splitFirstLine(m.Text)
 	if head != "" {
 		line := "**" + head + "**"
-		if e := statusEmoji(m.Status); e != "" {
+		if e := bot.Mark(m.Status); e != "" {
 			line = e + " " + line
 		}
 		units = append(units, splitLines(line, unitMax)...)

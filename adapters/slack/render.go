@@ -34,22 +34,6 @@ func (r rendered) options() []slackgo.MsgOption {
 	return []slackgo.MsgOption{slackgo.MsgOptionText(r.Text, false), slackgo.MsgOptionBlocks(r.Blocks...)}
 }
 
-func statusEmoji(s bot.Status) string {
-	switch s {
-	case bot.StatusRunning:
-		return ":hourglass_flowing_sand:"
-	case bot.StatusOK:
-		return ":white_check_mark:"
-	case bot.StatusProblem:
-		return ":no_entry:"
-	case bot.StatusError:
-		return ":warning:"
-	case bot.StatusInfo:
-		return ":information_source:"
-	}
-	return ""
-}
-
 // escape makes text safe for mrkdwn: Slack reads <…> as links and mentions,
 // so user-typed text (targets, banners) must not smuggle a <!channel> in.
 func escape(s string) string {
@@ -174,7 +158,7 @@ func renderBlocks(m bot.Message) []slackgo.Block {
 	var blocks []slackgo.Block
 	if m.Text != "" {
 		head := escape(m.Text)
-		if e := statusEmoji(m.Status); e != "" {
+		if e := bot.Mark(m.Status); e != "" {
 			head = e + " " + head
 		}
 		blocks = append(blocks, section(cutText(head, maxSectionText, utf8.RuneCountInString)))

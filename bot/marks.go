@@ -1,0 +1,99 @@
+package bot
+
+import (
+	"strings"
+
+	"github.com/portcheck/portcheck/checks"
+	"github.com/portcheck/portcheck/wire"
+)
+
+// This file is the one table from a verdict to how it looks: the status
+// its messages carry, the words, and the terminal's one-character glyph;
+// and from a status to its mark. Every renderer (the text layout, Slack,
+// Discord, the CLI table) takes its marks from here, so a verdict looks
+// the same in a headline and in a body, on every platform. The tables are
+// total: a verdict missing from them (one added to checks later) gets the
+// neutral look of StatusUnknown rather than being called a problem.
+
+// look is how one verdict is shown.
+type look struct {
+	status Status
+	words  string // as a person would say it
+	glyph  string // the CLI table's marker
+}
+
+var looks = map[checks.Verdict]look{
+	checks.VerdictOpen:               {StatusOK, "open", "✓"},
+	checks.VerdictServiceRefused:     {StatusProblem, "accepted, then refused by the service", "!"},
+	checks.VerdictClosed:             {StatusProblem, "closed (nothing listening)", "✗"},
+	checks.VerdictRejectedByHost:     {StatusProblem, "rejected at host (firewall REJECT)", "✗"},
+	checks.VerdictRejectedInPath:     {StatusProblem, "rejected in path", "✗"},
+	checks.VerdictFilteredAtHost:     {StatusProblem, "filtered at host (firewall DROP)", "✗"},
+	checks.VerdictFilteredInPath:     {StatusProblem, "filtered in path", "✗"},
+	checks.VerdictHostUnreachable:    {StatusProblem, "host unreachable", "✗"},
+	checks.VerdictNetworkUnreachable: {StatusProblem, "network unreachable", "✗"},
+	checks.VerdictDNSError:           {StatusProblem, "name does not resolve", "✗"},
+	// The probes could not tell (issue 12 adds the verdict to checks).
+	checks.Verdict("inconclusive"): {StatusUnknown, "inconclusive", "?"},
+}
+
+// unknownLook is the look of a verdict the table does not know.
+var unknownLook = look{status: StatusUnknown, glyph: "?"}
+
+// marks is the one mark of each status, put before a headline and before a
+// row in a body.
+var marks = map[Status]string{
+	StatusRunning: "⏳",
+	StatusOK:      "🟢",
+	StatusProblem: "🔴",
+	StatusError:   "⚠️",
+	StatusInfo:    "ℹ️",
+	StatusUnknown: "⚪",
+}
+
+// Mark is the status marker every renderer puts before a headline (and the
+// body before a row), so the same verdict looks the same in every chat.
+// A message without a status has no mark; a status this build does not
+// know gets the neutral one.
+func Mark(s Status) string {
+	if s == "" {
+		return ""
+	}
+	if m, ok := marks[s]; ok {
+		return m
+	}
+	return marks[StatusUnknown]
+}
+
+// VerdictStatus is the status a verdict's messages carry.
+func VerdictStatus(v checks.Verdict) Status { return lookOf(v).status }
+
+// Glyph is the one-character marker of a verdict in the CLI table.
+func Glyph(v checks.Verdict) string { return lookOf(v).glyph }
+
+// VerdictWords is the human phrase for a verdict code.
+func VerdictWords(v checks.Verdict) string {
+	if w := lookOf(v).words; w != "" {
+		return w
+	}
+	if v == "" {
+		return "no verdict"
+	}
+	return strings.ReplaceAll(string(v), "_", " ")
+}
+
+func lookOf(v checks.Verdict) look {
+	if l, ok := looks[v]; ok {
+		return l
+	}
+	return unknownLook
+}
+
+// resultStatus maps a result to the status its messages carry: a failed
+// check (no verdict) is portcheck's error, a verdict its own status.
+func resultStatus(r wire.Result) Status {
+	if r.Report.Verdict == "" {
+		return StatusError
+	}
+	return VerdictStatus(r.Report.Verdict)
+}
