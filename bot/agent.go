@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/portcheck/portcheck/checks"
@@ -124,7 +125,7 @@ func isAgentVantage(agents []AgentInfo, v string) bool {
 		return true
 	}
 	for _, a := range agents {
-		if a.Vantage == v || contains(a.Names, v) {
+		if a.Vantage == v || slices.Contains(a.Names, v) {
 			return true
 		}
 	}
@@ -160,7 +161,7 @@ func (b *Bot) hostJobs(ctx context.Context, ts *threadState, kind Verb, round in
 	var out []wire.Job
 	for _, t := range ts.req.Targets {
 		v := agentFor(agents, t.Host)
-		if v == "" || contains(ts.vantages, v) {
+		if v == "" || slices.Contains(ts.vantages, v) {
 			continue
 		}
 		for _, p := range t.Ports {
@@ -271,7 +272,7 @@ func (b *Bot) hostMessages(external, host []wire.Result, asked []wire.Job) []Mes
 		}
 		if lines := notInHints(b.p.HostFacts.WithoutAgent(r.Report), r.Report.Hints); len(lines) > 0 {
 			unseen = append(unseen, Block{Kind: BlockText, Title: r.Job.HostPort(), Text: bullets(lines)})
-			if !contains(unseenHosts, r.Job.Host) {
+			if !slices.Contains(unseenHosts, r.Job.Host) {
 				unseenHosts = append(unseenHosts, r.Job.Host)
 			}
 		}

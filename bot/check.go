@@ -2,6 +2,7 @@ package bot
 
 import (
 	"github.com/portcheck/portcheck/audit"
+	"slices"
 
 	"context"
 	"fmt"
@@ -22,7 +23,7 @@ func (b *Bot) knownVantages(ctx context.Context) ([]string, error) {
 		vs = nil // no local worker: the local vantage is only known if a worker serves it
 	}
 	for _, v := range others {
-		if !contains(vs, v) {
+		if !slices.Contains(vs, v) {
 			vs = append(vs, v)
 		}
 	}
@@ -49,7 +50,7 @@ func (b *Bot) pickVantages(ctx context.Context, req Request) ([]string, string) 
 	}
 	var unknown []string
 	for _, v := range req.Vantages {
-		if !contains(known, v) {
+		if !slices.Contains(known, v) {
 			unknown = append(unknown, v)
 		}
 	}

@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -104,7 +105,7 @@ func Differentials(rs []wire.Result) []Differential {
 func distinctVantages(rs []wire.Result) []string {
 	var vs []string
 	for _, r := range rs {
-		if !contains(vs, r.Job.Vantage) {
+		if !slices.Contains(vs, r.Job.Vantage) {
 			vs = append(vs, r.Job.Vantage)
 		}
 	}

@@ -3,6 +3,7 @@ package bot
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -278,7 +279,7 @@ func parseVantages(r *Request, spec string) error {
 		if !validVantage(v) {
 			return inputErr("web01:443 from office", "%q is not a vantage name (letters, digits, -, _ and ., or host:NAME for a host agent)", v)
 		}
-		if !contains(r.Vantages, v) {
+		if !slices.Contains(r.Vantages, v) {
 			r.Vantages = append(r.Vantages, v)
 		}
 	}
@@ -305,15 +306,6 @@ func validVantage(v string) bool {
 		}
 	}
 	return true
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // parseDuration accepts Go durations (30s, 1h30m) and a bare number of

@@ -2,6 +2,8 @@ package bot
 
 import (
 	"fmt"
+	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -133,7 +135,7 @@ func targetsOf(rs []wire.Result) string {
 	var seen []string
 	for _, r := range rs {
 		h := r.Job.Host
-		if !contains(seen, h) {
+		if !slices.Contains(seen, h) {
 			seen = append(seen, h)
 		}
 	}
@@ -146,7 +148,7 @@ func targetsOf(rs []wire.Result) string {
 func vantagesOf(rs []wire.Result) string {
 	var seen []string
 	for _, r := range rs {
-		if !contains(seen, r.Job.Vantage) {
+		if !slices.Contains(seen, r.Job.Vantage) {
 			seen = append(seen, r.Job.Vantage)
 		}
 	}
@@ -216,8 +218,9 @@ func (g group) ports(qualifyHost, qualifyVantage bool) string {
 	return strings.Join(out, ", ")
 }
 
-// compactPorts turns [22 80 81 82 443] into "22, 80-82, 443".
-func compactPorts(ps []int) string {
+// PortRanges turns [22 80 81 82 443] into ["22" "80-82" "443"] (sorted;
+// the CLI and the chat headlines both list ports this way).
+func PortRanges(ps []int) []string {
 	ps = append([]int(nil), ps...)
 	sort.Ints(ps)
 	var out []string
@@ -233,6 +236,12 @@ func compactPorts(ps []int) string {
 		}
 		i = j + 1
 	}
+	return out
+}
+
+// compactPorts turns [22 80 81 82 443] into "22, 80-82, 443".
+func compactPorts(ps []int) string {
+	out := PortRanges(ps)
 	s := strings.Join(out, ", ")
 	if len(out) > 12 { // keep a headline a headline
 		s = strings.Join(out[:12], ", ") + fmt.Sprintf(" +%d more", len(out)-12)
@@ -363,12 +372,7 @@ func probeLines(r wire.Result) string {
 	return strings.TrimRight(b.String(), "\n")
 }
 
-func joinHostPort(h string, p int) string {
-	if strings.Contains(h, ":") {
-		return "[" + h + "]:" + strconv.Itoa(p)
-	}
-	return h + ":" + strconv.Itoa(p)
-}
+func joinHostPort(h string, p int) string { return net.JoinHostPort(h, strconv.Itoa(p)) }
 
 // traceLines renders the trace compactly; the last hop that answered is
 // marked when the destination never did.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -141,5 +142,11 @@ func TestElapsed(t *testing.T) {
 		if got := Elapsed(ms); got != want {
 			t.Errorf("Elapsed(%d) = %q, want %q", ms, got, want)
 		}
+	}
+}
+
+func TestPortRanges(t *testing.T) {
+	if got := strings.Join(PortRanges([]int{8, 1, 2, 3, 5, 7}), ","); got != "1-3,5,7-8" {
+		t.Errorf("PortRanges = %q", got)
 	}
 }

@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -349,7 +350,7 @@ func probedAddresses(rep checks.Report) string {
 		addrs = append(addrs, rep.Address)
 	}
 	for _, o := range rep.Others {
-		if o.Address != "" && !contains(addrs, o.Address) {
+		if o.Address != "" && !slices.Contains(addrs, o.Address) {
 			addrs = append(addrs, o.Address)
 		}
 	}

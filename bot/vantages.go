@@ -2,6 +2,7 @@ package bot
 
 import (
 	"github.com/portcheck/portcheck/wire"
+	"slices"
 
 	"context"
 	"fmt"
@@ -49,11 +50,11 @@ func VantagesMessage(local string, localWorker bool, ws []wire.WorkerInfo, now t
 	})
 	var names []string
 	for _, w := range ws {
-		if !contains(names, w.Vantage) {
+		if !slices.Contains(names, w.Vantage) {
 			names = append(names, w.Vantage)
 		}
 	}
-	if localWorker && !contains(names, local) {
+	if localWorker && !slices.Contains(names, local) {
 		names = append([]string{local}, names...)
 		ws = append([]wire.WorkerInfo{{Vantage: local, Worker: "this process"}}, ws...)
 	}

@@ -50,7 +50,7 @@ func renderHuman(w io.Writer, reps []checks.Report, s runSummary) error {
 		tw.Flush()
 	}
 	for _, h := range hidden {
-		fmt.Fprintf(&b, "Not shown on %s: %d %s ports (%s)\n", h.host, len(h.ports), h.verdict, cutList(compactPorts(h.ports), 120))
+		fmt.Fprintf(&b, "Not shown on %s: %d %s ports (%s)\n", h.host, len(h.ports), h.verdict, cutList(strings.Join(bot.PortRanges(h.ports), ","), 120))
 	}
 	detailed := 0
 	for _, r := range shown {
@@ -441,24 +441,6 @@ func trimLines(s string) string {
 		lines[i] = strings.TrimRight(l, " ")
 	}
 	return strings.Join(lines, "\n")
-}
-
-// compactPorts folds runs: [1 2 3 5] -> "1-3,5".
-func compactPorts(ports []int) string {
-	var parts []string
-	for i := 0; i < len(ports); {
-		j := i
-		for j+1 < len(ports) && ports[j+1] == ports[j]+1 {
-			j++
-		}
-		if j > i {
-			parts = append(parts, fmt.Sprintf("%d-%d", ports[i], ports[j]))
-		} else {
-			parts = append(parts, strconv.Itoa(ports[i]))
-		}
-		i = j + 1
-	}
-	return strings.Join(parts, ",")
 }
 
 // cutList shortens a comma list to about max bytes, at a comma.

@@ -169,10 +169,7 @@ func TestCleanStripsTerminalControls(t *testing.T) {
 	}
 }
 
-func TestCompactPorts(t *testing.T) {
-	if got := compactPorts([]int{1, 2, 3, 5, 7, 8}); got != "1-3,5,7-8" {
-		t.Errorf("compactPorts = %q", got)
-	}
+func TestCutList(t *testing.T) {
 	if got := cutList("1-3,5,7-8,10,12", 9); got != "1-3,5,…" {
 		t.Errorf("cutList = %q", got)
 	}

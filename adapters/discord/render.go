@@ -3,11 +3,10 @@ package discord
 import (
 	"fmt"
 	"strings"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/bwmarrin/discordgo"
 
+	"github.com/portcheck/portcheck/adapters/fit"
 	"github.com/portcheck/portcheck/bot"
 )
 
@@ -34,14 +33,8 @@ const (
 	emptyFieldValue = "—"
 )
 
-// textLen counts like Discord does.
-func textLen(s string) int {
-	n := 0
-	for _, r := range s {
-		n += utf16.RuneLen(r)
-	}
-	return n
-}
+// textLen counts like Discord does: UTF-16 units.
+func textLen(s string) int { return fit.UTF16(s) }
 
 // statusColour follows Discord's palette so verdicts read at a glance.
 func statusColour(s bot.Status) int {
@@ -274,35 +267,7 @@ func blockUnits(blk bot.Block) []string {
 
 // splitLines cuts s into pieces of at most max units at line boundaries; a
 // single line longer than max is split at spaces.
-func splitLines(s string, max int) []string {
-	var out []string
-	var cur strings.Builder
-	flush := func() {
-		if cur.Len() > 0 {
-			out = append(out, cur.String())
-			cur.Reset()
-		}
-	}
-	for _, line := range strings.Split(s, "\n") {
-		for textLen(line) > max {
-			flush()
-			head := cutAt(line, max)
-			out = append(out, head)
-			line = strings.TrimLeft(line[len(head):], " ")
-		}
-		sep := ""
-		if cur.Len() > 0 {
-			sep = "\n"
-		}
-		if textLen(cur.String())+textLen(sep+line) > max {
-			flush()
-			sep = ""
-		}
-		cur.WriteString(sep + line)
-	}
-	flush()
-	return out
-}
+func splitLines(s string, max int) []string { return fit.Lines(s, max, fit.UTF16) }
 
 // cutText shortens s to max units, keeping whole lines and ending with a
 // marker that says how many lines were cut.
@@ -340,41 +305,9 @@ func cutText(s string, max int) string {
 	return b.String() + "\n" + marker(len(lines)-kept)
 }
 
-// cutWords shortens one line to max units, at a space when there is one in
-// the last third, and marks the cut with an ellipsis.
-func cutWords(s string, max int) string {
-	if textLen(s) <= max {
-		return s
-	}
-	if max <= textLen(ellipsis) {
-		return cutAt(ellipsis, max)
-	}
-	return strings.TrimRight(cutAt(s, max-textLen(ellipsis)), " ") + ellipsis
-}
-
-// cutAt returns the longest prefix of s within max units, preferring to end
-// before a space, never inside a rune.
-func cutAt(s string, max int) string {
-	n, end := 0, 0
-	for i, r := range s {
-		w := utf16.RuneLen(r)
-		if n+w > max {
-			break
-		}
-		n += w
-		end = i + utf8.RuneLen(r)
-	}
-	head := s[:end]
-	if end < len(s) && s[end] != ' ' {
-		if sp := strings.LastIndexByte(head, ' '); sp > len(head)*2/3 {
-			head = head[:sp]
-		}
-	}
-	if head == "" && len(s) > 0 {
-		return s[:end]
-	}
-	return head
-}
+// cutWords shortens one line to max units, at a word when it can, and
+// marks the cut with an ellipsis.
+func cutWords(s string, max int) string { return fit.Cut(s, max, fit.UTF16, ellipsis) }
 
 func splitFirstLine(s string) (string, string) {
 	s = strings.TrimSpace(s)
@@ -420,7 +353,7 @@ func encodeCustomID(b bot.Button) string {
 	if b.Value != "" && b.Value != b.ID {
 		id += ":" + b.Value
 	}
-	return cutAt(id, maxCustomID)
+	return fit.Head(id, maxCustomID, fit.UTF16)
 }
 
 func decodeCustomID(s string) string {

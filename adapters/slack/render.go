@@ -3,10 +3,10 @@ package slack
 import (
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	slackgo "github.com/slack-go/slack"
 
+	"github.com/portcheck/portcheck/adapters/fit"
 	"github.com/portcheck/portcheck/bot"
 )
 
@@ -49,100 +49,17 @@ func escapeCode(s string) string {
 	return strings.ReplaceAll(escape(s), "```", "`\u200b``")
 }
 
-func escapedLen(s string) int     { return utf8.RuneCountInString(escape(s)) }
-func escapedCodeLen(s string) int { return utf8.RuneCountInString(escapeCode(s)) }
-
-// splitText cuts s into chunks whose cost is at most budget, at line
-// boundaries when it can, then at spaces, and only inside a word when a
-// single word is longer than the budget. cost must be additive over
-// concatenation (escaping is per character, so it is).
-func splitText(s string, budget int, cost func(string) int) []string {
-	if budget < 1 {
-		budget = 1
-	}
-	if cost(s) <= budget {
-		return []string{s}
-	}
-	return pack(strings.Split(s, "\n"), "\n", budget, cost, func(line string) []string {
-		return pack(strings.SplitAfter(line, " "), "", budget, cost, func(word string) []string {
-			return splitRunes(word, budget, cost)
-		})
-	})
-}
-
-// pack joins parts with sep into chunks of at most budget; a part larger
-// than budget is broken by smaller.
-func pack(parts []string, sep string, budget int, cost func(string) int, smaller func(string) []string) []string {
-	var chunks []string
-	var cur strings.Builder
-	curCost, started := 0, false
-	flush := func() {
-		if started {
-			chunks = append(chunks, cur.String())
-		}
-		cur.Reset()
-		curCost, started = 0, false
-	}
-	add := func(p string, c int) {
-		if started {
-			cur.WriteString(sep)
-			curCost += cost(sep)
-		}
-		cur.WriteString(p)
-		curCost += c
-		started = true
-	}
-	for _, p := range parts {
-		c := cost(p)
-		if c > budget {
-			flush()
-			pieces := smaller(p)
-			for _, piece := range pieces[:len(pieces)-1] {
-				chunks = append(chunks, piece)
-			}
-			last := pieces[len(pieces)-1]
-			add(last, cost(last))
-			continue
-		}
-		extra := c
-		if started {
-			extra += cost(sep)
-		}
-		if curCost+extra > budget {
-			flush()
-		}
-		add(p, c)
-	}
-	flush()
-	return chunks
-}
-
-func splitRunes(s string, budget int, cost func(string) int) []string {
-	var chunks []string
-	start, c := 0, 0
-	for i, r := range s {
-		rc := cost(string(r))
-		if c+rc > budget && i > start {
-			chunks = append(chunks, s[start:i])
-			start, c = i, 0
-		}
-		c += rc
-	}
-	return append(chunks, s[start:])
-}
+func escapedLen(s string) int     { return fit.Runes(escape(s)) }
+func escapedCodeLen(s string) int { return fit.Runes(escapeCode(s)) }
 
 // cutText returns s if it fits budget, otherwise its head (cut at a line or
 // word boundary) followed by the cut marker.
-func cutText(s string, budget int, cost func(string) int) string {
-	if cost(s) <= budget {
-		return s
-	}
+func cutText(s string, budget int, cost fit.Cost) string {
 	sep := " "
 	if strings.Contains(s, "\n") {
 		sep = "\n"
 	}
-	head := splitText(s, budget-cost(sep+cutMarker), cost)[0]
-	return strings.TrimRight(head, " \n") + sep + cutMarker
+	return fit.Cut(s, budget, cost, sep+cutMarker)
 }
 
 func mrkdwn(s string) *slackgo.TextBlockObject {
@@ -161,13 +78,13 @@ func renderBlocks(m bot.Message) []slackgo.Block {
 		if e := bot.Mark(m.Status); e != "" {
 			head = e + " " + head
 		}
-		blocks = append(blocks, section(cutText(head, maxSectionText, utf8.RuneCountInString)))
+		blocks = append(blocks, section(cutText(head, maxSectionText, fit.Runes)))
 	}
 	for i := 0; i < len(m.Fields); i += maxFields {
 		var fields []*slackgo.TextBlockObject
 		for _, f := range m.Fields[i:min(i+maxFields, len(m.Fields))] {
 			name := "*" + escape(f.Name) + "*\n"
-			budget := maxFieldText - utf8.RuneCountInString(name)
+			budget := maxFieldText - fit.Runes(name)
 			fields = append(fields, mrkdwn(name+escape(cutText(f.Value, budget, escapedLen))))
 		}
 		blocks = append(blocks, slackgo.NewSectionBlock(nil, fields, nil))
@@ -178,10 +95,10 @@ func renderBlocks(m bot.Message) []slackgo.Block {
 	if len(m.Buttons) > 0 {
 		var elems []slackgo.BlockElement
 		for _, b := range m.Buttons {
-			label := slackgo.NewTextBlockObject(slackgo.PlainTextType, cutText(b.Label, maxButtonLabel, utf8.RuneCountInString), false, false)
+			label := slackgo.NewTextBlockObject(slackgo.PlainTextType, cutText(b.Label, maxButtonLabel, fit.Runes), false, false)
 			// A value cut mid-way would be a wrong value: better none.
 			value := b.Value
-			if utf8.RuneCountInString(value) > maxButtonValue {
+			if fit.Runes(value) > maxButtonValue {
 				value = ""
 			}
 			elems = append(elems, slackgo.NewButtonBlockElement(b.ID, value, label))
@@ -199,13 +116,13 @@ func renderBody(b bot.Block) []slackgo.Block {
 	if b.Title != "" {
 		title = "*" + escape(b.Title) + "*\n"
 	}
-	titleLen := utf8.RuneCountInString(title)
+	titleLen := fit.Runes(title)
 	text := strings.TrimRight(b.Text, "\n")
 	var out []slackgo.Block
 	switch b.Kind {
 	case bot.BlockCode:
 		const fences = len("```\n") + len("\n```")
-		for i, chunk := range splitText(text, maxSectionText-titleLen-fences, escapedCodeLen) {
+		for i, chunk := range fit.Split(text, maxSectionText-titleLen-fences, escapedCodeLen) {
 			prefix := ""
 			if i == 0 {
 				prefix = title
@@ -213,7 +130,7 @@ func renderBody(b bot.Block) []slackgo.Block {
 			out = append(out, section(prefix+"```\n"+escapeCode(chunk)+"\n```"))
 		}
 	default:
-		for i, chunk := range splitText(text, maxSectionText-titleLen, escapedLen) {
+		for i, chunk := range fit.Split(text, maxSectionText-titleLen, escapedLen) {
 			prefix := ""
 			if i == 0 {
 				prefix = title
@@ -242,10 +159,10 @@ func blockTextLen(b slackgo.Block) int {
 	}
 	n := 0
 	if s.Text != nil {
-		n += utf8.RuneCountInString(s.Text.Text)
+		n += fit.Runes(s.Text.Text)
 	}
 	for _, f := range s.Fields {
-		n += utf8.RuneCountInString(f.Text)
+		n += fit.Runes(f.Text)
 	}
 	return n
 }

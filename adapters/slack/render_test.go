@@ -143,68 +143,6 @@ func checkLimits(t *testing.T, r rendered) {
 	}
 }
 
-func TestSplitText(t *testing.T) {
-	tests := []struct {
-		name   string
-		in     string
-		budget int
-		want   []string
-	}{
-		{"fits", "a b\nc", 10, []string{"a b\nc"}},
-		{"at lines", "aaa\nbbb\nccc", 7, []string{"aaa\nbbb", "ccc"}},
-		{"long line at spaces", "one two three four", 9, []string{"one two ", "three ", "four"}},
-		{"word longer than budget", "abcdefghij", 4, []string{"abcd", "efgh", "ij"}},
-		{"multibyte not cut mid-rune", "ééééé", 2, []string{"éé", "éé", "é"}},
-		{"escaping counts", "a&b", 6, []string{"a&", "b"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := splitText(tt.in, tt.budget, escapedLen)
-			if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", tt.want) {
-				t.Errorf("got %q, want %q", got, tt.want)
-			}
-		})
-	}
-}
-
-// Splitting loses nothing, respects the budget, and only cuts inside a word
-// when the word alone exceeds the budget.
-func TestSplitTextProperties(t *testing.T) {
-	words := []string{"reset", "from", "10.0.0.1", "ICMP", "admin-prohibited", "<filtered>", "&", "hop", "é"}
-	for budget := 5; budget < 200; budget += 7 {
-		var b strings.Builder
-		for i := range 500 {
-			b.WriteString(words[(i*7+budget)%len(words)])
-			switch {
-			case i%11 == 0:
-				b.WriteString("\n")
-			default:
-				b.WriteString(" ")
-			}
-		}
-		in := b.String()
-		chunks := splitText(in, budget, escapedLen)
-		var joined strings.Builder
-		for i, c := range chunks {
-			if escapedLen(c) > budget {
-				t.Fatalf("budget %d: chunk %d costs %d", budget, i, escapedLen(c))
-			}
-			if i > 0 && !strings.HasSuffix(chunks[i-1], " ") {
-				joined.WriteString("\n") // split at a line boundary: the newline was the separator
-			}
-			joined.WriteString(c)
-			if i < len(chunks)-1 && !utf8.ValidString(c) {
-				t.Fatalf("invalid utf-8 chunk")
-			}
-		}
-		// Below the longest word's cost words may be cut, and the rebuild
-		// rule above (space = same line) no longer tells the cuts apart.
-		if budget >= 20 && joined.String() != in {
-			t.Fatalf("budget %d: chunks do not rebuild the input", budget)
-		}
-	}
-}
-
 func TestCutText(t *testing.T) {
 	got := cutText("alpha beta gamma delta", 16, escapedLen)
 	if got != "alpha … (cut)" {
