@@ -12,6 +12,7 @@ import (
 
 	"github.com/portcheck/portcheck/audit"
 	"github.com/portcheck/portcheck/checks"
+	"github.com/portcheck/portcheck/internal/ttl"
 	"github.com/portcheck/portcheck/wire"
 )
 
@@ -430,27 +431,10 @@ func (b *Bot) history(ctx context.Context, chat Chat, cmd Command, req Request) 
 }
 
 // localClaims is the in-process Claims used when none is given.
-type localClaims struct {
-	mu   sync.Mutex
-	seen map[string]time.Time
-}
+type localClaims struct{ c *ttl.Cache[struct{}] }
 
-func newLocalClaims() *localClaims { return &localClaims{seen: map[string]time.Time{}} }
+func newLocalClaims() localClaims { return localClaims{ttl.New[struct{}](nil, 1<<20)} }
 
-func (c *localClaims) Claim(_ context.Context, key string, ttl time.Duration) (bool, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := time.Now()
-	if until, ok := c.seen[key]; ok && now.Before(until) {
-		return false, nil
-	}
-	if len(c.seen) > 100_000 {
-		for k, u := range c.seen {
-			if now.After(u) {
-				delete(c.seen, k)
-			}
-		}
-	}
-	c.seen[key] = now.Add(ttl)
-	return true, nil
+func (l localClaims) Claim(_ context.Context, key string, d time.Duration) (bool, error) {
+	return l.c.Add(key, struct{}{}, d), nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/internal/ttl"
 	"github.com/portcheck/portcheck/wire"
 )
 
@@ -49,10 +50,10 @@ type Adapter struct {
 	now      func() time.Time
 	vantages []string
 
-	seen     *ttlMap[struct{}]    // interaction ids already handled
-	claimed  *ttlMap[struct{}]    // interaction ids whose deferred placeholder is used
-	threads  *ttlMap[threadState] // verdict message id -> where its replies go
-	threadMu sync.Mutex           // one thread creation at a time per process
+	seen     *ttl.Cache[struct{}]    // interaction ids already handled (for tokenLife)
+	claimed  *ttl.Cache[struct{}]    // interaction ids whose deferred placeholder is used (for tokenLife)
+	threads  *ttl.Cache[threadState] // verdict message id -> where its replies go (for threadsFor)
+	threadMu sync.Mutex              // one thread creation at a time per process
 
 	recentMu sync.Mutex
 	recent   map[string][]string // guild id -> recent targets, newest first
@@ -111,9 +112,9 @@ func New(cfg Config, opt Options) (*Adapter, error) {
 		log:      opt.Logger,
 		now:      opt.Now,
 		vantages: opt.Vantages,
-		seen:     newTTLMap[struct{}](opt.Now, tokenLife, 50_000),
-		claimed:  newTTLMap[struct{}](opt.Now, tokenLife, 50_000),
-		threads:  newTTLMap[threadState](opt.Now, 24*time.Hour, 10_000),
+		seen:     ttl.New[struct{}](opt.Now, 50_000),
+		claimed:  ttl.New[struct{}](opt.Now, 50_000),
+		threads:  ttl.New[threadState](opt.Now, 10_000),
 		recent:   map[string][]string{},
 	}
 	s.AddHandler(a.onInteractionCreate)
@@ -230,7 +231,7 @@ func (a *Adapter) receive(i *discordgo.Interaction) received {
 		if mode == deferEphemeral {
 			resp.Data = &discordgo.InteractionResponseData{Flags: discordgo.MessageFlagsEphemeral}
 		}
-		return received{resp: resp, cmd: &cmd, ref: r, dup: !a.seen.add(i.ID, struct{}{})}
+		return received{resp: resp, cmd: &cmd, ref: r, dup: !a.seen.Add(i.ID, struct{}{}, tokenLife)}
 	case discordgo.InteractionMessageComponent:
 		data := i.MessageComponentData()
 		r := a.newRef(i, deferUpdate)
@@ -246,7 +247,7 @@ func (a *Adapter) receive(i *discordgo.Interaction) received {
 		// Acknowledge without a placeholder: the bot decides whether the
 		// answer is a new verdict (Start) or goes in the existing thread.
 		resp := &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredMessageUpdate}
-		return received{resp: resp, cmd: &cmd, ref: r, dup: !a.seen.add(i.ID, struct{}{})}
+		return received{resp: resp, cmd: &cmd, ref: r, dup: !a.seen.Add(i.ID, struct{}{}, tokenLife)}
 	}
 	return received{resp: ephemeralResponse("portcheck does not handle this kind of interaction")}
 }
@@ -358,7 +359,7 @@ func (a *Adapter) dispatch(cmd bot.Command, r ref) {
 		// A placeholder nobody filled would say "thinking…" until Discord
 		// gives up: say what happened, or remove it when the bot answered
 		// elsewhere (in an existing thread).
-		if r.Defer == deferUpdate || !a.claimed.add(r.IID, struct{}{}) {
+		if r.Defer == deferUpdate || !a.claimed.Add(r.IID, struct{}{}, tokenLife) {
 			if err != nil && r.Defer == deferUpdate {
 				a.followupError(ctx, r)
 			}

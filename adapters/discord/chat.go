@@ -52,6 +52,10 @@ func (a *Adapter) tokenValid(r ref) bool {
 	return r.Token != "" && a.now().Sub(time.Unix(r.At, 0)) < tokenSafe
 }
 
+// threadsFor is how long a verdict's thread is remembered: a watch runs for
+// up to a day.
+const threadsFor = 24 * time.Hour
+
 // threadState is where a verdict's replies go.
 type threadState struct {
 	threadID string // the thread started from the verdict message
@@ -78,7 +82,7 @@ func (a *Adapter) Start(ctx context.Context, c wire.Channel, m bot.Message) (wir
 		tr.Token, tr.At = "", 0
 		return wire.Thread{Channel: c, ID: msg.ID, Ref: tr.encode()}, nil
 	}
-	if r.Defer == deferPublic && a.claimed.add(r.IID, struct{}{}) {
+	if r.Defer == deferPublic && a.claimed.Add(r.IID, struct{}{}, tokenLife) {
 		msg, err := a.editOriginal(ctx, r, &discordgo.WebhookEdit{Embeds: &embeds, Components: &comps, AllowedMentions: noMentions()})
 		if err != nil {
 			return wire.Thread{}, fmt.Errorf("discord: edit deferred response: %w", err)
@@ -86,7 +90,7 @@ func (a *Adapter) Start(ctx context.Context, c wire.Channel, m bot.Message) (wir
 		tr.Orig = true
 		return wire.Thread{Channel: c, ID: msg.ID, Ref: tr.encode()}, nil
 	}
-	if r.Defer == deferEphemeral && a.claimed.add(r.IID, struct{}{}) {
+	if r.Defer == deferEphemeral && a.claimed.Add(r.IID, struct{}{}, tokenLife) {
 		// The placeholder is private; a verdict is for everyone. Remove it so
 		// the follow-up below stands on its own instead of inheriting its flag.
 		if err := a.s.InteractionResponseDelete(r.interaction(), discordgo.WithContext(ctx)); err != nil {
@@ -182,7 +186,7 @@ func (a *Adapter) Reply(ctx context.Context, t wire.Thread, m bot.Message) error
 		}
 		if st.fallback && !st.noted {
 			st.noted = true
-			a.threads.set(t.ID, st)
+			a.threads.Set(t.ID, st, threadsFor)
 		}
 	}
 	return nil
@@ -221,13 +225,13 @@ func (a *Adapter) post(ctx context.Context, t wire.Thread, r ref, st threadState
 func (a *Adapter) threadFor(ctx context.Context, t wire.Thread, r ref) (threadState, error) {
 	a.threadMu.Lock()
 	defer a.threadMu.Unlock()
-	if st, ok := a.threads.get(t.ID); ok {
+	if st, ok := a.threads.Get(t.ID); ok {
 		return st, nil
 	}
 	if t.Channel.Team == "" {
 		// Direct messages have no threads.
 		st := threadState{fallback: true}
-		a.threads.set(t.ID, st)
+		a.threads.Set(t.ID, st, threadsFor)
 		return st, nil
 	}
 	name := r.Name
@@ -251,7 +255,7 @@ func (a *Adapter) threadFor(ctx context.Context, t wire.Thread, r ref) (threadSt
 	default:
 		return st, fmt.Errorf("discord: start thread on message %s: %w", t.ID, err)
 	}
-	a.threads.set(t.ID, st)
+	a.threads.Set(t.ID, st, threadsFor)
 	return st, nil
 }
 
@@ -267,13 +271,13 @@ func (a *Adapter) Ephemeral(ctx context.Context, c wire.Channel, _ wire.User, m 
 	}
 	embeds, comps := []*discordgo.MessageEmbed{renderEmbed(m)}, renderComponents(m.Buttons)
 	switch {
-	case r.Defer == deferEphemeral && a.claimed.add(r.IID, struct{}{}):
+	case r.Defer == deferEphemeral && a.claimed.Add(r.IID, struct{}{}, tokenLife):
 		_, err := a.editOriginal(ctx, r, &discordgo.WebhookEdit{Embeds: &embeds, Components: &comps, AllowedMentions: noMentions()})
 		if err != nil {
 			return fmt.Errorf("discord: edit private response: %w", err)
 		}
 		return nil
-	case r.Defer == deferPublic && a.claimed.add(r.IID, struct{}{}):
+	case r.Defer == deferPublic && a.claimed.Add(r.IID, struct{}{}, tokenLife):
 		// The first follow-up after a deferral takes over the public
 		// placeholder and its visibility; removing the placeholder first
 		// keeps the answer private.
