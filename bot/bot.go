@@ -115,6 +115,10 @@ type Params struct {
 	Results wire.Results
 	Audit   audit.Trail
 	Claims  wire.Claims // dedupe of command ids and posts; default in-process
+	// Threads keeps each run's thread with its chat refs, which jobs do
+	// not carry (threads.go); default in-process. Share it (Redis) between
+	// bot processes that share a results store.
+	Threads Threads
 	// Local, when set, is this process's own worker pool (a
 	// *worker.Worker on Queue and Results, serving Limits.Vantage): Run runs
 	// it beside the results loop and, on shutdown, lets it finish before
@@ -183,6 +187,9 @@ func New(p Params) (*Bot, error) {
 	}
 	if p.Claims == nil {
 		p.Claims = newLocalClaims()
+	}
+	if p.Threads == nil {
+		p.Threads = newLocalThreads()
 	}
 	if p.Policy == nil {
 		p.Policy = AllowAll{}

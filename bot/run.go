@@ -69,7 +69,7 @@ func (b *Bot) startRunDone(ctx context.Context, ts *threadState, kind Verb, by w
 				j := wire.Job{
 					ID: id + "." + strconv.Itoa(len(r.jobs)+1), CommandID: id, Target: t.Input, Host: t.Host, Port: p,
 					Scheme: t.Scheme, Addrs: ts.addrs[t.Input], Vantage: v, Timeout: b.lim.JobTimeout,
-					Thread: ts.thread, EnqueuedAt: now, ReplyTo: b.p.Instance,
+					Thread: onWire(ts.thread), EnqueuedAt: now, ReplyTo: b.p.Instance,
 				}
 				r.jobs = append(r.jobs, j)
 				if why, ok := refused[t.Input]; ok {
@@ -87,7 +87,7 @@ func (b *Bot) startRunDone(ctx context.Context, ts *threadState, kind Verb, by w
 		if _, no := refused[j.Target]; no || dns {
 			continue
 		}
-		j.ID, j.CommandID, j.Thread, j.EnqueuedAt, j.ReplyTo = id+"."+strconv.Itoa(len(r.jobs)+1), id, ts.thread, now, b.p.Instance
+		j.ID, j.CommandID, j.Thread, j.EnqueuedAt, j.ReplyTo = id+"."+strconv.Itoa(len(r.jobs)+1), id, onWire(ts.thread), now, b.p.Instance
 		r.jobs = append(r.jobs, j)
 		queued = append(queued, j)
 		r.hostJobs++
@@ -98,6 +98,7 @@ func (b *Bot) startRunDone(ctx context.Context, ts *threadState, kind Verb, by w
 	b.addBusyLocked(1)
 	b.mu.Unlock()
 	defer b.answerLocally(ctx, local)
+	b.keepThread(ctx, id, ts.thread) // threads.go: the chat's refs stay on this side
 	for i, j := range queued {
 		j.RunJobs = len(r.jobs) // any bot process can tell when the run is complete (orphan.go)
 		err := b.p.Queue.Enqueue(ctx, j)
@@ -278,7 +279,9 @@ func (b *Bot) handleResult(ctx context.Context, res wire.Result) {
 
 	if r == nil {
 		// A result for a run this process does not know (another bot
-		// process started it, or this one restarted): post it on its own.
+		// process started it, or this one restarted): post it on its own,
+		// in the thread as its chat gave it (threads.go).
+		res.Job.Thread = b.threadOf(ctx, j)
 		b.postOrphan(ctx, chat, res, by) // orphan.go
 		return
 	}

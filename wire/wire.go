@@ -22,9 +22,9 @@ type User struct {
 	Groups []string `json:"groups,omitempty"` // Slack user groups, Discord role ids: used by authorization
 }
 
-// Channel is where a command was typed. Ref is adapter-private and must be
-// serialisable (it travels through Redis with the job): a Slack response_url,
-// a Discord interaction token, ...
+// Channel is where a command was typed. Ref is adapter-private (a Slack
+// response_url, a Discord interaction token): it is a chat credential, so it
+// stays on the bot side (bot.Threads) and jobs carry the Channel without it.
 type Channel struct {
 	Chat string `json:"chat"` // "slack", "discord", "shell"
 	Team string `json:"team,omitempty"`
@@ -37,7 +37,7 @@ type Channel struct {
 type Thread struct {
 	Channel Channel `json:"channel"`
 	ID      string  `json:"id"`            // parent message id: Slack ts, Discord message id, shell sequence
-	Ref     string  `json:"ref,omitempty"` // adapter-private (e.g. Discord thread channel id)
+	Ref     string  `json:"ref,omitempty"` // adapter-private (Discord: its token and thread); like Channel.Ref, never in a job
 }
 
 // Job is one (command, target port, vantage): the unit of work on the queue.

@@ -14,9 +14,9 @@ import (
 	"github.com/portcheck/portcheck/wire"
 )
 
-// ref is what wire.Channel.Ref and wire.Thread.Ref carry: everything needed to
-// answer, so a result posted by another replica (jobs travel through Redis)
-// still lands in the right place.
+// ref is what wire.Channel.Ref and wire.Thread.Ref carry: everything needed
+// to answer. The bot keeps it by run on its side (jobs carry none), so a
+// result posted by another replica still lands in the right place.
 type ref struct {
 	App   string    `json:"a"`
 	Token string    `json:"t,omitempty"`  // interaction token: works 15 minutes

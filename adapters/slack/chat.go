@@ -96,8 +96,8 @@ func (a *Adapter) Ephemeral(ctx context.Context, c wire.Channel, u wire.User, m 
 }
 
 // allowedResponseURL refuses to send to anything but Slack's hooks (or the
-// configured API host, for tests and proxies): Channel.Ref travels through
-// the queue, and a post there carries our message.
+// configured API host, for tests and proxies): a post there carries our
+// message, so a ref that is not Slack's is refused however it got here.
 func (a *Adapter) allowedResponseURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {

@@ -148,7 +148,7 @@ func startBot(t *testing.T, url string, o rstore.Options) *botProc {
 	st := openStore(t, url, o)
 	p := &botProc{chat: &chatLog{}, audit: memory.NewAudit()}
 	b, err := bot.New(bot.Params{
-		Queue: st.Queue(), Results: st.Results(), Claims: st, Others: st, Workers: st, Instance: st.Results().Instance(), Audit: p.audit,
+		Queue: st.Queue(), Results: st.Results(), Claims: st, Others: st, Workers: st, Instance: st.Results().Instance(), Threads: st, Audit: p.audit,
 		KeepPendingOnShutdown: true, Limits: bot.Limits{JobTimeout: 20 * time.Second, DrainTimeout: 300 * time.Millisecond},
 	})
 	if err != nil {

@@ -8,6 +8,7 @@
 //	PREFIX:results           stream, consumer group "bots": finished jobs
 //	PREFIX:dead              stream: entries delivered more than MaxDeliveries times
 //	PREFIX:claim:KEY         string with TTL: wire.Claims markers (e.g. "posted:JOBID")
+//	PREFIX:thread:RUN        hash with TTL: a run's thread with the chat's refs, kept on the bot side
 //	PREFIX:vantage:NAME:ID   string with TTL: one live worker's registration
 //	PREFIX:vantages          set of NAME:ID members, pruned when their key expired
 //
