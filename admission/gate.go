@@ -23,11 +23,7 @@ import (
 // TargetPolicy builds the chat bot's target policy from the configuration
 // (serve, and the workers that re-check the addresses of the jobs they take).
 func TargetPolicy(cfg config.Config, r policy.Resolver) (*policy.Policy, error) {
-	p, err := policy.New(policy.Config{
-		Allow: cfg.Policy.Allow, Deny: cfg.Policy.Deny, Ports: cfg.Policy.Ports, MaxPorts: cfg.Policy.MaxPorts,
-		AllowPrivate: cfg.Policy.AllowPrivate, RedactHops: cfg.Policy.RedactHops, AllowOnly: cfg.Policy.AllowOnly,
-		NAT64: cfg.Policy.NAT64,
-	}, r)
+	p, err := policy.New(cfg.Policy, r)
 	if err != nil {
 		return nil, fmt.Errorf("target policy: %w", err)
 	}
@@ -52,10 +48,7 @@ type Gate struct {
 // (REDIS_URL), keeps the rate limits in Redis, shared by every replica;
 // otherwise they live in this process.
 func New(cfg config.Config, rdb goredis.UniversalClient, now func() time.Time, log *slog.Logger) (*Gate, error) {
-	az, err := authz.New(authz.Config{
-		Teams: cfg.Authz.Teams, Channels: cfg.Authz.Channels, Check: cfg.Authz.Check,
-		Watch: cfg.Authz.Watch, FromAll: cfg.Authz.FromAll, Admins: cfg.Authz.Admins,
-	})
+	az, err := authz.New(cfg.Authz)
 	if err != nil {
 		return nil, fmt.Errorf("authorization: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/portcheck/portcheck/admission"
 	"github.com/portcheck/portcheck/audit"
+	"github.com/portcheck/portcheck/authz"
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/config"
@@ -53,7 +54,7 @@ func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, n
 
 func TestSecurityGateAuthorization(t *testing.T) {
 	cfg := config.Defaults()
-	cfg.Authz = config.Authz{
+	cfg.Authz = authz.Config{
 		Teams: []string{"slack:T0ACME", "discord:810000000000000001"}, Channels: []string{"C0NETOPS", "900"},
 		Check: []string{"slack:S0NETOPS", "discord:820000000000000001"}, Watch: []string{"S0SRE"},
 		FromAll: []string{"S0NETOPS"}, Admins: []string{"U0BOSS"},

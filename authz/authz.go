@@ -28,13 +28,18 @@ const (
 // (Slack T…/C…/S…/U…, Discord snowflakes); an entry may be scoped to one
 // chat with a prefix, "slack:T012AB" or "discord:81234", since ids of two
 // chats could otherwise collide.
+//
+// It is the `authz:` section of the configuration as is (config.Config
+// embeds it; the field comments are the configuration reference). Watch and
+// FromAll also need Check; Admins may do everything, the Audit action
+// included, and an entry may be a group as well as a user id.
 type Config struct {
-	Teams    []string `yaml:"teams"`    // Slack workspaces / Discord guilds the bot answers in
-	Channels []string `yaml:"channels"` // channel ids the bot answers in
-	Check    []string `yaml:"check"`    // groups/roles (or user ids) that may run checks
-	Watch    []string `yaml:"watch"`    // ... that may start watches (also need Check)
-	FromAll  []string `yaml:"from_all"` // ... that may check from all vantages (also need Check)
-	Admins   []string `yaml:"admins"`   // user ids (or groups) that may do everything, incl. Audit
+	Teams    []string `yaml:"teams"`    // Slack workspaces / Discord guilds
+	Channels []string `yaml:"channels"` // channel ids
+	Check    []string `yaml:"check"`    // user groups / roles that may run checks
+	Watch    []string `yaml:"watch"`    // groups / roles that may start watches
+	FromAll  []string `yaml:"from_all"` // groups / roles that may check "from all" vantages
+	Admins   []string `yaml:"admins"`   // user ids that may query the whole audit trail
 }
 
 // Subject is who asks, and where.

@@ -20,6 +20,9 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/portcheck/portcheck/authz"
+	"github.com/portcheck/portcheck/policy"
 )
 
 // Duration is a time.Duration written as "5s", "1m30s" in YAML.
@@ -46,17 +49,18 @@ func (d Duration) Std() time.Duration { return time.Duration(d) }
 // Config is every non-secret setting. Field comments name the environment
 // variable that overrides each one.
 type Config struct {
-	Listen        string `yaml:"listen"`         // PORTCHECK_LISTEN: HTTP endpoints (chat webhooks, /metrics, /healthz, /readyz)
-	Vantage       string `yaml:"vantage"`        // PORTCHECK_VANTAGE: this process's vantage name
-	ControlTarget string `yaml:"control_target"` // PORTCHECK_CONTROL_TARGET: a host known to be open, for the egress self-check
-	Log           Log    `yaml:"log"`
-	Audit         Audit  `yaml:"audit"`
-	Redis         Redis  `yaml:"redis"`
-	Worker        Worker `yaml:"worker"`
-	Policy        Policy `yaml:"policy"`
-	Limits        Limits `yaml:"limits"`
-	Authz         Authz  `yaml:"authz"`
-	Watch         Watch  `yaml:"watch"`
+	Listen        string        `yaml:"listen"`         // PORTCHECK_LISTEN: HTTP endpoints (chat webhooks, /metrics, /healthz, /readyz)
+	Vantage       string        `yaml:"vantage"`        // PORTCHECK_VANTAGE: this process's vantage name
+	ControlTarget string        `yaml:"control_target"` // PORTCHECK_CONTROL_TARGET: a host known to be open, for the egress self-check
+	Log           Log           `yaml:"log"`
+	Audit         Audit         `yaml:"audit"`
+	Redis         Redis         `yaml:"redis"`
+	Worker        Worker        `yaml:"worker"`
+	Policy        policy.Config `yaml:"policy"` // what the chat bot may probe (docs/security.md)
+	Limits        Limits        `yaml:"limits"`
+	Authz         authz.Config  `yaml:"authz"` // who may do what; empty lists allow everyone
+
+	Watch Watch `yaml:"watch"`
 }
 
 // Log configures structured logging.
@@ -96,18 +100,6 @@ type Worker struct {
 	DrainGrace Duration `yaml:"drain_grace"` // PORTCHECK_DRAIN_GRACE
 }
 
-// Policy fences what the chat bot may probe (docs/security.md).
-type Policy struct {
-	Allow        []string `yaml:"allow"`          // PORTCHECK_ALLOW (comma-separated): CIDRs, addresses, .suffix hostnames
-	Deny         []string `yaml:"deny"`           // PORTCHECK_DENY (comma-separated): same forms as allow; deny wins
-	Ports        []string `yaml:"ports"`          // allowed ports/ranges; empty = all
-	MaxPorts     int      `yaml:"max_ports"`      // PORTCHECK_MAX_PORTS: ports per command
-	AllowPrivate bool     `yaml:"allow_private"`  // RFC 1918 and ULA without listing them
-	RedactHops   *bool    `yaml:"redact_hops"`    // hide private/denied hops in traces of public targets
-	AllowOnly    bool     `yaml:"allowlist_only"` // only explicitly allowed targets, public ones included
-	NAT64        []string `yaml:"nat64_prefixes"` // your own NAT64/SIIT prefixes (RFC 6052 /32-/96): the IPv4 address inside is judged too
-}
-
 // Limits are the rate limits and input limits.
 type Limits struct {
 	PerUserPerMinute       int `yaml:"per_user_per_minute"`       // commands one user may run per minute
@@ -117,16 +109,6 @@ type Limits struct {
 	ConcurrentPerUser      int `yaml:"concurrent_per_user"`       // jobs one user may have running at once
 	MaxCommandLength       int `yaml:"max_command_length"`        // characters of one command
 	MaxTargets             int `yaml:"max_targets"`               // targets in one command
-}
-
-// Authz says who may do what; empty lists allow everyone.
-type Authz struct {
-	Teams    []string `yaml:"teams"`    // Slack workspaces / Discord guilds
-	Channels []string `yaml:"channels"` // channel ids
-	Check    []string `yaml:"check"`    // user groups / roles that may run checks
-	Watch    []string `yaml:"watch"`    // groups / roles that may start watches
-	FromAll  []string `yaml:"from_all"` // groups / roles that may check "from all" vantages
-	Admins   []string `yaml:"admins"`   // user ids that may query the whole audit trail
 }
 
 // Watch bounds /portcheck watch.
@@ -148,7 +130,7 @@ func Defaults() Config {
 		Audit:   Audit{Path: "", CheckpointEvery: Duration(time.Hour)}, // empty path: the command picks its state directory
 		Redis:   Redis{MaxDeliveries: 3, StreamMaxLen: 100000},
 		Worker:  Worker{Concurrency: 32, Timeout: Duration(5 * time.Second), LocalWorker: &t, DrainGrace: Duration(25 * time.Second)},
-		Policy:  Policy{MaxPorts: 64, RedactHops: &t},
+		Policy:  policy.Config{MaxPorts: 64, RedactHops: &t},
 		Limits: Limits{
 			PerUserPerMinute: 20, PerChannelPerMinute: 60, GlobalPerMinute: 600,
 			DistinctTargetsPerHour: 50, ConcurrentPerUser: 16,

@@ -38,20 +38,24 @@ type refKey struct {
 // default column says it, from Defaults().
 func reference(t *testing.T) []refKey {
 	t.Helper()
+	// config.go, and the sections it embeds from their packages (keyed
+	// "policy.Config", as config.go names them).
 	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, "config.go", nil, parser.ParseComments)
-	if err != nil {
-		t.Fatal(err)
-	}
 	structs := map[string]*ast.StructType{}
-	ast.Inspect(f, func(n ast.Node) bool {
-		if ts, ok := n.(*ast.TypeSpec); ok {
-			if st, ok := ts.Type.(*ast.StructType); ok {
-				structs[ts.Name.Name] = st
-			}
+	for _, src := range []struct{ path, pkg string }{{"config.go", ""}, {"../policy/policy.go", "policy."}, {"../authz/authz.go", "authz."}} {
+		f, err := parser.ParseFile(fset, src.path, nil, parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
 		}
-		return true
-	})
+		ast.Inspect(f, func(n ast.Node) bool {
+			if ts, ok := n.(*ast.TypeSpec); ok {
+				if st, ok := ts.Type.(*ast.StructType); ok {
+					structs[src.pkg+ts.Name.Name] = st
+				}
+			}
+			return true
+		})
+	}
 	envRE := regexp.MustCompile(`^((?:PORTCHECK|REDIS)_[A-Z0-9_]+)(?:\s*\((comma-separated)\))?[:;]?\s*`)
 	defaultRE := regexp.MustCompile(`\s*\(default [^)]*\)`)
 	var out []refKey
@@ -85,6 +89,12 @@ func reference(t *testing.T) []refKey {
 			if id, ok := field.Type.(*ast.Ident); ok && structs[id.Name] != nil {
 				walk(key+".", id.Name, fv)
 				continue
+			}
+			if se, ok := field.Type.(*ast.SelectorExpr); ok {
+				if x, ok := se.X.(*ast.Ident); ok && structs[x.Name+"."+se.Sel.Name] != nil {
+					walk(key+".", x.Name+"."+se.Sel.Name, fv)
+					continue
+				}
 			}
 			trail, above := "", ""
 			if field.Comment != nil {

@@ -26,23 +26,25 @@ type Resolver interface {
 // DefaultMaxPorts is used when Config.MaxPorts is zero.
 const DefaultMaxPorts = 64
 
-// Config is the operator's policy. The zero value is the safe default for
-// a chat bot: public addresses only, every port, at most DefaultMaxPorts
-// ports per command, private hops of public traces redacted.
+// Config is the operator's policy, the `policy:` section of the
+// configuration as is (config.Config embeds it; the field comments are the
+// configuration reference). The zero value is the safe default for a chat
+// bot: public addresses only, every port, at most DefaultMaxPorts ports per
+// command (MaxPorts 0), private hops of public traces redacted (RedactHops
+// nil, see Policy.RedactHop). Ports are written "22" or "80-443". NAT64
+// prefixes are RFC 6052 lengths /32 to /96: the IPv4 address embedded in an
+// address under one is judged like the well-known 64:ff9b::/96 ones, since
+// the translator routes it to that IPv4 address whatever its own IPv6 rule
+// says.
 type Config struct {
-	Allow        []string `yaml:"allow"`          // CIDRs, addresses, hostnames, .suffix hostnames
-	Deny         []string `yaml:"deny"`           // same forms; beats everything
-	Ports        []string `yaml:"ports"`          // "22", "80-443"; empty = every port
-	MaxPorts     int      `yaml:"max_ports"`      // per command; 0 = DefaultMaxPorts
+	Allow        []string `yaml:"allow"`          // PORTCHECK_ALLOW (comma-separated): CIDRs, addresses, .suffix hostnames
+	Deny         []string `yaml:"deny"`           // PORTCHECK_DENY (comma-separated): same forms as allow; deny wins
+	Ports        []string `yaml:"ports"`          // allowed ports/ranges; empty = all
+	MaxPorts     int      `yaml:"max_ports"`      // PORTCHECK_MAX_PORTS: ports per command
 	AllowPrivate bool     `yaml:"allow_private"`  // RFC 1918 and ULA without listing them
-	RedactHops   *bool    `yaml:"redact_hops"`    // nil = true: see Policy.RedactHop
-	AllowOnly    bool     `yaml:"allowlist_only"` // only explicitly allowed targets pass, public ones included
-	// NAT64 lists the deployment's own NAT64 / SIIT prefixes (RFC 6052
-	// lengths /32 to /96). The IPv4 address embedded in an address under
-	// one is judged like the well-known 64:ff9b::/96 ones: such an address
-	// is routed to that IPv4 address by the translator, whatever its own
-	// IPv6 rule says.
-	NAT64 []string `yaml:"nat64_prefixes"`
+	RedactHops   *bool    `yaml:"redact_hops"`    // hide private/denied hops in traces of public targets
+	AllowOnly    bool     `yaml:"allowlist_only"` // only explicitly allowed targets, public ones included
+	NAT64        []string `yaml:"nat64_prefixes"` // your own NAT64/SIIT prefixes (RFC 6052 /32-/96): the IPv4 address inside is judged too
 }
 
 // FromEnv returns base with PORTCHECK_ALLOW and PORTCHECK_DENY

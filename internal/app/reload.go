@@ -18,7 +18,7 @@ import (
 // restart, and a reload that changes them says so in the log.
 type policyReloader struct {
 	live  *policy.Live
-	cfg   config.Policy                               // what the live policy was built from, to log what a reload changed
+	cfg   policy.Config                               // what the live policy was built from, to log what a reload changed
 	load  func() (config.Config, error)               // config.Load with the process's path and environment
 	build func(config.Config) (*policy.Policy, error) // the same constructor serve uses at start
 	log   *slog.Logger
@@ -50,7 +50,7 @@ func (r *policyReloader) reload() error {
 	// Everything else is read once at start: tell the operator a change
 	// there is not live yet rather than let them believe it is.
 	a, b := r.base, cfg
-	a.Policy, b.Policy = config.Policy{}, config.Policy{}
+	a.Policy, b.Policy = policy.Config{}, policy.Config{}
 	if rest := config.Changes("", a, b); len(rest) > 0 {
 		r.log.Warn("config reload: only the policy is reloaded; restart to apply the other changes", "changes", rest)
 	}
