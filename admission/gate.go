@@ -13,11 +13,11 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/portcheck/portcheck/authz"
+	"github.com/portcheck/portcheck/admission/authz"
+	"github.com/portcheck/portcheck/admission/policy"
+	"github.com/portcheck/portcheck/admission/ratelimit"
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/config"
-	"github.com/portcheck/portcheck/policy"
-	"github.com/portcheck/portcheck/ratelimit"
 )
 
 // TargetPolicy builds the chat bot's target policy from the configuration

@@ -13,8 +13,8 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/portcheck/portcheck/admission"
+	"github.com/portcheck/portcheck/admission/authz"
 	"github.com/portcheck/portcheck/audit"
-	"github.com/portcheck/portcheck/authz"
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/config"

@@ -3,9 +3,9 @@ package admission
 import (
 	"context"
 
+	"github.com/portcheck/portcheck/admission/policy"
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
-	"github.com/portcheck/portcheck/policy"
 )
 
 // Decider is the target policy as the bot asks it: *policy.Policy, or a

@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"github.com/portcheck/portcheck/admission"
+	"github.com/portcheck/portcheck/admission/policy/policytest"
 	"github.com/portcheck/portcheck/audit"
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/config"
 	"github.com/portcheck/portcheck/internal/app"
-	"github.com/portcheck/portcheck/policy/policytest"
 	"github.com/portcheck/portcheck/store/memory"
 	"github.com/portcheck/portcheck/wire"
 )

@@ -10,10 +10,10 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/portcheck/portcheck/admission/policy"
 	"github.com/portcheck/portcheck/audit"
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
-	"github.com/portcheck/portcheck/policy"
 	"github.com/portcheck/portcheck/wire"
 	"github.com/portcheck/portcheck/worker"
 )

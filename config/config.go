@@ -21,8 +21,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/portcheck/portcheck/authz"
-	"github.com/portcheck/portcheck/policy"
+	"github.com/portcheck/portcheck/admission/authz"
+	"github.com/portcheck/portcheck/admission/policy"
 )
 
 // Duration is a time.Duration written as "5s", "1m30s" in YAML.

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/portcheck/portcheck/policy"
+	"github.com/portcheck/portcheck/admission/policy"
 )
 
 // Changes is what a reload logs: every YAML key whose value differs.

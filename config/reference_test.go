@@ -42,7 +42,7 @@ func reference(t *testing.T) []refKey {
 	// "policy.Config", as config.go names them).
 	fset := token.NewFileSet()
 	structs := map[string]*ast.StructType{}
-	for _, src := range []struct{ path, pkg string }{{"config.go", ""}, {"../policy/policy.go", "policy."}, {"../authz/authz.go", "authz."}} {
+	for _, src := range []struct{ path, pkg string }{{"config.go", ""}, {"../admission/policy/policy.go", "policy."}, {"../admission/authz/authz.go", "authz."}} {
 		f, err := parser.ParseFile(fset, src.path, nil, parser.ParseComments)
 		if err != nil {
 			t.Fatal(err)

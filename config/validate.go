@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/portcheck/portcheck/policy"
+	"github.com/portcheck/portcheck/admission/policy"
 )
 
 // validate returns every problem in c, each naming its key and what to do.

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcheck/portcheck/admission/policy"
 	"github.com/portcheck/portcheck/checks"
-	"github.com/portcheck/portcheck/policy"
 	"github.com/portcheck/portcheck/store/memory"
 	"github.com/portcheck/portcheck/wire"
 	"github.com/portcheck/portcheck/worker"

@@ -9,12 +9,12 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/portcheck/portcheck/admission"
+	"github.com/portcheck/portcheck/admission/policy"
 	"github.com/portcheck/portcheck/audit"
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/config"
 	"github.com/portcheck/portcheck/ops"
-	"github.com/portcheck/portcheck/policy"
 	"github.com/portcheck/portcheck/store/memory"
 	rstore "github.com/portcheck/portcheck/store/redis"
 	"github.com/portcheck/portcheck/wire"

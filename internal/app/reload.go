@@ -9,8 +9,8 @@ import (
 	"syscall"
 
 	"github.com/portcheck/portcheck/admission"
+	"github.com/portcheck/portcheck/admission/policy"
 	"github.com/portcheck/portcheck/config"
-	"github.com/portcheck/portcheck/policy"
 )
 
 // policyReloader re-reads the configuration on SIGHUP and swaps the target

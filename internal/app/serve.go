@@ -13,10 +13,10 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/portcheck/portcheck/admission"
+	"github.com/portcheck/portcheck/admission/policy"
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/config"
 	"github.com/portcheck/portcheck/ops"
-	"github.com/portcheck/portcheck/policy"
 	"github.com/portcheck/portcheck/store/sqlite"
 )
 

@@ -11,10 +11,10 @@ import (
 
 	"github.com/portcheck/portcheck/adapters/shell"
 	"github.com/portcheck/portcheck/admission"
+	"github.com/portcheck/portcheck/admission/policy"
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/config"
-	"github.com/portcheck/portcheck/policy"
 	"github.com/portcheck/portcheck/store/sqlite"
 )
 

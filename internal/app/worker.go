@@ -6,9 +6,9 @@ import (
 	"fmt"
 
 	"github.com/portcheck/portcheck/admission"
+	"github.com/portcheck/portcheck/admission/policy"
 	"github.com/portcheck/portcheck/config"
 	"github.com/portcheck/portcheck/ops"
-	"github.com/portcheck/portcheck/policy"
 	rstore "github.com/portcheck/portcheck/store/redis"
 	"github.com/portcheck/portcheck/worker"
 )

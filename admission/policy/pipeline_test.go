@@ -6,8 +6,8 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/portcheck/portcheck/admission/policy"
 	"github.com/portcheck/portcheck/checks"
-	"github.com/portcheck/portcheck/policy"
 )
 
 // nxResolver knows no names: anything reaching it is a name, never an

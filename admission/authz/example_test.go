@@ -3,7 +3,7 @@ package authz_test
 import (
 	"fmt"
 
-	"github.com/portcheck/portcheck/authz"
+	"github.com/portcheck/portcheck/admission/authz"
 )
 
 func Example() {

@@ -5,7 +5,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/portcheck/portcheck/policy"
+	"github.com/portcheck/portcheck/admission/policy"
 )
 
 func TestLiveSwapsThePolicy(t *testing.T) {

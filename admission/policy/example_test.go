@@ -6,8 +6,8 @@ import (
 	"net/netip"
 	"os"
 
+	"github.com/portcheck/portcheck/admission/policy"
 	"github.com/portcheck/portcheck/checks"
-	"github.com/portcheck/portcheck/policy"
 )
 
 type exampleDNS map[string][]string

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcheck/portcheck/admission/policy"
+	"github.com/portcheck/portcheck/admission/policy/policytest"
 	"github.com/portcheck/portcheck/checks"
-	"github.com/portcheck/portcheck/policy"
-	"github.com/portcheck/portcheck/policy/policytest"
 )
 
 // The zero-packet proof: a denied decision must send nothing at all to the

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/portcheck/portcheck/ratelimit"
+	"github.com/portcheck/portcheck/admission/ratelimit"
 )
 
 // The bot charges each command once, before enqueueing: cost from ports,
