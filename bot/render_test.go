@@ -1,8 +1,6 @@
 package bot
 
 import (
-	"flag"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -11,27 +9,13 @@ import (
 
 	"github.com/portcheck/portcheck/audit"
 	"github.com/portcheck/portcheck/checks"
+	goldenpkg "github.com/portcheck/portcheck/internal/golden"
 	"github.com/portcheck/portcheck/wire"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
-
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", "render", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from %s (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", name, path, got, want)
-	}
+	goldenpkg.Check(t, filepath.Join("render", name+".golden"), []byte(got))
 }
 
 func job(host string, port int) wire.Job {

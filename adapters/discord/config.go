@@ -14,6 +14,8 @@ import (
 	"net/url"
 	"os"
 	"strings"
+
+	"github.com/portcheck/portcheck/internal/secret"
 )
 
 // DefaultAPIURL is the REST root discordgo's endpoints are built on.
@@ -136,23 +138,11 @@ func configFromEnv(getenv func(string) string, readFile func(string) ([]byte, er
 	return cfg, true, nil
 }
 
-// secretFromEnv reads NAME or the file named by NAME_FILE (for Docker and
-// Kubernetes secrets); both at once is ambiguous and refused.
+// secretFromEnv reads NAME or the file named by NAME_FILE (secret.FromEnv).
 func secretFromEnv(getenv func(string) string, readFile func(string) ([]byte, error), name string) (string, error) {
-	v, file := strings.TrimSpace(getenv(name)), strings.TrimSpace(getenv(name+"_FILE"))
-	switch {
-	case v != "" && file != "":
-		return "", fmt.Errorf("discord: set %s or %s_FILE, not both", name, name)
-	case file != "":
-		b, err := readFile(file)
-		if err != nil {
-			// The path is not secret; the content would be.
-			return "", fmt.Errorf("discord: %s_FILE: %w", name, err)
-		}
-		v = strings.TrimSpace(string(b))
-		if v == "" {
-			return "", fmt.Errorf("discord: %s_FILE %s is empty", name, file)
-		}
+	v, err := secret.FromEnv(getenv, readFile, name)
+	if err != nil {
+		return "", fmt.Errorf("discord: %w", err)
 	}
 	return v, nil
 }

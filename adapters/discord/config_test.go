@@ -65,7 +65,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{
 			name: "token file missing", ok: true,
 			env:     map[string]string{"DISCORD_BOT_TOKEN_FILE": "/run/secrets/nope", "DISCORD_APP_ID": "1"},
-			wantErr: "discord: DISCORD_BOT_TOKEN_FILE: open /run/secrets/nope: file does not exist",
+			wantErr: "discord: reading DISCORD_BOT_TOKEN_FILE: open /run/secrets/nope: file does not exist",
 		},
 		{
 			name: "token file empty", ok: true,

@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/internal/testkit"
 )
 
 // fakeGateway speaks just enough of Discord's gateway: Hello, expects an
@@ -98,14 +99,7 @@ func TestRunGatewayEndToEnd(t *testing.T) {
 		t.Fatal("interaction never reached the handler")
 	}
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not stop")
-	}
+	testkit.Returns(t, done, 10*time.Second)
 	if err := r.a.Ready(context.Background()); err == nil {
 		t.Error("Ready after the gateway closed: want an error")
 	}

@@ -2,9 +2,6 @@ package shell_test
 
 import (
 	"context"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -13,10 +10,9 @@ import (
 	"github.com/portcheck/portcheck/adapters/shell"
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
+	"github.com/portcheck/portcheck/internal/golden"
 	"github.com/portcheck/portcheck/wire"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // scripted is a Handler that answers like the bot would, without a queue.
 type scripted struct {
@@ -54,14 +50,7 @@ func TestTranscriptGolden(t *testing.T) {
 	if err := sh.Run(context.Background(), strings.NewReader(in)); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join("testdata", "transcript.golden")
-	if *update {
-		_ = os.WriteFile(path, []byte(out.String()), 0o644)
-	}
-	want, _ := os.ReadFile(path)
-	if out.String() != string(want) {
-		t.Errorf("transcript differs (go test -update):\n%s", out.String())
-	}
+	golden.Check(t, "transcript.golden", []byte(out.String()))
 	if len(h.cmds) != 4 {
 		t.Fatalf("%d commands handled, want 4 (blank lines skipped)", len(h.cmds))
 	}

@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
 	"strings"
+
+	"github.com/portcheck/portcheck/internal/secret"
 )
 
 // DefaultAPIURL is Slack's Web API base. slack-go appends method names to it,
@@ -112,26 +113,13 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// secretFromEnv reads NAME or the file named by NAME_FILE; setting both is
-// an error because it is unclear which one the operator meant.
+// secretFromEnv reads NAME or the file named by NAME_FILE (secret.FromEnv).
 func secretFromEnv(getenv func(string) string, name string) (string, error) {
-	v, path := getenv(name), getenv(name+"_FILE")
-	switch {
-	case v != "" && path != "":
-		return "", fmt.Errorf("slack: set %s or %s_FILE, not both", name, name)
-	case path != "":
-		b, err := os.ReadFile(path)
-		if err != nil {
-			// The path is not secret; the error from os says which file.
-			return "", fmt.Errorf("slack: reading %s_FILE: %w", name, err)
-		}
-		s := strings.TrimSpace(string(b))
-		if s == "" {
-			return "", fmt.Errorf("slack: %s_FILE names an empty file", name)
-		}
-		return s, nil
+	v, err := secret.FromEnv(getenv, nil, name) // the files are read from disk
+	if err != nil {
+		return "", fmt.Errorf("slack: %w", err)
 	}
-	return strings.TrimSpace(v), nil
+	return v, nil
 }
 
 func apiURL(raw string) (string, error) {

@@ -43,7 +43,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{"app token wrong kind", map[string]string{"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xoxp-1"}, Config{}, false, "SLACK_APP_TOKEN does not look like an app-level token"},
 		{"both value and file", map[string]string{"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_BOT_TOKEN_FILE": tokenFile}, Config{}, false, "set SLACK_BOT_TOKEN or SLACK_BOT_TOKEN_FILE, not both"},
 		{"missing file", map[string]string{"SLACK_SIGNING_SECRET_FILE": filepath.Join(dir, "nope")}, Config{}, false, "reading SLACK_SIGNING_SECRET_FILE"},
-		{"empty file", map[string]string{"SLACK_APP_TOKEN_FILE": empty}, Config{}, false, "SLACK_APP_TOKEN_FILE names an empty file"},
+		{"empty file", map[string]string{"SLACK_APP_TOKEN_FILE": empty}, Config{}, false, "SLACK_APP_TOKEN_FILE " + empty + " is empty"},
 		{"bad api url", map[string]string{"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1", "SLACK_API_URL": "slack.com/api"}, Config{}, false, "SLACK_API_URL must be an absolute http(s) URL"},
 	}
 	for _, tt := range tests {

@@ -9,11 +9,11 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/internal/testkit"
 	"github.com/portcheck/portcheck/wire"
 )
 
@@ -206,7 +206,7 @@ func TestRetriesAndReplaysAreDeduplicated(t *testing.T) {
 func TestReplayWithRecasedSignature(t *testing.T) {
 	f := newFakeSlack(t)
 	h := newFakeHandler()
-	var logged lockedLog
+	var logged testkit.Buffer
 	a, _ := testAdapter(t, f, h, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logged, nil)) })
 	now := time.Now().Unix()
 	send := func(handler http.Handler, r *http.Request, want int) {
@@ -265,25 +265,6 @@ func TestReplayWithRecasedSignature(t *testing.T) {
 			t.Errorf("replayKey(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
-}
-
-// lockedLog is a log sink the adapter's goroutines may write while the
-// test reads it.
-type lockedLog struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 func interactionBody(t *testing.T, trigger, actionID string) string {

@@ -3,10 +3,7 @@ package slack
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -14,9 +11,8 @@ import (
 	slackgo "github.com/slack-go/slack"
 
 	"github.com/portcheck/portcheck/bot"
+	goldenpkg "github.com/portcheck/portcheck/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden.json")
 
 func trace(hops int) string {
 	var b strings.Builder
@@ -78,20 +74,7 @@ func TestGoldenBlockKit(t *testing.T) {
 			if err := enc.Encode(v); err != nil {
 				t.Fatal(err)
 			}
-			got := buf.Bytes()
-			path := filepath.Join("testdata", name+".golden.json")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s differs from golden; got:\n%s", path, got)
-			}
+			goldenpkg.Check(t, name+".golden.json", buf.Bytes())
 			// Whatever the golden says, it must be a valid Slack message.
 			pages, ok := v.([]rendered)
 			if !ok {

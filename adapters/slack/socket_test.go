@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/internal/testkit"
 	"github.com/slack-go/slack/socketmode"
 )
 
@@ -98,14 +99,7 @@ func TestSocketMode(t *testing.T) {
 	}
 	close(release)
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not return after cancel")
-	}
+	testkit.Returns(t, done, 5*time.Second)
 	cmds := h.Commands()
 	if len(cmds) != 2 {
 		t.Fatalf("handled %d commands, want 2: %+v", len(cmds), cmds)

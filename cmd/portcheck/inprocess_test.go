@@ -4,37 +4,19 @@ import (
 	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/portcheck/portcheck/internal/redistest"
+	"github.com/portcheck/portcheck/internal/testkit"
 	rstore "github.com/portcheck/portcheck/store/redis"
 )
-
-// lockedBuffer is a bytes.Buffer a subcommand's goroutines may log into.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // inProcess is a long-running subcommand (worker, agent --serve) run inside
 // the test process through run(), with its stderr kept for failure messages.
 type inProcess struct {
 	t      *testing.T
-	stderr lockedBuffer
+	stderr testkit.Buffer
 	done   chan int
 	cancel context.CancelFunc
 }

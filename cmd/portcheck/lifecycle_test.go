@@ -21,6 +21,7 @@ import (
 
 	"github.com/portcheck/portcheck/internal/app"
 	"github.com/portcheck/portcheck/internal/redistest"
+	"github.com/portcheck/portcheck/internal/testkit"
 	rstore "github.com/portcheck/portcheck/store/redis"
 	"github.com/portcheck/portcheck/wire"
 )
@@ -345,7 +346,7 @@ func TestServeReloadsPolicyOnSIGHUP(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var logs lockedBuffer
+	var logs testkit.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- serve(ctx, []string{"--config", cfgPath}, stdio{strings.NewReader(""), io.Discard, &logs}, func(k string) string { return env[k] }, []app.FrontendFactory{factory})

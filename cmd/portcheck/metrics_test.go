@@ -12,11 +12,12 @@ import (
 
 	"github.com/portcheck/portcheck/internal/app"
 	"github.com/portcheck/portcheck/internal/redistest"
+	"github.com/portcheck/portcheck/internal/testkit"
 )
 
 // startFakeServe runs serve in-process with the fake chat and returns its
 // base URL, the chat, and a stop function that checks the exit code.
-func startFakeServe(t *testing.T, env map[string]string, args ...string) (string, *fakeFrontend, *lockedBuffer, func()) {
+func startFakeServe(t *testing.T, env map[string]string, args ...string) (string, *fakeFrontend, *testkit.Buffer, func()) {
 	t.Helper()
 	addr := freePort(t)
 	env["PORTCHECK_LISTEN"] = addr
@@ -29,7 +30,7 @@ func startFakeServe(t *testing.T, env map[string]string, args ...string) (string
 		return ff, true, nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var logs lockedBuffer
+	var logs testkit.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- serve(ctx, args, stdio{strings.NewReader(""), io.Discard, &logs}, func(k string) string { return env[k] }, []app.FrontendFactory{factory})

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/portcheck/portcheck/internal/app"
+	"github.com/portcheck/portcheck/internal/testkit"
 )
 
 // fakeChatAPI stands in for slack.com/api and discord.com/api: it answers
@@ -57,24 +58,6 @@ func (f *fakeChatAPI) seen() string {
 	return strings.Join(f.calls, "\n")
 }
 
-// syncBuffer is a log sink shared by serve's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // A full run of serve at debug level (Slack and Discord configured, commands
 // checked, refused and answered) logs none of the secrets it was given.
 func TestServeLogsNoSecrets(t *testing.T) {
@@ -106,7 +89,7 @@ func TestServeLogsNoSecrets(t *testing.T) {
 	}
 	closed := closedLoopbackPort(t)
 
-	var logs syncBuffer
+	var logs testkit.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {

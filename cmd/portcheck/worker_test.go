@@ -11,6 +11,7 @@ import (
 
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/internal/redistest"
+	"github.com/portcheck/portcheck/internal/testkit"
 	"github.com/portcheck/portcheck/wire"
 )
 
@@ -96,7 +97,7 @@ func TestWorkerRefusesBadSetup(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("REDIS_URL", tc.url)
 			t.Setenv("PORTCHECK_CONFIG", "")
-			var stderr lockedBuffer
+			var stderr testkit.Buffer
 			code := run(context.Background(), []string{"worker", "--vantage", "office"}, stdio{strings.NewReader(""), &bytes.Buffer{}, &stderr})
 			if code != tc.code || !strings.Contains(stderr.String(), tc.msg) {
 				t.Errorf("exit %d, stderr %q; want %d and %q", code, stderr.String(), tc.code, tc.msg)

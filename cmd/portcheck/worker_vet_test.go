@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/portcheck/portcheck/internal/redistest"
+	"github.com/portcheck/portcheck/internal/testkit"
 	rstore "github.com/portcheck/portcheck/store/redis"
 	"github.com/portcheck/portcheck/wire"
 )
@@ -23,7 +24,7 @@ func TestWorkerRefusesUnvettedJobsFromRedis(t *testing.T) {
 	t.Setenv("PORTCHECK_ALLOW", "")
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	var stderr lockedBuffer
+	var stderr testkit.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"worker", "--vantage", "office"}, stdio{strings.NewReader(""), &bytes.Buffer{}, &stderr})

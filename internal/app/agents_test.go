@@ -18,6 +18,7 @@ import (
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/internal/golden"
 	"github.com/portcheck/portcheck/internal/redistest"
+	"github.com/portcheck/portcheck/internal/testkit"
 	"github.com/portcheck/portcheck/store/memory"
 	rstore "github.com/portcheck/portcheck/store/redis"
 	"github.com/portcheck/portcheck/wire"
@@ -213,7 +214,7 @@ func TestAgentMergedThroughRedis(t *testing.T) {
 	port := ln.Addr().(*net.TCPAddr).Port
 
 	ctx := context.Background()
-	var agentLog syncBuffer
+	var agentLog testkit.Buffer
 	actx, astop := context.WithCancel(ctx)
 	agentDone := make(chan error, 1)
 	go func() {
@@ -295,22 +296,4 @@ func testLocal(t *testing.T, q wire.Queue, rs wire.Results, c worker.Checker, ve
 		t.Fatal(err)
 	}
 	return w
-}
-
-// syncBuffer is a strings.Builder a process's goroutines may log into.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
