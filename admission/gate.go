@@ -36,7 +36,7 @@ func TargetPolicy(cfg config.Config, r policy.Resolver) (*policy.Policy, error) 
 // watch and again; the bot audits every refusal with the text returned.
 type Gate struct {
 	authz    *authz.Authorizer
-	rate     ratelimit.Gate
+	rate     ratelimit.Meter
 	inflight *ratelimit.Inflight // nil: no cap
 	maxJobs  int
 	log      *slog.Logger
@@ -60,12 +60,12 @@ func New(cfg config.Config, rdb goredis.UniversalClient, now func() time.Time, l
 	budget := ratelimit.TargetBudget{Max: cfg.Limits.DistinctTargetsPerHour, Window: time.Hour}
 	g := &Gate{authz: az, log: log, maxJobs: cfg.Limits.ConcurrentPerUser}
 	if rdb != nil {
-		g.rate = ratelimit.Gate{
+		g.rate = ratelimit.Meter{
 			Limiter: ratelimit.NewRedis(rdb, lim, "portcheck:rl:"),
 			Targets: ratelimit.NewRedisTargets(rdb, budget, "portcheck:rl:", now),
 		}
 	} else {
-		g.rate = ratelimit.Gate{Limiter: ratelimit.NewMemory(lim, now), Targets: ratelimit.NewMemoryTargets(budget, now)}
+		g.rate = ratelimit.Meter{Limiter: ratelimit.NewMemory(lim, now), Targets: ratelimit.NewMemoryTargets(budget, now)}
 	}
 	if g.maxJobs > 0 {
 		g.inflight = ratelimit.NewInflight(g.maxJobs)

@@ -10,11 +10,11 @@ import (
 
 // The bot charges each command once, before enqueueing: cost from ports,
 // vantages and trace; targets for the distinct-target budget (a trace the
-// prober chooses to run is charged later, with Gate.ChargeAfter).
-// Distributed mode swaps in NewRedis / NewRedisTargets with the same Gate.
+// prober chooses to run is charged later, with Meter.ChargeAfter).
+// Distributed mode swaps in NewRedis / NewRedisTargets with the same Meter.
 func Example() {
 	clock := func() time.Time { return time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC) }
-	gate := ratelimit.Gate{
+	gate := ratelimit.Meter{
 		Limiter: ratelimit.NewMemory(ratelimit.Limits{
 			User:    ratelimit.PerMinute(20),
 			Channel: ratelimit.PerMinute(60),

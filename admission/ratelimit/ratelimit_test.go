@@ -418,11 +418,11 @@ func TestMemorySweepKeepsState(t *testing.T) {
 	}
 }
 
-func TestGate(t *testing.T) {
+func TestMeter(t *testing.T) {
 	ctx := context.Background()
 	clk := newFakeClock()
 	k := Key{Chat: "slack", Team: "T", Channel: "C", User: "U"}
-	g := Gate{
+	g := Meter{
 		Limiter: NewMemory(Limits{User: Rate{Events: 2, Per: time.Minute}}, clk.Now),
 		Targets: NewMemoryTargets(TargetBudget{Max: 2}, clk.Now),
 	}
@@ -442,7 +442,7 @@ func TestGate(t *testing.T) {
 	if r := charge(1, "a"); r.Allowed || r.Which != WhichUser {
 		t.Fatalf("then the rate: %+v", r)
 	}
-	if r, err := (Gate{}).Charge(ctx, k, 100, nil); err != nil || !r.Allowed {
+	if r, err := (Meter{}).Charge(ctx, k, 100, nil); err != nil || !r.Allowed {
 		t.Fatalf("empty gate: %+v %v", r, err)
 	}
 }

@@ -2,19 +2,19 @@ package ratelimit
 
 import "context"
 
-// Gate is the one call the bot makes per command: the distinct-targets
+// Meter is the one call the admission gate makes per command: the distinct-targets
 // budget first, then the rate limits. Targets go first because a command
 // the budget refuses should not spend rate allowance, and a legitimate
 // retry of the same targets after a rate denial costs no budget again
 // (known targets are free). Either part may be nil to skip it.
-type Gate struct {
+type Meter struct {
 	Limiter Limiter
 	Targets Targets
 }
 
 // Charge admits the command or says why not. Errors come with a denial
 // (fail closed); Result.Message is the text for the user either way.
-func (g Gate) Charge(ctx context.Context, k Key, cost int, targets []string) (Result, error) {
+func (g Meter) Charge(ctx context.Context, k Key, cost int, targets []string) (Result, error) {
 	if g.Targets != nil {
 		if r, err := g.Targets.Track(ctx, k, targets); err != nil || !r.Allowed {
 			return r, err
@@ -30,7 +30,7 @@ func (g Gate) Charge(ctx context.Context, k Key, cost int, targets []string) (Re
 // trace the prober chose to run): never a refusal, see Limiter.Consume.
 // The distinct-targets budget is not involved: the targets were counted
 // when the command was admitted.
-func (g Gate) ChargeAfter(ctx context.Context, k Key, cost int) error {
+func (g Meter) ChargeAfter(ctx context.Context, k Key, cost int) error {
 	if g.Limiter == nil || cost < 1 {
 		return nil
 	}
