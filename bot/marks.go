@@ -22,19 +22,45 @@ type look struct {
 	glyph  string // the CLI table's marker
 }
 
-var looks = map[checks.Verdict]look{
-	checks.VerdictOpen:               {StatusOK, "open", "✓"},
-	checks.VerdictServiceRefused:     {StatusProblem, "accepted, then refused by the service", "!"},
-	checks.VerdictClosed:             {StatusProblem, "closed (nothing listening)", "✗"},
-	checks.VerdictRejectedByHost:     {StatusProblem, "rejected at host (firewall REJECT)", "✗"},
-	checks.VerdictRejectedInPath:     {StatusProblem, "rejected in path", "✗"},
-	checks.VerdictFilteredAtHost:     {StatusProblem, "filtered at host (firewall DROP)", "✗"},
-	checks.VerdictFilteredInPath:     {StatusProblem, "filtered in path", "✗"},
-	checks.VerdictHostUnreachable:    {StatusProblem, "host unreachable", "✗"},
-	checks.VerdictNetworkUnreachable: {StatusProblem, "network unreachable", "✗"},
-	checks.VerdictDNSError:           {StatusProblem, "name does not resolve", "✗"},
+// verdictLooks is the table, from good to bad: Verdicts lists it in this
+// order (the CLI footer, the metrics preset at zero).
+var verdictLooks = []struct {
+	v checks.Verdict
+	look
+}{
+	{checks.VerdictOpen, look{StatusOK, "open", "✓"}},
+	{checks.VerdictServiceRefused, look{StatusProblem, "accepted, then refused by the service", "!"}},
+	{checks.VerdictClosed, look{StatusProblem, "closed (nothing listening)", "✗"}},
+	{checks.VerdictRejectedByHost, look{StatusProblem, "rejected at host (firewall REJECT)", "✗"}},
+	{checks.VerdictFilteredAtHost, look{StatusProblem, "filtered at host (firewall DROP)", "✗"}},
+	{checks.VerdictRejectedInPath, look{StatusProblem, "rejected in path", "✗"}},
+	{checks.VerdictFilteredInPath, look{StatusProblem, "filtered in path", "✗"}},
+	{checks.VerdictHostUnreachable, look{StatusProblem, "host unreachable", "✗"}},
+	{checks.VerdictNetworkUnreachable, look{StatusProblem, "network unreachable", "✗"}},
+	{checks.VerdictDNSError, look{StatusProblem, "name does not resolve", "✗"}},
 	// The probes could not tell (issue 12 adds the verdict to checks).
-	checks.Verdict("inconclusive"): {StatusUnknown, "inconclusive", "?"},
+	{verdictInconclusive, look{StatusUnknown, "inconclusive", "?"}},
+}
+
+// verdictInconclusive is checks.VerdictInconclusive, named here until
+// issue 12 lands it in checks.
+const verdictInconclusive = checks.Verdict("inconclusive")
+
+var looks = func() map[checks.Verdict]look {
+	m := make(map[checks.Verdict]look, len(verdictLooks))
+	for _, e := range verdictLooks {
+		m[e.v] = e.look
+	}
+	return m
+}()
+
+// Verdicts is every verdict this build knows, from good to bad.
+func Verdicts() []checks.Verdict {
+	out := make([]checks.Verdict, len(verdictLooks))
+	for i, e := range verdictLooks {
+		out[i] = e.v
+	}
+	return out
 }
 
 // unknownLook is the look of a verdict the table does not know.

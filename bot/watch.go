@@ -18,6 +18,17 @@ type watchState struct {
 	by      string // who stopped it
 }
 
+// Watches is how many watches are running (the active watches gauge).
+func (b *Bot) Watches() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, list := range b.watches {
+		n += len(list)
+	}
+	return n
+}
+
 // scheduleWatch waits for the next round (or the end) in the background.
 func (b *Bot) scheduleWatch(ts *threadState, round int) {
 	w := ts.watch

@@ -4,6 +4,7 @@
 package ops
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -29,6 +30,8 @@ type Metrics struct {
 	rateLimited  *prometheus.CounterVec
 	queueDepth   *prometheus.GaugeVec
 	pendingAge   *prometheus.GaugeVec
+	buildInfo    *prometheus.GaugeVec
+	auditErrors  prometheus.Counter
 }
 
 // NewMetrics registers every collector on a new registry, with the Go and
@@ -77,9 +80,15 @@ func NewMetrics() *Metrics {
 		pendingAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "portcheck_queue_oldest_pending_seconds", Help: "Age of the oldest waiting job, by vantage.",
 		}, []string{"vantage"}),
+		buildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "portcheck_build_info", Help: "Always 1; the labels say which build runs (version, VCS revision, Go version).",
+		}, []string{"version", "revision", "goversion"}),
+		auditErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "portcheck_audit_write_errors_total", Help: "Audit records that could not be written (the command they belong to is refused).",
+		}),
 	}
 	for _, c := range []prometheus.Collector{m.commands, m.jobsQueued, m.jobsRunning, m.jobsDone, m.jobLatency,
-		m.probeLatency, m.verdicts, m.chatErrors, m.chatRetries, m.rateLimited, m.queueDepth, m.pendingAge,
+		m.probeLatency, m.verdicts, m.chatErrors, m.chatRetries, m.rateLimited, m.queueDepth, m.pendingAge, m.buildInfo, m.auditErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
 	}
@@ -134,4 +143,41 @@ func (m *Metrics) RateLimited(limit string) { m.rateLimited.WithLabelValues(limi
 func (m *Metrics) QueueState(vantage string, depth int, oldest time.Duration) {
 	m.queueDepth.WithLabelValues(vantage).Set(float64(depth))
 	m.pendingAge.WithLabelValues(vantage).Set(oldest.Seconds())
+}
+
+// Build records which build this process runs, as portcheck_build_info's
+// labels (the value is always 1), so a dashboard can tell a fleet running
+// two versions apart.
+func (m *Metrics) Build(version, revision, goVersion string) {
+	m.buildInfo.WithLabelValues(version, revision, goVersion).Set(1)
+}
+
+// AuditWriteError counts an audit record that could not be written.
+func (m *Metrics) AuditWriteError() { m.auditErrors.Inc() }
+
+// ChatLink exports whether a chat's link is up (portcheck_chat_connected,
+// 1 or 0), asked of ready at every scrape: a Socket Mode websocket or a
+// Discord gateway that dropped shows at once, without a sampler. ready
+// must be cheap; a chat without a connection of its own (HTTP mode, where
+// the chat calls us) reports up.
+func (m *Metrics) ChatLink(chat string, ready func(context.Context) error) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "portcheck_chat_connected", Help: "1 when the chat's link (Socket Mode, gateway) is up, 0 when it is down, by chat.",
+		ConstLabels: prometheus.Labels{"chat": chat},
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if ready(ctx) != nil {
+			return 0
+		}
+		return 1
+	}))
+}
+
+// Watches exports how many watches are running (portcheck_watches_active),
+// read from count at every scrape.
+func (m *Metrics) Watches(count func() int) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "portcheck_watches_active", Help: "Watches running in this bot process.",
+	}, func() float64 { return float64(count()) }))
 }

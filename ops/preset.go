@@ -4,8 +4,9 @@ package ops
 // they exist from the first scrape: an alert on rate(...) or a dashboard
 // sees 0 rather than "no data" until the first error or retry ever
 // happens. chats are the configured chat names; vantage is the one this
-// process serves ("" for none).
-func (m *Metrics) Preset(chats []string, vantage string) {
+// process serves ("" for none); verdicts are every verdict code a check can
+// reach, so each verdict's rate starts at zero where checks run.
+func (m *Metrics) Preset(chats []string, vantage string, verdicts []string) {
 	for _, c := range chats {
 		for _, op := range []string{"start", "reply", "update", "ephemeral"} {
 			m.chatErrors.WithLabelValues(c, op)
@@ -28,5 +29,9 @@ func (m *Metrics) Preset(chats []string, vantage string) {
 		m.jobsDone.WithLabelValues(vantage, "ok")
 		m.jobsDone.WithLabelValues(vantage, "error")
 		m.QueueState(vantage, 0, 0)
+		for _, v := range verdicts {
+			m.verdicts.WithLabelValues(v)
+		}
 	}
+
 }

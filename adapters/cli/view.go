@@ -353,13 +353,7 @@ func footer(reps []checks.Report, s runSummary) string {
 }
 
 // verdictOrder lists verdicts from good to bad, for the footer.
-func verdictOrder() []checks.Verdict {
-	return []checks.Verdict{
-		checks.VerdictOpen, checks.VerdictServiceRefused, checks.VerdictClosed,
-		checks.VerdictRejectedByHost, checks.VerdictFilteredAtHost, checks.VerdictRejectedInPath,
-		checks.VerdictFilteredInPath, checks.VerdictHostUnreachable, checks.VerdictNetworkUnreachable, checks.VerdictDNSError,
-	}
-}
+func verdictOrder() []checks.Verdict { return bot.Verdicts() }
 
 func plural(n int, one, many string) string {
 	if n == 1 {

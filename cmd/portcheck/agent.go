@@ -81,7 +81,7 @@ func runAgent(ctx context.Context, args []string, io stdio) int {
 			return 2
 		}
 		err := app.Agent(ctx, app.AgentOptions{ConfigPath: *configPath, Vantages: agentVantages(name, aliases), Hostname: strings.ToLower(name), Options: opts, Timeout: *timeout},
-			app.Env{Getenv: os.Getenv, Stderr: io.err, Version: readBuildInfo().Version})
+			appEnv(os.Getenv, io.err))
 		return exitCode(io, "agent", err)
 	}
 	if *port < 1 || *port > 65535 || fs.NArg() > 0 {

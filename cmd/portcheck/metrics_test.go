@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -167,4 +170,71 @@ func TestServeReadinessFollowsRedis(t *testing.T) {
 	srv.Restart()
 	wantReady(200, "redis restarted")
 	stop()
+}
+
+// Issue 15's series: the build, each chat's link, audit write errors and
+// the active watches, and every verdict at zero before any check ran.
+func TestServeMetricsBuildLinksWatches(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "portcheck.yaml")
+	if err := os.WriteFile(cfgPath, []byte("policy:\n  allow: [127.0.0.2/32]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ln := greeter(t, "127.0.0.2:0")
+	base, ff, logs, _ := startFakeServe(t, map[string]string{"HOME": dir, "PORTCHECK_TIMEOUT": "2s", "PORTCHECK_LOG_LEVEL": "error"}, "--config", cfgPath)
+	scrape := func() string {
+		_, body := get(t, base+"/metrics")
+		return body
+	}
+	want := func(body string, lines ...string) {
+		t.Helper()
+		for _, l := range lines {
+			if !strings.Contains(body, l+"\n") {
+				t.Errorf("/metrics lacks %s", l)
+			}
+		}
+		if t.Failed() {
+			t.Logf("/metrics:\n%s\nlogs:\n%s", grepLines(body, "portcheck_"), logs.String())
+		}
+	}
+	body := scrape()
+	b := readBuildInfo()
+	want(body,
+		fmt.Sprintf(`portcheck_build_info{goversion=%q,revision=%q,version=%q} 1`, runtime.Version(), b.Commit, b.Version),
+		`portcheck_chat_connected{chat="fake"} 1`,
+		`portcheck_audit_write_errors_total 0`,
+		`portcheck_watches_active 0`,
+		`portcheck_verdicts_total{verdict="inconclusive"} 0`,
+	)
+	for _, v := range []string{"open", "service_refused", "closed", "rejected_by_host", "rejected_in_path", "filtered_at_host",
+		"filtered_in_path", "host_unreachable", "network_unreachable", "dns_error"} {
+		want(body, fmt.Sprintf(`portcheck_verdicts_total{verdict=%q} 0`, v))
+	}
+
+	post := func(text string) {
+		r, err := http.Post(base+"/fake?text="+url.QueryEscape(text), "text/plain", nil)
+		if err != nil || r.StatusCode != 200 {
+			t.Fatalf("POST /fake: %v %v", r, err)
+		}
+		r.Body.Close()
+	}
+	next := func() string {
+		select {
+		case s := <-ff.got:
+			return s
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no post from the bot:\n%s", logs.String())
+			return ""
+		}
+	}
+	post("watch " + ln.Addr().String() + " every 10m for 1h")
+	for s := next(); !strings.HasPrefix(s, "update "); s = next() {
+	}
+	ff.down.Store(true) // the chat's link drops
+	want(scrape(), `portcheck_watches_active 1`, `portcheck_chat_connected{chat="fake"} 0`)
+	ff.down.Store(false)
+	post("stop")
+	for s := next(); !strings.HasPrefix(s, "ephemeral stopped"); s = next() {
+	}
+	want(scrape(), `portcheck_watches_active 0`, `portcheck_chat_connected{chat="fake"} 1`)
 }

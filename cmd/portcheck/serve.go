@@ -59,7 +59,7 @@ func serve(ctx context.Context, args []string, io stdio, getenv func(string) str
 		fmt.Fprintf(io.err, "portcheck serve: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	err := app.Serve(ctx, o, app.Env{Getenv: getenv, Stderr: io.err, Version: readBuildInfo().Version})
+	err := app.Serve(ctx, o, appEnv(getenv, io.err))
 	if errors.Is(err, app.ErrNoChat) {
 		fmt.Fprint(io.err, noChatConfigured)
 		return 1

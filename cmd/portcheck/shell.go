@@ -95,6 +95,6 @@ func shellCmd(ctx context.Context, args []string, io stdio, getenv func(string) 
 		return 2
 	}
 	err = app.Shell(ctx, app.ShellOptions{DB: cfg.db, Timeout: cfg.timeout, Concurrency: cfg.concurrency,
-		In: io.in, Out: io.out, Interactive: stdinIsTerminal(io.in)}, app.Env{Getenv: getenv, Stderr: io.err, Version: readBuildInfo().Version})
+		In: io.in, Out: io.out, Interactive: stdinIsTerminal(io.in)}, appEnv(getenv, io.err))
 	return exitCode(io, "shell", err)
 }

@@ -2,7 +2,10 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"runtime/debug"
+
+	"github.com/portcheck/portcheck/internal/app"
 )
 
 // Release builds set these with the linker (see the Dockerfile):
@@ -64,6 +67,13 @@ func (b buildInfo) String() string {
 		s += ", " + b.Date
 	}
 	return s + ") " + b.Go
+}
+
+// appEnv is what internal/app takes from the process: the environment,
+// where logs go, and this build.
+func appEnv(getenv func(string) string, stderr io.Writer) app.Env {
+	b := readBuildInfo()
+	return app.Env{Getenv: getenv, Stderr: stderr, Version: b.Version, Revision: b.Commit, GoVersion: b.Go}
 }
 
 // runVersion prints the build information (`portcheck version`, `--version`).

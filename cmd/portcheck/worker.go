@@ -43,6 +43,6 @@ func runWorker(ctx context.Context, args []string, io stdio) int {
 		fmt.Fprintf(io.err, "portcheck worker: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	err := app.Worker(ctx, o, app.Env{Getenv: os.Getenv, Stderr: io.err, Version: readBuildInfo().Version})
+	err := app.Worker(ctx, o, appEnv(os.Getenv, io.err))
 	return exitCode(io, "worker", err)
 }

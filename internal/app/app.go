@@ -6,12 +6,17 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/portcheck/portcheck/audit"
+	"github.com/portcheck/portcheck/bot"
+	"github.com/portcheck/portcheck/ops"
 )
 
 // Env is what a command takes from its process, passed down so every part
@@ -20,6 +25,39 @@ type Env struct {
 	Getenv  func(string) string
 	Stderr  io.Writer // logs
 	Version string    // this build, as workers register it
+	// Revision and GoVersion complete the build's identity for
+	// portcheck_build_info.
+	Revision, GoVersion string
+}
+
+// newMetrics is a process's metrics with its build recorded.
+func newMetrics(env Env) *ops.Metrics {
+	m := ops.NewMetrics()
+	m.Build(env.Version, env.Revision, env.GoVersion)
+	return m
+}
+
+// verdictNames is every verdict code, for the metrics preset at zero.
+func verdictNames() []string {
+	var out []string
+	for _, v := range bot.Verdicts() {
+		out = append(out, string(v))
+	}
+	return out
+}
+
+// countedTrail counts the audit records that could not be written.
+type countedTrail struct {
+	audit.Trail
+	failed func()
+}
+
+func (t countedTrail) Append(ctx context.Context, r audit.Record) error {
+	err := t.Trail.Append(ctx, r)
+	if err != nil {
+		t.failed()
+	}
+	return err
 }
 
 // ConfigError is a setup the command cannot run with: the configuration,

@@ -54,7 +54,7 @@ func Serve(ctx context.Context, o ServeOptions, env Env) error {
 		return configErr(err)
 	}
 	log := newLogger(cfg.Log, env.Stderr, "serve")
-	metrics := ops.NewMetrics()
+	metrics := newMetrics(env)
 
 	factories := o.Frontends
 	if factories == nil {
@@ -80,7 +80,7 @@ func Serve(ctx context.Context, o ServeOptions, env Env) error {
 	for _, f := range fronts {
 		names = append(names, f.Name())
 	}
-	metrics.Preset(names, cfg.Vantage)
+	metrics.Preset(names, cfg.Vantage, verdictNames())
 
 	if cfg.Audit.Path == "" {
 		if cfg.Audit.Path, err = DefaultAuditPath(env.Getenv); err != nil {
@@ -98,7 +98,7 @@ func Serve(ctx context.Context, o ServeOptions, env Env) error {
 	}
 	live := policy.NewLive(pol) // SIGHUP swaps it
 	parts, err := newBot(ctx, botSpec{
-		cfg: cfg, getenv: env.Getenv, log: log, trail: trail, policy: live,
+		cfg: cfg, getenv: env.Getenv, log: log, trail: countedTrail{trail, metrics.AuditWriteError}, policy: live,
 		// Authorization and rate limits, checked for every command.
 		gate: func(rdb goredis.UniversalClient) (*admission.Gate, error) {
 			return admission.New(cfg, rdb, time.Now, log)
@@ -123,6 +123,7 @@ func Serve(ctx context.Context, o ServeOptions, env Env) error {
 		return err
 	}
 	fwd.h = b
+	metrics.Watches(b.Watches)
 
 	mux := http.NewServeMux()
 	// /healthz: the process answers; /readyz: the stores answer too (a
@@ -140,6 +141,7 @@ func Serve(ctx context.Context, o ServeOptions, env Env) error {
 		// A chat whose connection is down (Socket Mode, gateway) takes no
 		// commands: readiness says so, by the chat's name.
 		health.Add(f.Name(), f.Ready)
+		metrics.ChatLink(f.Name(), f.Ready)
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"github.com/portcheck/portcheck/admission"
 	"github.com/portcheck/portcheck/admission/policy"
 	"github.com/portcheck/portcheck/config"
-	"github.com/portcheck/portcheck/ops"
 	rstore "github.com/portcheck/portcheck/store/redis"
 	"github.com/portcheck/portcheck/worker"
 )
@@ -42,8 +41,8 @@ func Worker(ctx context.Context, o WorkerOptions, env Env) error {
 		return configErr(errors.New("REDIS_URL is not set (a worker serves jobs from Redis; see docs/redis.md)"))
 	}
 	log := newLogger(cfg.Log, env.Stderr, "worker")
-	metrics := ops.NewMetrics()
-	metrics.Preset(nil, cfg.Vantage)
+	metrics := newMetrics(env)
+	metrics.Preset(nil, cfg.Vantage, verdictNames())
 	st, err := openRedis(ctx, cfg, env.Getenv, log)
 	if err != nil {
 		return err
