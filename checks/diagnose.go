@@ -4,12 +4,16 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 )
 
 // Diagnose turns evidence into one verdict. It is a pure function: no
 // network, no clock, so every rule is table-tested.
 func Diagnose(e Evidence) Diagnosis {
 	d := diagnose(e)
+	if d.Confidence == "" {
+		d.Confidence = ConfidenceHigh
+	}
 	d.Hints = HintsFor(d, e)
 	if d.Hints == nil {
 		d.Hints = []Hint{}
@@ -81,85 +85,191 @@ func diagnose(e Evidence) Diagnosis {
 	default: // no-response
 		filtered(&d, e, ep)
 	}
+	if d.LastHop == nil && c.Reason != ReasonNoResponse && c.ICMP != nil && from != "" && !byTarget {
+		// No trace ran (an answer that names its sender needs none):
+		// the farthest point known is the router that answered.
+		d.LastHop = &Hop{Address: from, ICMP: trimICMP(c.Reason)}
+	}
 	return d
 }
 
-// filtered places silence: at the host, in the path, or nowhere to be
-// found (a guess that the host is unreachable).
+// filtered places silence: at the host, in the path, or nowhere yet.
 //
-// "In the path" needs positive evidence: a hop past the port trace's end
-// that answered the control trace (ICMP got a word back from there, the
-// port's probe did not). A hop silent in both traces is a router that sends
-// no ICMP (or rate-limits it, or its answer was lost) and says nothing
-// about the port; likewise a control trace that reaches the target with
-// silent hops below it only bounds how far away the target is. Calling
-// such gaps a path filter sends the on-call to the wrong firewall.
+// It rests on the path questions (locator.ask): does a TTL-limited SYN to
+// the port get as far as the router before the host (TTL host_hops-1)?
+// Reached: the host (or that router's link to it) drops the port. Not
+// reached, settled by a control probe that hop answered and a re-ask after
+// its ICMP token refilled: a firewall before it. Unknown (the hop silent
+// to everything: no ICMP at all, or out of ICMP tokens): inconclusive,
+// never a guess dressed as a finding, because a wrong place sends the
+// on-call to the wrong firewall. Every fact in the words names the probe
+// that gave it.
 func filtered(d *Diagnosis, e Evidence, ep string) {
 	d.ReportedBy = ""
+	d.LastHop = nil
+	if rejectedOnTheWay(d, e, ep) {
+		return
+	}
+	ping := pingWords(e.Ping)
 	pingOK := e.Ping != nil && e.Ping.Received > 0
-	portLast := e.Trace.LastAnswered()
-	portTTL := 0
-	if portLast != nil {
-		portTTL = portLast.TTL
+	path := e.Path
+	syns := "its SYN"
+	if path != nil && path.SYNs > 1 {
+		syns = fmt.Sprintf("%d SYNs, a second apart", path.SYNs)
 	}
-	ctlLast := e.ControlTrace.LastAnswered()
-	targetTTL := 0
-	if e.ControlTrace != nil && e.ControlTrace.Reached && ctlLast != nil {
-		targetTTL = ctlLast.TTL
+	atHost := func(conf Confidence, why string) {
+		d.Verdict, d.Confidence = VerdictFilteredAtHost, conf
+		d.Summary = fmt.Sprintf("No answer from %s to %s: %s. The host's firewall or cloud security group silently drops port %d.", ep, syns, why, e.Port)
 	}
-	// beyond: the first router past the port trace's end that answered the
-	// control (before the target, when the control reached it).
-	var beyond *Hop
-	if e.ControlTrace != nil {
-		for _, h := range e.ControlTrace.Hops {
-			if h.TTL > portTTL && h.Address != "" && (targetTTL == 0 || h.TTL < targetTTL) {
-				beyond = &h
-				break
+	if path == nil || (path.HostHops == 0 && pingOK) {
+		// The path was not asked (or the ping reply's TTL told nothing).
+		if pingOK {
+			atHost(ConfidenceMedium, ping+" (the path to it was not probed)")
+			return
+		}
+		hostGuess(d, e, ep, nil)
+		return
+	}
+	hop := func(ttl int) *Hop { return e.Trace.hop(ttl) }
+	ctlHop := func(ttl int) *Hop { return e.ControlTrace.hop(ttl) }
+	H := path.HostHops
+	if H == 0 {
+		hostGuess(d, e, ep, e.Trace.LastAnswered())
+		return
+	}
+	if H == 1 {
+		atHost(ConfidenceHigh, fmt.Sprintf("the host is on this machine's network (%s, no router between)", ping))
+		return
+	}
+	dec := hop(H - 1)
+	reachedTo := 0 // the farthest TTL the port's SYNs were shown to reach
+	var reachedHop *Hop
+	for i := range e.Trace.hopsOrNil() {
+		h := &e.Trace.Hops[i]
+		if h.Reach == ReachYes && h.Address != "" && h.TTL > reachedTo {
+			reachedTo, reachedHop = h.TTL, h
+		}
+	}
+	control := path.Control
+	if control == "" {
+		control = "control"
+	}
+	router := func(h *Hop, ttl int) string {
+		switch {
+		case h != nil && h.Address != "":
+			return fmt.Sprintf("hop %d (%s)", ttl, h.Address)
+		case h != nil && h.Router != "":
+			return fmt.Sprintf("hop %d (%s)", ttl, h.Router)
+		}
+		if c := ctlHop(ttl); c != nil && c.Address != "" {
+			return fmt.Sprintf("hop %d (%s)", ttl, c.Address)
+		}
+		return fmt.Sprintf("hop %d", ttl)
+	}
+	hostAt := fmt.Sprintf("the host is %d hops away (%s)", H, path.HostHopsBy)
+	switch {
+	case dec != nil && dec.Reach == ReachYes && path.HostRateLimited:
+		d.Verdict, d.Confidence = VerdictInconclusive, ConfidenceLow
+		d.Likely = []Verdict{VerdictRejectedByHost, VerdictFilteredAtHost}
+		d.LastHop = dec
+		d.Summary = fmt.Sprintf("No answer from %s to %s, but the host sent this machine ICMP errors moments ago and has no ICMP token left: its silence may be a reject (REJECT rule) it could not send as well as a drop. A TTL-limited SYN to port %d reaches %s, the router before the host; %s. Check again in a few seconds.", ep, syns, e.Port, router(dec, H-1), ping)
+	case dec != nil && dec.Reach == ReachYes:
+		d.LastHop = dec
+		atHost(ConfidenceHigh, fmt.Sprintf("a TTL-limited SYN to port %d expired at %s, the router before the host, so the port's packets reach the host's network; %s, and %s", e.Port, router(dec, H-1), hostAt, ping))
+	case dec != nil && dec.Reach == ReachNo:
+		d.Verdict, d.Confidence = VerdictFilteredInPath, ConfidenceHigh
+		d.LastHop = reachedHop
+		upTo := "SYNs to port %[1]d are not answered by any hop"
+		if reachedHop != nil {
+			upTo = fmt.Sprintf("TTL-limited SYNs to port %%[1]d get as far as %s", router(reachedHop, reachedTo))
+		}
+		where := fmt.Sprintf("between hop %d and hop %d", reachedTo, H-1)
+		if reachedTo == 0 {
+			where = "before hop 1 answers (this machine's own firewall, or an ingress filter on the first router)"
+		} else if reachedTo == H-2 {
+			where = fmt.Sprintf("right after hop %d", reachedTo)
+		}
+		d.Summary = fmt.Sprintf(upTo+", never to %[2]s, which answered a %[3]s probe and stayed silent to port %[1]d after its ICMP budget refilled: a network firewall (or the ISP) drops port %[1]d %[4]s. %[5]s.", e.Port, router(dec, H-1), control, where, capitalize(ping))
+	default:
+		d.Verdict, d.Confidence = VerdictInconclusive, ConfidenceLow
+		d.Likely = []Verdict{VerdictFilteredAtHost, VerdictFilteredInPath}
+		d.LastHop = reachedHop
+		asked := "was not asked"
+		why := ""
+		if dec != nil {
+			asked = fmt.Sprintf("answered none of %d TTL-limited SYNs to port %d", dec.Asks, e.Port)
+			if c := ctlHop(H - 1); c != nil && c.Asks > 0 {
+				if c.Address != "" {
+					asked += fmt.Sprintf(", though it answered a %s probe (no time was left to ask the port again after its ICMP budget refilled)", control)
+				} else {
+					asked += fmt.Sprintf(" nor %d %s probes", c.Asks, control)
+				}
+			}
+			switch {
+			case dec.RateLimited:
+				why = ": it answered ICMP moments ago, so it is rate-limiting its ICMP errors now"
+			case dec.Router == "" && dec.Address == "":
+				why = ": it sends no ICMP errors at all, or is out of them"
 			}
 		}
+		d.Summary = fmt.Sprintf("No answer from %s to %s, and where it is dropped cannot be told: %s, the router before the host, %s%s. %s. The drop is at the host (firewall, security group) or at that router: ask again in a few seconds, or look on the host.", ep, syns, router(dec, H-1), asked, why, capitalize(ping))
 	}
-	dieAt := func() string {
-		if portLast == nil {
-			return "at the first hop"
+}
+
+// rejectedOnTheWay handles a silent connect whose TTL-limited SYN got a
+// reject (the connect's own reject was lost to a rate limit): the reject
+// decides, and its sender says where.
+func rejectedOnTheWay(d *Diagnosis, e Evidence, ep string) bool {
+	for _, h := range e.Trace.hopsOrNil() {
+		switch h.ICMP {
+		case string(icmpAdminProhibited), string(icmpPortUnreach), string(icmpProtoUnreach):
+		default:
+			continue
 		}
-		return fmt.Sprintf("after hop %d (%s)", portLast.TTL, portLast.Address)
+		d.ReportedBy = h.Address
+		hh := h
+		d.LastHop = &hh
+		if h.Address == e.Connect.Address {
+			d.Verdict = VerdictRejectedByHost
+			d.Summary = fmt.Sprintf("%s rejected a TTL-limited SYN to port %d with ICMP %s (its first SYNs went unanswered: it rate-limits its ICMP errors): its own firewall has a REJECT rule for port %d.", e.Connect.Address, e.Port, h.ICMP, e.Port)
+		} else {
+			d.Verdict = VerdictRejectedInPath
+			d.Summary = fmt.Sprintf("Router %s rejected a TTL-limited SYN to %s with ICMP %s at hop %d (the connect's own SYNs went unanswered: it rate-limits its ICMP errors): a network ACL or firewall at that hop blocks port %d.", h.Address, ep, h.ICMP, h.TTL, e.Port)
+		}
+		return true
 	}
-	inPath := func(other string) {
-		d.Verdict = VerdictFilteredInPath
-		d.Summary = fmt.Sprintf("No answer from %s: probes to port %d die %s while %s: a network firewall (or the ISP) drops port %d there.", ep, e.Port, dieAt(), other, e.Port)
+	return false
+}
+
+// hostGuess is a silent port of a host that answered nothing at all.
+func hostGuess(d *Diagnosis, e Evidence, ep string, last *Hop) {
+	d.Verdict, d.Confidence = VerdictHostUnreachable, ConfidenceLow
+	where := ""
+	if last != nil {
+		d.LastHop = last
+		where = fmt.Sprintf("; TTL-limited SYNs get as far as hop %d (%s)", last.TTL, last.Address)
 	}
-	atHost := func(why string) {
-		d.Verdict = VerdictFilteredAtHost
-		d.Summary = fmt.Sprintf("No answer from %s: %s, so the host's firewall or security group silently drops port %d.", ep, why, e.Port)
-	}
+	d.Summary = fmt.Sprintf("Nothing answered from %s: no SYN-ACK, no reset, %s, no ICMP error%s. This is a guess: the host is down, or drops everything including ping.", ep, pingWords(e.Ping), where)
+}
+
+// pingWords says what the ping step showed, naming the probe.
+func pingWords(p *PingResult) string {
 	switch {
-	case targetTTL > 0 && portTTL < targetTTL-1 && beyond != nil:
-		inPath(fmt.Sprintf("hop %d (%s) answers ICMP and ICMP echo reaches the target at hop %d", beyond.TTL, beyond.Address, targetTTL))
-	case targetTTL > 0 && portTTL < targetTTL-1:
-		// Every hop between the port trace's end and the target is silent
-		// to ICMP too: nothing places a filter there.
-		upTo := "no hop before the target answers"
-		if portLast != nil {
-			upTo = fmt.Sprintf("the path answers up to hop %d (%s)", portLast.TTL, portLast.Address)
-		}
-		atHost(fmt.Sprintf("%s, nothing answers at %s to port probes or to ICMP (a router that sends no ICMP is no sign of a filter) and the host itself answers ICMP at hop %d",
-			upTo, hopRange(portTTL+1, targetTTL-1), targetTTL))
-	case targetTTL > 0:
-		atHost(fmt.Sprintf("the path answers up to hop %d and the host itself answers ICMP at hop %d", portTTL, targetTTL))
-	case beyond != nil:
-		inPath(fmt.Sprintf("ICMP goes on to hop %d (%s)", ctlLast.TTL, ctlLast.Address))
-	case pingOK && portLast != nil:
-		atHost(fmt.Sprintf("the path answers up to hop %d (%s) and the host answers ping", portLast.TTL, portLast.Address))
-	case pingOK:
-		atHost("the host answers ping")
-	default:
-		d.Verdict = VerdictHostUnreachable
-		where := ""
-		if portLast != nil {
-			where = fmt.Sprintf("; the path answers up to hop %d (%s)", portLast.TTL, portLast.Address)
-		}
-		d.Summary = fmt.Sprintf("Nothing answered from %s: no SYN-ACK, no reset, no ping reply, no ICMP error%s. This is a guess: the host is down, or drops everything including ping.", ep, where)
+	case p == nil:
+		return "ping was not run"
+	case p.Received > 0:
+		return fmt.Sprintf("the host answers ping (%d of %d echo requests)", p.Received, p.Sent)
+	case p.Error != "":
+		return "ping could not run (" + p.Error + ")"
 	}
+	return fmt.Sprintf("no reply to %d ping echo requests", p.Sent)
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // hopRange words TTLs from..to.
@@ -183,17 +293,28 @@ func dnsDiagnosis(e Evidence) Diagnosis {
 	return d
 }
 
-// middleboxNote flags a handshake answered before the target's own hop:
-// a proxy, load balancer or firewall answering on its behalf.
+// middleboxNote flags a handshake answered before the target's own hop
+// (a proxy, load balancer or firewall answering on its behalf): in a
+// --trace, the port's SYN is answered at a TTL below the host's distance,
+// as the ping reply's TTL or an ICMP echo control tells it.
 func middleboxNote(e Evidence) string {
-	if e.Trace == nil || e.ControlTrace == nil || !e.ControlTrace.Reached {
+	if e.Trace == nil {
 		return ""
 	}
-	tl, cl := e.Trace.LastAnswered(), e.ControlTrace.LastAnswered()
-	if tl == nil || cl == nil || tl.TTL >= cl.TTL || (tl.ICMP != "syn-ack" && tl.ICMP != "reset") {
+	host := 0
+	if e.Path != nil {
+		host = e.Path.HostHops
+	}
+	if e.ControlTrace != nil && e.ControlTrace.Reached {
+		if cl := e.ControlTrace.LastAnswered(); cl != nil {
+			host = cl.TTL
+		}
+	}
+	tl := e.Trace.LastAnswered()
+	if host == 0 || tl == nil || tl.TTL >= host || (tl.ICMP != "syn-ack" && tl.ICMP != "reset") {
 		return ""
 	}
-	return fmt.Sprintf(" Note: the TCP answer came from hop %d while the host is at hop %d: a middlebox answers on its behalf.", tl.TTL, cl.TTL)
+	return fmt.Sprintf(" Note: the TCP answer came from hop %d while the host is at hop %d: a middlebox answers on its behalf.", tl.TTL, host)
 }
 
 func serviceWords(s *Service) string {

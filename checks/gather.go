@@ -3,30 +3,61 @@ package checks
 import (
 	"context"
 	"net/netip"
-	"sync"
+	"strconv"
 	"time"
 )
 
 // gathered is the network evidence for one port on one address.
 type gathered struct {
-	out        tcpOutcome
-	svc        *Service
-	trace, ctl *Trace
+	out tcpOutcome
+	svc *Service
+	loc *located // the path questions asked (a silent port, or --trace)
+	// hostLimited: the host had spent its ICMP error budget on this
+	// process moments before, so its silence may be a suppressed reject.
+	hostLimited bool
+	syns        int // SYNs the connect sent: the first and the kernel's retransmissions
 }
 
-// gather runs the connect with adaptive waits, the banner when it is open,
-// and the traces when the outcome needs them.
+// gather runs the connect, the banner when it is open, and for a silent
+// port the path questions that say where its SYNs stop.
 //
-// Timing, nmap-style: once ping gives an RTT, a silent connect is given
-// max(MinWait, 4*RTT). Without a ping reply it keeps listening until the
-// deadline (a router's host-unreachable comes only after its ARP gives up,
-// ~3 s), and after SilentWait the traces start alongside it so they are
-// ready when the verdict is.
+// Timing: a connect that stays silent is given the kernel's first SYN
+// retransmission (at 1 s) and a few round trips after it, because a host or
+// router out of ICMP tokens for the first SYN has one again for the second:
+// a reject is not mistaken for a drop. Meanwhile, as soon as the first SYN
+// has had a few round trips (ping gave the RTT and the host's distance),
+// the deciding path question starts (locator.locate), so its answer is in
+// by then. Without any answer from the host it listens for late ICMP until
+// ReaskWindow (a router's host-unreachable comes after its ARP gives up,
+// ~3 s) and discovers how far the path answers after SilentWait.
 func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *pingRun, hs *hostState, mode traceMode, start time.Time) gathered {
 	deadline, _ := ctx.Deadline()
 	listenEnd := deadline.Add(-p.margin)
+	reaskEnd := earliest(listenEnd, start.Add(p.cfg.ReaskWindow))
+	var (
+		g      gathered
+		rtt    time.Duration
+		hasRTT bool
+	)
+	hops, hopsBy := p.paths.hostHops(addr)
+	if hs != nil {
+		// Ranges: an RTT any port of this host showed counts like a
+		// ping reply (nmap does the same), and once one port listened
+		// the whole window for a router's late ICMP, the others need
+		// not all wait for it: their verdict would be the same.
+		if r, ok := hs.learnedRTT(); ok {
+			rtt, hasRTT = r, true
+		} else if !hs.claimFullListen() {
+			reaskEnd = earliest(reaskEnd, start.Add(2*p.cfg.SilentWait))
+		}
+		defer func() {
+			if g.out.answered() && g.out.RTT < time.Second {
+				hs.noteRTT(g.out.RTT)
+			}
+		}()
+	}
 	a := startTCP(addr, req.Port, 0)
-	a.setDeadline(listenEnd)
+	a.setDeadline(reaskEnd) // the most a silent connect listens; the loop ends it sooner
 	resCh := make(chan tcpOutcome, 1)
 	go func() {
 		defer catch(func(err error) {
@@ -39,31 +70,34 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 	if pr != nil {
 		replied = pr.replied
 	}
-	silent := time.NewTimer(p.cfg.SilentWait)
-	defer silent.Stop()
-	var (
-		g      gathered
-		job    *traceJob
-		rtt    time.Duration
-		hasRTT bool
-	)
-	if hs != nil {
-		// Ranges: an RTT any port of this host already showed counts like
-		// a ping reply (nmap does the same), and once one port listened
-		// the full deadline, the others need not all wait for a router's
-		// ARP timeout: their verdict would be the same.
-		if r, ok := hs.learnedRTT(); ok {
-			rtt, hasRTT = r, true
-			a.setDeadline(earliest(listenEnd, start.Add(p.adaptive(rtt))))
-		} else if !hs.claimFullListen() {
-			a.setDeadline(earliest(listenEnd, start.Add(2*p.cfg.SilentWait)))
-		}
-		defer func() {
-			if g.out.answered() && g.out.RTT < time.Second {
-				hs.noteRTT(g.out.RTT)
+	silentAt, locAt := reaskEnd, start.Add(p.cfg.SilentWait)
+	timing := func() {
+		if hasRTT {
+			silentAt = earliest(reaskEnd, start.Add(synRetry+p.quick(rtt)))
+			// Not before the slowest answer this process saw lately had
+			// time to come twice: under load (a worker's many jobs) a
+			// closed port answers late, and every port wrongly taken for
+			// silent spends a router's ICMP token the real ones need.
+			locAt = start.Add(max(p.quick(rtt), 2*p.lag.recent()))
+			if mode == traceShared {
+				// A range keeps a thousand connects in flight: only a port
+				// still silent after its SYN retransmission is asked about,
+				// or the closed ports delayed by the load would spend the
+				// routers' budget before the filtered ones get to ask.
+				locAt = silentAt
 			}
-		}()
+		}
 	}
+	timing()
+	locT, silentT := time.NewTimer(time.Until(locAt)), time.NewTimer(time.Until(silentAt))
+	defer locT.Stop()
+	defer silentT.Stop()
+	var (
+		job          *locateJob
+		jobDone      <-chan struct{}
+		silentPassed bool
+		extended     bool
+	)
 	for done := false; !done; {
 		select {
 		case g.out = <-resCh:
@@ -71,12 +105,54 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 		case <-replied:
 			replied = nil
 			rtt, hasRTT = pr.rtt(), true
-			a.setDeadline(earliest(listenEnd, start.Add(p.adaptive(rtt))))
-		case <-silent.C:
-			if !hasRTT && mode != traceShared && job == nil {
-				job = p.startTraces(ctx, addr, req.Port, listenEnd, true, p.maxTTL(pr))
+			if h := pr.pathHops(); h > 0 {
+				hops, hopsBy = h, "the ping reply's TTL"
+				p.paths.noteHostHops(addr, h, hopsBy)
+				if mode == traceShared && hs != nil && h > 1 {
+					hs.warmOnce.Do(func() {
+						l := p.locator(addr, req.Port, start, listenEnd, rtt)
+						go l.touch(context.WithoutCancel(ctx), h-1)
+					})
+				}
+			}
+			timing()
+			if job == nil {
+				locT.Reset(max(time.Until(locAt), 0))
+			}
+			if !silentPassed {
+				silentT.Reset(max(time.Until(silentAt), 0))
+			}
+		case <-locT.C:
+			if job == nil {
+				job = p.startLocate(ctx, addr, req.Port, hops, hopsBy, start, reaskEnd, rtt, hs, mode)
+				jobDone = job.done
+			}
+		case <-silentT.C:
+			silentPassed = true
+			if !extended && p.budget.available(budgetKey(addr, addr, 0)) < 1 && silentAt.Before(reaskEnd) {
+				// This host sent us ICMP errors moments ago and has no
+				// token left in the model: its silence may be a reject it
+				// could not send. Give its retransmissions more time.
+				extended, g.hostLimited = true, true
+				silentT.Reset(max(time.Until(reaskEnd), 0))
+				silentPassed = false
+				continue
+			}
+			if job == nil || job.finished() {
+				a.cancel()
+			}
+		case <-jobDone:
+			jobDone = nil
+			if silentPassed {
+				a.cancel()
 			}
 		}
+	}
+	if g.out.answered() {
+		p.lag.note(g.out.RTT)
+	}
+	if g.out.ICMP != nil && g.out.From.IsValid() {
+		p.budget.spent(budgetKey(g.out.From, addr, 0))
 	}
 	if g.out.ResetAfterAccept {
 		g.svc = &Service{Refused: true, Detail: "accepted the connection then reset it at once (tcp wrappers / application ACL?)"}
@@ -88,71 +164,121 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 		g.svc = grabService(ctx, g.out.Conn, req.Host, req.Scheme, req.Port, wait)
 		g.out.Conn = nil
 	}
-	need := mode == traceAlways || needsTrace(g.out.Reason)
-	// The control trace only matters where the port's own trace can die
-	// early: silence (and --trace, to spot middleboxes).
-	control := mode == traceAlways || g.out.Reason == ReasonNoResponse
-	// After an answer, a few round trips are enough for the traces: the
-	// ping's RTT, else the connect's own (unless it is an ARP timeout).
-	est := rtt
-	if !hasRTT && g.out.answered() && g.out.RTT < time.Second {
-		est = g.out.RTT
-	}
-	traceWait := p.adaptive(est)
-	if mode == traceShared {
-		// A range keeps hundreds of sockets busy: a few traces get more
-		// time so a starved reader does not pass for a silent hop.
-		traceWait = max(traceWait, 4*p.cfg.MinWait)
-	}
-	traceEnd := earliest(listenEnd, time.Now().Add(traceWait))
-	switch {
-	case !need && job != nil:
-		job.abort()
-		job.wait()
-		job = nil
-	case need && mode == traceShared && hs != nil:
-		g.trace, g.ctl = hs.traceFor(g.out, func() (*Trace, *Trace) {
-			return p.startTraces(ctx, addr, req.Port, traceEnd, control, p.maxTTL(pr)).wait()
-		})
-	case need && job == nil:
-		job = p.startTraces(ctx, addr, req.Port, traceEnd, control, p.maxTTL(pr))
-	case need:
-		// Started early, alongside a silent connect: the connect has
-		// ended, so the traces get a few more round trips at most.
-		job.limit(traceEnd)
+	silent := g.out.Reason == ReasonNoResponse
+	if silent {
+		g.syns = 1 + int(time.Since(start)/synRetry)
+		if g.syns > 6 {
+			g.syns = 6
+		}
 	}
 	if job != nil {
-		g.trace, g.ctl = job.wait()
+		if !silent {
+			job.abort() // an answer decided; the path questions no longer matter
+		}
+		if res := job.wait(); silent {
+			g.loc = &res
+		}
+	}
+	if mode == traceAlways {
+		g.loc = p.traceFor(ctx, addr, req.Port, g.out, hops, hopsBy, g.loc, start, listenEnd, rtt)
 	}
 	return g
 }
 
-// maxTTL bounds a trace: every TTL past the host sends it one more SYN
-// (a connection its service sees), so when ping told the path length only
-// a couple of TTLs beyond it are probed.
-func (p *Prober) maxTTL(pr *pingRun) int {
-	if pr != nil {
-		if h := pr.pathHops(); h > 0 {
-			return min(p.cfg.MaxTTL, h+2)
-		}
-	}
-	return p.cfg.MaxTTL
+// quick is how long an answer from the path may take: a few round trips,
+// never below a fifth of the floor.
+func (p *Prober) quick(rtt time.Duration) time.Duration {
+	return max(p.cfg.MinWait/5, 4*rtt)
 }
 
-// needsTrace: the verdicts that localize a problem on the path.
-func needsTrace(r Reason) bool {
-	switch r {
-	case ReasonSynAck, ReasonReset, ReasonNoRoute, ReasonLocalError, ReasonDNSError:
+// locator builds the path questioner for one port of one address.
+func (p *Prober) locator(addr netip.Addr, port int, start, until time.Time, rtt time.Duration) *locator {
+	dst := addr.Unmap()
+	l := &locator{p: p, dst: dst, port: port, portBy: tcpProbe(dst, port), start: start, until: until, wait: p.quick(rtt)}
+	if p.icmpCtl {
+		l.ctlBy, l.ctlName = icmpProbe(dst), "ICMP echo"
+	} else {
+		cp := controlPort(port)
+		l.ctlBy, l.ctlName = tcpProbe(dst, cp), "TCP/"+strconv.Itoa(cp)
+	}
+	return l
+}
+
+// locateJob is a locate running beside the connect.
+type locateJob struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	res    located
+}
+
+// startLocate asks where a silent port's SYNs stop: the deciding questions
+// when the host's distance is known, else a discovery of how far the path
+// answers.
+func (p *Prober) startLocate(ctx context.Context, addr netip.Addr, port, hops int, hopsBy string, start, until time.Time, rtt time.Duration, hs *hostState, mode traceMode) *locateJob {
+	jctx, cancel := context.WithCancel(ctx)
+	j := &locateJob{cancel: cancel, done: make(chan struct{})}
+	l := p.locator(addr, port, start, until, rtt)
+	run := func() located {
+		if hops > 0 {
+			return l.locate(jctx, hops, hopsBy)
+		}
+		return located{hops: l.sweep(jctx, 1, p.cfg.MaxTTL, 2, nil), ctlName: l.ctlName}
+	}
+	go func() {
+		defer close(j.done)
+		defer catch(func(error) { j.res = located{} })
+		if mode == traceShared && hs != nil {
+			j.res = hs.locateFor(jctx, run)
+		} else {
+			j.res = run()
+		}
+	}()
+	return j
+}
+
+func (j *locateJob) abort() { j.cancel() }
+
+func (j *locateJob) finished() bool {
+	select {
+	case <-j.done:
+		return true
+	default:
 		return false
 	}
-	return true
 }
 
-func latest(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
+func (j *locateJob) wait() located {
+	<-j.done
+	return j.res
+}
+
+// traceFor is --trace: the port's SYN at every TTL up to the host (paced
+// like every probe), reusing what the path questions already asked. TTLs
+// at or past the host are probed only when the host's answer costs it no
+// ICMP (a SYN-ACK or reset): a rejecting host's budget stays for the
+// connect.
+func (p *Prober) traceFor(ctx context.Context, addr netip.Addr, port int, out tcpOutcome, hops int, hopsBy string, have *located, start, until time.Time, rtt time.Duration) *located {
+	l := p.locator(addr, port, start, until, rtt)
+	to := p.cfg.MaxTTL
+	if hops > 0 {
+		to = hops
+		if out.ICMP != nil && out.From == addr.Unmap() {
+			to = hops - 1
+		}
 	}
-	return a
+	res := located{hostHops: hops, hostHopsBy: hopsBy, ctlName: l.ctlName}
+	known := map[int]hopAnswer{}
+	if have != nil {
+		res = *have
+		for _, h := range have.hops {
+			known[h.ttl] = h
+		}
+	}
+	if to < 1 {
+		return &res
+	}
+	res.hops = l.sweep(ctx, 1, to, 1, known)
+	return &res
 }
 
 func earliest(a, b time.Time) time.Time {
@@ -162,193 +288,57 @@ func earliest(a, b time.Time) time.Time {
 	return a
 }
 
-// traceJob is a port trace plus a control trace running together.
-type traceJob struct {
-	cancel     context.CancelFunc // ends the traces' first round
-	abortAll   context.CancelFunc // ends the retry too
-	done       chan struct{}
-	trace, ctl *Trace
-}
-
-// startTraces traces toward the port and, as a control, with ICMP echo
-// (or TCP to another port when ICMP sockets are not allowed). When the
-// port's trace dies before the control's ends, the TTLs in between are asked
-// once more (see retryGap) before the traces are final.
-func (p *Prober) startTraces(ctx context.Context, addr netip.Addr, port int, deadline time.Time, control bool, maxTTL int) *traceJob {
-	jctx, abortAll := context.WithCancel(ctx)
-	tctx, cancel := context.WithDeadline(jctx, deadline)
-	j := &traceJob{cancel: cancel, abortAll: abortAll, done: make(chan struct{})}
-	var (
-		wg      sync.WaitGroup
-		portRS  []hopResult
-		portLog hopLog // portRS so far, for the retry to start early
-		ctlRS   []hopResult
-		ctlKind = "icmp"
-		ctlPort = 0
-		retry   gapRetry
-	)
-	portBy := tcpProbe(addr, port)
-	portDone := make(chan struct{})
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		defer close(portDone)
-		defer catch(func(error) { portRS = nil })
-		portRS = runProbes(tctx, ttlsUpTo(maxTTL), deadline, portBy, portLog.watch(traceComplete))
-	}()
-	go func() {
-		defer wg.Done()
-		defer catch(func(error) { ctlRS, retry = nil, gapRetry{} })
-		if !control {
-			return
-		}
-		ctlBy := icmpProbe(addr)
-		rs, err := traceICMP(tctx, addr, maxTTL, deadline)
-		if err != nil {
-			ctlKind, ctlPort = "tcp", controlPort(port)
-			ctlBy = tcpProbe(addr, ctlPort)
-			rs = traceTCP(tctx, addr, ctlPort, maxTTL, deadline)
-		}
-		ctlRS = rs
-		retry = p.retryGap(jctx, tctx, portDone, addr.Unmap(), portBy, ctlBy, &portLog, ctlRS)
-	}()
-	go func() {
-		defer close(j.done)
-		defer abortAll()
-		defer catch(func(error) { j.trace, j.ctl = nil, nil })
-		wg.Wait()
-		cancel()
-		target := addr.Unmap()
-		if portRS != nil {
-			mergeRetry(portRS, retry.portTTLs, retry.port)
-			j.trace = buildTrace("tcp", port, target, portRS)
-		}
-		if ctlRS != nil {
-			mergeRetry(ctlRS, retry.ctlTTLs, retry.ctl)
-			j.ctl = buildTrace(ctlKind, ctlPort, target, ctlRS)
-		}
-	}()
-	return j
-}
-
-// hopLog is a copy of a running trace's answers, readable while it runs.
-type hopLog struct {
-	mu sync.Mutex
-	rs []hopResult
-}
-
-// watch wraps a completion test so every new answer is copied here too.
-func (l *hopLog) watch(complete func([]hopResult) bool) func([]hopResult) bool {
-	return func(rs []hopResult) bool {
-		l.mu.Lock()
-		l.rs = append(l.rs[:0], rs...)
-		l.mu.Unlock()
-		return complete(rs)
-	}
-}
-
-func (l *hopLog) snapshot() []hopResult {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]hopResult(nil), l.rs...)
-}
-
-// gapRetry is what the second probes heard, indexed like their TTLs.
-type gapRetry struct {
-	portTTLs, ctlTTLs []int
-	port, ctl         []hopResult
-}
-
-// retryGap asks again, once, at the TTLs where the port's trace is silent
-// but the control's trace went on (gapTTLs), port and control at once. A
-// lost or late time-exceeded (a busy router or prober, ICMP rate limits on
-// real routers) would otherwise read as a filter in the path and send the
-// on-call to the wrong firewall; a real path filter is still silent the
-// second time.
-//
-// It starts once the control trace is over and the port's trace has either
-// ended (portDone) or had a few of the round trips the traces showed (at
-// least a fifth of MinWait) to answer where the control did, and listens as
-// long as the first round (primary, the port trace's context) does, or that
-// long again if longer.
-// So a path filter costs no extra time when the control ends early, as it
-// does when the target answers ICMP; only a retry that starts after the
-// first round adds its own wait.
-func (p *Prober) retryGap(ctx, primary context.Context, portDone <-chan struct{}, target netip.Addr, portBy, ctlBy func(int) pendingHop, portLog *hopLog, ctlRS []hopResult) gapRetry {
-	// The round trips the traces showed include this process's own
-	// scheduling delay, so a loaded prober waits longer, not less.
-	wait := func() time.Duration {
-		return max(p.cfg.MinWait/5, 4*slowestAnswer(portLog.snapshot(), ctlRS))
-	}
-	pause := time.NewTimer(wait())
-	select {
-	case <-pause.C:
-	case <-portDone:
-		// The port's trace is over: its answers are all in.
-		pause.Stop()
-	case <-ctx.Done():
-		pause.Stop()
-		return gapRetry{}
-	}
-	g := gapRetry{}
-	g.portTTLs, g.ctlTTLs = gapTTLs(portLog.snapshot(), ctlRS, target)
-	if len(g.portTTLs) == 0 {
-		return gapRetry{}
-	}
-	ownEnd := time.Now().Add(wait())
-	end := ownEnd
-	if d, ok := primary.Deadline(); ok && d.After(end) {
-		end = d
-	}
-	rctx, cancel := context.WithDeadline(ctx, end)
-	defer cancel()
-	go func() {
-		// Stop with the first round (deadline, limit or abort) but
-		// never before this round's own wait.
-		<-primary.Done()
-		t := time.NewTimer(time.Until(ownEnd))
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-rctx.Done():
-		}
-		cancel()
-	}()
-	var wg sync.WaitGroup
-	run := func(ttls []int, by func(int) pendingHop, out *[]hopResult) {
-		if len(ttls) == 0 {
-			return
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer catch(func(error) { *out = nil })
-			*out = runProbes(rctx, ttls, end, by, allAnswered)
-		}()
-	}
-	run(g.portTTLs, portBy, &g.port)
-	run(g.ctlTTLs, ctlBy, &g.ctl)
-	wg.Wait()
-	return g
-}
-
-// abort stops the traces for good: the verdict does not need them.
-func (j *traceJob) abort() { j.abortAll() }
-
-// limit ends the traces at t at the latest.
-func (j *traceJob) limit(t time.Time) {
-	time.AfterFunc(time.Until(t), j.cancel)
-}
-
-func (j *traceJob) wait() (*Trace, *Trace) {
-	<-j.done
-	return j.trace, j.ctl
-}
-
-// controlPort picks another commonly open port for a TCP control trace.
+// controlPort picks another commonly open port for a TCP control probe.
 func controlPort(port int) int {
 	if port == 443 {
 		return 80
 	}
 	return 443
+}
+
+// evidence turns the path questions into the report's traces: the port's
+// SYNs at each TTL asked (trace), the control probes (control_trace), and
+// what frames them (path).
+func (g gathered) evidence(addr netip.Addr, port int) (*Trace, *Trace, *PathEvidence) {
+	if g.loc == nil {
+		return nil, nil, nil
+	}
+	target := addr.Unmap()
+	tr := &Trace{Proto: "tcp", Port: port, Hops: []Hop{}}
+	var ctl *Trace
+	for _, h := range g.loc.hops {
+		if h.portAsks > 0 || h.port.answered {
+			hop := Hop{TTL: h.ttl, Reach: h.reach, Asks: h.portAsks, RateLimited: h.rateLimited}
+			if h.port.answered {
+				hop.Address, hop.RTTMS, hop.ICMP = addrString(h.port.addr), ms(h.port.rtt), h.port.kind
+				if h.port.terminal && h.port.addr == target {
+					tr.Reached = true
+				}
+			} else if h.router.IsValid() {
+				hop.Router = h.router.String()
+			}
+			tr.Hops = append(tr.Hops, hop)
+		}
+		if h.ctlAsks > 0 {
+			if ctl == nil {
+				ctl = &Trace{Proto: "icmp", Hops: []Hop{}}
+				if g.loc.ctlName != "ICMP echo" {
+					ctl.Proto, ctl.Port = "tcp", controlPort(port)
+				}
+			}
+			hop := Hop{TTL: h.ttl, Asks: h.ctlAsks}
+			if h.ctl.answered {
+				hop.Address, hop.RTTMS, hop.ICMP = addrString(h.ctl.addr), ms(h.ctl.rtt), h.ctl.kind
+				if h.ctl.terminal && h.ctl.addr == target {
+					ctl.Reached = true
+				}
+			}
+			ctl.Hops = append(ctl.Hops, hop)
+		}
+	}
+	var path *PathEvidence
+	if g.out.Reason == ReasonNoResponse {
+		path = &PathEvidence{HostHops: g.loc.hostHops, HostHopsBy: g.loc.hostHopsBy, SYNs: g.syns, Control: g.loc.ctlName, HostRateLimited: g.hostLimited}
+	}
+	return tr, ctl, path
 }

@@ -37,6 +37,8 @@ func HintsFor(d Diagnosis, e Evidence) []Hint {
 		hs = c.networkUnreachable()
 	case VerdictDNSError:
 		hs = c.dnsError()
+	case VerdictInconclusive:
+		hs = c.inconclusive()
 	}
 	if hs == nil {
 		hs = []Hint{}
@@ -295,6 +297,34 @@ func (c hintCtx) hostFirewall(rejected bool) []Hint {
 		})
 		if c.isPublic {
 			hs = append(hs, c.portForward())
+		}
+	}
+	return hs
+}
+
+// inconclusive says how to settle a silent port whose deciding probe went
+// unanswered: ask again once the routers' ICMP budget refilled, look from
+// the host itself, and what each outcome would mean.
+func (c hintCtx) inconclusive() []Hint {
+	hs := []Hint{{
+		Text: "Routers send about one ICMP error per second to each source (many fewer on some hardware): check again in a few seconds, with the trace, to give the silent hop a refilled budget:",
+		Commands: []string{
+			"sleep 10; portcheck check --trace " + c.hostPort(c.addr),
+		},
+	}, {
+		Text: fmt.Sprintf("Settle it from the host: see whether SYNs to port %d arrive and which rule counts them (the portcheck agent does both):", c.port),
+		Commands: []string{
+			fmt.Sprintf("sudo portcheck agent --port %d", c.port),
+			fmt.Sprintf("sudo tcpdump -ni any 'tcp dst port %d and tcp[tcpflags] & tcp-syn != 0' -c 5", c.port),
+			fmt.Sprintf("sudo %s -L INPUT -v -n --line-numbers", c.iptables()),
+		},
+	}}
+	for _, v := range c.d.Likely {
+		if v == VerdictRejectedByHost {
+			hs = append(hs, Hint{
+				Text:     "If the host's rules REJECT the port, the silence was the host's own ICMP rate limit; look for the rule:",
+				Commands: []string{fmt.Sprintf("sudo %s -L INPUT -v -n --line-numbers | grep -i reject", c.iptables())},
+			})
 		}
 	}
 	return hs

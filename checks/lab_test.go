@@ -203,9 +203,9 @@ func TestLab(t *testing.T) {
 		{name: "closed", addr: a.Server, port: p.Closed, verdict: VerdictClosed, reason: ReasonReset, reportedBy: a.Server},
 		{name: "loopback_only_listener", addr: a.Server, port: p.Loopback, verdict: VerdictClosed, reason: ReasonReset, reportedBy: a.Server},
 		{name: "host_reject_port_unreachable", addr: a.Server, port: p.HostReject, verdict: VerdictRejectedByHost,
-			reason: ReasonICMPPortUnreachable, reportedBy: a.Server, lastHop: hop(a.ServerHopsV4, a.Server)},
+			reason: ReasonICMPPortUnreachable, reportedBy: a.Server},
 		{name: "host_reject_admin_prohibited", addr: a.Server, port: p.HostAdmin, verdict: VerdictRejectedByHost,
-			reason: ReasonICMPAdminProhibited, reportedBy: a.Server, lastHop: hop(a.ServerHopsV4, a.Server)},
+			reason: ReasonICMPAdminProhibited, reportedBy: a.Server},
 		{name: "host_drop", addr: a.Server, port: p.HostDrop, verdict: VerdictFilteredAtHost,
 			reason: ReasonNoResponse, lastHop: hop(2, a.R2), check: func(t *testing.T, r Report) {
 				// The client namespace allows ping sockets: the default
@@ -230,7 +230,7 @@ func TestLab(t *testing.T) {
 		{name: "router_drop", addr: a.Server, port: p.PathDrop, verdict: VerdictFilteredInPath,
 			reason: ReasonNoResponse, lastHop: hop(1, a.R1)},
 		{name: "router_reject_admin_prohibited", addr: a.Server, port: p.PathAdmin, verdict: VerdictRejectedInPath,
-			reason: ReasonICMPAdminProhibited, reportedBy: a.R2, lastHop: hop(a.ServerHopsV4, a.R2)},
+			reason: ReasonICMPAdminProhibited, reportedBy: a.R2, lastHop: &Hop{Address: a.R2.String()}},
 		{name: "dead_host", addr: a.Dead, port: p.HTTP, verdict: VerdictHostUnreachable,
 			reason: ReasonICMPHostUnreachable, reportedBy: a.R2, lastHop: &Hop{Address: a.R2.String()}},
 		{name: "no_route", addr: a.NoRoute, port: p.HTTP, verdict: VerdictNetworkUnreachable, reason: ReasonNoRoute},
@@ -247,9 +247,9 @@ func TestLab(t *testing.T) {
 		{name: "v6_router_drop", addr: a.Server6, port: p.PathDrop, verdict: VerdictFilteredInPath,
 			reason: ReasonNoResponse, lastHop: hop(1, a.R16)},
 		{name: "v6_host_reject", addr: a.Server6, port: p.HostReject, verdict: VerdictRejectedByHost,
-			reason: ReasonICMPPortUnreachable, reportedBy: a.Server6, lastHop: hop(3, a.Server6)},
+			reason: ReasonICMPPortUnreachable, reportedBy: a.Server6},
 		{name: "v6_router_reject", addr: a.Server6, port: p.PathAdmin, verdict: VerdictRejectedInPath,
-			reason: ReasonICMPAdminProhibited, reportedBy: a.R26, lastHop: hop(3, a.R26)},
+			reason: ReasonICMPAdminProhibited, reportedBy: a.R26, lastHop: &Hop{Address: a.R26.String()}},
 	}
 	// Not parallel: it runs alone, before the scenarios below are released.
 	t.Run("range_1_65535", func(t *testing.T) { labRange(t, lab) })

@@ -43,7 +43,7 @@ func (p *Prober) CheckMany(ctx context.Context, reqs []Request, onReport func(Re
 		key := hostKey(r)
 		hs := hosts[key]
 		if hs == nil {
-			hs = &hostState{traces: map[string]*traceFuture{}}
+			hs = &hostState{}
 			hosts[key] = hs
 		}
 		m := mode
@@ -121,19 +121,20 @@ type hostState struct {
 
 	pingOnce sync.Once
 	ping     *pingRun
+	warmOnce sync.Once // the path to the host asked about once (locator.touch)
 
 	mu         sync.Mutex
 	rtt        time.Duration // smallest RTT a connect to this host showed
 	fullListen bool          // one silent port has claimed the full deadline
-	traces     map[string]*traceFuture
-	perPort    map[string]int // own traces given so far, by outcome
+	own        int           // silent ports asking their own path questions besides the representative
+	shared     *locateFuture // the representative's answer for the rest
 }
 
-// ownTracesPerOutcome: the first ports with one outcome get their own
-// traces (a few filtered ports are often filtered in different places);
-// past that they share, so a host that drops everything costs a few traces,
-// not 65535.
-const ownTracesPerOutcome = 8
+// ownLocates: the first silent ports of a host ask their own path questions
+// (a few filtered ports are often filtered in different places); past that
+// they share the first one's, so a host that drops everything costs the
+// routers a few ICMP errors, not 65535.
+const ownLocates = 8
 
 func (h *hostState) resolve(ctx context.Context, r Resolver, req Request) ([]netip.Addr, ResolveResult) {
 	h.resolveOnce.Do(func() { h.addrs, h.res = resolve(ctx, r, req) })
@@ -180,39 +181,57 @@ func (h *hostState) stopPing() {
 	}
 }
 
-// traceFuture is one shared trace result.
-type traceFuture struct {
-	done       chan struct{}
-	trace, ctl *Trace
+// locateFuture is the representative silent port's path answer.
+type locateFuture struct {
+	done chan struct{}
+	res  located
+	ok   bool // false: the representative was not silent after all
 }
 
-// traceFor runs run for the first ports of each outcome (reason + who
-// answered), then hands the first one's traces to the rest.
-func (h *hostState) traceFor(o tcpOutcome, run func() (*Trace, *Trace)) (*Trace, *Trace) {
-	key := string(o.Reason) + "|" + addrString(o.From)
-	h.mu.Lock()
-	if h.perPort == nil {
-		h.perPort = map[string]int{}
-	}
-	if h.perPort[key] < ownTracesPerOutcome {
-		h.perPort[key]++
-		if h.perPort[key] > 1 { // the first one is the shared representative
+// locateFor runs run for the first silent ports of the host, then hands
+// the first one's answer to the rest. A port whose connect answers after
+// all (ctx cancelled) gives its place back, and if it was the
+// representative the next silent port takes over.
+func (h *hostState) locateFor(ctx context.Context, run func() located) located {
+	for {
+		h.mu.Lock()
+		f := h.shared
+		if f == nil {
+			f = &locateFuture{done: make(chan struct{})}
+			h.shared = f
 			h.mu.Unlock()
-			return run()
+			res := run()
+			if ctx.Err() != nil {
+				h.mu.Lock()
+				if h.shared == f {
+					h.shared = nil
+				}
+				h.mu.Unlock()
+			} else {
+				f.res, f.ok = res, true
+			}
+			close(f.done)
+			return res
+		}
+		if h.own < ownLocates-1 {
+			h.own++
+			h.mu.Unlock()
+			res := run()
+			if ctx.Err() != nil {
+				h.mu.Lock()
+				h.own--
+				h.mu.Unlock()
+			}
+			return res
+		}
+		h.mu.Unlock()
+		select {
+		case <-f.done:
+			if f.ok {
+				return f.res
+			}
+		case <-ctx.Done():
+			return located{}
 		}
 	}
-	f, ok := h.traces[key]
-	if !ok {
-		f = &traceFuture{done: make(chan struct{})}
-		h.traces[key] = f
-	}
-	h.mu.Unlock()
-	if !ok {
-		func() {
-			defer close(f.done)
-			f.trace, f.ctl = run()
-		}()
-	}
-	<-f.done
-	return f.trace, f.ctl
 }

@@ -32,11 +32,17 @@ type Config struct {
 	// max(MinWait, 4*RTT) once the host answered ping. Default 250ms.
 	MinWait time.Duration
 	// SilentWait is how long a silent connect waits for a first ping reply
-	// before traces start alongside it. Default 1s.
+	// before a discovery of the path starts alongside it. Default 1s.
 	SilentWait time.Duration
-	MaxTTL     int  // traces go this far; default 30
-	PingCount  int  // echo requests per host; default 3
-	NoPing     bool // skip ICMP echo entirely
+	// ReaskWindow is the longest a silent port is listened to, and its
+	// path re-asked, before its verdict: long enough for a router's late
+	// host-unreachable (its ARP gives up after ~3 s) and for rate-limited
+	// routers to refill an ICMP token for a second and third ask.
+	// Default 3.5s (never past Timeout).
+	ReaskWindow time.Duration
+	MaxTTL      int  // traces go this far; default 30
+	PingCount   int  // echo requests per host; default 3
+	NoPing      bool // skip ICMP echo entirely
 	// PingUnprivileged uses an unprivileged ICMP socket even when raw
 	// sockets are allowed (needs net.ipv4.ping_group_range).
 	PingUnprivileged bool
@@ -59,9 +65,16 @@ type Config struct {
 // Prober runs the troubleshooting chain: resolve, connect (with ICMP
 // detail), ping, trace and banner, then Diagnose.
 type Prober struct {
-	cfg    Config
-	rawOK  bool // may open raw ICMP sockets (pro-bing privileged mode)
-	margin time.Duration
+	cfg     Config
+	rawOK   bool // may open raw ICMP sockets (pro-bing privileged mode)
+	icmpCtl bool // may send TTL-limited ICMP echo as the control probe (ping sockets)
+	margin  time.Duration
+	// budget and paths are shared by every check this Prober runs (a
+	// CLI run's ports, a worker's concurrent jobs): what one check spent
+	// of a router's ICMP budget, or learned of a path, the next one knows.
+	budget *icmpBudget
+	paths  *pathCache
+	lag    answerLag
 }
 
 // NewProber builds a Prober.
@@ -78,6 +91,9 @@ func NewProber(cfg Config) *Prober {
 	if cfg.SilentWait <= 0 {
 		cfg.SilentWait = time.Second
 	}
+	if cfg.ReaskWindow <= 0 {
+		cfg.ReaskWindow = 3500 * time.Millisecond
+	}
 	if cfg.MaxTTL <= 0 {
 		cfg.MaxTTL = 30
 	}
@@ -93,22 +109,17 @@ func NewProber(cfg Config) *Prober {
 	// Keep a slice of the deadline to diagnose and talk to the service.
 	margin := min(cfg.Timeout/20, 150*time.Millisecond)
 	rawOK := canRawICMP() && !cfg.PingUnprivileged && (cfg.PingPrivileged || !canPingSocket())
-	return &Prober{cfg: cfg, rawOK: rawOK, margin: margin}
-}
-
-// adaptive is how long to wait for an answer given a measured RTT: a few
-// round trips, never below the floor.
-func (p *Prober) adaptive(rtt time.Duration) time.Duration {
-	return max(p.cfg.MinWait, 4*rtt)
+	return &Prober{cfg: cfg, rawOK: rawOK, icmpCtl: canPingSocket(), margin: margin,
+		budget: newICMPBudget(nil), paths: newPathCache(nil)}
 }
 
 // traceMode says when the traces run.
 type traceMode int
 
 const (
-	traceAuto   traceMode = iota // when the verdict needs them
-	traceAlways                  // Request.Trace
-	traceShared                  // CheckMany ranges: one trace per host and outcome
+	traceAuto   traceMode = iota // path questions for a silent port only
+	traceAlways                  // Request.Trace: a paced trace to the host too
+	traceShared                  // CheckMany ranges: the first silent ports ask, the rest share
 )
 
 // Check runs the chain for one port and always returns a Report.
@@ -176,7 +187,8 @@ func (p *Prober) check(ctx context.Context, req Request, hs *hostState, mode tra
 	g := p.gather(ctx, req, addr, pr, hs, mode, start)
 
 	ev.Connect = connectResult(addr, g.out)
-	ev.Service, ev.Trace, ev.ControlTrace = g.svc, g.trace, g.ctl
+	ev.Service = g.svc
+	ev.Trace, ev.ControlTrace, ev.Path = g.evidence(addr, req.Port)
 	if len(others) > 0 {
 		rep.Others = p.collectOthers(ctx, addrs[1:], others, start)
 	}
@@ -238,8 +250,8 @@ func (p *Prober) collectOthers(ctx context.Context, addrs []netip.Addr, as []*tc
 func (p *Prober) finish(rep *Report, ev Evidence) {
 	d := Diagnose(ev)
 	rep.Verdict, rep.Reason, rep.ReportedBy, rep.LastHop = d.Verdict, d.Reason, d.ReportedBy, d.LastHop
-	rep.Summary, rep.Hints = d.Summary, d.Hints
-	rep.Service, rep.Ping, rep.Connect, rep.ControlTrace = ev.Service, ev.Ping, ev.Connect, ev.ControlTrace
+	rep.Summary, rep.Hints, rep.Confidence, rep.Likely = d.Summary, d.Hints, d.Confidence, d.Likely
+	rep.Service, rep.Ping, rep.Connect, rep.ControlTrace, rep.Path = ev.Service, ev.Ping, ev.Connect, ev.ControlTrace, ev.Path
 	if ev.Trace != nil {
 		rep.Trace = ev.Trace.Hops
 	}

@@ -23,6 +23,42 @@ const (
 	VerdictHostUnreachable    Verdict = "host_unreachable"    // ICMP host-unreachable, or nothing answers at all
 	VerdictNetworkUnreachable Verdict = "network_unreachable" // no route, locally or at a router
 	VerdictDNSError           Verdict = "dns_error"           // the name does not resolve
+	// VerdictInconclusive: the probe that decides went unanswered (a
+	// router rate-limiting its ICMP, or one that sends none) or the
+	// evidence contradicts itself. Report.Likely lists what it may be.
+	VerdictInconclusive Verdict = "inconclusive"
+)
+
+// Confidence says how firmly the evidence supports a verdict.
+type Confidence string
+
+const (
+	// ConfidenceHigh: an answer that names the cause (a SYN-ACK, a reset,
+	// an ICMP error and its sender), or a silent port whose deciding
+	// path question was answered.
+	ConfidenceHigh Confidence = "high"
+	// ConfidenceMedium: a silent port placed by weaker evidence (the host
+	// answers ping, but the path was not asked).
+	ConfidenceMedium Confidence = "medium"
+	// ConfidenceLow: a reading of silence that other causes fit as well.
+	ConfidenceLow Confidence = "low"
+)
+
+// Reach says how far a silent port's SYNs were shown to get at one hop.
+type Reach string
+
+const (
+	// ReachYes: a TTL-limited SYN to the port expired at this hop (its
+	// router sent time-exceeded) or was answered there.
+	ReachYes Reach = "reached"
+	// ReachNo: TTL-limited SYNs to the port went unanswered at this hop
+	// while a control probe expiring at the same hop was answered, and
+	// again after that answer's ICMP token had been refilled: the port is
+	// dropped before this hop.
+	ReachNo Reach = "not_reached"
+	// ReachUnknown: silent to the port's and the control's probes alike
+	// (a router that sends no ICMP, or one out of ICMP tokens).
+	ReachUnknown Reach = "unknown"
 )
 
 // Reason is the nmap-like word for what the connect attempt saw.
@@ -85,6 +121,17 @@ type Hop struct {
 	Address string  `json:"address,omitempty"` // empty: no answer at this TTL
 	RTTMS   float64 `json:"rtt_ms,omitempty"`
 	ICMP    string  `json:"icmp,omitempty"` // "time-exceeded", "syn-ack", "reset", "port-unreachable", "admin-prohibited", ...
+	// The fields below describe the path questions asked for a silent
+	// port (Report.Path); they are empty in a plain trace.
+	Reach Reach `json:"reach,omitempty"` // how far the port's SYNs got at this hop
+	Asks  int   `json:"asks,omitempty"`  // probes sent at this TTL
+	// Router is who sits at this TTL when this trace's own probe was not
+	// answered there: known from a control probe or an earlier check.
+	Router string `json:"router,omitempty"`
+	// RateLimited: the router at this TTL answered before (this check or
+	// one a moment ago) and was silent to every probe since: it is out of
+	// ICMP tokens, not filtering.
+	RateLimited bool `json:"rate_limited,omitempty"`
 }
 
 // Trace is a traceroute toward one port (Proto "tcp") or a control trace
@@ -108,6 +155,36 @@ func (t *Trace) LastAnswered() *Hop {
 		}
 	}
 	return nil
+}
+
+// PathEvidence is what the path questions established for a silent port:
+// the host's distance and how it is known, the SYNs the connect sent, and
+// the control probe used. The per-hop answers are in the traces.
+type PathEvidence struct {
+	HostHops   int    `json:"host_hops,omitempty"`    // TTL at which the host answers; 0 unknown
+	HostHopsBy string `json:"host_hops_by,omitempty"` // how that is known, e.g. "the ping reply's TTL"
+	SYNs       int    `json:"syns"`                   // SYNs the connect sent (the first and the kernel's retransmissions)
+	Control    string `json:"control,omitempty"`      // the control probe: "ICMP echo" or "TCP/443"
+	// HostRateLimited: the host had spent its ICMP budget on this process
+	// moments before, so its silence may be a reject it could not send.
+	HostRateLimited bool `json:"host_rate_limited,omitempty"`
+}
+
+// hop returns the hop at ttl, or nil.
+func (t *Trace) hop(ttl int) *Hop {
+	for i := range t.hopsOrNil() {
+		if t.Hops[i].TTL == ttl {
+			return &t.Hops[i]
+		}
+	}
+	return nil
+}
+
+func (t *Trace) hopsOrNil() []Hop {
+	if t == nil {
+		return nil
+	}
+	return t.Hops
 }
 
 // TLSInfo is what a TLS handshake showed.
@@ -141,6 +218,7 @@ type Evidence struct {
 	Trace        *Trace         `json:"trace,omitempty"`         // toward the port
 	ControlTrace *Trace         `json:"control_trace,omitempty"` // ICMP echo or another port, when the port's trace died early
 	Service      *Service       `json:"service,omitempty"`
+	Path         *PathEvidence  `json:"path,omitempty"` // a silent port's path questions
 }
 
 // Hint is one remediation step: a sentence and the commands to paste.
@@ -151,12 +229,14 @@ type Hint struct {
 
 // Diagnosis is the output of Diagnose.
 type Diagnosis struct {
-	Verdict    Verdict `json:"verdict"`
-	Reason     Reason  `json:"reason"`
-	ReportedBy string  `json:"reported_by,omitempty"`
-	LastHop    *Hop    `json:"last_hop,omitempty"`
-	Summary    string  `json:"summary"`
-	Hints      []Hint  `json:"hints"`
+	Verdict    Verdict    `json:"verdict"`
+	Reason     Reason     `json:"reason"`
+	ReportedBy string     `json:"reported_by,omitempty"`
+	LastHop    *Hop       `json:"last_hop,omitempty"`
+	Summary    string     `json:"summary"`
+	Hints      []Hint     `json:"hints"`
+	Confidence Confidence `json:"confidence"`
+	Likely     []Verdict  `json:"likely,omitempty"` // for inconclusive: the verdicts the evidence leaves open
 }
 
 // Report is one checked port: the JSON contract of `portcheck check --json`
@@ -180,6 +260,9 @@ type Report struct {
 	Others       []ConnectResult `json:"others,omitempty"` // connect outcomes on the host's other addresses
 	Summary      string          `json:"summary"`
 	Hints        []Hint          `json:"hints"`
+	Confidence   Confidence      `json:"confidence"`
+	Likely       []Verdict       `json:"likely,omitempty"` // for inconclusive: the verdicts the evidence leaves open
+	Path         *PathEvidence   `json:"path,omitempty"`   // a silent port's path questions (the hops are in trace / control_trace)
 	ElapsedMS    int64           `json:"elapsed_ms"`
 	Vantage      string          `json:"vantage,omitempty"`
 	Error        string          `json:"error,omitempty"` // a probe failed internally; the verdict may be incomplete
