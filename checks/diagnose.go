@@ -184,12 +184,15 @@ func filtered(d *Diagnosis, e Evidence, ep string) {
 			upTo = fmt.Sprintf("TTL-limited SYNs to port %%[1]d get as far as %s", router(reachedHop, reachedTo))
 		}
 		where := fmt.Sprintf("between hop %d and hop %d", reachedTo, H-1)
-		if reachedTo == 0 {
+		switch {
+		case H-1 == 1:
 			where = "before hop 1 answers (this machine's own firewall, or an ingress filter on the first router)"
-		} else if reachedTo == H-2 {
+		case reachedTo == 0:
+			where = fmt.Sprintf("before hop %d", H-1)
+		case reachedTo == H-2:
 			where = fmt.Sprintf("right after hop %d", reachedTo)
 		}
-		d.Summary = fmt.Sprintf(upTo+", never to %[2]s, which answered a %[3]s probe and stayed silent to port %[1]d after its ICMP budget refilled: a network firewall (or the ISP) drops port %[1]d %[4]s. %[5]s.", e.Port, router(dec, H-1), control, where, capitalize(ping))
+		d.Summary = fmt.Sprintf(upTo+", never to %[2]s, which answered an %[3]s probe sent right behind a SYN to port %[1]d that it never answered: a network firewall (or the ISP) drops port %[1]d %[4]s. %[5]s.", e.Port, router(dec, H-1), control, where, capitalize(ping))
 	default:
 		d.Verdict, d.Confidence = VerdictInconclusive, ConfidenceLow
 		d.Likely = []Verdict{VerdictFilteredAtHost, VerdictFilteredInPath}
@@ -200,7 +203,7 @@ func filtered(d *Diagnosis, e Evidence, ep string) {
 			asked = fmt.Sprintf("answered none of %d TTL-limited SYNs to port %d", dec.Asks, e.Port)
 			if c := ctlHop(H - 1); c != nil && c.Asks > 0 {
 				if c.Address != "" {
-					asked += fmt.Sprintf(", though it answered a %s probe (no time was left to ask the port again after its ICMP budget refilled)", control)
+					asked += fmt.Sprintf(", though it answered one of %d %s probes, never one sent right behind a SYN to the port (so the SYNs' silence may be its rate limit)", c.Asks, control)
 				} else {
 					asked += fmt.Sprintf(" nor %d %s probes", c.Asks, control)
 				}

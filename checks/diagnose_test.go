@@ -1,6 +1,7 @@
 package checks
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -22,8 +23,6 @@ func TestDiagnose(t *testing.T) {
 	}
 	portTrace := func(addrs ...string) *Trace { return &Trace{Proto: "tcp", Hops: hops(addrs...)} }
 	reached := func(addrs ...string) *Trace { return &Trace{Proto: "icmp", Hops: hops(addrs...), Reached: true} }
-	ctlDies := func(addrs ...string) *Trace { return &Trace{Proto: "icmp", Hops: hops(addrs...)} }
-	pingOK := &PingResult{Sent: 3, Received: 3, RTTMS: 0.1}
 	pingNone := &PingResult{Sent: 3}
 
 	tests := []struct {
@@ -64,39 +63,6 @@ func TestDiagnose(t *testing.T) {
 			verdict: VerdictNetworkUnreachable, summary: "This machine has no route"},
 		{name: "routing loop", ev: Evidence{Port: 80, Connect: conn(ReasonICMPTimeExceeded, r2, &ICMP{Type: 11, From: r2})},
 			verdict: VerdictNetworkUnreachable, reportedBy: r2, summary: "routing loop"},
-		{name: "drop at host: trace reaches the hop before, control reaches target", ev: Evidence{Port: 7003, Connect: conn(ReasonNoResponse, "", nil), Ping: pingOK, Trace: portTrace(r1, r2, ""), ControlTrace: reached(r1, r2, target)},
-			verdict: VerdictFilteredAtHost, lastHopTTL: 2, summary: "host's firewall"},
-		{name: "drop in path: port dies at hop 2, ICMP reaches target at 3", ev: Evidence{Port: 7004, Connect: conn(ReasonNoResponse, "", nil), Ping: pingOK, Trace: portTrace(r1, ""), ControlTrace: reached(r1, r2, target)},
-			verdict: VerdictFilteredInPath, lastHopTTL: 1, summary: "die after hop 1 (198.18.1.1)"},
-		{name: "drop in path, target ignores ICMP, control goes further", ev: Evidence{Port: 7004, Connect: conn(ReasonNoResponse, "", nil), Ping: pingNone, Trace: portTrace(r1, ""), ControlTrace: ctlDies(r1, r2, "")},
-			verdict: VerdictFilteredInPath, lastHopTTL: 1, summary: "ICMP goes on to hop 2"},
-		{name: "drop at first hop", ev: Evidence{Port: 7004, Connect: conn(ReasonNoResponse, "", nil), Ping: pingOK, Trace: portTrace(""), ControlTrace: reached(r1, r2, target)},
-			verdict: VerdictFilteredInPath, summary: "at the first hop"},
-		{name: "silence, ping answers, no trace", ev: Evidence{Port: 7003, Connect: conn(ReasonNoResponse, "", nil), Ping: pingOK},
-			verdict: VerdictFilteredAtHost, summary: "answers ping"},
-		{name: "unanswered ping alone is not host down when the path shows the host", ev: Evidence{Port: 7003, Connect: conn(ReasonNoResponse, "", nil), Ping: pingNone, Trace: portTrace(r1, r2, ""), ControlTrace: reached(r1, r2, target)},
-			verdict: VerdictFilteredAtHost, lastHopTTL: 2},
-		{name: "nothing answers anything", ev: Evidence{Port: 80, Connect: conn(ReasonNoResponse, "", nil), Ping: pingNone, Trace: portTrace(r1, r2, ""), ControlTrace: ctlDies(r1, r2, "")},
-			verdict: VerdictHostUnreachable, lastHopTTL: 2, summary: "This is a guess"},
-		{name: "nothing at all, no traces", ev: Evidence{Port: 80, Connect: conn(ReasonNoResponse, "", nil), Ping: pingNone},
-			verdict: VerdictHostUnreachable, summary: "guess"},
-		// Ambiguous shapes: a hop silent in both traces, or a control
-		// trace whose lower TTLs went unanswered, is a router that sends
-		// no ICMP (or a lost answer), not a filter in the path.
-		{name: "hop silent in both traces before the target is no filter", ev: Evidence{Port: 7003, Connect: conn(ReasonNoResponse, "", nil), Ping: pingOK, Trace: portTrace(r1, r2, "", ""), ControlTrace: reached(r1, r2, "", target)},
-			verdict: VerdictFilteredAtHost, lastHopTTL: 2, summary: "nothing answers at hop 3 to port probes or to ICMP"},
-		{name: "port trace one hop short, the missing hop silent in the control too", ev: Evidence{Port: 7003, Connect: conn(ReasonNoResponse, "", nil), Ping: pingOK, Trace: portTrace(r1, ""), ControlTrace: reached(r1, "", target)},
-			verdict: VerdictFilteredAtHost, lastHopTTL: 1, summary: "nothing answers at hop 2"},
-		{name: "control hears the target only at a far TTL, its lower TTLs lost", ev: Evidence{Port: 7003, Connect: conn(ReasonNoResponse, "", nil), Ping: pingOK, Trace: portTrace(r1, r2, ""), ControlTrace: reached("", "", "", "", target)},
-			verdict: VerdictFilteredAtHost, lastHopTTL: 2, summary: "hops 3-4"},
-		{name: "nothing before the target answers either trace", ev: Evidence{Port: 7003, Connect: conn(ReasonNoResponse, "", nil), Ping: pingOK, Trace: portTrace(""), ControlTrace: reached("", "", target)},
-			verdict: VerdictFilteredAtHost, summary: "no hop before the target answers"},
-		{name: "control trace entirely silent, ping answers", ev: Evidence{Port: 7003, Connect: conn(ReasonNoResponse, "", nil), Ping: pingOK, Trace: portTrace(r1, r2, ""), ControlTrace: ctlDies("")},
-			verdict: VerdictFilteredAtHost, lastHopTTL: 2, summary: "answers ping"},
-		{name: "a later router answers ICMP past a silent one: in path", ev: Evidence{Port: 7004, Connect: conn(ReasonNoResponse, "", nil), Ping: pingOK, Trace: portTrace(r1, "", ""), ControlTrace: reached(r1, "", "198.18.4.4", target)},
-			verdict: VerdictFilteredInPath, lastHopTTL: 1, summary: "hop 3 (198.18.4.4) answers ICMP"},
-		{name: "control dies too, silent in both past the port's end", ev: Evidence{Port: 7004, Connect: conn(ReasonNoResponse, "", nil), Ping: pingOK, Trace: portTrace(r1, ""), ControlTrace: ctlDies(r1, "")},
-			verdict: VerdictFilteredAtHost, lastHopTTL: 1, summary: "answers ping"},
 		{name: "middlebox answers on the target's behalf", ev: Evidence{Port: 443, Connect: conn(ReasonSynAck, target, nil),
 			Trace: &Trace{Hops: []Hop{{TTL: 1, Address: r1, ICMP: "time-exceeded"}, {TTL: 2, Address: target, ICMP: "syn-ack"}}, Reached: true}, ControlTrace: reached(r1, r2, target)},
 			verdict: VerdictOpen, reportedBy: target, lastHopTTL: 2, summary: "middlebox"},
@@ -119,6 +85,114 @@ func TestDiagnose(t *testing.T) {
 			}
 			if d.Hints == nil {
 				t.Error("hints must be a list, never null")
+			}
+		})
+	}
+}
+
+// TestDiagnoseSilent covers the readings of a silent port from its path
+// questions: where the port's TTL-limited SYNs were shown to get (reach),
+// what the control probe said, and what the budget knew.
+func TestDiagnoseSilent(t *testing.T) {
+	const target, r1, r2 = "198.18.3.10", "198.18.1.1", "198.18.2.2"
+	silent := &ConnectResult{Address: target, Reason: ReasonNoResponse}
+	pingOK := &PingResult{Sent: 3, Received: 3, RTTMS: 0.1}
+	pingNone := &PingResult{Sent: 3}
+	path := func(h int) *PathEvidence {
+		return &PathEvidence{HostHops: h, HostHopsBy: "the ping reply's TTL", SYNs: 2, Control: "ICMP echo"}
+	}
+	yes := func(ttl int, addr string) Hop {
+		return Hop{TTL: ttl, Address: addr, ICMP: "time-exceeded", Reach: ReachYes, Asks: 1}
+	}
+	no := func(ttl int, router string) Hop { return Hop{TTL: ttl, Reach: ReachNo, Asks: 2, Router: router} }
+	unknown := func(ttl int, router string, limited bool) Hop {
+		return Hop{TTL: ttl, Reach: ReachUnknown, Asks: 3, Router: router, RateLimited: limited}
+	}
+	port := func(hs ...Hop) *Trace { return &Trace{Proto: "tcp", Port: 7003, Hops: hs} }
+	ctl := func(hs ...Hop) *Trace { return &Trace{Proto: "icmp", Hops: hs} }
+	ctlOK := func(ttl int, addr string) Hop { return Hop{TTL: ttl, Address: addr, ICMP: "time-exceeded", Asks: 1} }
+	ctlSilent := func(ttl int) Hop { return Hop{TTL: ttl, Asks: 3} }
+
+	tests := []struct {
+		name       string
+		ev         Evidence
+		verdict    Verdict
+		confidence Confidence
+		likely     []Verdict
+		reportedBy string
+		lastHopTTL int
+		summary    []string // fragments the summary must contain
+		not        []string // fragments it must not contain
+	}{
+		{name: "SYN reaches the router before the host", ev: Evidence{Ping: pingOK, Path: path(3), Trace: port(yes(2, r2))},
+			verdict: VerdictFilteredAtHost, confidence: ConfidenceHigh, lastHopTTL: 2,
+			summary: []string{"2 SYNs, a second apart", "expired at hop 2 (198.18.2.2), the router before the host", "answers ping (3 of 3 echo requests)", "host's firewall"}},
+		{name: "SYN stops after hop 1 while hop 2 answers the control", ev: Evidence{Ping: pingOK, Path: path(3), Trace: port(yes(1, r1), no(2, r2)), ControlTrace: ctl(ctlOK(2, r2))},
+			verdict: VerdictFilteredInPath, confidence: ConfidenceHigh, lastHopTTL: 1,
+			summary: []string{"as far as hop 1 (198.18.1.1)", "never to hop 2 (198.18.2.2), which answered an ICMP echo probe", "right after hop 1"}},
+		{name: "dropped before the only router", ev: Evidence{Ping: pingOK, Path: path(2), Trace: port(no(1, r1)), ControlTrace: ctl(ctlOK(1, r1))},
+			verdict: VerdictFilteredInPath, confidence: ConfidenceHigh,
+			summary: []string{"before hop 1 answers"}},
+		{name: "lower hops silent, deciding hop not reached", ev: Evidence{Ping: pingOK, Path: path(4), Trace: port(unknown(1, "", false), unknown(2, "", false), no(3, r2)), ControlTrace: ctl(ctlOK(3, r2))},
+			verdict: VerdictFilteredInPath, confidence: ConfidenceHigh,
+			summary: []string{"before hop 3"}, not: []string{"before hop 1 answers"}},
+		{name: "router before the host rate-limiting: inconclusive", ev: Evidence{Ping: pingOK, Path: path(3), Trace: port(yes(1, r1), unknown(2, r2, true)), ControlTrace: ctl(ctlSilent(2))},
+			verdict: VerdictInconclusive, confidence: ConfidenceLow, likely: []Verdict{VerdictFilteredAtHost, VerdictFilteredInPath}, lastHopTTL: 1,
+			summary: []string{"cannot be told", "hop 2 (198.18.2.2)", "rate-limiting", "nor 3 ICMP echo probes"}, not: []string{"answers ICMP at"}},
+		{name: "router that never sends ICMP: inconclusive", ev: Evidence{Ping: pingOK, Path: path(3), Trace: port(yes(1, r1), unknown(2, "", false)), ControlTrace: ctl(ctlSilent(2))},
+			verdict: VerdictInconclusive, confidence: ConfidenceLow, likely: []Verdict{VerdictFilteredAtHost, VerdictFilteredInPath}, lastHopTTL: 1,
+			summary: []string{"sends no ICMP errors at all"}},
+		{name: "control answered, never beside a SYN: inconclusive", ev: Evidence{Ping: pingOK, Path: path(3), Trace: port(unknown(2, r2, false)), ControlTrace: ctl(ctlOK(2, r2))},
+			verdict: VerdictInconclusive, confidence: ConfidenceLow, likely: []Verdict{VerdictFilteredAtHost, VerdictFilteredInPath},
+			summary: []string{"though it answered one of 1 ICMP echo probes"}},
+		{name: "host out of ICMP tokens: maybe a reject", ev: Evidence{Ping: pingOK, Path: &PathEvidence{HostHops: 3, SYNs: 4, HostRateLimited: true}, Trace: port(yes(2, r2))},
+			verdict: VerdictInconclusive, confidence: ConfidenceLow, likely: []Verdict{VerdictRejectedByHost, VerdictFilteredAtHost}, lastHopTTL: 2,
+			summary: []string{"may be a reject"}},
+		{name: "host on this network", ev: Evidence{Ping: pingOK, Path: path(1)},
+			verdict: VerdictFilteredAtHost, confidence: ConfidenceHigh, summary: []string{"no router between"}},
+		{name: "path not asked, ping answers", ev: Evidence{Ping: pingOK},
+			verdict: VerdictFilteredAtHost, confidence: ConfidenceMedium, summary: []string{"answers ping", "not probed"}},
+		{name: "nothing at all", ev: Evidence{Ping: pingNone},
+			verdict: VerdictHostUnreachable, confidence: ConfidenceLow, summary: []string{"no reply to 3 ping echo requests", "This is a guess"}},
+		{name: "host silent to everything, path answers up to hop 2", ev: Evidence{Ping: pingNone, Path: &PathEvidence{SYNs: 4}, Trace: port(yes(1, r1), yes(2, r2), unknown(3, "", false))},
+			verdict: VerdictHostUnreachable, confidence: ConfidenceLow, lastHopTTL: 2,
+			summary: []string{"as far as hop 2 (198.18.2.2)"}, not: []string{"answers ping"}},
+		{name: "a TTL-limited SYN drew the router's reject", ev: Evidence{Ping: pingOK, Path: path(3), Trace: port(yes(1, r1), Hop{TTL: 3, Address: r2, ICMP: "admin-prohibited", Reach: ReachYes, Asks: 1})},
+			verdict: VerdictRejectedInPath, confidence: ConfidenceHigh, reportedBy: r2, lastHopTTL: 3,
+			summary: []string{"Router 198.18.2.2 rejected a TTL-limited SYN", "rate-limits"}},
+		{name: "a TTL-limited SYN drew the host's reject", ev: Evidence{Ping: pingOK, Path: path(3), Trace: port(Hop{TTL: 3, Address: target, ICMP: "port-unreachable", Reach: ReachYes, Asks: 1})},
+			verdict: VerdictRejectedByHost, confidence: ConfidenceHigh, reportedBy: target, lastHopTTL: 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := tt.ev
+			ev.Target, ev.Host, ev.Port, ev.Connect = target+":7003", target, 7003, silent
+			d := Diagnose(ev)
+			if d.Verdict != tt.verdict || d.Confidence != tt.confidence || d.ReportedBy != tt.reportedBy {
+				t.Fatalf("got %s (%s) reported_by %q, want %s (%s) %q: %s", d.Verdict, d.Confidence, d.ReportedBy, tt.verdict, tt.confidence, tt.reportedBy, d.Summary)
+			}
+			if !slices.Equal(d.Likely, tt.likely) {
+				t.Errorf("likely %v, want %v", d.Likely, tt.likely)
+			}
+			gotTTL := 0
+			if d.LastHop != nil {
+				gotTTL = d.LastHop.TTL
+			}
+			if gotTTL != tt.lastHopTTL {
+				t.Errorf("last hop ttl %d, want %d", gotTTL, tt.lastHopTTL)
+			}
+			for _, f := range tt.summary {
+				if !strings.Contains(d.Summary, f) {
+					t.Errorf("summary %q, want it to contain %q", d.Summary, f)
+				}
+			}
+			for _, f := range tt.not {
+				if strings.Contains(d.Summary, f) {
+					t.Errorf("summary %q must not contain %q", d.Summary, f)
+				}
+			}
+			if len(d.Hints) == 0 {
+				t.Error("no hints")
 			}
 		})
 	}

@@ -40,6 +40,7 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 		hasRTT bool
 	)
 	hops, hopsBy := p.paths.hostHops(addr)
+	lateEnd := reaskEnd // how long to wait for late ICMP when nothing ever answered
 	if hs != nil {
 		// Ranges: an RTT any port of this host showed counts like a
 		// ping reply (nmap does the same), and once one port listened
@@ -48,7 +49,7 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 		if r, ok := hs.learnedRTT(); ok {
 			rtt, hasRTT = r, true
 		} else if !hs.claimFullListen() {
-			reaskEnd = earliest(reaskEnd, start.Add(2*p.cfg.SilentWait))
+			lateEnd = earliest(reaskEnd, start.Add(2*p.cfg.SilentWait))
 		}
 		defer func() {
 			if g.out.answered() && g.out.RTT < time.Second {
@@ -70,7 +71,7 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 	if pr != nil {
 		replied = pr.replied
 	}
-	silentAt, locAt := reaskEnd, start.Add(p.cfg.SilentWait)
+	silentAt, locAt := lateEnd, start.Add(p.cfg.SilentWait)
 	timing := func() {
 		if hasRTT {
 			silentAt = earliest(reaskEnd, start.Add(synRetry+p.quick(rtt)))
@@ -108,12 +109,6 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 			if h := pr.pathHops(); h > 0 {
 				hops, hopsBy = h, "the ping reply's TTL"
 				p.paths.noteHostHops(addr, h, hopsBy)
-				if mode == traceShared && hs != nil && h > 1 {
-					hs.warmOnce.Do(func() {
-						l := p.locator(addr, req.Port, start, listenEnd, rtt)
-						go l.touch(context.WithoutCancel(ctx), h-1)
-					})
-				}
 			}
 			timing()
 			if job == nil {
@@ -194,7 +189,7 @@ func (p *Prober) quick(rtt time.Duration) time.Duration {
 // locator builds the path questioner for one port of one address.
 func (p *Prober) locator(addr netip.Addr, port int, start, until time.Time, rtt time.Duration) *locator {
 	dst := addr.Unmap()
-	l := &locator{p: p, dst: dst, port: port, portBy: tcpProbe(dst, port), start: start, until: until, wait: p.quick(rtt)}
+	l := &locator{p: p, dst: dst, port: port, portBy: tcpProbe(dst, port), start: start, until: until, wait: p.quick(rtt), retry: synRetry}
 	if p.icmpCtl {
 		l.ctlBy, l.ctlName = icmpProbe(dst), "ICMP echo"
 	} else {

@@ -48,30 +48,34 @@ type locator struct {
 	start time.Time
 	until time.Time     // no probe is sent, nor listened to, past this
 	wait  time.Duration // how long an answer may take: a few round trips
+	retry time.Duration // the connect's SYN retransmission period (synRetry; tests shrink it)
 }
 
 type askEvent struct {
-	ctl bool
-	r   hopResult
-	key string
-	at  time.Time
+	ctl   bool
+	round int
+	r     hopResult
+	key   string
+	at    time.Time
 }
 
 // maxAsks bounds the probes one question sends.
-const maxAsks = 8
+const maxAsks = 12
 
 // ask settles whether a SYN to the port reaches hop ttl:
 //
-//   - a time-exceeded from that hop to the port's SYN: reached;
-//   - silence to the port's SYN, then a control probe expiring at the same
-//     hop answered, then the port's SYN silent again once that answer's
-//     token has been refilled: not reached (the port is dropped before it,
-//     and the hop answers, so the silence is not its rate limit);
-//   - silence to both, asked again after a refill until the window closes:
-//     unknown (a router that sends no ICMP, or one rate-limiting it).
+//   - a time-exceeded from that hop to a SYN to the port: reached;
+//   - a SYN to the port and, right behind it on the same path, a control
+//     probe expiring at the same hop: when the control is answered and the
+//     SYN is not, the SYN never got there (had it, the hop would have spent
+//     its token on it first, a few microseconds earlier): not reached;
+//   - both silent: the hop has no token (or sends no ICMP at all), so ask
+//     again once the budget says it has one, right after one of the
+//     connect's SYN retransmissions; when the window closes: unknown.
 //
-// Without a control (rounds > 0) the port is asked up to rounds times, a
-// refill apart, and silence stays unknown.
+// The first round sends the SYN alone: when it is answered (the common
+// case: the port's packets reach the hop) the hop spends one token, not
+// two. Without a control the SYN is asked up to rounds times.
 func (l *locator) ask(ctx context.Context, ttl int, withControl bool, rounds int) hopAnswer {
 	a := hopAnswer{ttl: ttl, reach: ReachUnknown}
 	if r, ok := l.p.paths.router(l.dst, ttl); ok {
@@ -87,7 +91,7 @@ func (l *locator) ask(ctx context.Context, ttl int, withControl bool, rounds int
 	}()
 	key := func() string { return budgetKey(a.router, l.dst, ttl) }
 	sent := 0
-	send := func(ctl bool) bool {
+	send := func(ctl bool, round int) bool {
 		if sent >= maxAsks || ctx.Err() != nil {
 			return false
 		}
@@ -101,6 +105,9 @@ func (l *locator) ask(ctx context.Context, ttl int, withControl bool, rounds int
 				return false
 			}
 		}
+		if dbg {
+			fmt.Fprintf(os.Stderr, "DBG %s:%d ttl=%d ctl=%v send key=%s at=%v\n", l.dst, l.port, ttl, ctl, k, time.Since(l.start))
+		}
 		by := l.portBy
 		if ctl {
 			by = l.ctlBy
@@ -108,13 +115,10 @@ func (l *locator) ask(ctx context.Context, ttl int, withControl bool, rounds int
 		} else {
 			a.portAsks++
 		}
-		if dbg {
-			fmt.Fprintf(os.Stderr, "DBG %s:%d ttl=%d ctl=%v send key=%s at=%v\n", l.dst, l.port, ttl, ctl, k, time.Since(l.start))
-		}
 		h := by(ttl)
 		// Closed before the kernel would retransmit it: a re-ask is this
 		// loop's decision, paced by the budget, never an accident.
-		h.setDeadline(earliest(l.until, time.Now().Add(synRetry-10*time.Millisecond)))
+		h.setDeadline(earliest(l.until, time.Now().Add(l.retry-l.retry/100)))
 		open = append(open, h)
 		sent++
 		go func() {
@@ -123,119 +127,93 @@ func (l *locator) ask(ctx context.Context, ttl int, withControl bool, rounds int
 				defer catch(func(err error) { r = hopResult{fatal: err} })
 				r = h.wait()
 			}()
-			ev <- askEvent{ctl: ctl, r: r, key: k, at: time.Now()}
+			ev <- askEvent{ctl: ctl, round: round, r: r, key: k, at: time.Now()}
 		}()
 		return true
 	}
-	var (
-		nextPort  = time.Now() // when to send the port's SYN next (zero: not planned)
-		nextCtl   time.Time    // when to send the control next
-		windowEnd time.Time    // when this round's probes have had their time
-		// lifeAt is when the hop last answered anything (this question's
-		// control, or another probe the path cache remembers): a port ask
-		// sent a refill after it that stays silent shows the port does not
-		// get there, not that the hop is out of tokens.
-		lifeAt    = a.seenAt
-		ctlAt     time.Time // when this question's control was answered
-		confirmBy time.Time // such a port ask's window: silence until then means not reached
-		portAsked = 0
-	)
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		now := time.Now()
-		if !nextPort.IsZero() && !now.Before(nextPort) {
-			nextPort = time.Time{}
-			if !send(false) {
-				break
-			}
-			portAsked++
-			windowEnd = now.Add(l.wait)
-			if !lifeAt.IsZero() && now.Sub(lifeAt) >= l.p.budget.interval(key()) {
-				confirmBy = windowEnd
-			}
-			if withControl && ctlAt.IsZero() && confirmBy.IsZero() {
-				nextCtl = windowEnd // after the port's own window: its token first
+	// listen takes answers until t: a port answer settles the question;
+	// a control answer to this round's pair says the SYN before it did
+	// not get there.
+	listen := func(t time.Time, round int) (done bool) {
+		timer := time.NewTimer(max(time.Until(t), 0))
+		defer timer.Stop()
+		for {
+			select {
+			case e := <-ev:
+				if dbg {
+					fmt.Fprintf(os.Stderr, "DBG %s:%d ttl=%d ctl=%v round=%d got %+v at=%v\n", l.dst, l.port, ttl, e.ctl, e.round, e.r, time.Since(l.start))
+				}
+				if !e.r.answered {
+					// Unanswered: the probe may never have reached the
+					// hop, so its token is not known to be spent.
+					l.p.budget.refund(e.key)
+					if e.r.fatal != nil {
+						a.port = e.r
+						return true
+					}
+					continue
+				}
+				if k := budgetKey(e.r.addr, l.dst, ttl); k != e.key {
+					l.p.budget.refund(e.key)
+					l.p.budget.spent(k)
+				}
+				if !e.ctl {
+					a.port, a.reach = e.r, ReachYes
+					if !e.r.terminal {
+						a.router = e.r.addr
+						l.p.paths.noteRouter(l.dst, ttl, e.r.addr)
+					}
+					return true
+				}
+				a.ctl = e.r
+				if e.r.terminal {
+					// The control got to the end here (the host's echo
+					// reply, or a refusal): nothing more to ask at this TTL.
+					return true
+				}
+				a.router, a.seenAt = e.r.addr, e.at
+				l.p.paths.noteRouter(l.dst, ttl, e.r.addr)
+				if e.round == round {
+					a.reach = ReachNo
+					return true
+				}
+			case <-timer.C:
+				return false
+			case <-ctx.Done():
+				return true
 			}
 		}
-		if !nextCtl.IsZero() && !now.Before(nextCtl) {
-			nextCtl = time.Time{}
-			if send(true) {
-				windowEnd = time.Now().Add(l.wait)
-			}
+	}
+	for round := 0; ; round++ {
+		if !send(false, round) {
+			break
 		}
-		wake := l.until
-		for _, t := range []time.Time{nextPort, nextCtl, windowEnd, confirmBy} {
-			if !t.IsZero() && t.Before(wake) {
-				wake = t
-			}
+		if withControl && round > 0 && !send(true, round) {
+			break
 		}
-		timer.Reset(max(time.Until(wake), 0))
-		select {
-		case e := <-ev:
-			if dbg {
-				fmt.Fprintf(os.Stderr, "DBG %s:%d ttl=%d ctl=%v got %+v at=%v\n", l.dst, l.port, ttl, e.ctl, e.r, time.Since(l.start))
-			}
-			if !e.r.answered {
-				// Unanswered: the probe may never have reached the
-				// hop, so its token is not known to be spent.
-				l.p.budget.refund(e.key)
-				if e.r.fatal != nil {
-					return a
-				}
-				continue
-			}
-			if k := budgetKey(e.r.addr, l.dst, ttl); k != e.key {
-				l.p.budget.refund(e.key)
-				l.p.budget.spent(k)
-			}
-			if !e.ctl {
-				a.port, a.reach = e.r, ReachYes
-				if !e.r.terminal {
-					a.router = e.r.addr
-					l.p.paths.noteRouter(l.dst, ttl, e.r.addr)
-				}
-				return a
-			}
-			a.ctl = e.r
-			if e.r.terminal {
-				// The control got to the end here (the host's echo
-				// reply, or a refusal): nothing more to ask at this TTL.
-				return a
-			}
-			a.router = e.r.addr
-			l.p.paths.noteRouter(l.dst, ttl, e.r.addr)
-			if ctlAt.IsZero() {
-				ctlAt, lifeAt = e.at, e.at
-				nextCtl, windowEnd = time.Time{}, time.Time{}
-				nextPort = l.afterRetransmit(ctlAt.Add(l.p.budget.interval(key())))
-				if nextPort.Add(l.wait).After(l.until) {
-					nextPort = time.Time{} // no time left to confirm
-				}
-			}
-		case <-timer.C:
-			now = time.Now()
-			if !confirmBy.IsZero() && !now.Before(confirmBy) {
-				a.reach = ReachNo
-				return a
-			}
-			if !windowEnd.IsZero() && !now.Before(windowEnd) && nextPort.IsZero() && nextCtl.IsZero() && ctlAt.IsZero() {
-				// Silence to everything this round: ask again once
-				// the hop has a token again.
-				windowEnd = time.Time{}
-				if portAsked >= max(rounds, 1) && !withControl {
-					return a.silent()
-				}
-				next := l.afterRetransmit(now.Add(max(l.p.budget.refill(key()), l.p.budget.interval(key())-l.wait)))
-				if next.Add(l.wait).Before(l.until) {
-					nextPort = next
-				}
-			}
-			if !now.Before(l.until) || (nextPort.IsZero() && nextCtl.IsZero() && windowEnd.IsZero() && confirmBy.IsZero()) {
+		if listen(time.Now().Add(l.wait), round) {
+			if ctx.Err() != nil || (a.reach == ReachUnknown && !a.ctl.terminal && a.port.fatal == nil) {
 				return l.giveUp(a)
 			}
-		case <-ctx.Done():
-			return l.giveUp(a)
+			return a
+		}
+		if !withControl && round+1 >= max(rounds, 1) {
+			return a.silent()
+		}
+		next := time.Now()
+		if round > 0 || !withControl {
+			// Silence to everything: the hop is out of tokens (or sends
+			// none). Ask again once it has one.
+			next = l.afterRetransmit(next.Add(max(l.p.budget.refill(key()), l.p.budget.interval(key())-2*l.wait)))
+		}
+		if next.Add(l.wait).After(l.until) {
+			break
+		}
+		if listen(next, -1) {
+			if ctx.Err() != nil {
+				return l.giveUp(a)
+			}
+			return a // a late answer settled it
 		}
 	}
 	return l.giveUp(a)
@@ -252,9 +230,6 @@ func (a hopAnswer) silent() hopAnswer {
 // rate-limiting its ICMP: its bucket is empty, and the budget learns that.
 func (l *locator) giveUp(a hopAnswer) hopAnswer {
 	a.reach = ReachUnknown
-	if a.ctl.answered {
-		return a // the control answered; the confirming re-ask never came
-	}
 	if a.router.IsValid() && a.portAsks+a.ctlAsks > 0 {
 		a.rateLimited = true
 		l.p.budget.exhausted(budgetKey(a.router, l.dst, a.ttl))
@@ -266,13 +241,13 @@ func (l *locator) giveUp(a hopAnswer) hopAnswer {
 // retransmissions when it would fall in the half second before one, so
 // the connect's SYN, which decides, meets a refilled token first.
 func (l *locator) afterRetransmit(t time.Time) time.Time {
-	const slack = 5 * time.Millisecond
-	off := t.Sub(l.start) % synRetry
+	slack := l.retry / 200
+	off := t.Sub(l.start) % l.retry
 	if off < 0 {
 		return t
 	}
-	if off > synRetry/2 {
-		return t.Add(synRetry - off + slack)
+	if off > l.retry/2 {
+		return t.Add(l.retry - off + slack)
 	}
 	if off < slack {
 		return t.Add(slack - off)
@@ -289,40 +264,6 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-// touch sends one control probe expiring at ttl so the path cache learns
-// that the router there answers, and when: a range asks it once per host
-// as soon as the host's distance is known, so a filtered port's silence a
-// refill later is settled by one SYN instead of a control and a re-ask.
-func (l *locator) touch(ctx context.Context, ttl int) {
-	if l.ctlBy == nil || ttl < 1 {
-		return
-	}
-	if _, ok := l.p.paths.router(l.dst, ttl); ok {
-		return
-	}
-	k := budgetKey(netip.Addr{}, l.dst, ttl)
-	if d := l.p.budget.reserve(k); d > 0 {
-		l.p.budget.refund(k)
-		return // not worth a wait: it only saves time
-	}
-	h := l.ctlBy(ttl)
-	h.setDeadline(earliest(l.until, time.Now().Add(max(l.wait, 100*time.Millisecond))))
-	var r hopResult
-	func() {
-		defer catch(func(err error) { r = hopResult{fatal: err} })
-		r = h.wait()
-	}()
-	if !r.answered || r.terminal || ctx.Err() != nil {
-		l.p.budget.refund(k)
-		return
-	}
-	if rk := budgetKey(r.addr, l.dst, ttl); rk != k {
-		l.p.budget.refund(k)
-		l.p.budget.spent(rk)
-	}
-	l.p.paths.noteRouter(l.dst, ttl, r.addr)
 }
 
 // located is what a locate established about a silent port's path.

@@ -121,7 +121,6 @@ type hostState struct {
 
 	pingOnce sync.Once
 	ping     *pingRun
-	warmOnce sync.Once // the path to the host asked about once (locator.touch)
 
 	mu         sync.Mutex
 	rtt        time.Duration // smallest RTT a connect to this host showed
