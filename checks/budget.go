@@ -114,6 +114,15 @@ func (b *icmpBudget) spent(key string) {
 	p.tokens = max(p.tokens-1, -b.burst)
 }
 
+// spentRouteError records the extra cost of a router's net-unreachable:
+// ip_error caps the peer's bucket at 5 tokens and takes one of its own.
+func (b *icmpBudget) spentRouteError(key string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p := b.peer(key, b.now())
+	p.tokens = max(min(p.tokens, 5)-1, -b.burst)
+}
+
 // available is the modelled token count now.
 func (b *icmpBudget) available(key string) float64 {
 	b.mu.Lock()

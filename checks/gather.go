@@ -148,6 +148,21 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 	}
 	if g.out.ICMP != nil && g.out.From.IsValid() {
 		p.budget.spent(budgetKey(g.out.From, addr, 0))
+		if unreachable := g.out.Reason == ReasonICMPNetUnreachable || g.out.Reason == ReasonICMPHostUnreachable; unreachable && g.out.From != addr.Unmap() {
+			// The router refuses everything to this address, the echo
+			// requests of the ping too, one error each.
+			if pr != nil {
+				for range pr.snapshot().Sent {
+					p.budget.spent(budgetKey(g.out.From, addr, 0))
+				}
+			}
+			if g.out.Reason == ReasonICMPNetUnreachable {
+				// Linux charges a forwarding failure twice to the same
+				// per-peer bucket, once in ip_error (which also caps it at
+				// 5) and once in icmp_send.
+				p.budget.spentRouteError(budgetKey(g.out.From, addr, 0))
+			}
+		}
 	}
 	if g.out.ResetAfterAccept {
 		g.svc = &Service{Refused: true, Detail: "accepted the connection then reset it at once (tcp wrappers / application ACL?)"}

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -35,6 +36,13 @@ type labProbeJob struct {
 	// Concurrent, when set, runs every request in it through Check at once
 	// (a worker holding many checks); Req is ignored.
 	Concurrent []Request `json:"concurrent,omitempty"`
+	// List, when set, checks these requests with one CheckMany call (a
+	// list or range typed on the command line); Req is ignored.
+	List []Request `json:"list,omitempty"`
+	// Rounds repeats the job that many times back to back in the same
+	// process (one Prober: what one round spent and learned, the next one
+	// knows); 0 means once.
+	Rounds int `json:"rounds,omitempty"`
 }
 
 func TestMain(m *testing.M) {
@@ -68,6 +76,14 @@ func runLabProbe(raw string) int {
 		}
 		return 0
 	}
+	if len(job.List) > 0 {
+		for range max(job.Rounds, 1) {
+			for _, r := range p.CheckMany(context.Background(), job.List, nil) {
+				_ = enc.Encode(r)
+			}
+		}
+		return 0
+	}
 	if len(job.Concurrent) > 0 {
 		reps := make([]Report, len(job.Concurrent))
 		var wg sync.WaitGroup
@@ -86,8 +102,10 @@ func runLabProbe(raw string) int {
 		}
 		return 0
 	}
-	if err := enc.Encode(p.Check(context.Background(), job.Req)); err != nil {
-		return 1
+	for range max(job.Rounds, 1) {
+		if err := enc.Encode(p.Check(context.Background(), job.Req)); err != nil {
+			return 1
+		}
 	}
 	return 0
 }
@@ -152,13 +170,14 @@ type labCase struct {
 	check      func(t *testing.T, r Report)
 }
 
-// TestLab builds one lab and checks every verdict against it, asserting the
-// verdict and the evidence (who answered, how far the probes got).
-func TestLab(t *testing.T) {
+// upLab builds a lab for one test and tears it down after it, also when
+// the test fails.
+func upLab(t *testing.T, o netlab.Options) *netlab.Lab {
+	t.Helper()
 	needLab(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	lab, err := netlab.Up(ctx, netlab.Options{})
+	lab, err := netlab.Up(ctx, o)
 	if err != nil {
 		t.Fatalf("build lab: %v", err)
 	}
@@ -167,6 +186,118 @@ func TestLab(t *testing.T) {
 			t.Errorf("tear down lab: %v", err)
 		}
 	})
+	return lab
+}
+
+// TestLab builds one lab and checks every verdict against it, asserting the
+// verdict and the evidence (who answered, how far the probes got). The
+// scenarios run at once, each in its own process: on routers that keep
+// Linux's default ICMP rate limits, they compete for the same budgets.
+func TestLab(t *testing.T) {
+	lab := upLab(t, netlab.Options{})
+	cases := labCases(lab)
+	// Not parallel: it runs alone, before the scenarios below are released.
+	t.Run("range_1_65535", func(t *testing.T) { labRange(t, lab) })
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			reps := probeFromClient(t, lab, labProbeJob{Req: tc.request(), Timeout: 5 * time.Second, Unprivileged: tc.unprivPing, Privileged: tc.privPing})
+			if len(reps) != 1 {
+				t.Fatalf("got %d reports", len(reps))
+			}
+			r := reps[0]
+			t.Logf("%s: %s in %d ms: %s", tc.name, r.Verdict, r.ElapsedMS, r.Summary)
+			if os.Getenv("LAB_DUMP") != "" && r.ElapsedMS > 1000 {
+				b, _ := json.Marshal(r)
+				t.Logf("slow: %s", b)
+			}
+			assertLabReport(t, tc, r)
+		})
+	}
+}
+
+func (tc labCase) request() Request {
+	return Request{Target: net.JoinHostPort(tc.addr.String(), fmt.Sprint(tc.port)), Host: tc.addr.String(),
+		Port: tc.port, Scheme: tc.scheme, Trace: tc.trace, Addrs: tc.addrs}
+}
+
+// TestLabBackToBack runs every scenario one after another with no pause,
+// each in a fresh process as `portcheck check` would: whatever the last
+// one spent of a router's or the host's ICMP budget, the next one must
+// still come out right.
+func TestLabBackToBack(t *testing.T) {
+	lab := upLab(t, netlab.Options{})
+	start := time.Now()
+	for _, tc := range labCases(lab) {
+		reps := probeFromClient(t, lab, labProbeJob{Req: tc.request(), Timeout: 5 * time.Second, Unprivileged: tc.unprivPing, Privileged: tc.privPing})
+		if len(reps) != 1 {
+			t.Fatalf("%s: got %d reports", tc.name, len(reps))
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			t.Logf("%s: %s in %d ms", tc.name, reps[0].Verdict, reps[0].ElapsedMS)
+			assertLabReport(t, tc, reps[0])
+		})
+	}
+	t.Logf("all scenarios back to back: %v", time.Since(start).Round(time.Millisecond))
+}
+
+// TestLabOneProber runs every scenario at once through one Prober, as a
+// worker holds its jobs: they share one budget and one path cache.
+func TestLabOneProber(t *testing.T) {
+	lab := upLab(t, netlab.Options{})
+	cases := labCases(lab)
+	var reqs []Request
+	for _, tc := range cases {
+		if tc.unprivPing || tc.privPing {
+			continue // ping mode is per Prober
+		}
+		reqs = append(reqs, tc.request())
+	}
+	reps := probeFromClient(t, lab, labProbeJob{Timeout: 5 * time.Second, Concurrent: reqs})
+	if len(reps) != len(reqs) {
+		t.Fatalf("got %d reports, want %d", len(reps), len(reqs))
+	}
+	i := 0
+	for _, tc := range cases {
+		if tc.unprivPing || tc.privPing {
+			continue
+		}
+		r := reps[i]
+		i++
+		t.Run(tc.name, func(t *testing.T) { assertLabReport(t, tc, r) })
+	}
+}
+
+// TestLabList asks every port of the server as one list, the way
+// `portcheck check web01:22,80,7000-7007` does: each verdict must be the
+// one the port gets alone, twice in a row.
+func TestLabList(t *testing.T) {
+	lab := upLab(t, netlab.Options{})
+	var list []Request
+	var want []labCase
+	for _, tc := range labCases(lab) {
+		if tc.addr != lab.Addr.Server || tc.trace || tc.addrs != nil || tc.unprivPing || tc.privPing {
+			continue
+		}
+		if slices.ContainsFunc(want, func(w labCase) bool { return w.port == tc.port }) {
+			continue
+		}
+		list = append(list, tc.request())
+		want = append(want, tc)
+	}
+	reps := probeFromClient(t, lab, labProbeJob{Timeout: 5 * time.Second, List: list, Rounds: 2})
+	if len(reps) != 2*len(list) {
+		t.Fatalf("got %d reports, want %d", len(reps), 2*len(list))
+	}
+	for i, r := range reps {
+		tc := want[i%len(want)]
+		t.Run(fmt.Sprintf("%s_round%d", tc.name, i/len(want)+1), func(t *testing.T) { assertLabReport(t, tc, r) })
+	}
+}
+
+// labCases are the lab's scenarios with the verdict and evidence each must
+// give.
+func labCases(lab *netlab.Lab) []labCase {
 	a, p := lab.Addr, lab.Ports
 	hop := func(ttl int, addr netip.Addr) *Hop { return &Hop{TTL: ttl, Address: addr.String()} }
 	service := func(name, bannerPrefix string, refused bool) func(*testing.T, Report) {
@@ -251,26 +382,7 @@ func TestLab(t *testing.T) {
 		{name: "v6_router_reject", addr: a.Server6, port: p.PathAdmin, verdict: VerdictRejectedInPath,
 			reason: ReasonICMPAdminProhibited, reportedBy: a.R26, lastHop: &Hop{Address: a.R26.String()}},
 	}
-	// Not parallel: it runs alone, before the scenarios below are released.
-	t.Run("range_1_65535", func(t *testing.T) { labRange(t, lab) })
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			req := Request{Target: net.JoinHostPort(tc.addr.String(), fmt.Sprint(tc.port)), Host: tc.addr.String(),
-				Port: tc.port, Scheme: tc.scheme, Trace: tc.trace, Addrs: tc.addrs}
-			reps := probeFromClient(t, lab, labProbeJob{Req: req, Timeout: 5 * time.Second, Unprivileged: tc.unprivPing, Privileged: tc.privPing})
-			if len(reps) != 1 {
-				t.Fatalf("got %d reports", len(reps))
-			}
-			r := reps[0]
-			t.Logf("%s: %s in %d ms: %s", tc.name, r.Verdict, r.ElapsedMS, r.Summary)
-			if os.Getenv("LAB_DUMP") != "" && r.ElapsedMS > 1000 {
-				b, _ := json.Marshal(r)
-				t.Logf("slow: %s", b)
-			}
-			assertLabReport(t, tc, r)
-		})
-	}
+	return cases
 }
 
 func assertLabReport(t *testing.T, tc labCase, r Report) {
@@ -420,4 +532,55 @@ func TestLabConcurrent(t *testing.T) {
 	if bad > 0 {
 		t.Errorf("%d of %d checks (%.1f %%) misclassified", bad, n, 100*float64(bad)/float64(n))
 	}
+}
+
+// TestLabStrictRouter: r2 sends at most one ICMP error per 5 s to the
+// client (many hardware routers are stricter still). Four rounds of its
+// path REJECT and of the host DROP behind it, back to back, in fresh
+// processes and in one: each round is right or honestly inconclusive,
+// never the other verdict (a REJECT read as a drop, a host drop read as a
+// path filter, sends the on-call to the wrong machine).
+func TestLabStrictRouter(t *testing.T) {
+	lab := upLab(t, netlab.Options{StrictRouter: true})
+	a, p := lab.Addr, lab.Ports
+	req := func(port int) Request {
+		return Request{Target: net.JoinHostPort(a.Server.String(), fmt.Sprint(port)), Host: a.Server.String(), Port: port}
+	}
+	right := map[int]Verdict{p.PathAdmin: VerdictRejectedInPath, p.HostDrop: VerdictFilteredAtHost}
+	check := func(t *testing.T, what string, reps []Report) {
+		t.Helper()
+		for i, r := range reps {
+			t.Logf("%s round %d: port %d %s (%s) in %d ms", what, i+1, r.Port, r.Verdict, r.Confidence, r.ElapsedMS)
+			if r.Verdict != right[r.Port] && r.Verdict != VerdictInconclusive {
+				b, _ := json.Marshal(r)
+				t.Errorf("%s round %d: port %d is %s, want %s or inconclusive: %s", what, i+1, r.Port, r.Verdict, right[r.Port], b)
+			}
+			if r.Verdict == VerdictInconclusive && !slices.Contains(r.Likely, right[r.Port]) {
+				t.Errorf("%s round %d: inconclusive without %s among the likely verdicts %v", what, i+1, right[r.Port], r.Likely)
+			}
+		}
+	}
+	for _, port := range []int{p.PathAdmin, p.HostDrop} {
+		t.Run(fmt.Sprintf("fresh_processes_%d", port), func(t *testing.T) {
+			var reps []Report
+			for range 4 {
+				reps = append(reps, probeFromClient(t, lab, labProbeJob{Req: req(port), Timeout: 5 * time.Second})...)
+			}
+			check(t, "fresh", reps)
+		})
+		t.Run(fmt.Sprintf("one_process_%d", port), func(t *testing.T) {
+			check(t, "one process", probeFromClient(t, lab, labProbeJob{Req: req(port), Timeout: 5 * time.Second, Rounds: 4}))
+		})
+	}
+	t.Run("alternating", func(t *testing.T) {
+		var reps []Report
+		for i := range 4 {
+			port := p.PathAdmin
+			if i%2 == 1 {
+				port = p.HostDrop
+			}
+			reps = append(reps, probeFromClient(t, lab, labProbeJob{Req: req(port), Timeout: 5 * time.Second})...)
+		}
+		check(t, "alternating", reps)
+	})
 }

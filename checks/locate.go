@@ -89,7 +89,12 @@ func (l *locator) ask(ctx context.Context, ttl int, withControl bool, rounds int
 			h.setDeadline(time.Unix(1, 0))
 		}
 	}()
-	key := func() string { return budgetKey(a.router, l.dst, ttl) }
+	key := func() string {
+		if a.router.IsValid() {
+			return budgetKey(a.router, l.dst, ttl)
+		}
+		return budgetKey(l.p.paths.guessRouter(l.dst, ttl), l.dst, ttl)
+	}
 	sent := 0
 	send := func(ctl bool, round int) bool {
 		if sent >= maxAsks || ctx.Err() != nil {
@@ -318,7 +323,9 @@ func (l *locator) locate(ctx context.Context, hostHops int, by string) located {
 			go func() {
 				defer wg.Done()
 				defer catch(func(error) { lower[ttl-1] = hopAnswer{ttl: ttl, reach: ReachUnknown} })
-				lower[ttl-1] = l.shared(lctx, ttl, false, 2)
+				// Three rounds: the routers nearest this machine are the
+				// ones every other check spends too.
+				lower[ttl-1] = l.shared(lctx, ttl, false, 3)
 			}()
 		}
 	} else {
@@ -357,9 +364,12 @@ func (l *locator) locate(ctx context.Context, hostHops int, by string) located {
 // length is unknown (the host answered nothing) and --trace.
 // TTLs in have are taken as asked already.
 func (l *locator) sweep(ctx context.Context, from, to, rounds int, have map[int]hopAnswer) []hopAnswer {
-	const window = 4
+	// The window starts small and doubles while every TTL in it is a
+	// router passing the SYN on: past a router that refuses the packet
+	// every further TTL would draw one more error from it.
+	window := 2
 	var out []hopAnswer
-	for lo := from; lo <= to; lo += window {
+	for lo := from; lo <= to; lo, window = lo+window, min(2*window, 8) {
 		hi := min(lo+window-1, to)
 		res := make([]hopAnswer, hi-lo+1)
 		var wg sync.WaitGroup

@@ -28,6 +28,10 @@ type pathCache struct {
 	paths    map[netip.Addr]*pathFacts
 	inflight map[hopKey]*hopCall
 	answers  map[hopKey]hopCall // recent answers, for checks running when they came
+	// firstHop is the router last seen at TTL 1, per family (index 0 for
+	// IPv4): the gateway every destination's path starts with, so a probe
+	// of a new destination is charged to its budget, not to a stranger's.
+	firstHop [2]routerSeen
 }
 
 type pathFacts struct {
@@ -126,6 +130,9 @@ func (c *pathCache) noteRouter(dst netip.Addr, ttl int, addr netip.Addr) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if ttl == 1 {
+		c.firstHop[family(dst)] = routerSeen{addr: addr.Unmap(), at: c.now()}
+	}
 	f := c.facts(dst.Unmap())
 	f.routers[ttl] = routerSeen{addr: addr.Unmap(), at: c.now()}
 	if f.hopsAt.IsZero() {
@@ -136,6 +143,30 @@ func (c *pathCache) noteRouter(dst netip.Addr, ttl int, addr netip.Addr) {
 // answerAge bounds how long an answer is kept for concurrent checks: no
 // check listens longer than this.
 const answerAge = 10 * time.Second
+
+// guessRouter is who probably answers at ttl on the way to dst: the one
+// that did, else for TTL 1 the gateway other destinations' probes met.
+func (c *pathCache) guessRouter(dst netip.Addr, ttl int) netip.Addr {
+	if r, ok := c.router(dst, ttl); ok {
+		return r.addr
+	}
+	if ttl != 1 {
+		return netip.Addr{}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f := c.firstHop[family(dst)]; c.now().Sub(f.at) <= c.maxAge {
+		return f.addr
+	}
+	return netip.Addr{}
+}
+
+func family(a netip.Addr) int {
+	if a.Unmap().Is4() {
+		return 0
+	}
+	return 1
+}
 
 // share runs ask for the first caller of a key and hands its answer to
 // every caller that arrives while it runs, and to callers whose check
