@@ -53,8 +53,16 @@ func (m merger) finding() Finding {
 	switch m.r.Verdict {
 	case checks.VerdictClosed:
 		sum, hints = m.closed()
-	case checks.VerdictFilteredAtHost, checks.VerdictRejectedByHost:
+	case checks.VerdictFilteredAtHost, checks.VerdictRejectedByHost, checks.VerdictInconclusive:
+		// Inconclusive from outside is where the agent settles it: a rule
+		// that counts the SYNs, or none, says whether the host drops them.
 		sum, hints = m.filtered()
+		if r := m.blockingRule(); r != nil && m.r.Verdict == checks.VerdictInconclusive {
+			out.Verdict = checks.VerdictFilteredAtHost
+			if strings.EqualFold(r.Target, "REJECT") {
+				out.Verdict = checks.VerdictRejectedByHost
+			}
+		}
 	case checks.VerdictServiceRefused:
 		sum, hints = m.refused()
 	case checks.VerdictHostUnreachable, checks.VerdictFilteredInPath, checks.VerdictNetworkUnreachable:

@@ -20,7 +20,7 @@ func WithoutAgent(r checks.Report) []string {
 	switch r.Verdict {
 	case checks.VerdictClosed:
 		return []string{listen, running}
-	case checks.VerdictFilteredAtHost, checks.VerdictRejectedByHost:
+	case checks.VerdictFilteredAtHost, checks.VerdictRejectedByHost, checks.VerdictInconclusive:
 		return []string{fw, route, listen}
 	case checks.VerdictServiceRefused:
 		return []string{

@@ -38,13 +38,9 @@ var verdictLooks = []struct {
 	{checks.VerdictHostUnreachable, look{StatusProblem, "host unreachable", "✗"}},
 	{checks.VerdictNetworkUnreachable, look{StatusProblem, "network unreachable", "✗"}},
 	{checks.VerdictDNSError, look{StatusProblem, "name does not resolve", "✗"}},
-	// The probes could not tell (issue 12 adds the verdict to checks).
-	{verdictInconclusive, look{StatusUnknown, "inconclusive", "?"}},
+	// The probes could not tell where the port is dropped.
+	{checks.VerdictInconclusive, look{StatusUnknown, "inconclusive (no answer; where it is dropped cannot be told yet)", "?"}},
 }
-
-// verdictInconclusive is checks.VerdictInconclusive, named here until
-// issue 12 lands it in checks.
-const verdictInconclusive = checks.Verdict("inconclusive")
 
 var looks = func() map[checks.Verdict]look {
 	m := make(map[checks.Verdict]look, len(verdictLooks))

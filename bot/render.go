@@ -395,8 +395,11 @@ func traceLines(rep checks.Report) string {
 			rtt = fmt.Sprintf("%.1fms", h.RTTMS)
 		}
 		s := fmt.Sprintf("%2d  %-39s %8s  %s", h.TTL, addr, rtt, h.ICMP)
+		if note := h.Note(); note != "" {
+			s = fmt.Sprintf("%2d  *  %s", h.TTL, note)
+		}
 		s = strings.TrimRight(s, " ")
-		if h.TTL == stop && rep.Verdict != checks.VerdictOpen {
+		if h.TTL == stop && rep.Verdict != checks.VerdictOpen && rep.Verdict != checks.VerdictInconclusive {
 			s += "   ◀ packets stop here"
 		}
 		b.WriteString(s + "\n")

@@ -63,6 +63,26 @@ var open443 = func() wire.Result { r := open; r.Job = job("web01", 443); r.Repor
 
 func withVantage(r wire.Result, v string) wire.Result { r.Job.Vantage = v; return r }
 
+// inconclusive is a silent port whose router before the host is out of
+// ICMP tokens: the path questions could not place the drop.
+var inconclusive = wire.Result{Job: job("web01", 7005), Report: checks.Report{
+	Target: "web01:7005", Host: "web01", Port: 7005, Address: "198.18.3.10", Addresses: []string{"198.18.3.10"},
+	Verdict: checks.VerdictInconclusive, Reason: checks.ReasonNoResponse, Confidence: checks.ConfidenceLow,
+	Likely:  []checks.Verdict{checks.VerdictFilteredAtHost, checks.VerdictFilteredInPath},
+	Connect: &checks.ConnectResult{Address: "198.18.3.10", Reason: checks.ReasonNoResponse},
+	Ping:    &checks.PingResult{Sent: 3, Received: 3, RTTMS: 0.42},
+	LastHop: &checks.Hop{TTL: 1, Address: "198.18.1.1", RTTMS: 0.2, ICMP: "time-exceeded", Reach: checks.ReachYes, Asks: 1},
+	Trace: []checks.Hop{
+		{TTL: 1, Address: "198.18.1.1", RTTMS: 0.2, ICMP: "time-exceeded", Reach: checks.ReachYes, Asks: 1},
+		{TTL: 2, Reach: checks.ReachUnknown, Asks: 4, Router: "198.18.2.2", RateLimited: true},
+	},
+	ControlTrace: &checks.Trace{Proto: "icmp", Hops: []checks.Hop{{TTL: 2, Asks: 3}}},
+	Path:         &checks.PathEvidence{HostHops: 3, HostHopsBy: "the ping reply's TTL", SYNs: 4, Control: "ICMP echo"},
+	Summary:      "No answer from 198.18.3.10:7005 to 4 SYNs, a second apart, and where it is dropped cannot be told.",
+	Hints:        []checks.Hint{{Text: "Check again in a few seconds.", Commands: []string{"sleep 10; portcheck check --trace 198.18.3.10:7005"}}},
+	ElapsedMS:    3500, Vantage: "local",
+}}
+
 var crashed = wire.Result{Job: job("web01", 443), Error: "the check crashed (boom); this is a portcheck bug, the log has the stack"}
 
 func TestRenderGolden(t *testing.T) {
@@ -89,6 +109,8 @@ func TestRenderGolden(t *testing.T) {
 		{"evidence-open", EvidenceMessage(open)},
 		{"evidence-rejected", EvidenceMessage(rejected)},
 		{"evidence-crashed", EvidenceMessage(crashed)},
+		{"evidence-inconclusive", EvidenceMessage(inconclusive)},
+		{"parent-inconclusive", ParentMessage([]wire.Result{inconclusive})},
 		{"parent-crashed", ParentMessage([]wire.Result{crashed})},
 		{"parent-several", ParentMessage([]wire.Result{open, filtered, rejected})},
 		{"parent-range", ParentMessage(rangeResults)},

@@ -124,7 +124,7 @@ func (b *Bot) redact(res wire.Result) wire.Result {
 	if len(rep.Trace) > 0 {
 		hops := make([]checks.Hop, len(rep.Trace))
 		for i, h := range rep.Trace {
-			h.Address = hide(h.Address)
+			h.Address, h.Router = hide(h.Address), hide(h.Router)
 			hops[i] = h
 		}
 		rep.Trace = hops
@@ -140,7 +140,7 @@ func (b *Bot) redact(res wire.Result) wire.Result {
 	}
 	if rep.LastHop != nil {
 		lh := *rep.LastHop
-		lh.Address = hide(lh.Address)
+		lh.Address, lh.Router = hide(lh.Address), hide(lh.Router)
 		rep.LastHop = &lh
 	}
 	rep.ReportedBy = hide(rep.ReportedBy)

@@ -179,9 +179,9 @@ func filtered(d *Diagnosis, e Evidence, ep string) {
 	case dec != nil && dec.Reach == ReachNo:
 		d.Verdict, d.Confidence = VerdictFilteredInPath, ConfidenceHigh
 		d.LastHop = reachedHop
-		upTo := "SYNs to port %[1]d are not answered by any hop"
+		upTo := "No answer from " + ep + " to " + syns + ": TTL-limited SYNs to port %[1]d are not answered by any hop"
 		if reachedHop != nil {
-			upTo = fmt.Sprintf("TTL-limited SYNs to port %%[1]d get as far as %s", router(reachedHop, reachedTo))
+			upTo = fmt.Sprintf("No answer from %s to %s: TTL-limited SYNs to port %%[1]d get as far as %s", ep, syns, router(reachedHop, reachedTo))
 		}
 		where := fmt.Sprintf("between hop %d and hop %d", reachedTo, H-1)
 		switch {

@@ -6,7 +6,10 @@
 // error: errors are reserved for misuse (bad input) and local failures.
 package checks
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Verdict is the root cause in one stable word. The codes are a contract:
 // they appear in --json output, the audit trail and the README.
@@ -309,4 +312,22 @@ func (e *EgressCheck) Passes() bool {
 		return true
 	}
 	return false
+}
+
+// Note says in words what the path questions found at a hop the port's
+// SYNs did not get an answer from; empty for a plain hop.
+func (h Hop) Note() string {
+	who := h.Router
+	if who == "" {
+		who = "the router there"
+	}
+	switch {
+	case h.Address != "" || h.Reach == "":
+		return ""
+	case h.Reach == ReachNo:
+		return fmt.Sprintf("not reached: %s answers the control probe, not the port's SYNs (%d sent)", who, h.Asks)
+	case h.RateLimited:
+		return fmt.Sprintf("%s answered moments before, silent now to %d asks: rate-limiting its ICMP", who, h.Asks)
+	}
+	return fmt.Sprintf("no answer to %d asks (no ICMP from that hop, or none left)", h.Asks)
 }

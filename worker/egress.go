@@ -38,7 +38,7 @@ func (e EgressChecker) Check(ctx context.Context, req checks.Request) checks.Rep
 // or a router on our side said no.
 func silent(rep checks.Report) bool {
 	switch rep.Verdict {
-	case checks.VerdictFilteredAtHost, checks.VerdictFilteredInPath, checks.VerdictRejectedInPath:
+	case checks.VerdictFilteredAtHost, checks.VerdictFilteredInPath, checks.VerdictRejectedInPath, checks.VerdictInconclusive:
 		return true
 	case checks.VerdictHostUnreachable:
 		return rep.Reason == checks.ReasonNoResponse

@@ -194,6 +194,15 @@ func renderTrace(b *strings.Builder, r checks.Report) {
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
 	for i := 0; i < len(r.Trace); i++ {
 		h := r.Trace[i]
+		if note := h.Note(); note != "" {
+			// A path question's hop: what it found, in words.
+			mark := ""
+			if i == last+1 && !reached {
+				mark = "  ◀ packets stop here"
+			}
+			fmt.Fprintf(tw, "  %5d\t*\t\t\t%s%s\n", h.TTL, note, mark)
+			continue
+		}
 		if i > last && !reached {
 			mark := "◀ packets stop here"
 			end := r.Trace[len(r.Trace)-1].TTL
@@ -224,6 +233,14 @@ func renderTrace(b *strings.Builder, r checks.Report) {
 			name = fmt.Sprintf("%s/%d", ct.Proto, ct.Port)
 		}
 		switch h := ct.LastAnswered(); {
+		case r.Path != nil:
+			for _, c := range ct.Hops {
+				if c.Address != "" {
+					fmt.Fprintf(b, "  control %s at hop %d: answered by %s (%s)\n", name, c.TTL, c.Address, c.ICMP)
+				} else {
+					fmt.Fprintf(b, "  control %s at hop %d: no answer to %d\n", name, c.TTL, c.Asks)
+				}
+			}
 		case ct.Reached && h != nil:
 			fmt.Fprintf(b, "  control trace %s: reaches %s at hop %d\n", name, h.Address, h.TTL)
 		case h != nil:
@@ -319,6 +336,9 @@ func serviceDetail(s checks.Service) string {
 func lastHopCell(h *checks.Hop) string {
 	if h == nil || h.Address == "" {
 		return "-"
+	}
+	if h.TTL == 0 {
+		return h.Address // the sender of an ICMP answer; no trace placed it
 	}
 	return fmt.Sprintf("%s (%d)", h.Address, h.TTL)
 }
