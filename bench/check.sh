@@ -61,26 +61,23 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 hostport() { case $1 in *:*) echo "[$1]:$2" ;; *) echo "$1:$2" ;; esac; }
 v6flag() { case $1 in *:*) echo -6 ;; esac; }
 
-# One scenario: name address port [settle]. Prints one row.
-# settle (seconds) is slept, untimed, before each tool's run in scenarios that
-# a router answers with ICMP errors: Linux rate-limits those per source
-# (net.ipv4.route.error_cost/error_burst: a burst of ~5, then 1/s), so
-# whichever tool ran just before (traceroute sends dozens of probes) would
-# otherwise starve the next tool's answer and time the rate limiter instead.
+# One scenario: name address port. Prints one row. The tools run one right
+# after another with no pause, as they would in an incident: the lab's
+# routers keep Linux's default ICMP rate limits (1 error/s per peer after a
+# burst of 6), so whatever one tool spent of a router's budget the next one
+# lives with. portcheck paces its own probes by that budget; a figure that
+# needs a pause first is not a figure.
 scenario() {
-  local name=$1 addr=$2 p=$3 settle=${4:-0} i t0 pc=() nm=() nt=() verdict state ncline
+  local name=$1 addr=$2 p=$3 i t0 pc=() nm=() nt=() verdict state ncline
   for ((i = 0; i < REPEAT; i++)); do
-    sleep "$settle"
     t0=$(now_ms)
     in_client "$tmp/portcheck" check --json "$(hostport "$addr" "$p")" >"$tmp/pc.json" 2>/dev/null || true
     pc+=($(($(now_ms) - t0)))
 
-    sleep "$settle"
     t0=$(now_ms)
     in_client nmap -n -sS -Pn --reason $(v6flag "$addr") -p "$p" "$addr" >"$tmp/nmap.txt" 2>&1 || true
     nm+=($(($(now_ms) - t0)))
 
-    sleep "$settle"
     t0=$(now_ms)
     if in_client nc -vz -w5 "$addr" "$p" >"$tmp/nc.txt" 2>&1; then :; else
       in_client traceroute -n -T -p "$p" "$addr" >"$tmp/tr.txt" 2>&1 || true
@@ -113,16 +110,16 @@ scenario host_reject "$S" "$(port host_reject)"
 scenario host_admin  "$S" "$(port host_admin)"
 scenario host_drop   "$S" "$(port host_drop)"
 scenario path_drop   "$S" "$(port path_drop)"
-scenario path_admin  "$S" "$(port path_admin)" 6
-scenario dead_host   "$DEAD" "$(port open)" 6
-scenario net_unreach "$NU" 80 6
+scenario path_admin  "$S" "$(port path_admin)"
+scenario dead_host   "$DEAD" "$(port open)"
+scenario net_unreach "$NU" 80
 scenario no_route    "$NR" 80
 scenario open6       "$S6" "$(port open)"
 scenario closed6     "$S6" "$(port closed)"
 scenario host_drop6  "$S6" "$(port host_drop)"
 scenario path_drop6  "$S6" "$(port path_drop)"
 echo
-echo "targets: open/closed/rejected no slower than nmap (PC/NMAP <= 1); host_drop (filtered, host answers ping, RTT < 1 ms) <= 1500 ms"
+echo "targets: open/closed/rejected no slower than nmap (PC/NMAP <= 1); a filtered verdict <= 1500 ms where no re-ask is needed, <= 3500 ms where it is"
 fi
 
 [ "$RANGE" = 1 ] || exit 0

@@ -388,6 +388,8 @@ func (c hintCtx) filteredInPath() []Hint {
 	}
 	if hop := c.lastHopText(); hop != "" {
 		h.Text = fmt.Sprintf("Probes to port %d die after %s%s: a network firewall or ACL just past %s drops port %d (a corporate firewall, a cloud network ACL, or the ISP). Ask whoever runs that network; compare the two traces:", c.port, hop, other, c.lastHop.Address, c.port)
+	} else if p := c.e.Path; p != nil && p.HostHops > 2 {
+		h.Text = fmt.Sprintf("Probes to port %d never reach hop %d, the router before %s, and no hop before it answered them (routers that send no ICMP): a network firewall on the way drops port %d. Compare the two traces to see how far each gets:", c.port, p.HostHops-1, c.addr, c.port)
 	} else {
 		h.Text = fmt.Sprintf("Probes to port %d die before the first hop answers%s: a firewall on this machine or the first router drops port %d outbound. Check the local OUTPUT rules and compare the two traces:", c.port, other, c.port)
 		h.Commands = append(h.Commands, fmt.Sprintf("sudo %s -L OUTPUT -v -n --line-numbers", c.iptables()))

@@ -2,9 +2,7 @@ package checks
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
-	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -102,16 +100,10 @@ func (l *locator) ask(ctx context.Context, ttl int, withControl bool, rounds int
 		}
 		k := key()
 		if d := l.p.budget.reserve(k); d > 0 {
-			if dbg {
-				fmt.Fprintf(os.Stderr, "DBG %s:%d ttl=%d pace %v\n", l.dst, l.port, ttl, d)
-			}
 			if time.Now().Add(d+l.wait).After(l.until) || !sleepCtx(ctx, d) {
 				l.p.budget.refund(k)
 				return false
 			}
-		}
-		if dbg {
-			fmt.Fprintf(os.Stderr, "DBG %s:%d ttl=%d ctl=%v send key=%s at=%v\n", l.dst, l.port, ttl, ctl, k, time.Since(l.start))
 		}
 		by := l.portBy
 		if ctl {
@@ -145,9 +137,6 @@ func (l *locator) ask(ctx context.Context, ttl int, withControl bool, rounds int
 		for {
 			select {
 			case e := <-ev:
-				if dbg {
-					fmt.Fprintf(os.Stderr, "DBG %s:%d ttl=%d ctl=%v round=%d got %+v at=%v\n", l.dst, l.port, ttl, e.ctl, e.round, e.r, time.Since(l.start))
-				}
 				if !e.r.answered {
 					// Unanswered: the probe may never have reached the
 					// hop, so its token is not known to be spent.
@@ -412,5 +401,3 @@ func trimAfterEnd(hs []hopAnswer) []hopAnswer {
 	}
 	return hs
 }
-
-var dbg = os.Getenv("PORTCHECK_DEBUG") != ""

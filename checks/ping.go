@@ -83,6 +83,11 @@ func (pr *pingRun) run(ctx context.Context, addr netip.Addr, o pingOptions) (err
 	p.Timeout = 5 * time.Second
 	if dl, ok := ctx.Deadline(); ok {
 		p.Timeout = time.Until(dl)
+		if p.Timeout <= 0 {
+			// Already past the deadline (a loaded prober): pro-bing
+			// panics on a non-positive timeout ticker.
+			return nil
+		}
 	}
 	p.OnSend = func(*probing.Packet) {
 		pr.mu.Lock()
