@@ -168,6 +168,11 @@ func filtered(d *Diagnosis, e Evidence, ep string) {
 	}
 	hostAt := fmt.Sprintf("the host is %d hops away (%s)", H, path.HostHopsBy)
 	switch {
+	case dec != nil && dec.Reach == ReachYes && path.RouterRateLimited:
+		d.Verdict, d.Confidence = VerdictInconclusive, ConfidenceLow
+		d.Likely = []Verdict{VerdictFilteredAtHost, VerdictRejectedInPath}
+		d.LastHop = dec
+		d.Summary = fmt.Sprintf("No answer from %s to %s, and it cannot be told whether the host drops them or %s rejects them: that router, the one before the host, answered a TTL-limited SYN to port %d only after %d tries (it is rate-limiting its ICMP errors), so a reject it sends for the port may have been lost the same way. %s. Check again in a few seconds.", ep, syns, router(dec, H-1), e.Port, dec.Asks, capitalize(ping))
 	case dec != nil && dec.Reach == ReachYes && path.HostRateLimited:
 		d.Verdict, d.Confidence = VerdictInconclusive, ConfidenceLow
 		d.Likely = []Verdict{VerdictRejectedByHost, VerdictFilteredAtHost}
@@ -195,7 +200,11 @@ func filtered(d *Diagnosis, e Evidence, ep string) {
 		d.Summary = fmt.Sprintf(upTo+", never to %[2]s, which answered an %[3]s probe sent right behind a SYN to port %[1]d that it never answered: a network firewall (or the ISP) drops port %[1]d %[4]s. %[5]s.", e.Port, router(dec, H-1), control, where, capitalize(ping))
 	default:
 		d.Verdict, d.Confidence = VerdictInconclusive, ConfidenceLow
-		d.Likely = []Verdict{VerdictFilteredAtHost, VerdictFilteredInPath}
+		// A reject from a router out of ICMP tokens is silent too.
+		d.Likely = []Verdict{VerdictFilteredAtHost, VerdictFilteredInPath, VerdictRejectedInPath}
+		if dec != nil && dec.RateLimited {
+			d.Likely = []Verdict{VerdictFilteredAtHost, VerdictRejectedInPath, VerdictFilteredInPath}
+		}
 		d.LastHop = reachedHop
 		asked := "was not asked"
 		why := ""

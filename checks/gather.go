@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,7 +16,7 @@ type gathered struct {
 	// hostLimited: the host had spent its ICMP error budget on this
 	// process moments before, so its silence may be a suppressed reject.
 	hostLimited bool
-	syns        int // SYNs the connect sent: the first and the kernel's retransmissions
+	syns int // SYNs the connect sent: the first and the kernel's retransmissions
 }
 
 // gather runs the connect, the banner when it is open, and for a silent
@@ -57,15 +58,23 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 			}
 		}()
 	}
-	a := startTCP(addr, req.Port, 0)
-	a.setDeadline(reaskEnd) // the most a silent connect listens; the loop ends it sooner
 	resCh := make(chan tcpOutcome, 1)
-	go func() {
-		defer catch(func(err error) {
-			resCh <- tcpOutcome{Reason: ReasonLocalError, Err: err}
-		})
-		resCh <- a.wait(true)
-	}()
+	var a *tcpAttempt
+	var aStart time.Time
+	var cur atomic.Pointer[connAttempt] // the connect the path questions follow
+	connect := func() {
+		a, aStart = startTCP(addr, req.Port, 0), time.Now()
+		cur.Store(&connAttempt{a: a, start: aStart})
+		a.setDeadline(reaskEnd) // the most a silent connect listens; the loop ends it sooner
+		go func(a *tcpAttempt) {
+			defer catch(func(err error) {
+				resCh <- tcpOutcome{Reason: ReasonLocalError, Err: err}
+			})
+			resCh <- a.wait(true)
+		}(a)
+	}
+	connect()
+	synsOf := func(from time.Time) int { return min(1+int(time.Since(from)/synRetry), 6) }
 
 	var replied <-chan struct{}
 	if pr != nil {
@@ -82,27 +91,83 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 			locAt = start.Add(max(p.quick(rtt), 2*p.lag.recent()))
 			if mode == traceShared {
 				// A range keeps a thousand connects in flight: only a port
-				// still silent after its SYN retransmission is asked about,
-				// or the closed ports delayed by the load would spend the
-				// routers' budget before the filtered ones get to ask.
-				locAt = silentAt
+				// still silent just before its SYN retransmission is asked
+				// about (the question goes right behind that SYN), or the
+				// closed ports delayed by the load would spend the routers'
+				// budget before the filtered ones get to ask.
+				locAt = start.Add(synRetry - 50*time.Millisecond)
 			}
 		}
 	}
+	// Nothing has answered yet (no ping reply): when that lasts until just
+	// before the first SYN retransmission, everything toward the address
+	// pauses and the connect is asked again with a fresh SYN after ~2 s.
+	// A router with no route to it answers through ip_error, which takes
+	// its own token from the same per-peer bucket as the ICMP it sends: a
+	// drained router needs two seconds of quiet to say net-unreachable
+	// again, and a SYN retransmitted every second would starve it for
+	// good. A router whose ARP for a dead host is still failing (for ~3 s
+	// from the first packet) queues the fresh SYN with the others and
+	// answers it with host-unreachable when it gives up.
+	// The pause is only for a first router that does not route the
+	// address: the discovery of the path starts early (half of
+	// SilentWait), and when its first hop answers a TTL-limited SYN with
+	// time-exceeded, that router routes it, and the connect stays open for
+	// a late host-unreachable from further on (a dead host's router answers
+	// the first queued SYN first).
+	pause := !hasRTT && mode != traceShared
+	if pause {
+		locAt = start.Add(p.cfg.SilentWait / 2)
+	}
+	var locStarted time.Time
 	timing()
 	locT, silentT := time.NewTimer(time.Until(locAt)), time.NewTimer(time.Until(silentAt))
+	pauseT, reopenT := time.NewTimer(time.Until(start.Add(synRetry-10*time.Millisecond))), time.NewTimer(time.Hour)
 	defer locT.Stop()
 	defer silentT.Stop()
+	defer pauseT.Stop()
+	defer reopenT.Stop()
 	var (
 		job          *locateJob
 		jobDone      <-chan struct{}
 		silentPassed bool
 		extended     bool
+		paused       bool
 	)
 	for done := false; !done; {
 		select {
 		case g.out = <-resCh:
+			if paused && g.out.Reason == ReasonNoResponse {
+				g.syns += synsOf(aStart) - 1 // cut before its retransmission
+				at := start.Add(2 * synRetry)
+				if pr != nil {
+					at = latest(at, pr.lastSent().Add(2*synRetry+50*time.Millisecond))
+				}
+				if !locStarted.IsZero() {
+					at = latest(at, locStarted.Add(2*synRetry+50*time.Millisecond))
+				}
+				if hasRTT {
+					at = time.Now()
+				}
+				reopenT.Reset(max(time.Until(at), 0))
+				continue
+			}
 			done = true
+		case <-pauseT.C:
+			if _, routed := p.paths.router(addr, 1); pause && !hasRTT && !routed && time.Now().Add(2*synRetry).Before(reaskEnd) {
+				paused = true
+				a.cancel()
+			}
+		case <-reopenT.C:
+			if paused {
+				paused = false
+				connect()
+			}
+		case <-ctx.Done():
+			if paused {
+				g.out = tcpOutcome{Reason: ReasonNoResponse}
+				done = true
+			}
 		case <-replied:
 			replied = nil
 			rtt, hasRTT = pr.rtt(), true
@@ -111,6 +176,9 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 				p.paths.noteHostHops(addr, h, hopsBy)
 			}
 			timing()
+			if paused {
+				reopenT.Reset(0) // the host answers ping after all
+			}
 			if job == nil {
 				locT.Reset(max(time.Until(locAt), 0))
 			}
@@ -118,8 +186,31 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 				silentT.Reset(max(time.Until(silentAt), 0))
 			}
 		case <-locT.C:
+			if replied != nil && pr.hasReplied() {
+				// The ping's reply is in (shared by a range's ports, it may
+				// have come before this port started): use what it says.
+				replied = nil
+				rtt, hasRTT = pr.rtt(), true
+				if h := pr.pathHops(); h > 0 {
+					hops, hopsBy = h, "the ping reply's TTL"
+					p.paths.noteHostHops(addr, h, hopsBy)
+				}
+				timing()
+				silentT.Reset(max(time.Until(silentAt), 0))
+			}
+			if hops == 0 {
+				hops, hopsBy = p.paths.hostHops(addr) // another port's ping may have told it
+			}
+			if job == nil && hasRTT && hops == 0 && pr != nil && replied != nil && time.Now().Before(start.Add(p.cfg.SilentWait)) {
+				// The RTT is known (another port of the host answered)
+				// but not the host's distance: wait for the ping's reply
+				// rather than sweep the path.
+				locT.Reset(time.Until(start.Add(p.cfg.SilentWait)))
+				continue
+			}
 			if job == nil {
-				job = p.startLocate(ctx, addr, req.Port, hops, hopsBy, start, reaskEnd, rtt, hs, mode)
+				locStarted = time.Now()
+				job = p.startLocate(ctx, addr, req.Port, hops, hopsBy, start, reaskEnd, rtt, hs, mode, cur.Load)
 				jobDone = job.done
 			}
 		case <-silentT.C:
@@ -176,10 +267,7 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 	}
 	silent := g.out.Reason == ReasonNoResponse
 	if silent {
-		g.syns = 1 + int(time.Since(start)/synRetry)
-		if g.syns > 6 {
-			g.syns = 6
-		}
+		g.syns += synsOf(aStart)
 	}
 	if job != nil {
 		if !silent {
@@ -214,6 +302,46 @@ func (p *Prober) locator(addr netip.Addr, port int, start, until time.Time, rtt 
 	return l
 }
 
+// connAttempt is the connect a silent port's path questions follow.
+type connAttempt struct {
+	a     *tcpAttempt
+	start time.Time
+}
+
+// afterSYN blocks until the connect has resent its SYN at or after t (the
+// kernel resends it every synRetry from its start), watching the
+// socket's retransmission count so a re-ask goes out right behind the
+// SYN, not a guess of when it left. False when the connect is gone or
+// ctx ends first.
+func (c *connAttempt) afterSYN(ctx context.Context, t time.Time) bool {
+	if c == nil {
+		return false
+	}
+	k := max((t.Sub(c.start)+synRetry-1)/synRetry, 1)
+	expected := c.start.Add(time.Duration(k) * synRetry)
+	if !sleepCtx(ctx, time.Until(expected.Add(-20*time.Millisecond))) {
+		return false
+	}
+	base, ok := c.a.retransmits()
+	if !ok {
+		return false
+	}
+	give := time.Now().Add(250 * time.Millisecond) // a late timer, a loaded machine
+	for time.Now().Before(give) {
+		n, ok := c.a.retransmits()
+		if !ok {
+			return false
+		}
+		if n > base {
+			return true
+		}
+		if !sleepCtx(ctx, 2*time.Millisecond) {
+			return false
+		}
+	}
+	return true
+}
+
 // locateJob is a locate running beside the connect.
 type locateJob struct {
 	cancel context.CancelFunc
@@ -224,15 +352,18 @@ type locateJob struct {
 // startLocate asks where a silent port's SYNs stop: the deciding questions
 // when the host's distance is known, else a discovery of how far the path
 // answers.
-func (p *Prober) startLocate(ctx context.Context, addr netip.Addr, port, hops int, hopsBy string, start, until time.Time, rtt time.Duration, hs *hostState, mode traceMode) *locateJob {
+func (p *Prober) startLocate(ctx context.Context, addr netip.Addr, port, hops int, hopsBy string, start, until time.Time, rtt time.Duration, hs *hostState, mode traceMode, conn func() *connAttempt) *locateJob {
 	jctx, cancel := context.WithCancel(ctx)
 	j := &locateJob{cancel: cancel, done: make(chan struct{})}
 	l := p.locator(addr, port, start, until, rtt)
+	l.afterSYN = func(ctx context.Context, t time.Time) bool { return conn().afterSYN(ctx, t) }
 	run := func() located {
 		if hops > 0 {
 			return l.locate(jctx, hops, hopsBy)
 		}
-		return located{hops: l.sweep(jctx, 1, p.cfg.MaxTTL, 2, nil), ctlName: l.ctlName}
+		// Once each: nothing has answered this address, and a router that
+		// cannot route it needs quiet to say so (see gather's pause).
+		return located{hops: l.sweep(jctx, 1, p.cfg.MaxTTL, 1, nil), ctlName: l.ctlName}
 	}
 	go func() {
 		defer close(j.done)
@@ -289,6 +420,13 @@ func (p *Prober) traceFor(ctx context.Context, addr netip.Addr, port int, out tc
 	}
 	res.hops = l.sweep(ctx, 1, to, 1, known)
 	return &res
+}
+
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 func earliest(a, b time.Time) time.Time {
@@ -348,7 +486,8 @@ func (g gathered) evidence(addr netip.Addr, port int) (*Trace, *Trace, *PathEvid
 	}
 	var path *PathEvidence
 	if g.out.Reason == ReasonNoResponse {
-		path = &PathEvidence{HostHops: g.loc.hostHops, HostHopsBy: g.loc.hostHopsBy, SYNs: g.syns, Control: g.loc.ctlName, HostRateLimited: g.hostLimited}
+		path = &PathEvidence{HostHops: g.loc.hostHops, HostHopsBy: g.loc.hostHopsBy, SYNs: g.syns, Control: g.loc.ctlName,
+			HostRateLimited: g.hostLimited, RouterRateLimited: g.loc.unconfirmed()}
 	}
 	return tr, ctl, path
 }

@@ -27,6 +27,15 @@ type hopAnswer struct {
 
 	portAsks, ctlAsks int
 	rateLimited       bool // answered before (this check or the path cache), silent to every probe now
+	// at is when the port's answer came; late: only a re-ask got it, the
+	// hop was silent (out of tokens) for the SYN before.
+	at   time.Time
+	late bool
+	// coupled: the answered SYN went out right behind one of the
+	// connect's SYNs (locator.afterSYN), so the router had a token when
+	// the connect's SYN passed it, and drew no reject with it.
+	coupled     bool
+	confirmable bool // the question could follow the connect's SYNs (afterSYN set)
 }
 
 // locator asks TTL-limited questions about one port of one destination,
@@ -47,6 +56,20 @@ type locator struct {
 	until time.Time     // no probe is sent, nor listened to, past this
 	wait  time.Duration // how long an answer may take: a few round trips
 	retry time.Duration // the connect's SYN retransmission period (synRetry; tests shrink it)
+	// afterSYN, when set, blocks until the connect has sent its next SYN
+	// retransmission after t (false: the connect is gone, or ctx ended).
+	// A re-ask sent right behind one of the connect's SYNs meets the same
+	// ICMP budget at the router before the host: if that router rejects
+	// the port and has a token, the connect's SYN takes it first and the
+	// reject decides; a re-ask on its own could take a freshly refilled
+	// token and pass a reject off as a drop.
+	afterSYN func(ctx context.Context, t time.Time) bool
+}
+
+// askEvents are optional callbacks from a question to whoever asked it.
+type askEvents struct {
+	reached     func() // a SYN to the port got there (maybe still to be confirmed)
+	firstSilent func() // the first SYN's window ended without an answer
 }
 
 type askEvent struct {
@@ -74,8 +97,8 @@ const maxAsks = 12
 // The first round sends the SYN alone: when it is answered (the common
 // case: the port's packets reach the hop) the hop spends one token, not
 // two. Without a control the SYN is asked up to rounds times.
-func (l *locator) ask(ctx context.Context, ttl int, withControl bool, rounds int) hopAnswer {
-	a := hopAnswer{ttl: ttl, reach: ReachUnknown}
+func (l *locator) ask(ctx context.Context, ttl int, withControl bool, rounds int, cb askEvents) hopAnswer {
+	a := hopAnswer{ttl: ttl, reach: ReachUnknown, confirmable: withControl && l.afterSYN != nil}
 	if r, ok := l.p.paths.router(l.dst, ttl); ok {
 		a.router, a.seenAt = r.addr, r.at
 	}
@@ -131,11 +154,26 @@ func (l *locator) ask(ctx context.Context, ttl int, withControl bool, rounds int
 	// listen takes answers until t: a port answer settles the question;
 	// a control answer to this round's pair says the SYN before it did
 	// not get there.
+	var listenCh func(wake <-chan time.Time, woke <-chan bool, round int) bool
+	coupled := map[int]bool{} // rounds sent right behind a SYN of the connect
+	confirming := false       // reached, waiting to be confirmed behind one
 	listen := func(t time.Time, round int) (done bool) {
 		timer := time.NewTimer(max(time.Until(t), 0))
 		defer timer.Stop()
+		return listenCh(timer.C, nil, round)
+	}
+	var behind bool // the last afterSYN wait ended right after a SYN of the connect
+	listenUntil := func(woke <-chan bool) (bool, bool) {
+		behind = false
+		done := listenCh(nil, woke, -1)
+		return done, behind
+	}
+	listenCh = func(wake <-chan time.Time, woke <-chan bool, round int) (done bool) {
 		for {
 			select {
+			case ok := <-woke:
+				behind = ok
+				return false
 			case e := <-ev:
 				if !e.r.answered {
 					// Unanswered: the probe may never have reached the
@@ -152,10 +190,22 @@ func (l *locator) ask(ctx context.Context, ttl int, withControl bool, rounds int
 					l.p.budget.spent(k)
 				}
 				if !e.ctl {
-					a.port, a.reach = e.r, ReachYes
+					a.port, a.reach, a.at, a.late = e.r, ReachYes, e.at, e.round > 0
+					a.coupled = coupled[e.round]
+					if cb.reached != nil {
+						cb.reached()
+					}
 					if !e.r.terminal {
 						a.router = e.r.addr
 						l.p.paths.noteRouter(l.dst, ttl, e.r.addr)
+					}
+					if withControl && !a.coupled && !e.r.terminal && l.afterSYN != nil {
+						// Reached, but not right behind a SYN of the
+						// connect: confirm behind the next one, or a
+						// reject the connect's SYN could not draw goes
+						// unseen.
+						confirming = true
+						continue
 					}
 					return true
 				}
@@ -171,18 +221,31 @@ func (l *locator) ask(ctx context.Context, ttl int, withControl bool, rounds int
 					a.reach = ReachNo
 					return true
 				}
-			case <-timer.C:
+			case <-wake:
 				return false
 			case <-ctx.Done():
 				return true
 			}
 		}
 	}
+	if withControl && l.afterSYN != nil {
+		// The first SYN too goes right behind one of the connect's: the
+		// connect waits for its first retransmission anyway (a host or
+		// router out of tokens for the first SYN answers that one), and a
+		// router that rejects the port spends its token on the connect's
+		// SYN, not on this one.
+		sctx, cancel := context.WithDeadline(ctx, l.until.Add(-l.wait))
+		coupled[0] = l.afterSYN(sctx, time.Now())
+		cancel()
+		if ctx.Err() != nil {
+			return l.giveUp(a)
+		}
+	}
 	for round := 0; ; round++ {
 		if !send(false, round) {
 			break
 		}
-		if withControl && round > 0 && !send(true, round) {
+		if withControl && round > 0 && !confirming && !send(true, round) {
 			break
 		}
 		if listen(time.Now().Add(l.wait), round) {
@@ -191,17 +254,40 @@ func (l *locator) ask(ctx context.Context, ttl int, withControl bool, rounds int
 			}
 			return a
 		}
+		if round == 0 && cb.firstSilent != nil && a.reach != ReachYes {
+			cb.firstSilent()
+		}
 		if !withControl && round+1 >= max(rounds, 1) {
 			return a.silent()
 		}
 		next := time.Now()
-		if round > 0 || !withControl {
+		if (round > 0 || !withControl) && !confirming {
 			// Silence to everything: the hop is out of tokens (or sends
 			// none). Ask again once it has one.
 			next = l.afterRetransmit(next.Add(max(l.p.budget.refill(key()), l.p.budget.interval(key())-2*l.wait)))
 		}
 		if next.Add(l.wait).After(l.until) {
 			break
+		}
+		if l.afterSYN != nil && (round > 0 || !withControl || confirming) {
+			// Wait, listening for late answers, for the connect's next
+			// SYN after next; the re-ask follows it at once.
+			woke := make(chan bool, 1)
+			sctx, cancel := context.WithDeadline(ctx, l.until.Add(-l.wait))
+			go func() { woke <- l.afterSYN(sctx, next) }()
+			settled, behind := listenUntil(woke)
+			cancel()
+			coupled[round+1] = behind
+			if settled {
+				if ctx.Err() != nil {
+					return l.giveUp(a)
+				}
+				return a
+			}
+			if time.Now().Add(l.wait).After(l.until) {
+				break
+			}
+			continue
 		}
 		if listen(next, -1) {
 			if ctx.Err() != nil {
@@ -211,6 +297,17 @@ func (l *locator) ask(ctx context.Context, ttl int, withControl bool, rounds int
 		}
 	}
 	return l.giveUp(a)
+}
+
+// unconfirmed: the deciding hop was reached, but never by a SYN sent
+// right behind one of the connect's SYNs.
+func (r located) unconfirmed() bool {
+	for _, h := range r.hops {
+		if h.ttl == r.hostHops-1 && h.reach == ReachYes && !h.coupled && h.confirmable {
+			return true
+		}
+	}
+	return false
 }
 
 // silent ends a question without a control: the port's SYNs went unanswered.
@@ -223,6 +320,9 @@ func (a hopAnswer) silent() hopAnswer {
 // (by this question's control or by the path cache) that is silent now is
 // rate-limiting its ICMP: its bucket is empty, and the budget learns that.
 func (l *locator) giveUp(a hopAnswer) hopAnswer {
+	if a.reach == ReachYes {
+		return a // reached, never confirmed behind a SYN of the connect
+	}
 	a.reach = ReachUnknown
 	if a.router.IsValid() && a.portAsks+a.ctlAsks > 0 {
 		a.rateLimited = true
@@ -270,9 +370,9 @@ type located struct {
 
 // shared asks through the path cache: concurrent checks of the same port
 // and TTL share one question.
-func (l *locator) shared(ctx context.Context, ttl int, withControl bool, rounds int) hopAnswer {
+func (l *locator) shared(ctx context.Context, ttl int, withControl bool, rounds int, cb askEvents) hopAnswer {
 	return l.p.paths.share(ctx, hopKey{dst: l.dst, port: l.port, ttl: ttl}, l.start, func() hopAnswer {
-		return l.ask(ctx, ttl, withControl, rounds)
+		return l.ask(ctx, ttl, withControl, rounds, cb)
 	})
 }
 
@@ -290,9 +390,15 @@ func (l *locator) locate(ctx context.Context, hostHops int, by string) located {
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	decided := make(chan hopAnswer, 1)
+	reached, silent := make(chan struct{}), make(chan struct{})
+	var once, onceSilent sync.Once
+	cb := askEvents{
+		reached:     func() { once.Do(func() { close(reached) }) },
+		firstSilent: func() { onceSilent.Do(func() { close(silent) }) },
+	}
 	go func() {
 		defer catch(func(error) { decided <- hopAnswer{ttl: deciding, reach: ReachUnknown} })
-		decided <- l.shared(ctx, deciding, true, 0)
+		decided <- l.shared(ctx, deciding, true, 0, cb)
 	}()
 	var (
 		dec   hopAnswer
@@ -300,13 +406,16 @@ func (l *locator) locate(ctx context.Context, hostHops int, by string) located {
 		lower = make([]hopAnswer, deciding-1)
 		wg    sync.WaitGroup
 	)
+	reachedEarly := false // reached; the question goes on only to confirm it behind a SYN of the connect
 	select {
 	case dec = <-decided:
 		got = true
-	case <-time.After(l.wait):
+	case <-reached:
+		reachedEarly = true
+	case <-silent:
 	case <-ctx.Done():
 	}
-	if !(got && dec.reach == ReachYes) && deciding > 1 {
+	if !(got && dec.reach == ReachYes) && !reachedEarly && deciding > 1 {
 		for ttl := 1; ttl < deciding; ttl++ {
 			wg.Add(1)
 			go func() {
@@ -314,7 +423,7 @@ func (l *locator) locate(ctx context.Context, hostHops int, by string) located {
 				defer catch(func(error) { lower[ttl-1] = hopAnswer{ttl: ttl, reach: ReachUnknown} })
 				// Three rounds: the routers nearest this machine are the
 				// ones every other check spends too.
-				lower[ttl-1] = l.shared(lctx, ttl, false, 3)
+				lower[ttl-1] = l.shared(lctx, ttl, false, 3, askEvents{})
 			}()
 		}
 	} else {
@@ -358,7 +467,10 @@ func (l *locator) sweep(ctx context.Context, from, to, rounds int, have map[int]
 	// every further TTL would draw one more error from it.
 	window := 2
 	var out []hopAnswer
-	for lo := from; lo <= to; lo, window = lo+window, min(2*window, 8) {
+	for lo, n := from, 0; lo <= to; lo, n = lo+window, n+1 {
+		if n >= 2 {
+			window = min(2*window, 8)
+		}
 		hi := min(lo+window-1, to)
 		res := make([]hopAnswer, hi-lo+1)
 		var wg sync.WaitGroup
@@ -371,7 +483,7 @@ func (l *locator) sweep(ctx context.Context, from, to, rounds int, have map[int]
 			go func() {
 				defer wg.Done()
 				defer catch(func(error) { res[ttl-lo] = hopAnswer{ttl: ttl, reach: ReachUnknown} })
-				res[ttl-lo] = l.shared(ctx, ttl, false, rounds)
+				res[ttl-lo] = l.shared(ctx, ttl, false, rounds, askEvents{})
 			}()
 		}
 		wg.Wait()

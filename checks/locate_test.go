@@ -124,7 +124,7 @@ func TestAskRateLimited(t *testing.T) {
 				wait: scale / 6, retry: scale, ctlName: "ICMP echo",
 				portBy: func(int) pendingHop { return tt.router.probe(true) },
 				ctlBy:  func(int) pendingHop { return tt.router.probe(false) }}
-			a := l.ask(context.Background(), 2, true, 0)
+			a := l.ask(context.Background(), 2, true, 0, askEvents{})
 			t.Logf("reach %s after %d port and %d control asks in %v (router sent %d errors)", a.reach, a.portAsks, a.ctlAsks, time.Since(start).Round(time.Millisecond), tt.router.sent)
 			if a.reach != tt.want {
 				t.Fatalf("reach %s, want %s", a.reach, tt.want)

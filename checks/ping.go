@@ -28,6 +28,7 @@ type pingRun struct {
 	rttSum     time.Duration
 	firstRTT   time.Duration
 	hops       int // path length guessed from the first reply's TTL; 0 unknown
+	lastSend   time.Time
 	privileged bool
 	err        string
 }
@@ -37,6 +38,10 @@ type pingOptions struct {
 	Count      int
 	Interval   time.Duration
 	Privileged bool // raw ICMP socket; otherwise an unprivileged ping socket
+	// Delay holds the first echo request back: a port that answers within
+	// it needs no ping, and a router that cannot reach the address spends
+	// none of its ICMP budget on echo requests.
+	Delay time.Duration
 }
 
 // startPing pings addr until Count replies, ctx ends or stop is called.
@@ -46,6 +51,9 @@ func startPing(ctx context.Context, addr netip.Addr, o pingOptions) *pingRun {
 	go func() {
 		defer close(pr.done)
 		defer cancel()
+		if o.Delay > 0 && !sleepCtx(ctx, o.Delay) {
+			return
+		}
 		err := pr.run(ctx, addr, o)
 		if err != nil && ctx.Err() == nil && o.Privileged && pr.snapshot().Sent == 0 {
 			// Raw sockets refused after all (no CAP_NET_RAW in this
@@ -92,6 +100,7 @@ func (pr *pingRun) run(ctx context.Context, addr netip.Addr, o pingOptions) (err
 	p.OnSend = func(*probing.Packet) {
 		pr.mu.Lock()
 		pr.sent++
+		pr.lastSend = time.Now()
 		pr.mu.Unlock()
 	}
 	p.OnRecv = func(pkt *probing.Packet) {
@@ -110,6 +119,16 @@ func (pr *pingRun) run(ctx context.Context, addr netip.Addr, o pingOptions) (err
 		return fmt.Errorf("ping %s: %w", addr, err)
 	}
 	return nil
+}
+
+// hasReplied reports whether the first reply is in.
+func (pr *pingRun) hasReplied() bool {
+	select {
+	case <-pr.replied:
+		return true
+	default:
+		return false
+	}
 }
 
 // rtt is the first reply's round trip, valid once replied is closed.
@@ -135,6 +154,13 @@ func hopsFromTTL(ttl int) int {
 		}
 	}
 	return 0
+}
+
+// lastSent is when the last echo request left (zero: none yet).
+func (pr *pingRun) lastSent() time.Time {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	return pr.lastSend
 }
 
 // snapshot is what the run saw so far.

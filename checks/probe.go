@@ -171,10 +171,12 @@ func (p *Prober) check(ctx context.Context, req Request, hs *hostState, mode tra
 	var pr *pingRun
 	ownPing := hs == nil
 	if !p.cfg.NoPing {
+		o := p.pingOptions()
+		o.Delay = p.cfg.MinWait / 5
 		if hs != nil {
-			pr = hs.pingFor(ctx, addr, p.pingOptions(), p.cfg.Timeout)
+			pr = hs.pingFor(ctx, addr, o, p.cfg.Timeout)
 		} else {
-			pr = startPing(ctx, addr, p.pingOptions())
+			pr = startPing(ctx, addr, o)
 		}
 	}
 	var others []*tcpAttempt
@@ -199,7 +201,9 @@ func (p *Prober) check(ctx context.Context, req Request, hs *hostState, mode tra
 		} else {
 			ping = pr.snapshot()
 		}
-		ev.Ping = &ping
+		if ping.Sent > 0 || ping.Error != "" {
+			ev.Ping = &ping
+		} // else the port answered before the ping was due: not run
 	}
 	p.finish(&rep, ev)
 	if parent.Err() != nil && !conclusive(rep) {
@@ -218,7 +222,7 @@ func (p *Prober) stopPing(ctx context.Context, pr *pingRun, out tcpOutcome) Ping
 	// Only after a fast answer: a late one (a router's ARP timeout) says
 	// nothing about how soon an echo reply could come.
 	grace := min(3*out.RTT+5*time.Millisecond, p.cfg.MinWait/5)
-	if !out.answered() || out.RTT > p.cfg.MinWait {
+	if !out.answered() || out.RTT > p.cfg.MinWait || pr.snapshot().Sent == 0 {
 		grace = 0
 	}
 	t := time.NewTimer(grace)

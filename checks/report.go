@@ -171,6 +171,11 @@ type PathEvidence struct {
 	// HostRateLimited: the host had spent its ICMP budget on this process
 	// moments before, so its silence may be a reject it could not send.
 	HostRateLimited bool `json:"host_rate_limited,omitempty"`
+	// RouterRateLimited: the router before the host answered a
+	// TTL-limited SYN to the port, but never one sent right behind one of
+	// the connect's SYNs: it was out of ICMP tokens when they passed, so a
+	// reject it sends for the port may have been lost.
+	RouterRateLimited bool `json:"router_rate_limited,omitempty"`
 }
 
 // hop returns the hop at ttl, or nil.

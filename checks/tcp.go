@@ -87,6 +87,20 @@ func (a *tcpAttempt) setDeadline(t time.Time) {
 	}
 }
 
+// retransmits is how many times the kernel has resent the SYN so far;
+// ok is false once the socket is gone.
+func (a *tcpAttempt) retransmits() (n uint32, ok bool) {
+	if a.sock == nil {
+		return 0, false
+	}
+	err := a.sock.rc.Control(func(fd uintptr) {
+		if ti, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+			n, ok = ti.Total_retrans, true
+		}
+	})
+	return n, ok && err == nil
+}
+
 // wait blocks until the connect resolves or the deadline passes, then
 // closes the socket. With keep, a SYN-ACK hands back the live connection.
 func (a *tcpAttempt) wait(keep bool) tcpOutcome {
