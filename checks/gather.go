@@ -16,7 +16,7 @@ type gathered struct {
 	// hostLimited: the host had spent its ICMP error budget on this
 	// process moments before, so its silence may be a suppressed reject.
 	hostLimited bool
-	syns int // SYNs the connect sent: the first and the kernel's retransmissions
+	syns        int // SYNs the connect sent: the first and the kernel's retransmissions
 }
 
 // gather runs the connect, the banner when it is open, and for a silent
