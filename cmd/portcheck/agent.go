@@ -16,95 +16,102 @@ import (
 	"github.com/portcheck/portcheck/wire"
 )
 
-const agentUsage = `Usage:
-  portcheck agent --port N [--proto tcp|udp] [--peer ADDR] [--json]   print this host's facts for a port
-  portcheck agent --serve [--alias NAME]... [--config FILE]            answer host-local jobs from Redis
-                                                                       (vantage host:<hostname> + aliases)
-Read-only: the agent never changes a rule, a file or a service. Command lines
-and log lines are shared only with --share-cmdline / --share-logs.
+// agentFlags are the parsed flags of `portcheck agent`.
+type agentFlags struct {
+	port                            int
+	proto, peer, proc, etc, logRoot string
+	config, hostname                string
+	json, cmdline, logs, serve      bool
+	timeout                         time.Duration
+	aliases                         []string
+}
 
-`
+// newAgentFlags defines agent's flags on a new FlagSet.
+func newAgentFlags(a *agentFlags) *flag.FlagSet {
+	fs := flag.NewFlagSet("portcheck agent", flag.ContinueOnError)
+	fs.IntVar(&a.port, "port", 0, "")
+	fs.StringVar(&a.proto, "proto", "tcp", "")
+	fs.StringVar(&a.peer, "peer", "", "")
+	fs.BoolVar(&a.json, "json", false, "")
+	fs.BoolVar(&a.cmdline, "share-cmdline", false, "")
+	fs.BoolVar(&a.logs, "share-logs", false, "")
+	fs.StringVar(&a.proc, "proc", "/proc", "")
+	fs.StringVar(&a.etc, "etc", "/etc", "")
+	fs.StringVar(&a.logRoot, "log-root", "/var/log", "")
+	fs.DurationVar(&a.timeout, "timeout", 10*time.Second, "")
+	fs.BoolVar(&a.serve, "serve", false, "")
+	fs.StringVar(&a.config, "config", os.Getenv("PORTCHECK_CONFIG"), "")
+	fs.StringVar(&a.hostname, "hostname", "", "")
+	fs.Func("alias", "", func(s string) error {
+		if err := agentName(s); err != nil {
+			return err
+		}
+		a.aliases = append(a.aliases, s)
+		return nil
+	})
+	return fs
+}
 
 // runAgent is `portcheck agent`: one-shot, gather the host-local facts for
 // one port and print them; with --serve, answer jobs for this host's
 // vantages from Redis.
 func runAgent(ctx context.Context, args []string, io stdio) int {
-	fs := flag.NewFlagSet("portcheck agent", flag.ContinueOnError)
-	fs.SetOutput(io.err)
-	port := fs.Int("port", 0, "port to explain (required)")
-	proto := fs.String("proto", "tcp", "tcp or udp")
-	peer := fs.String("peer", "", "address of whoever cannot connect, for the route back")
-	asJSON := fs.Bool("json", false, "print the facts as JSON")
-	cmdline := fs.Bool("share-cmdline", false, "include process command lines (may hold secrets)")
-	logs := fs.Bool("share-logs", false, "include recent log lines mentioning the port or daemon (redacted)")
-	proc := fs.String("proc", "/proc", "procfs root")
-	etc := fs.String("etc", "/etc", "etc root (hosts.allow, hosts.deny, ufw)")
-	logRoot := fs.String("log-root", "/var/log", "log directory searched with --share-logs")
-	timeout := fs.Duration("timeout", 10*time.Second, "bound for one gathering (firewall listing tools, journal)")
-	serve := fs.Bool("serve", false, "join Redis (REDIS_URL) and answer host-local jobs until stopped")
-	configPath := fs.String("config", os.Getenv("PORTCHECK_CONFIG"), "YAML config file for --serve (env PORTCHECK_CONFIG)")
-	hostname := fs.String("hostname", "", "name for the host:<hostname> vantage (default: the system hostname)")
-	var aliases []string
-	fs.Func("alias", "extra vantage name this agent answers for, e.g. web01 (repeatable)", func(s string) error {
-		if err := agentName(s); err != nil {
-			return err
-		}
-		aliases = append(aliases, s)
-		return nil
-	})
-	fs.Usage = func() { fmt.Fprint(io.err, agentUsage); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
-		return 2
+	c := lookup("agent")
+	var a agentFlags
+	rest, err := c.parse(newAgentFlags(&a), args)
+	if err != nil {
+		return c.fail(io, "", "%v", err)
 	}
 	opts := agent.Options{
-		Privacy: agent.Privacy{Cmdline: *cmdline, Logs: *logs},
-		Proc:    *proc,
-		Etc:     *etc,
-		Log:     *logRoot,
+		Privacy: agent.Privacy{Cmdline: a.cmdline, Logs: a.logs},
+		Proc:    a.proc,
+		Etc:     a.etc,
+		Log:     a.logRoot,
 	}
-	if *serve {
-		if *port != 0 || *peer != "" || *asJSON || fs.NArg() > 0 {
-			fmt.Fprintln(io.err, "portcheck agent: --serve takes jobs from Redis: --port, --peer and --json are for the one-shot mode")
-			return 2
+	if a.serve {
+		if a.port != 0 || a.peer != "" || a.json {
+			return c.fail(io, "", "--serve takes jobs from Redis: --port, --peer and --json are for the one-shot mode")
 		}
-		name := *hostname
+		if len(rest) > 0 {
+			return c.fail(io, "", "unexpected argument %q", rest[0])
+		}
+		name := a.hostname
 		if name == "" {
 			h, err := os.Hostname()
 			if err != nil {
-				fmt.Fprintf(io.err, "portcheck agent: hostname: %v (use --hostname)\n", err)
-				return 2
+				return c.fail(io, "", "hostname: %v (use --hostname)", err)
 			}
 			name = h
 		}
 		if err := agentName(name); err != nil {
-			fmt.Fprintf(io.err, "portcheck agent: hostname: %v (use --hostname)\n", err)
-			return 2
+			return c.fail(io, "", "hostname: %v (use --hostname)", err)
 		}
-		err := app.Agent(ctx, app.AgentOptions{ConfigPath: *configPath, Vantages: agentVantages(name, aliases), Hostname: strings.ToLower(name), Options: opts, Timeout: *timeout},
+		err := app.Agent(ctx, app.AgentOptions{ConfigPath: a.config, Vantages: agentVantages(name, a.aliases), Hostname: strings.ToLower(name), Options: opts, Timeout: a.timeout},
 			appEnv(os.Getenv, io.err))
 		return exitCode(io, "agent", err)
 	}
-	if *port < 1 || *port > 65535 || fs.NArg() > 0 {
-		fs.Usage()
-		return 2
+	switch {
+	case len(rest) > 0:
+		return c.fail(io, "", "unexpected argument %q", rest[0])
+	case a.port == 0:
+		return c.fail(io, "", "say which port: --port N (or --serve to answer the bot)")
+	case a.port < 1 || a.port > 65535:
+		return c.fail(io, "", "--port %d: want 1-65535", a.port)
+	case a.proto != "tcp" && a.proto != "udp":
+		return c.fail(io, "", "--proto %s: want tcp or udp", a.proto)
 	}
-	if *proto != "tcp" && *proto != "udp" {
-		fmt.Fprintf(io.err, "portcheck agent: --proto %q: want tcp or udp\n", *proto)
-		return 2
-	}
-	q := agent.Query{Port: *port, Proto: *proto}
-	if *peer != "" {
-		a, err := netip.ParseAddr(*peer)
+	q := agent.Query{Port: a.port, Proto: a.proto}
+	if a.peer != "" {
+		addr, err := netip.ParseAddr(a.peer)
 		if err != nil {
-			fmt.Fprintf(io.err, "portcheck agent: --peer: %v\n", err)
-			return 2
+			return c.fail(io, "", "--peer %s: not an IP address", a.peer)
 		}
-		q.Peer = a
+		q.Peer = addr
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
 	f := agent.Gather(ctx, q, opts)
-	if *asJSON {
+	if a.json {
 		enc := json.NewEncoder(io.out)
 		if err := enc.Encode(f); err != nil {
 			fmt.Fprintf(io.err, "portcheck agent: %v\n", err)

@@ -15,72 +15,31 @@ import (
 	"github.com/portcheck/portcheck/store/sqlite"
 )
 
-const auditHelp = `Usage:
-  portcheck audit export [--format jsonl|csv] [--since DURATION|RFC3339] [--channel C] [--db PATH]
-  portcheck audit verify [--checkpoint SEQ:HASH]... [--db PATH]
-
-export writes the audit trail (every request, decision and result, oldest
-first) for a post-incident review: jsonl (one record per line, the default)
-or csv (with a header; cells a spreadsheet would run as a formula are
-prefixed with ').
-  --since 24h   records from the last 24 hours (or a time: 2026-11-24T14:00:00Z, 2026-11-24)
-  --channel C   one channel's records (its id: C0123ABCD, the Discord channel id, shell)
-
-verify recomputes the hash chain and reports the first record that was
-changed, removed or inserted. --checkpoint (repeatable) also checks that the
-trail still holds a head posted earlier by serve (audit.checkpoint_channel),
-which catches records cut off the end.
-
---db defaults to PORTCHECK_AUDIT_DB, then $XDG_STATE_HOME/portcheck/audit.db
-(or ~/.local/state/portcheck/audit.db).
-`
-
 func runAudit(ctx context.Context, args []string, io stdio) int {
 	return auditCmd(ctx, args, io, os.Getenv, time.Now)
 }
 
 // auditCmd is runAudit with its environment and clock passed in (tests).
 func auditCmd(ctx context.Context, args []string, io stdio, getenv func(string) string, now func() time.Time) int {
+	c := lookup("audit")
 	if len(args) == 0 {
-		fmt.Fprint(io.err, auditHelp)
-		return 2
-	}
-	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(io.out, auditHelp)
-		return 0
+		return c.fail(io, "", "say what to do: export or verify")
 	}
 	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("portcheck audit "+sub, flag.ContinueOnError)
-	fs.SetOutput(discard{})
-	fs.Usage = func() {}
-	db := fs.String("db", getenv("PORTCHECK_AUDIT_DB"), "audit database")
-	format := fs.String("format", "jsonl", "jsonl or csv")
-	since := fs.String("since", "", "duration or time")
-	channel := fs.String("channel", "", "channel id")
-	var cps checkpointFlag
-	fs.Var(&cps, "checkpoint", "SEQ:HASH of a posted checkpoint (repeatable)")
-	usage := func(format string, a ...any) int {
-		fmt.Fprintf(io.err, "portcheck audit %s: %s\n(see portcheck audit --help)\n", sub, fmt.Sprintf(format, a...))
-		return 2
+	if c.verb(sub) == nil {
+		return c.fail(io, "", "%s", c.badVerb(sub))
 	}
-	switch sub {
-	case "export", "verify":
-	default:
-		return usage("unknown subcommand (want export or verify)")
-	}
-	for _, a := range args {
-		if a == "-h" || a == "--help" {
-			fmt.Fprint(io.out, auditHelp)
-			return 0
-		}
-	}
-	if err := fs.Parse(args); err != nil {
+	var f auditFlags
+	rest, err := c.parseVerb(sub, newAuditFlags(sub, &f, getenv), args)
+	usage := func(format string, a ...any) int { return c.fail(io, "audit "+sub, format, a...) }
+	if err != nil {
 		return usage("%v", err)
 	}
-	if fs.NArg() > 0 {
-		return usage("unexpected argument %q", fs.Arg(0))
+	if len(rest) > 0 {
+		return usage("unexpected argument %q", rest[0])
 	}
-	if *format != "jsonl" && *format != "csv" {
+	db, format, since, channel, cps := &f.db, &f.format, &f.since, &f.channel, f.checkpoints
+	if sub == "export" && *format != "jsonl" && *format != "csv" {
 		return usage("--format must be jsonl or csv, got %q", *format)
 	}
 	var q audit.Query
@@ -133,6 +92,28 @@ func auditCmd(ctx context.Context, args []string, io stdio, getenv func(string) 
 		return 1
 	}
 	return 0
+}
+
+// auditFlags are the parsed flags of `portcheck audit export|verify`.
+type auditFlags struct {
+	db, format, since, channel string
+	checkpoints                checkpointFlag
+}
+
+// newAuditFlags defines the flags of audit's verb sub on a new FlagSet:
+// each verb takes only its own (the table's Verbs column).
+func newAuditFlags(sub string, f *auditFlags, getenv func(string) string) *flag.FlagSet {
+	fs := flag.NewFlagSet("portcheck audit "+sub, flag.ContinueOnError)
+	fs.StringVar(&f.db, "db", getenv("PORTCHECK_AUDIT_DB"), "")
+	if sub == "export" {
+		fs.StringVar(&f.format, "format", "jsonl", "")
+		fs.StringVar(&f.since, "since", "", "")
+		fs.StringVar(&f.channel, "channel", "", "")
+	}
+	if sub == "verify" {
+		fs.Var(&f.checkpoints, "checkpoint", "")
+	}
+	return fs
 }
 
 // parseSince takes a duration back from now, an RFC 3339 time or a date.

@@ -60,7 +60,7 @@ func TestAuditExport(t *testing.T) {
 		{[]string{"export", "--db", db, "--format", "xml"}, 2, []string{"--format must be jsonl or csv"}, 0},
 		{[]string{"export", "--db", db, "--since", "yesterday"}, 2, []string{"neither a duration"}, 0},
 		{[]string{"export", "--db", filepath.Join(t.TempDir(), "none.db")}, 1, []string{"no audit trail at"}, 0},
-		{[]string{"frobnicate"}, 2, []string{"unknown subcommand"}, 0},
+		{[]string{"frobnicate"}, 2, []string{"unknown verb"}, 0},
 		{[]string{"verify", "--db", db}, 0, []string{"3 records, chain intact, head "}, 1},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

@@ -35,11 +35,15 @@ func TestCheckUsageErrors(t *testing.T) {
 		{[]string{"check", "web01:1-2000"}, "portcheck check: web01:1-2000: 1-2000 is 2000 ports, more than 1024 (raise the cap with --max-ports 2048)\n" + checkExample + "\n"},
 		{[]string{"check", "--max-ports", "10", "web01:1-11"}, "portcheck check: web01:1-11: 1-11 is 11 ports, more than 10 (raise the cap with --max-ports 2048)\n" + checkExample + "\n"},
 		{[]string{"check", "web01:22;reboot"}, "portcheck check: web01:22;reboot: bad port \"22;reboot\" (want a number 1-65535, a range or a service name)\n" + checkExample + "\n"},
-		{[]string{"check", "--bogus", "web01:22"}, "portcheck check: flag provided but not defined: -bogus\nRun 'portcheck check --help' for usage.\n"},
-		{[]string{"check", "--timeout", "soon", "web01:22"}, "portcheck check: invalid value \"soon\" for flag -timeout: parse error\nRun 'portcheck check --help' for usage.\n"},
-		{[]string{"check", "--timeout", "0s", "web01:22"}, "portcheck check: --timeout must be positive, got 0s\nRun 'portcheck check --help' for usage.\n"},
-		{[]string{"check", "--max-ports", "0", "web01:22"}, "portcheck check: --max-ports must be 1-65535, got 0\nRun 'portcheck check --help' for usage.\n"},
-		{[]string{"check", "web01:22", "--timeout"}, "portcheck check: flag needs an argument: -timeout\nRun 'portcheck check --help' for usage.\n"},
+		{[]string{"check", "--bogus", "web01:22"}, "portcheck check: unknown flag --bogus\nUsage: portcheck check [flags] TARGET...  (portcheck check --help for more)\n"},
+		{[]string{"check", "--timeout", "soon", "web01:22"}, "portcheck check: --timeout soon: not a duration (e.g. 5s, 500ms, 1m30s)\nUsage: portcheck check [flags] TARGET...  (portcheck check --help for more)\n"},
+		{[]string{"check", "--timeout", "0s", "web01:22"}, "portcheck check: --timeout must be positive, got 0s\nUsage: portcheck check [flags] TARGET...  (portcheck check --help for more)\n"},
+		{[]string{"check", "--max-ports", "0", "web01:22"}, "portcheck check: --max-ports must be 1-65535, got 0\nUsage: portcheck check [flags] TARGET...  (portcheck check --help for more)\n"},
+		{[]string{"check", "web01:22", "--timeout"}, "portcheck check: --timeout needs a value: a duration such as 5s (--timeout 5s)\nUsage: portcheck check [flags] TARGET...  (portcheck check --help for more)\n"},
+		{[]string{"check", "--timeout", "5", "web01:22"}, "portcheck check: --timeout 5: give a unit, e.g. 5s\nUsage: portcheck check [flags] TARGET...  (portcheck check --help for more)\n"},
+		{[]string{"check", "--timout", "5s", "web01:22"}, "portcheck check: unknown flag --timout (did you mean --timeout?)\nUsage: portcheck check [flags] TARGET...  (portcheck check --help for more)\n"},
+		{[]string{"check", "--max-ports", "many", "web01:22"}, "portcheck check: --max-ports many: not a whole number\nUsage: portcheck check [flags] TARGET...  (portcheck check --help for more)\n"},
+		{[]string{"check", "--json=maybe", "web01:22"}, "portcheck check: --json is a switch: give --json alone (or --json=false), not --json=maybe\nUsage: portcheck check [flags] TARGET...  (portcheck check --help for more)\n"},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -60,7 +64,7 @@ func TestCheckUsageErrors(t *testing.T) {
 func TestCheckHelp(t *testing.T) {
 	for _, arg := range []string{"--help", "-h", "-help"} {
 		code, out, stderr := runCLI(context.Background(), "check", arg)
-		if code != 0 || out != checkHelp || stderr != "" {
+		if code != 0 || out != helpText(lookup("check")) || stderr != "" {
 			t.Errorf("%s: code %d, stdout %q, stderr %q", arg, code, out, stderr)
 		}
 	}

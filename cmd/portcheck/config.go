@@ -10,34 +10,36 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
+// newConfigFlags defines config's flags on a new FlagSet.
+func newConfigFlags(path *string) *flag.FlagSet {
+	fs := flag.NewFlagSet("portcheck config", flag.ContinueOnError)
+	fs.StringVar(path, "config", os.Getenv("PORTCHECK_CONFIG"), "")
+	return fs
+}
+
 // runConfig implements `portcheck config check|show`: validate a file (and
 // the environment) without starting anything, or print the effective
 // settings after defaults and environment are applied.
 func runConfig(_ context.Context, args []string, io stdio) int {
-	fs := flag.NewFlagSet("portcheck config", flag.ContinueOnError)
-	fs.SetOutput(io.err)
-	path := fs.String("config", os.Getenv("PORTCHECK_CONFIG"), "YAML config file (env PORTCHECK_CONFIG)")
-	fs.Usage = func() {
-		fmt.Fprint(io.err, `Usage:
-  portcheck config check [--config FILE]   validate FILE and the environment; exit 1 on problems
-  portcheck config show  [--config FILE]   print the effective settings (defaults < file < environment)
-
-`)
-		fs.PrintDefaults()
-	}
+	cmd := lookup("config")
 	if len(args) == 0 {
-		fs.Usage()
-		return 2
+		return cmd.fail(io, "", "say what to do: check or show")
 	}
 	verb := args[0]
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	if cmd.verb(verb) == nil {
+		return cmd.fail(io, "", "%s", cmd.badVerb(verb))
 	}
-	if fs.NArg() == 1 && *path == "" {
-		*path = fs.Arg(0) // `portcheck config check FILE` reads naturally too
-	} else if fs.NArg() > 0 {
-		fmt.Fprintf(io.err, "portcheck config: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	path := new(string)
+	fs := newConfigFlags(path)
+	rest, err := cmd.parseVerb(verb, fs, args[1:])
+	if err != nil {
+		return cmd.fail(io, "config "+verb, "%v", err)
+	}
+	switch {
+	case len(rest) == 1 && !flagGiven(fs, "config"):
+		*path = rest[0] // `portcheck config check FILE` reads naturally too
+	case len(rest) > 0:
+		return cmd.fail(io, "config "+verb, "unexpected argument %q", rest[0])
 	}
 	c, err := config.Load(*path, os.Getenv)
 	switch verb {
@@ -67,8 +69,13 @@ func runConfig(_ context.Context, args []string, io stdio) int {
 			return 1
 		}
 		return 0
-	default:
-		fmt.Fprintf(io.err, "portcheck config: unknown verb %q (want check or show)\n", verb)
-		return 2
 	}
+	panic("portcheck config: verb " + verb + " is in the table but not handled")
+}
+
+// flagGiven says whether the command line set the flag named name.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }

@@ -20,17 +20,3 @@ func exitCode(io stdio, cmd string, err error) int {
 	}
 	return 1
 }
-
-// wantsHelp says whether args ask for a subcommand's help.
-func wantsHelp(args []string) bool {
-	for _, a := range args {
-		if a == "-h" || a == "--help" || a == "-help" {
-			return true
-		}
-	}
-	return false
-}
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }

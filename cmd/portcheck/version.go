@@ -76,8 +76,12 @@ func appEnv(getenv func(string) string, stderr io.Writer) app.Env {
 	return app.Env{Getenv: getenv, Stderr: stderr, Version: b.Version, Revision: b.Commit, GoVersion: b.Go}
 }
 
-// runVersion prints the build information (`portcheck version`, `--version`).
-func runVersion(io stdio) int {
+// runVersion prints the build information (`portcheck version`, `-v`,
+// `--version`).
+func runVersion(c *commandDoc, args []string, io stdio) int {
+	if len(args) > 0 {
+		return c.fail(io, "", "unexpected argument %q", args[0])
+	}
 	fmt.Fprintln(io.out, readBuildInfo())
 	return 0
 }
