@@ -3,7 +3,6 @@ package bot
 import (
 	"context"
 	"net/netip"
-	"strings"
 
 	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/wire"
@@ -18,7 +17,7 @@ type HopRedactor interface {
 }
 
 // Redacted replaces a hidden hop address in chat output.
-const Redacted = "redacted"
+const Redacted = checks.Redaction
 
 // dnsFailure is a target whose one policy lookup failed: it is answered
 // with a dns_error verdict in the thread, and no job is queued for it, since
@@ -99,112 +98,33 @@ func (b *Bot) answerLocally(ctx context.Context, res []wire.Result) {
 	}
 }
 
-// redact hides trace hops for the chat: RedactHop decides per hop, given
-// the probed address. The hidden addresses are also blanked out of the
-// summary and hints, which quote the hop where packets stop.
+// redact hides trace hops for the chat (see RedactHops).
 func (b *Bot) redact(res wire.Result) wire.Result {
-	hr := b.p.Redact
-	if hr == nil {
-		return res
+	if b.p.Redact != nil {
+		res.Report = RedactHops(b.p.Redact, res.Report)
 	}
-	rep := res.Report
-	target, err := netip.ParseAddr(rep.Address)
-	if err != nil {
-		return res // nothing was probed: nothing to trace
-	}
-	hidden := map[string]bool{}
-	hide := func(s string) string {
-		a, err := netip.ParseAddr(s)
-		if err != nil || !hr.RedactHop(target, a) {
-			return s
-		}
-		hidden[s] = true
-		return Redacted
-	}
-	if len(rep.Trace) > 0 {
-		hops := make([]checks.Hop, len(rep.Trace))
-		for i, h := range rep.Trace {
-			h.Address, h.Router = hide(h.Address), hide(h.Router)
-			hops[i] = h
-		}
-		rep.Trace = hops
-	}
-	if rep.ControlTrace != nil {
-		ct := *rep.ControlTrace
-		ct.Hops = make([]checks.Hop, len(rep.ControlTrace.Hops))
-		for i, h := range rep.ControlTrace.Hops {
-			h.Address = hide(h.Address)
-			ct.Hops[i] = h
-		}
-		rep.ControlTrace = &ct
-	}
-	if rep.LastHop != nil {
-		lh := *rep.LastHop
-		lh.Address, lh.Router = hide(lh.Address), hide(lh.Router)
-		rep.LastHop = &lh
-	}
-	rep.ReportedBy = hide(rep.ReportedBy)
-	if rep.Connect != nil {
-		c := *rep.Connect
-		c.ReportedBy = hide(c.ReportedBy)
-		if c.ICMP != nil {
-			ic := *c.ICMP
-			ic.From = hide(ic.From)
-			c.ICMP = &ic
-		}
-		rep.Connect = &c
-	}
-	if len(hidden) == 0 {
-		return res
-	}
-	rep.Summary = blankAddrs(rep.Summary, hidden)
-	if len(rep.Hints) > 0 {
-		hints := make([]checks.Hint, len(rep.Hints))
-		for i, h := range rep.Hints {
-			h.Text = blankAddrs(h.Text, hidden)
-			if len(h.Commands) > 0 {
-				cmds := make([]string, len(h.Commands))
-				for k, c := range h.Commands {
-					cmds[k] = blankAddrs(c, hidden)
-				}
-				h.Commands = cmds
-			}
-			hints[i] = h
-		}
-		rep.Hints = hints
-	}
-	res.Report = rep
 	return res
 }
 
-// blankAddrs replaces each hidden address in s where it stands as a whole
-// address ("10.0.0.1" but not inside "10.0.0.15").
-func blankAddrs(s string, hidden map[string]bool) string {
-	for a := range hidden {
-		var out strings.Builder
-		rest := s
-		for {
-			i := strings.Index(rest, a)
-			if i < 0 {
-				out.WriteString(rest)
-				break
-			}
-			end := i + len(a)
-			if (i > 0 && addrByte(rest[i-1])) || (end < len(rest) && addrByte(rest[end]) && !(rest[end] == '.' && (end+1 == len(rest) || !addrByte(rest[end+1])))) {
-				out.WriteString(rest[:end])
-				rest = rest[end:]
-				continue
-			}
-			out.WriteString(rest[:i])
-			out.WriteString(Redacted)
-			rest = rest[end:]
-		}
-		s = out.String()
+// RedactHops hides, for the chat, the hop and sender addresses of rep that
+// hr says to hide given the probed address, and has the summary and hints
+// written again from the redacted evidence (checks.Redacted): the texts
+// quote the hop where packets stop, and only evidence without the address
+// can be sure to leave it out, however a sentence punctuates it.
+func RedactHops(hr HopRedactor, rep checks.Report) checks.Report {
+	target, err := netip.ParseAddr(rep.Address)
+	if err != nil {
+		return rep // nothing was probed: nothing to trace
 	}
-	return s
-}
-
-// addrByte reports whether c can be part of an IP address literal.
-func addrByte(c byte) bool {
-	return c == '.' || c == ':' || '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+	return checks.Redacted(rep, func(s string) bool {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			ap, perr := netip.ParseAddrPort(s)
+			if perr != nil {
+				return false
+			}
+			a = ap.Addr()
+		}
+		return hr.RedactHop(target, a)
+	})
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/portcheck/portcheck/audit"
 	"github.com/portcheck/portcheck/bot"
 	"github.com/portcheck/portcheck/checks"
+	"github.com/portcheck/portcheck/internal/leaktest"
 	"github.com/portcheck/portcheck/wire"
 	"github.com/portcheck/portcheck/worker"
 )
@@ -130,6 +131,10 @@ func TestDNSNotFoundHints(t *testing.T) {
 	}
 }
 
+// The network-unreachable hint quotes its router as "On 10.0.0.1:", which
+// no pattern over the rendered text caught (issue 17): the bot redacts the
+// evidence and has the texts written again from it, so a hidden router is
+// in no sentence however it is punctuated, and a public hop stays.
 func TestTraceHopsRedactedForPublicTargets(t *testing.T) {
 	cases := []struct {
 		name      string
@@ -149,16 +154,17 @@ func TestTraceHopsRedactedForPublicTargets(t *testing.T) {
 				t.Fatal(err)
 			}
 			checker := checkerFunc(func(_ context.Context, req checks.Request) checks.Report {
-				r := report(req, checks.VerdictFilteredInPath)
-				r.Address, r.Addresses = req.Addrs[0].String(), []string{req.Addrs[0].String()}
-				r.Trace = []checks.Hop{{TTL: 1, Address: "10.0.0.1", ICMP: "time-exceeded"}, {TTL: 2, Address: "4.69.0.1", ICMP: "time-exceeded"}, {TTL: 3}}
-				r.LastHop = &checks.Hop{TTL: 2, Address: "4.69.0.1"}
-				r.Summary = "probes die after hop 1 (10.0.0.1) and hop 2 (4.69.0.1); 10.0.0.10 is another box"
-				r.Hints = []checks.Hint{{Text: "ask who runs 10.0.0.1", Commands: []string{"mtr -T -P 80 10.0.0.1"}}}
-				return r
+				a := req.Addrs[0].String()
+				return leaktest.Report(checks.Evidence{Target: req.Target, Host: req.Host, Port: req.Port,
+					Resolve: checks.ResolveResult{Addresses: []string{a}},
+					Connect: &checks.ConnectResult{Address: a, Reason: checks.ReasonICMPNetUnreachable, ReportedBy: "10.0.0.1",
+						ICMP: &checks.ICMP{Type: 3, Code: 0, From: "10.0.0.1"}},
+					Trace: &checks.Trace{Proto: "tcp", Port: req.Port, Hops: []checks.Hop{
+						{TTL: 1, Address: "4.69.0.1", ICMP: "time-exceeded"}, {TTL: 2, Address: "10.0.0.1", ICMP: "net-unreachable"}}},
+				})
 			})
 			h := newHarnessW(t, checker, func(w *worker.Params) { w.Vet = pol }, func(p *bot.Params) { p.Policy, p.Redact = realPolicy{pol}, realPolicy{pol} })
-			h.say(t, c.target+":80", nil)
+			h.say(t, c.target+":22", nil)
 			h.settle(t)
 			h.chat.mu.Lock()
 			var all strings.Builder
@@ -167,12 +173,15 @@ func TestTraceHopsRedactedForPublicTargets(t *testing.T) {
 			}
 			h.chat.mu.Unlock()
 			out := all.String()
-			hidden := !strings.Contains(out, "10.0.0.1 ") && !strings.Contains(out, "10.0.0.1)") && !strings.Contains(out, "10.0.0.1\n")
-			if hidden != c.wantHide {
+			if hidden := !strings.Contains(out, "10.0.0.1"); hidden != c.wantHide {
 				t.Errorf("10.0.0.1 hidden = %v, want %v:\n%s", hidden, c.wantHide, out)
 			}
-			if c.wantHide && (!strings.Contains(out, bot.Redacted) || !strings.Contains(out, "10.0.0.10 is another box")) {
-				t.Errorf("want %s and the unrelated 10.0.0.10 kept:\n%s", bot.Redacted, out)
+			if c.wantHide {
+				for _, want := range []string{"Router " + bot.Redacted + " has no route to " + c.target, "On " + bot.Redacted + ":", "2  " + bot.Redacted} {
+					if !strings.Contains(out, want) {
+						t.Errorf("want %q:\n%s", want, out)
+					}
+				}
 			}
 			if !strings.Contains(out, c.wantShown) {
 				t.Errorf("%s should be shown:\n%s", c.wantShown, out)

@@ -44,12 +44,14 @@ func TestMain(m *testing.M) {
 type chatLog struct {
 	mu     sync.Mutex
 	events []string
+	msgs   []bot.Message // every message as posted
 	n      int
 }
 
 func (c *chatLog) add(verb, thread string, m bot.Message) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.msgs = append(c.msgs, m)
 	line := verb + " " + thread + " " + string(m.Status) + ": " + m.Text
 	for _, b := range m.Blocks {
 		line += "\n    " + strings.ReplaceAll(b.Text, "\n", "\n    ")
@@ -143,14 +145,18 @@ type botProc struct {
 	stop  func()
 }
 
-func startBot(t *testing.T, url string, o rstore.Options) *botProc {
+func startBot(t *testing.T, url string, o rstore.Options, mods ...func(*bot.Params)) *botProc {
 	t.Helper()
 	st := openStore(t, url, o)
 	p := &botProc{chat: &chatLog{}, audit: memory.NewAudit()}
-	b, err := bot.New(bot.Params{
+	bp := bot.Params{
 		Queue: st.Queue(), Results: st.Results(), Claims: st, Others: st, Workers: st, Instance: st.Results().Instance(), Threads: st, Audit: p.audit,
 		KeepPendingOnShutdown: true, Limits: bot.Limits{JobTimeout: 20 * time.Second, DrainTimeout: 300 * time.Millisecond},
-	})
+	}
+	for _, m := range mods {
+		m(&bp)
+	}
+	b, err := bot.New(bp)
 	if err != nil {
 		t.Fatal(err)
 	}
