@@ -356,7 +356,7 @@ func (b *Bot) Handle(ctx context.Context, chat Chat, cmd Command) error {
 		if err := b.auditCommand(ctx, cmd, nil, audit.DecisionAnswer, "help"); err != nil {
 			return err
 		}
-		return b.ephemeral(ctx, chat, cmd, HelpMessage(b.lim.Vantage))
+		return b.ephemeral(ctx, chat, cmd, HelpMessage(b.lim.Vantage, b.lim.Grammar.MaxPorts))
 	case VerbVantages:
 		if err := b.auditCommand(ctx, cmd, nil, audit.DecisionAnswer, "vantages"); err != nil {
 			return err

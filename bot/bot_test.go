@@ -479,7 +479,7 @@ func TestWatchStopAndLimit(t *testing.T) {
 		"start #1 running: watching web01:443 from local every 30s until 15:02…",
 		"reply #1 problem: web01:443 from local: filtered at host (firewall DROP)",
 		"update #1 problem: web01:443 — filtered at host (firewall DROP) · 198.18.3.10 · 12ms · watching every 30s until 15:02",
-		"ephemeral U1 info: this channel already has 1 watches running (the limit); type `/portcheck stop` in a watch's thread to end one",
+		"ephemeral U1 info: this channel already has 1 watch running (the limit); type `/portcheck stop` in a watch's thread to end one",
 		"update #1 problem: web01:443 — filtered at host (firewall DROP) · 198.18.3.10 · 12ms · watch ended: stopped by alice",
 		"reply #1 info: watch ended: stopped by alice — still filtered at host (firewall DROP)",
 		"ephemeral U1 info: no watch is running here",

@@ -83,8 +83,8 @@ func (b *Bot) check(ctx context.Context, chat Chat, cmd Command, req Request) er
 		n := len(b.watches[ck])
 		b.mu.Unlock()
 		if n >= b.lim.WatchesPerChannel {
-			return b.deny(ctx, chat, cmd, req, fmt.Sprintf(
-				"this channel already has %d watches running (the limit); type `/portcheck stop` in a watch's thread to end one", n))
+			return b.deny(ctx, chat, cmd, req, "this channel already has "+count(n, "watch", "watches")+
+				" running (the limit); type `/portcheck stop` in a watch's thread to end one")
 		}
 	}
 	gateDone, why := b.admit(ctx, cmd, req, vantages)

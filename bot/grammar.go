@@ -218,7 +218,7 @@ func parseTargetsAndOptions(args []string, lim GrammarLimits, watch bool) (Reque
 		r.Targets = append(r.Targets, t)
 	}
 	if total > lim.MaxPorts {
-		return r, inputErr("web01:1-1024", "these targets add up to %d ports; one command may check at most %d", total, lim.MaxPorts)
+		return r, inputErr(fmt.Sprintf("web01:1-%d", lim.MaxPorts), "these targets add up to %d ports; one command may check at most %d", total, lim.MaxPorts)
 	}
 	if watch {
 		if r.Every == 0 {
@@ -246,15 +246,61 @@ func targetError(s string, err error, lim GrammarLimits) *InputError {
 	var pe *checks.ParseError
 	if errors.As(err, &pe) {
 		if pe.Kind == checks.ErrMissingPort && isWord(s) {
+			if verb := closestVerb(s); verb != "" {
+				return inputErr(verb, "%q is not a command: did you mean %s?", s, verb)
+			}
 			return inputErr(strings.ToLower(s)+":443",
 				"%q is not a command (help, history, watch, stop, again, vantages) nor a target with a port", s)
 		}
 		if pe.Kind == checks.ErrTooManyPorts {
-			return inputErr("web01:1-1024", "%s expands to more than %d ports, the most one command may check", s, lim.MaxPorts)
+			return inputErr(fmt.Sprintf("web01:1-%d", lim.MaxPorts), "%s expands to more than %d ports, the most one command may check", s, lim.MaxPorts)
 		}
 		return inputErr("web01:443", "%s", pe.Error())
 	}
 	return inputErr("web01:443", "%s: %v", s, err)
+}
+
+// verbs are the words the grammar reads as commands, for "did you mean".
+var verbs = []string{"help", "history", "watch", "stop", "again", "vantages", "check", "recheck"}
+
+// closestVerb is the command a lone word is one typo away from (two for
+// longer words: "histroy", "vantage", "wacth"), or "".
+func closestVerb(word string) string {
+	word = strings.ToLower(word)
+	for _, v := range verbs {
+		d := editDistance(word, v)
+		if d == 1 || (d == 2 && len(word) >= 6) {
+			return v
+		}
+	}
+	return ""
+}
+
+// editDistance counts the edits (insert, delete, change, swap two
+// neighbours) from a to b.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(ra)][len(rb)]
 }
 
 func isWord(s string) bool {

@@ -508,13 +508,15 @@ func InputErrorMessage(e *InputError) Message {
 	return m
 }
 
-// HelpMessage is the ephemeral usage text.
-func HelpMessage(vantage string) Message {
+// HelpMessage is the ephemeral usage text; maxPorts is the most ports one
+// command may check (policy.max_ports), which the range line states.
+func HelpMessage(vantage string, maxPorts int) Message {
+	rng := fmt.Sprintf("%-36s a range (up to %d ports)", fmt.Sprintf("/portcheck web01:8000-%d", 8000+min(maxPorts, 101)-1), maxPorts)
 	return Message{Status: StatusInfo, Text: "portcheck answers “why can't I reach this port?”", Blocks: []Block{
 		{Kind: BlockCode, Title: "Check", Text: strings.Join([]string{
 			"/portcheck web01:443                 one port",
 			"/portcheck web01:22,80,443           several ports",
-			"/portcheck web01:8000-8100           a range (up to 1024 ports)",
+			rng,
 			"/portcheck https://web01/            a URL",
 			"/portcheck web01:443 db1:5432        several targets",
 			"/portcheck web01:443 from office     from another vantage (or from all)",

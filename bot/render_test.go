@@ -117,7 +117,7 @@ func TestRenderGolden(t *testing.T) {
 		{"parent-vantages", ParentMessage([]wire.Result{filtered, withVantage(open443, "office"), withVantage(open443, "internet")})},
 		{"grouped-range", GroupedMessage(rangeResults)},
 		{"changed", changeMessage([]change{{job: filtered.Job, from: filtered, to: open}}, nil, at, at)},
-		{"help", HelpMessage("local")},
+		{"help", HelpMessage("local", 64)},
 		{"history", HistoryMessage([]audit.Record{
 			{At: at, User: "alice", Target: "web01:443", Verdict: "filtered_at_host"},
 			{At: at.Add(time.Minute), User: "bob", Target: "web01:443", Why: "timed out after 1m0s"},

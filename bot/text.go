@@ -1,6 +1,9 @@
 package bot
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // RenderText lays a Message out as plain text (the shell, logs, tests): the
 // headline with its status mark, then fields, blocks and buttons indented
@@ -47,4 +50,12 @@ func RenderText(m Message) string {
 		b.WriteString("  " + strings.Join(parts, " ") + "\n")
 	}
 	return b.String()
+}
+
+// count says n things with the right noun: "1 watch", "2 watches".
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

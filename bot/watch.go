@@ -5,7 +5,6 @@ import (
 	"github.com/portcheck/portcheck/wire"
 
 	"context"
-	"fmt"
 	"time"
 )
 
@@ -127,7 +126,7 @@ func (b *Bot) stop(ctx context.Context, chat Chat, cmd Command) error {
 		targets = append(targets, b.watches[channelKey(cmd.Channel)]...)
 	}
 	b.mu.Unlock()
-	if err := b.auditCommand(ctx, cmd, nil, audit.DecisionAnswer, fmt.Sprintf("stop: %d watches", len(targets))); err != nil {
+	if err := b.auditCommand(ctx, cmd, nil, audit.DecisionAnswer, "stop: "+count(len(targets), "watch", "watches")); err != nil {
 		return err
 	}
 	if len(targets) == 0 {
@@ -137,7 +136,7 @@ func (b *Bot) stop(ctx context.Context, chat Chat, cmd Command) error {
 		b.endWatch(ctx, ts, "stopped by "+displayName(cmd.User))
 	}
 	if cmd.Thread == nil {
-		return b.ephemeral(ctx, chat, cmd, Message{Status: StatusInfo, Text: fmt.Sprintf("stopped %d watches in this channel", len(targets))})
+		return b.ephemeral(ctx, chat, cmd, Message{Status: StatusInfo, Text: "stopped " + count(len(targets), "watch", "watches") + " in this channel"})
 	}
 	return nil
 }

@@ -26,6 +26,9 @@ type Options struct {
 	Now     func() time.Time
 	// Prompt is printed before each line is read (interactive use only).
 	Prompt string
+	// Control, when set, is asked what still runs when the user presses
+	// Ctrl-C or leaves an interactive session (RunTerminal).
+	Control Control
 }
 
 // Shell implements bot.Chat on a terminal and feeds it typed lines.
@@ -37,6 +40,8 @@ type Shell struct {
 	mu      sync.Mutex // serialises output so messages never interleave mid-message
 	threads int
 	lines   int
+	editing bool   // RunTerminal: the prompt and ed are on the last line
+	ed      editor // the line being typed (RunTerminal)
 }
 
 // New builds a Shell.
@@ -57,9 +62,10 @@ func New(o Options) *Shell {
 // Chat returns the shell as the bot's way to talk back.
 func (s *Shell) Chat() bot.Chat { return s }
 
-// Run reads commands from in until EOF or ctx is done, handing each to the
-// Handler. A line may start with "#N" to speak in thread N ("#1 again");
-// a bare "again" goes to the latest thread.
+// Run reads commands from in until EOF (or exit) or ctx is done, handing
+// each to the Handler: the shell fed by a script or a pipe (RunTerminal is
+// the interactive one). A line may start with "#N" to speak in thread N
+// ("#1 again"); a bare "again" goes to the latest thread.
 func (s *Shell) Run(ctx context.Context, in io.Reader) error {
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64*1024), 64*1024)
@@ -91,6 +97,12 @@ func (s *Shell) Run(ctx context.Context, in io.Reader) error {
 				default:
 				}
 				return nil
+			}
+			switch local(line) {
+			case "quit":
+				return nil
+			case "clear":
+				continue // no screen to clear
 			}
 			if err := s.Say(ctx, line); err != nil {
 				s.print("", "", bot.Message{Status: bot.StatusError, Text: err.Error()})
@@ -165,7 +177,13 @@ func (s *Shell) print(prefix, indent string, m bot.Message) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	io.WriteString(s.opt.Out, b.String()) //nolint:errcheck // a terminal that stopped reading has no one to tell
+	out := b.String()
+	if s.editing {
+		// Over the prompt line, then the prompt and the line being typed
+		// again below the message.
+		out = "\r\x1b[K" + out + s.ed.render(s.opt.Prompt)
+	}
+	io.WriteString(s.opt.Out, out) //nolint:errcheck // a terminal that stopped reading has no one to tell
 }
 
 // Start prints a thread parent: "#1 ⏳ checking web01:443 from local…".

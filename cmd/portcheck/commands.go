@@ -68,6 +68,11 @@ and private targets are allowed (it is your machine); cloud metadata and
 other never-useful addresses are refused. PORTCHECK_ALLOW / PORTCHECK_DENY
 (comma-separated) adjust it.
 
+On a terminal: Ctrl-C clears the line, or cancels the checks running (twice
+in a row: quit); Ctrl-D or exit quits, stopping your watches and saying so;
+clear (Ctrl-L) clears the screen. The limits (watch.*, policy.max_ports) are
+the configuration's, as in serve.
+
 With stdin not a terminal it reads commands until EOF, waits for every check
 to finish, prints, and exits 0:
 

@@ -42,6 +42,9 @@ func parseShellFlags(args []string, getenv func(string) string) (shellConfig, er
 		return c, fmt.Errorf("--concurrency must be 1-1024, got %d", c.concurrency)
 	}
 	if c.db == "" {
+		c.db = getenv("PORTCHECK_AUDIT_DB") // as serve and audit export read it
+	}
+	if c.db == "" {
 		p, err := app.DefaultAuditPath(getenv)
 		if err != nil {
 			return c, err

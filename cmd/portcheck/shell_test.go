@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -143,6 +144,8 @@ func TestShellFlags(t *testing.T) {
 		{nil, map[string]string{"HOME": "/h"}, "/h/.local/state/portcheck/audit.db"},
 		{nil, map[string]string{"XDG_STATE_HOME": "relative", "HOME": "/h"}, "/h/.local/state/portcheck/audit.db"},
 		{[]string{"--db", "/x.db"}, nil, "/x.db"},
+		{nil, map[string]string{"PORTCHECK_AUDIT_DB": "/var/lib/portcheck/audit.db", "HOME": "/h"}, "/var/lib/portcheck/audit.db"},
+		{[]string{"--db", "/x.db"}, map[string]string{"PORTCHECK_AUDIT_DB": "/y.db"}, "/x.db"},
 		{[]string{"--timeout", "0s"}, nil, "error: --timeout must be positive, got 0s"},
 		{[]string{"--concurrency", "0"}, nil, "error: --concurrency must be 1-1024, got 0"},
 		{[]string{"web01:443"}, nil, `error: unexpected argument "web01:443" (commands are read from stdin)`},
@@ -155,5 +158,48 @@ func TestShellFlags(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("parseShellFlags(%v, %v) = %q, want %q", tc.args, tc.env, got, tc.want)
 		}
+	}
+}
+
+// The shell takes its limits from the configuration like serve, and its
+// audit trail from PORTCHECK_AUDIT_DB like audit export; clear is the
+// shell's word, never a host.
+func TestShellConfigAndAuditDB(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "portcheck.yaml")
+	if err := os.WriteFile(cfg, []byte("policy:\n  max_ports: 5\nwatch:\n  max_per_channel: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "trail", "audit.db")
+	env := map[string]string{"PORTCHECK_CONFIG": cfg, "PORTCHECK_AUDIT_DB": db, "HOME": dir}
+	in := "help\n127.0.0.1:1-6\nclear\nwatch 127.0.0.1:1 every 10m\nwatch 127.0.0.1:2 every 10m\nstop\nexit\n127.0.0.1:3\n"
+	var out, errb strings.Builder
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	code := shellCmd(ctx, []string{"--timeout", "1s"}, stdio{strings.NewReader(in), &out, &errb}, func(k string) string { return env[k] })
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errb.String())
+	}
+	got := out.String()
+	for _, want := range []string{
+		"/portcheck web01:8000-8004           a range (up to 5 ports)",
+		"127.0.0.1:1-6 expands to more than 5 ports",
+		"this channel already has 1 watch running (the limit)",
+		"stopped 1 watch in this channel",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, `"clear"`) || strings.Contains(got, "127.0.0.1:3") {
+		t.Errorf("clear was read as a host, or a line after exit was run:\n%s", got)
+	}
+	if _, err := os.Stat(db); err != nil {
+		t.Errorf("the trail is not at PORTCHECK_AUDIT_DB: %v", err)
+	}
+	var ex, exErr strings.Builder
+	if code := auditCmd(ctx, []string{"export"}, stdio{strings.NewReader(""), &ex, &exErr}, func(k string) string { return env[k] }, time.Now); code != 0 ||
+		!strings.Contains(ex.String(), `"text":"help"`) {
+		t.Errorf("audit export with the same environment: exit %d %s\n%s", code, exErr.String(), ex.String())
 	}
 }

@@ -70,6 +70,18 @@ func (p *botParts) close() {
 	}
 }
 
+// botLimits are the conversation's limits from the configuration (watch.*,
+// limits.*, policy.max_ports), the same in serve and the shell.
+func botLimits(cfg config.Config) bot.Limits {
+	return bot.Limits{
+		WatchesPerChannel: cfg.Watch.MaxPerChannel,
+		Grammar: bot.GrammarLimits{
+			MaxText: cfg.Limits.MaxCommandLength, MaxTargets: cfg.Limits.MaxTargets, MaxPorts: cfg.Policy.MaxPorts,
+			Every: cfg.Watch.DefaultEvery.Std(), MinEvery: cfg.Watch.MinEvery.Std(), MaxFor: cfg.Watch.MaxFor.Std(),
+		},
+	}
+}
+
 // newBot wires a chat bot: the embedded queue or Redis, the admission
 // guard, the host agents and, unless worker.local_worker is off, a local
 // worker pool at cfg.Vantage that re-checks every address it probes.

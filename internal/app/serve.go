@@ -104,13 +104,7 @@ func Serve(ctx context.Context, o ServeOptions, env Env) error {
 			return admission.New(cfg, rdb, time.Now, log)
 		},
 		perPort: cfg.Worker.Timeout.Std(), workers: cfg.Worker.Concurrency, grace: cfg.Worker.DrainGrace.Std(),
-		limits: bot.Limits{
-			WatchesPerChannel: cfg.Watch.MaxPerChannel,
-			Grammar: bot.GrammarLimits{
-				MaxText: cfg.Limits.MaxCommandLength, MaxTargets: cfg.Limits.MaxTargets, MaxPorts: cfg.Policy.MaxPorts,
-				Every: cfg.Watch.DefaultEvery.Std(), MinEvery: cfg.Watch.MinEvery.Std(), MaxFor: cfg.Watch.MaxFor.Std(),
-			},
-		},
+		limits:  botLimits(cfg),
 		observe: metrics, version: env.Version,
 	})
 	if err != nil {
