@@ -22,9 +22,13 @@ type ManyChecker interface {
 type Run struct {
 	Prober   ManyChecker
 	JSON     bool      // one JSON object per port, one per line
-	Progress bool      // draw "checked N/M ports" on Err (a terminal)
+	Progress bool      // draw the live status line on Err (a terminal)
+	Color    bool      // verdicts in colour (a terminal that wants it)
 	Out, Err io.Writer // the reports; progress and interruption
 	Now      func() time.Time
+	Timeout  time.Duration    // per port, for the status line's steps
+	Width    int              // the terminal's columns (0: 80)
+	Tick     <-chan time.Time // redraws the status line; default every 100 ms
 }
 
 // Summary is what a Run found.
@@ -51,7 +55,18 @@ func (c Run) Execute(ctx context.Context, reqs []checks.Request) Summary {
 	col := newCollector(reqs)
 	var prog *progress
 	if c.Progress {
-		prog = newProgress(c.Err, len(reqs), now)
+		prog = newProgress(c.Err, reqs, now, c.Timeout, c.Width)
+		// When checks.Request grows its progress hook (issue 12/13), each
+		// request reports its step here: reqs[i].Progress = func(s string) { prog.Step(i, s) }.
+		tick := c.Tick
+		if tick == nil {
+			t := time.NewTicker(100 * time.Millisecond)
+			defer t.Stop()
+			tick = t.C
+		}
+		stop, stopped := make(chan struct{}), make(chan struct{})
+		go func() { defer close(stopped); prog.run(tick, stop) }()
+		defer func() { close(stop); <-stopped }()
 	}
 	var enc *json.Encoder
 	if c.JSON {
@@ -63,16 +78,18 @@ func (c Run) Execute(ctx context.Context, reqs []checks.Request) Summary {
 		if enc == nil || len(ready) == 0 {
 			return
 		}
-		prog.clear()
-		for _, r := range ready {
-			enc.Encode(jsonReport(r)) //nolint:errcheck // a closed stdout ends the run's use anyway
-		}
+		prog.around(func() {
+			for _, r := range ready {
+				enc.Encode(jsonReport(r)) //nolint:errcheck // a closed stdout ends the run's use anyway
+			}
+		})
 	}
 	onReport := func(r checks.Report) {
 		mu.Lock()
 		defer mu.Unlock()
-		emit(col.add(r))
-		prog.update(col.done, col.open)
+		ready, i := col.add(r)
+		emit(ready)
+		prog.finished(i, r.Verdict == checks.VerdictOpen)
 	}
 	returned := c.Prober.CheckMany(ctx, reqs, onReport)
 
@@ -83,10 +100,11 @@ func (c Run) Execute(ctx context.Context, reqs []checks.Request) Summary {
 		// the returned slice is the truth.
 		col = newCollector(reqs)
 		for _, r := range returned {
-			emit(col.add(r))
+			ready, _ := col.add(r)
+			emit(ready)
 		}
 	}
-	prog.clear()
+	prog.stop()
 	emit(col.rest()) // after an interruption: what finished beyond a gap
 	reports := col.finished()
 	interrupted := ctx.Err() != nil && len(reports) < len(reqs)
@@ -94,7 +112,7 @@ func (c Run) Execute(ctx context.Context, reqs []checks.Request) Summary {
 		fmt.Fprintf(c.Err, "portcheck check: interrupted: %d of %d ports checked\n", len(reports), len(reqs))
 	}
 	if enc == nil {
-		renderHuman(c.Out, reports, runSummary{Requested: len(reqs), Elapsed: now().Sub(start), Interrupted: interrupted}) //nolint:errcheck
+		renderHuman(c.Out, reports, runSummary{Requested: len(reqs), Elapsed: now().Sub(start), Interrupted: interrupted, Color: c.Color}) //nolint:errcheck
 	}
 	sum := Summary{Requested: len(reqs), Checked: len(reports), Interrupted: interrupted}
 	for _, r := range reports {
@@ -146,8 +164,9 @@ func reportKey(target, host string, port int) string {
 	return target + "\x00" + host + "\x00" + strconv.Itoa(port)
 }
 
-// add stores a report and returns the reports now ready in order.
-func (c *collector) add(r checks.Report) []checks.Report {
+// add stores a report and returns the reports now ready in order, and the
+// index of the request it answers (-1: none).
+func (c *collector) add(r checks.Report) ([]checks.Report, int) {
 	c.done++
 	if r.Verdict == checks.VerdictOpen {
 		c.open++
@@ -156,7 +175,7 @@ func (c *collector) add(r checks.Report) []checks.Report {
 	idx := c.pending[k]
 	if len(idx) == 0 {
 		c.extra = append(c.extra, r)
-		return nil
+		return nil, -1
 	}
 	c.pending[k] = idx[1:]
 	c.slots[idx[0]] = &r
@@ -165,7 +184,7 @@ func (c *collector) add(r checks.Report) []checks.Report {
 		ready = append(ready, *c.slots[c.next])
 		c.next++
 	}
-	return ready
+	return ready, idx[0]
 }
 
 // rest returns, once, the finished reports not yet emitted (those after a
@@ -191,41 +210,4 @@ func (c *collector) finished() []checks.Report {
 		}
 	}
 	return append(out, c.extra...)
-}
-
-// progress draws one self-overwriting status line on a terminal.
-type progress struct {
-	w     io.Writer
-	total int
-	now   func() time.Time
-	last  time.Time
-	shown bool
-}
-
-func newProgress(w io.Writer, total int, now func() time.Time) *progress {
-	return &progress{w: w, total: total, now: now, last: now()}
-}
-
-// update redraws at most every 100 ms; a run that finishes quickly never
-// draws at all. A nil progress does nothing, so callers need no checks.
-func (p *progress) update(done, open int) {
-	if p == nil {
-		return
-	}
-	t := p.now()
-	if t.Sub(p.last) < 100*time.Millisecond {
-		return
-	}
-	p.last = t
-	p.shown = true
-	fmt.Fprintf(p.w, "\r\x1b[Kchecked %d/%d ports (%d open)", done, p.total, open)
-}
-
-// clear erases the status line before other output lands on the terminal.
-func (p *progress) clear() {
-	if p == nil || !p.shown {
-		return
-	}
-	fmt.Fprint(p.w, "\r\x1b[K")
-	p.shown = false
 }

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/portcheck/portcheck/checks"
+	"github.com/portcheck/portcheck/internal/testkit"
 )
 
 // fakeChecker answers from a table, delivering reports in reverse order
@@ -125,23 +127,111 @@ func TestCheckInterruptedPrintsWhatWasFound(t *testing.T) {
 	}
 }
 
-func TestProgressLine(t *testing.T) {
+// The status line of one slow port: nothing for a quick run, then from a
+// fraction of a second the spinner, the port, its step (read off the
+// engine's schedule until the engine reports one) and the time.
+func TestProgressLineOnePort(t *testing.T) {
 	var b bytes.Buffer
 	clock := time.Unix(0, 0)
-	p := newProgress(&b, 65535, func() time.Time { return clock })
-	p.update(1, 0) // too soon after start: nothing drawn
-	clock = clock.Add(150 * time.Millisecond)
-	p.update(1200, 3)
-	clock = clock.Add(50 * time.Millisecond)
-	p.update(1300, 3) // throttled
-	p.clear()
-	want := "\r\x1b[Kchecked 1200/65535 ports (3 open)\r\x1b[K"
-	if b.String() != want {
-		t.Errorf("progress wrote %q, want %q", b.String(), want)
+	p := newProgress(&b, mustRequests(t, "198.18.3.10:7003"), func() time.Time { return clock }, 5*time.Second, 80)
+	at := func(d time.Duration) string {
+		b.Reset()
+		clock = time.Unix(0, 0).Add(d)
+		p.draw()
+		return b.String()
+	}
+	for _, tc := range []struct {
+		at   time.Duration
+		want string
+	}{
+		{100 * time.Millisecond, ""}, // a loopback check is done by now: no spinner at all
+		{400 * time.Millisecond, "\r\x1b[K⠋  198.18.3.10:7003  connect…  0.4s"},
+		{1500 * time.Millisecond, "\r\x1b[K⠙  198.18.3.10:7003  no answer yet: path questions…  1.5s"},
+		{4 * time.Second, "\r\x1b[K⠹  198.18.3.10:7003  listening for a late ICMP…  4.0s"},
+	} {
+		if got := at(tc.at); got != tc.want {
+			t.Errorf("at %s: %q, want %q", tc.at, got, tc.want)
+		}
+	}
+	p.Step(0, "asking hop 3") // the engine's own word wins
+	if got := at(4100 * time.Millisecond); got != "\r\x1b[K⠸  198.18.3.10:7003  asking hop 3…  4.1s" {
+		t.Errorf("with a step: %q", got)
+	}
+	p.stop()
+	if got := at(5 * time.Second); got != "" {
+		t.Errorf("drawn after stop: %q", got)
 	}
 	var nilProgress *progress
-	nilProgress.update(1, 1) // no terminal: a nil progress is a no-op
-	nilProgress.clear()
+	nilProgress.draw() // no terminal: a nil progress is a no-op
+	nilProgress.finished(0, true)
+	nilProgress.stop()
+}
+
+// Several ports: how many are done, and the first one still out.
+func TestProgressLineManyPorts(t *testing.T) {
+	var b bytes.Buffer
+	clock := time.Unix(0, 0).Add(2 * time.Second)
+	p := newProgress(&b, mustRequests(t, "web01:22,80,443"), func() time.Time { return clock }, 0, 40)
+	p.start = time.Unix(0, 0)
+	p.finished(0, true)
+	p.finished(2, false)
+	p.draw()
+	if want := "\r\x1b[K⠋  2/3 ports (1 open)  web01:80  2.0s"; b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
+	}
+	p.reqs[1].Host = strings.Repeat("x", 60) // cut to the terminal's width
+	b.Reset()
+	p.draw()
+	if n := len([]rune(strings.TrimPrefix(b.String(), "\r\x1b[K"))); n != 39 {
+		t.Errorf("line of %d columns on a 40-column terminal: %q", n, b.String())
+	}
+}
+
+// slowChecker answers after the test lets it, like a silent port.
+type slowChecker struct{ release chan struct{} }
+
+func (s slowChecker) CheckMany(ctx context.Context, reqs []checks.Request, onReport func(checks.Report)) []checks.Report {
+	var out []checks.Report
+	for _, r := range reqs {
+		<-s.release
+		rep := checks.Report{Target: r.Target, Host: r.Host, Port: r.Port, Verdict: checks.VerdictFilteredAtHost}
+		onReport(rep)
+		out = append(out, rep)
+	}
+	return out
+}
+
+// On a terminal the line is drawn while a port is out and erased before
+// any output, so a JSON line never shares a line with the spinner.
+func TestProgressDuringARun(t *testing.T) {
+	var out, errb testkit.Buffer
+	var mu sync.Mutex
+	clock := time.Unix(0, 0)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+	tick := make(chan time.Time)
+	release := make(chan struct{})
+	done := make(chan Summary)
+	go func() {
+		done <- Run{Prober: slowChecker{release}, JSON: true, Progress: true, Out: &out, Err: &errb, Now: now, Tick: tick,
+			Timeout: 5 * time.Second}.Execute(context.Background(), mustRequests(t, "web01:22,23"))
+	}()
+	tick <- time.Time{} // taken: the run has started (too early to draw)
+	advance(time.Second)
+	tick <- time.Time{}
+	tick <- time.Time{} // taken once the one before is drawn
+	if !strings.Contains(errb.String(), "0/2 ports (0 open)  web01:22  1.0s") {
+		t.Fatalf("no status line while the port is out: %q", errb.String())
+	}
+	release <- struct{}{}
+	release <- struct{}{}
+	<-done
+	if !strings.HasSuffix(errb.String(), "\r\x1b[K") {
+		t.Errorf("the line is not erased at the end: %q", errb.String())
+	}
+	if strings.Contains(out.String(), "⠋") || strings.Count(out.String(), "\n") != 2 {
+		t.Errorf("stdout: %q", out.String())
+	}
 }
 
 func mustRequests(t *testing.T, targets ...string) []checks.Request {

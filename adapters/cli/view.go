@@ -34,6 +34,7 @@ type runSummary struct {
 	Requested   int           // ports asked for
 	Elapsed     time.Duration // wall clock of the whole run
 	Interrupted bool          // Ctrl-C: the reports are what finished so far
+	Color       bool          // verdicts in colour (a terminal)
 }
 
 // renderHuman writes the table, the details and the footer.
@@ -41,13 +42,22 @@ func renderHuman(w io.Writer, reps []checks.Report, s runSummary) error {
 	var b strings.Builder
 	shown, hidden := collapse(reps)
 	if len(shown) > 0 {
-		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		var table strings.Builder
+		tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "\tVERDICT\tTARGET\tADDRESS\tREASON\tREPORTED BY\tLAST HOP\tSERVICE\tTIME")
 		for _, r := range shown {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", bot.Glyph(r.Verdict), r.Verdict, hostPort(r.Host, r.Port),
 				dash(r.Address), dash(string(r.Reason)), dash(r.ReportedBy), lastHopCell(r.LastHop), serviceCell(r.Service), elapsed(r.ElapsedMS))
 		}
 		tw.Flush()
+		// Painted after the layout: tabwriter would count the colour
+		// codes as columns.
+		for i, line := range strings.SplitAfter(table.String(), "\n") {
+			if i > 0 && i <= len(shown) && s.Color {
+				line = paintRow(line, shown[i-1].Verdict)
+			}
+			b.WriteString(line)
+		}
 	}
 	for _, h := range hidden {
 		fmt.Fprintf(&b, "Not shown on %s: %d %s ports (%s)\n", h.host, len(h.ports), h.verdict, cutList(strings.Join(bot.PortRanges(h.ports), ","), 120))
@@ -69,12 +79,48 @@ func renderHuman(w io.Writer, reps []checks.Report, s runSummary) error {
 		}
 		detailed++
 		b.WriteString("\n")
-		renderDetail(&b, r)
+		renderDetail(&b, r, s.Color)
 	}
 	b.WriteString("\n")
 	b.WriteString(footer(reps, s))
 	_, err := io.WriteString(w, trimLines(b.String()))
 	return err
+}
+
+// Verdict colours on a terminal, by the verdict's status in the one mark
+// table (bot/marks.go): open green, a problem red, neither (inconclusive,
+// a verdict this build does not know) yellow.
+var colors = map[bot.Status]string{
+	bot.StatusOK:      "\x1b[1;32m",
+	bot.StatusProblem: "\x1b[1;31m",
+	bot.StatusUnknown: "\x1b[1;33m",
+}
+
+const colorReset = "\x1b[0m"
+
+// paint wraps s in v's colour when on.
+func paint(on bool, v checks.Verdict, s string) string {
+	c, ok := colors[bot.VerdictStatus(v)]
+	if !on || !ok || s == "" {
+		return s
+	}
+	return c + s + colorReset
+}
+
+// paintRow colours a laid-out table row's glyph and verdict cells.
+func paintRow(line string, v checks.Verdict) string {
+	g := bot.Glyph(v)
+	rest, ok := strings.CutPrefix(line, g)
+	if !ok {
+		return line
+	}
+	word := strings.TrimLeft(rest, " ")
+	pad := rest[:len(rest)-len(word)]
+	after, ok := strings.CutPrefix(word, string(v))
+	if !ok {
+		return line
+	}
+	return paint(true, v, g) + pad + paint(true, v, string(v)) + after
 }
 
 // needsDetail: open ports need no explanation unless they carry a hint (a
@@ -123,8 +169,8 @@ func collapse(reps []checks.Report) (shown []checks.Report, hidden []hiddenGroup
 }
 
 // renderDetail writes one port's summary, evidence, trace and hints.
-func renderDetail(b *strings.Builder, r checks.Report) {
-	fmt.Fprintf(b, "%s %s  %s\n", bot.Glyph(r.Verdict), hostPort(r.Host, r.Port), r.Verdict)
+func renderDetail(b *strings.Builder, r checks.Report, color bool) {
+	fmt.Fprintf(b, "%s %s  %s\n", paint(color, r.Verdict, bot.Glyph(r.Verdict)), hostPort(r.Host, r.Port), paint(color, r.Verdict, string(r.Verdict)))
 	if r.Summary != "" {
 		writeWrapped(b, clean(r.Summary, 0), "  ", "  ")
 	}

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"bytes"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -172,5 +174,38 @@ func TestCleanStripsTerminalControls(t *testing.T) {
 func TestCutList(t *testing.T) {
 	if got := cutList("1-3,5,7-8,10,12", 9); got != "1-3,5,…" {
 		t.Errorf("cutList = %q", got)
+	}
+}
+
+var ansi = regexp.MustCompile("\x1b\\[[0-9;]*m")
+
+// In colour the view is the same text, column for column, with the glyph
+// and the verdict painted: green open, red problems, yellow inconclusive.
+func TestRenderHumanColor(t *testing.T) {
+	inc := filteredAtHost()
+	inc.Target, inc.Port, inc.Verdict = "db01:5433", 5433, checks.VerdictInconclusive
+	reps := []checks.Report{openSSH(), closedHTTP(), inc}
+	var plain, color bytes.Buffer
+	if err := renderHuman(&plain, reps, runSummary{Requested: 3, Elapsed: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if err := renderHuman(&color, reps, runSummary{Requested: 3, Elapsed: time.Second, Color: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ansi.ReplaceAllString(color.String(), ""); got != plain.String() {
+		t.Errorf("colour changed the text:\n%s\nwant:\n%s", got, plain.String())
+	}
+	for _, want := range []string{
+		"\x1b[1;32m✓\x1b[0m  \x1b[1;32mopen\x1b[0m ",
+		"\x1b[1;31m✗\x1b[0m  \x1b[1;31mclosed\x1b[0m ",
+		"\x1b[1;33m?\x1b[0m  \x1b[1;33minconclusive\x1b[0m ",
+		"\x1b[1;31m✗\x1b[0m web01:8080  \x1b[1;31mclosed\x1b[0m\n",
+	} {
+		if !strings.Contains(color.String(), want) {
+			t.Errorf("colour view lacks %q:\n%q", want, color.String())
+		}
+	}
+	if strings.Contains(plain.String(), "\x1b[") {
+		t.Error("colour without asking for it")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/portcheck/portcheck/adapters/cli"
@@ -19,6 +20,7 @@ type checkFlags struct {
 	json     bool
 	trace    bool
 	maxPorts int
+	color    string // auto, always, never
 	targets  []string
 }
 
@@ -30,6 +32,7 @@ func newCheckFlags(f *checkFlags) *flag.FlagSet {
 	fs.BoolVar(&f.json, "json", false, "")
 	fs.BoolVar(&f.trace, "trace", false, "")
 	fs.IntVar(&f.maxPorts, "max-ports", checks.DefaultMaxPorts, "")
+	fs.StringVar(&f.color, "color", "auto", "")
 	return fs
 }
 
@@ -48,6 +51,8 @@ func parseCheckFlags(args []string) (checkFlags, error) {
 		return f, fmt.Errorf("--timeout must be positive, got %s", f.timeout)
 	case f.maxPorts < 1 || f.maxPorts > 65535:
 		return f, fmt.Errorf("--max-ports must be 1-65535, got %d", f.maxPorts)
+	case f.color != "auto" && f.color != "always" && f.color != "never":
+		return f, fmt.Errorf("--color %s: want auto, always or never", f.color)
 	}
 	return f, nil
 }
@@ -78,9 +83,26 @@ func runCheck(ctx context.Context, args []string, io stdio) int {
 		}
 	}
 	p := checks.NewProber(checks.Config{Timeout: f.timeout})
-	sum := cli.Run{Prober: p, JSON: f.json, Progress: isTerminal(io.err) && len(reqs) > 1, Out: io.out, Err: io.err}.Execute(ctx, reqs)
+	sum := cli.Run{
+		Prober: p, JSON: f.json, Out: io.out, Err: io.err, Timeout: f.timeout,
+		Progress: isTerminal(io.err), Width: termWidth(io.err),
+		Color: wantColor(f.color, isTerminal(io.out), os.Getenv),
+	}.Execute(ctx, reqs)
 	if !sum.AllOpen() {
 		return 1 // a finding (a port not open), or interrupted
 	}
 	return 0
+}
+
+// wantColor decides --color: always and never say it; auto colours a
+// terminal unless NO_COLOR is set to anything (no-color.org) or the
+// terminal is dumb.
+func wantColor(mode string, terminal bool, getenv func(string) string) bool {
+	switch mode {
+	case "always":
+		return true
+	case "never":
+		return false
+	}
+	return terminal && getenv("NO_COLOR") == "" && getenv("TERM") != "dumb"
 }

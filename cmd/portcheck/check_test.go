@@ -38,6 +38,7 @@ func TestCheckUsageErrors(t *testing.T) {
 		{[]string{"check", "--bogus", "web01:22"}, "portcheck check: unknown flag --bogus\nUsage: portcheck check [flags] TARGET...  (portcheck check --help for more)\n"},
 		{[]string{"check", "--timeout", "soon", "web01:22"}, "portcheck check: --timeout soon: not a duration (e.g. 5s, 500ms, 1m30s)\nUsage: portcheck check [flags] TARGET...  (portcheck check --help for more)\n"},
 		{[]string{"check", "--timeout", "0s", "web01:22"}, "portcheck check: --timeout must be positive, got 0s\nUsage: portcheck check [flags] TARGET...  (portcheck check --help for more)\n"},
+		{[]string{"check", "--color", "sometimes", "web01:22"}, "portcheck check: --color sometimes: want auto, always or never\nUsage: portcheck check [flags] TARGET...  (portcheck check --help for more)\n"},
 		{[]string{"check", "--max-ports", "0", "web01:22"}, "portcheck check: --max-ports must be 1-65535, got 0\nUsage: portcheck check [flags] TARGET...  (portcheck check --help for more)\n"},
 		{[]string{"check", "web01:22", "--timeout"}, "portcheck check: --timeout needs a value: a duration such as 5s (--timeout 5s)\nUsage: portcheck check [flags] TARGET...  (portcheck check --help for more)\n"},
 		{[]string{"check", "--timeout", "5", "web01:22"}, "portcheck check: --timeout 5: give a unit, e.g. 5s\nUsage: portcheck check [flags] TARGET...  (portcheck check --help for more)\n"},
@@ -58,6 +59,28 @@ func TestCheckUsageErrors(t *testing.T) {
 				t.Errorf("stderr\n got: %q\nwant: %q", stderr, tc.stderr)
 			}
 		})
+	}
+}
+
+func TestWantColor(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	for _, tc := range []struct {
+		mode     string
+		terminal bool
+		env      map[string]string
+		want     bool
+	}{
+		{"auto", true, nil, true},
+		{"auto", false, nil, false},
+		{"auto", true, map[string]string{"NO_COLOR": "1"}, false},
+		{"auto", true, map[string]string{"NO_COLOR": ""}, true}, // set but empty: no-color.org says colour
+		{"auto", true, map[string]string{"TERM": "dumb"}, false},
+		{"always", false, map[string]string{"NO_COLOR": "1"}, true},
+		{"never", true, nil, false},
+	} {
+		if got := wantColor(tc.mode, tc.terminal, env(tc.env)); got != tc.want {
+			t.Errorf("wantColor(%s, terminal %v, %v) = %v", tc.mode, tc.terminal, tc.env, got)
+		}
 	}
 }
 

@@ -132,8 +132,13 @@ var commands = []commandDoc{
 			{Name: "json", Help: "one JSON object per port, one per line (docs/json.md)"},
 			{Name: "trace", Help: "always run the traceroute, not only when the verdict needs it"},
 			{Name: "max-ports", Arg: "N", Help: "refuse runs of more than N ports (default 1024)"},
+			{Name: "color", Arg: "WHEN", Values: []string{"auto", "always", "never"}, Help: "verdicts in colour: auto (default: when stdout is a terminal and NO_COLOR is not set), always, never"},
 		},
-		More: "Exit status: 0 every port open, 1 a port not open (or interrupted), 2 usage error.",
+		More: `On a terminal, a status line on stderr shows the port being waited for, its
+step and the time, from the first fraction of a second; it is never written
+to a pipe or a file.
+
+Exit status: 0 every port open, 1 a port not open (or interrupted), 2 usage error.`,
 	},
 	{
 		Name: "shell", Args: "[flags]", Summary: "the chat bot in your terminal (embedded queue and store)",

@@ -141,6 +141,9 @@ Slack (Socket Mode, or HTTP request URLs); each also as NAME_FILE.
 .TP
 .B DISCORD_BOT_TOKEN\fR, \fBDISCORD_APP_ID\fR, \fBDISCORD_PUBLIC_KEY
 Discord (gateway, or the HTTP interactions endpoint); each also as NAME_FILE.
+.TP
+.B NO_COLOR
+when set (to anything), \fBcheck\fR prints no colour on a terminal, unless \fB\-\-color=always\fR.
 .SH FILES
 .TP
 .I $XDG_STATE_HOME/portcheck/audit.db
