@@ -19,8 +19,8 @@ import (
 // shows life too; a run that finishes quickly never draws it.
 //
 // The step comes from the engine when it reports one (Step; the hook is
-// checks.Request.Progress, to come). Until then a single port's step is
-// read off the clock against the engine's schedule (stepAt).
+// checks.Request.Progress, to come). Until then the step is read off the
+// clock against the engine's schedule (stepAt).
 type progress struct {
 	mu      sync.Mutex
 	w       io.Writer
@@ -41,6 +41,12 @@ type progress struct {
 // progressDelay is how long a run goes before the line appears: a
 // loopback check finishes well within it and prints no spinner at all.
 const progressDelay = 150 * time.Millisecond
+
+// together is how many ports surely start at once (the engine runs up to
+// its concurrency, 1000 by default, side by side): for those the run's
+// clock is each port's clock, so the step can be read off it. Beyond, the
+// line says only which port is waited for.
+const together = 64
 
 var spinner = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
 
@@ -136,7 +142,7 @@ func (p *progress) line(elapsed time.Duration) string {
 		switch step := p.steps[waiting]; {
 		case step != "":
 			parts = append(parts, step+"…")
-		case len(p.reqs) == 1:
+		case len(p.reqs) <= together:
 			parts = append(parts, stepAt(elapsed, p.timeout)+"…")
 		}
 	}

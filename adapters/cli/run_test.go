@@ -171,15 +171,15 @@ func TestProgressLineOnePort(t *testing.T) {
 func TestProgressLineManyPorts(t *testing.T) {
 	var b bytes.Buffer
 	clock := time.Unix(0, 0).Add(2 * time.Second)
-	p := newProgress(&b, mustRequests(t, "web01:22,80,443"), func() time.Time { return clock }, 0, 40)
+	p := newProgress(&b, mustRequests(t, "web01:22,80,443"), func() time.Time { return clock }, 0, 80)
 	p.start = time.Unix(0, 0)
 	p.finished(0, true)
 	p.finished(2, false)
 	p.draw()
-	if want := "\r\x1b[K⠋  2/3 ports (1 open)  web01:80  2.0s"; b.String() != want {
+	if want := "\r\x1b[K⠋  2/3 ports (1 open)  web01:80  no answer yet: path questions…  2.0s"; b.String() != want {
 		t.Errorf("got %q, want %q", b.String(), want)
 	}
-	p.reqs[1].Host = strings.Repeat("x", 60) // cut to the terminal's width
+	p.width = 40 // cut to the terminal's width
 	b.Reset()
 	p.draw()
 	if n := len([]rune(strings.TrimPrefix(b.String(), "\r\x1b[K"))); n != 39 {
@@ -220,7 +220,7 @@ func TestProgressDuringARun(t *testing.T) {
 	advance(time.Second)
 	tick <- time.Time{}
 	tick <- time.Time{} // taken once the one before is drawn
-	if !strings.Contains(errb.String(), "0/2 ports (0 open)  web01:22  1.0s") {
+	if !strings.Contains(errb.String(), "0/2 ports (0 open)  web01:22  no answer yet: path questions…  1.0s") {
 		t.Fatalf("no status line while the port is out: %q", errb.String())
 	}
 	release <- struct{}{}
