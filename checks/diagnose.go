@@ -43,8 +43,18 @@ func diagnose(e Evidence) Diagnosis {
 		d.Verdict = VerdictOpen
 		d.Summary = fmt.Sprintf("%s is open%s.", ep, serviceWords(e.Service)) + middleboxNote(e)
 	case ReasonReset:
+		if forgedReset(&d, e, ep) {
+			break
+		}
 		d.Verdict = VerdictClosed
-		d.Summary = fmt.Sprintf("%s answered with a reset: nothing listens on that address and port (service stopped, or bound to another address such as 127.0.0.1), or a firewall rejects with tcp-reset.", ep) + middleboxNote(e)
+		switch {
+		case forwardedBy(e):
+			d.Summary = fmt.Sprintf("%s forwards port %d to an internal host, and nothing listens there: a TTL-limited SYN that expires at %s itself drew time-exceeded from it (the packet goes on), so the reset comes from behind it. On the internal host the forward points at, the service is stopped or bound to another address or port.", c.Address, e.Port, c.Address)
+		case e.Path != nil && e.Path.Forwards && resetBy(e, c.Address, e.Path.HostHops):
+			d.Summary = fmt.Sprintf("%s answered with a reset itself: it forwards other ports to internal hosts (a NAT gateway) but not port %d, and nothing listens on it there. If the service runs on a machine behind it, forward TCP %d to that machine's internal address.", ep, e.Port, e.Port)
+		default:
+			d.Summary = fmt.Sprintf("%s answered with a reset: nothing listens on that address and port (service stopped, or bound to another address such as 127.0.0.1), or a firewall rejects with tcp-reset.", ep) + middleboxNote(e)
+		}
 	case ReasonICMPPortUnreachable, ReasonICMPAdminProhibited, ReasonICMPProtoUnreachable, ReasonICMPOther:
 		if byTarget {
 			d.Verdict = VerdictRejectedByHost
@@ -54,6 +64,14 @@ func diagnose(e Evidence) Diagnosis {
 			d.Summary = fmt.Sprintf("Router %s rejected the connection to %s with ICMP %s: a network ACL or firewall at that hop blocks port %d.", from, ep, icmpWords(c), e.Port)
 		}
 	case ReasonICMPHostUnreachable:
+		if byTarget && from != "" && (c.RTTMS >= 1000 || forwardedBy(e)) {
+			// From the target's own address, but only after its ARP
+			// gave up: it forwards the port (NAT) to an internal host
+			// that does not answer. A REJECT rule would answer at once.
+			d.Verdict = VerdictHostUnreachable
+			d.Summary = fmt.Sprintf("%s forwards port %d to an internal host that does not answer: %s itself sent host-unreachable after %.1f s, when its ARP for the internal address gave up. Fix the forward's internal address (DHCP may have given the server another one), or wake that host.", c.Address, e.Port, c.Address, c.RTTMS/1000)
+			break
+		}
 		if byTarget && from != "" {
 			d.Verdict = VerdictRejectedByHost
 			d.Summary = fmt.Sprintf("%s itself rejected the connection with ICMP host-unreachable: its own firewall has a REJECT rule for port %d.", c.Address, e.Port)
@@ -134,7 +152,17 @@ func filtered(d *Diagnosis, e Evidence, ep string) {
 	ctlHop := func(ttl int) *Hop { return e.ControlTrace.hop(ttl) }
 	H := path.HostHops
 	if H == 0 {
-		hostGuess(d, e, ep, e.Trace.LastAnswered())
+		last := e.Trace.LastAnswered()
+		if last != nil && last.ICMP == string(icmpTimeExceeded) && path.SYNs >= 3 && !path.LastHopRateLimited {
+			// Nothing answered from the host, but the routers did, and
+			// the last one said nothing about it through the whole
+			// window: a router whose ARP for a dead host gives up sends
+			// host-unreachable after ~3 s. So the host is probably up.
+			d.Verdict, d.Confidence, d.LastHop = VerdictFilteredAtHost, ConfidenceLow, last
+			d.Summary = fmt.Sprintf("Nothing answered from %s (no SYN-ACK, no reset to %s, %s), but the host is probably up: TTL-limited SYNs get as far as hop %d (%s), and no router reported %s unreachable, which the router on its network does after its ARP timeout (~3 s) when a host is down. It drops everything from you (ping too), or it has no route back to you.", ep, syns, pingWords(e.Ping), last.TTL, last.Address, e.Connect.Address)
+			return
+		}
+		hostGuess(d, e, ep, last)
 		return
 	}
 	if H == 1 {
@@ -178,6 +206,10 @@ func filtered(d *Diagnosis, e Evidence, ep string) {
 		d.Likely = []Verdict{VerdictRejectedByHost, VerdictFilteredAtHost}
 		d.LastHop = dec
 		d.Summary = fmt.Sprintf("No answer from %s to %s, but the host sent this machine ICMP errors moments ago and has no ICMP token left: its silence may be a reject (REJECT rule) it could not send as well as a drop. A TTL-limited SYN to port %d reaches %s, the router before the host; %s. Check again in a few seconds.", ep, syns, e.Port, router(dec, H-1), ping)
+	case dec != nil && dec.Reach == ReachYes && forwardedBy(e):
+		d.LastHop = hop(H)
+		d.Verdict, d.Confidence = VerdictFilteredAtHost, ConfidenceHigh
+		d.Summary = fmt.Sprintf("No answer from %s to %s: %s forwards port %d to an internal host (a TTL-limited SYN that expires at %s itself drew time-exceeded from it: the packet goes on), and nothing came back from behind it, not even a host-unreachable: the internal host's firewall drops the port, or it does not route its answers back through the gateway.", ep, syns, e.Connect.Address, e.Port, e.Connect.Address)
 	case dec != nil && dec.Reach == ReachYes:
 		d.LastHop = dec
 		atHost(ConfidenceHigh, fmt.Sprintf("a TTL-limited SYN to port %d expired at %s, the router before the host, so the port's packets reach the host's network; %s, and %s", e.Port, router(dec, H-1), hostAt, ping))
@@ -228,6 +260,78 @@ func filtered(d *Diagnosis, e Evidence, ep string) {
 	}
 }
 
+// forwardedBy: a TTL-limited SYN to the port that expired at the target
+// itself drew time-exceeded from the target's own address: the target
+// forwards the port on (a NAT gateway's port forward).
+func forwardedBy(e Evidence) bool {
+	if e.Connect == nil {
+		return false
+	}
+	for _, h := range e.Trace.hopsOrNil() {
+		if h.Address == e.Connect.Address && h.ICMP == string(icmpTimeExceeded) {
+			return true
+		}
+	}
+	return false
+}
+
+// resetBy: a TTL-limited SYN at ttl drew a reset from addr.
+func resetBy(e Evidence, addr string, ttl int) bool {
+	h := e.Trace.hop(ttl)
+	return h != nil && h.Address == addr && h.ICMP == "reset"
+}
+
+// forgedReset reads a reset that came from nearer than the host: a SYN
+// with a TTL too short to reach it (the host's distance comes from the
+// ping reply) was answered with a reset as well, so a firewall on the way
+// answers on the host's behalf (REJECT --reject-with tcp-reset, or a
+// next-generation firewall), with the host's address as the source. The
+// lowest TTL that still gets the reset says which hop: the one before it.
+func forgedReset(d *Diagnosis, e Evidence, ep string) bool {
+	if e.Path == nil || e.Path.HostHops < 2 {
+		return false
+	}
+	low, byTTL := 0, ""
+	for _, h := range e.Trace.hopsOrNil() {
+		if h.ICMP == "reset" && h.TTL < e.Path.HostHops && (low == 0 || h.TTL < low) {
+			low = h.TTL
+		}
+	}
+	if c := e.Connect; low == 0 && c.TTL > 0 && e.Ping != nil && e.Ping.TTL > 0 {
+		// The reset's own TTL: more left than on the host's echo reply
+		// (the same stack starts both at the same value) means it was
+		// sent from nearer. Only a plausible distance is read.
+		if diff := c.TTL - e.Ping.TTL; diff >= 1 && diff < e.Path.HostHops {
+			low = e.Path.HostHops - diff + 1
+			byTTL = fmt.Sprintf("the reset arrived with TTL %d, the host's echo reply with %d: it was sent %d %s nearer", c.TTL, e.Ping.TTL, diff, plural(diff, "hop", "hops"))
+		}
+	}
+	if low == 0 {
+		return false
+	}
+	d.Verdict, d.Reason = VerdictRejectedInPath, ReasonReset
+	at, who := low-1, ""
+	if h := e.Trace.hop(at); h != nil && h.Address != "" && h.ICMP == string(icmpTimeExceeded) {
+		who = h.Address
+		hh := *h
+		d.LastHop = &hh
+	}
+	d.ReportedBy = who
+	where := fmt.Sprintf("hop %d (%s)", at, who)
+	switch {
+	case at == 0:
+		where = "the first hop (or this machine's own firewall)"
+	case who == "":
+		where = fmt.Sprintf("hop %d", at)
+	}
+	why := fmt.Sprintf("a SYN to port %d sent with TTL %d, too short to reach the host (it is %d hops away, by %s), was answered with a reset too", e.Port, low, e.Path.HostHops, e.Path.HostHopsBy)
+	if byTTL != "" {
+		why = byTTL
+	}
+	d.Summary = fmt.Sprintf("The reset did not come from %s: %s, so %s resets the connection on the host's behalf: a firewall there blocks port %d with REJECT --reject-with tcp-reset (or a next-generation firewall does).", e.Connect.Address, why, where, e.Port)
+	return true
+}
+
 // rejectedOnTheWay handles a silent connect whose TTL-limited SYN got a
 // reject (the connect's own reject was lost to a rate limit): the reject
 // decides, and its sender says where.
@@ -275,6 +379,13 @@ func pingWords(p *PingResult) string {
 		return "ping could not run (" + p.Error + ")"
 	}
 	return fmt.Sprintf("no reply to %d ping echo requests", p.Sent)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func capitalize(s string) string {

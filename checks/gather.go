@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -16,7 +17,12 @@ type gathered struct {
 	// hostLimited: the host had spent its ICMP error budget on this
 	// process moments before, so its silence may be a suppressed reject.
 	hostLimited bool
-	syns        int // SYNs the connect sent: the first and the kernel's retransmissions
+	syns        int  // SYNs the connect sent: the first and the kernel's retransmissions
+	forwards    bool // the target forwarded a port moments ago (path cache): a NAT gateway
+	// lastHopLimited: the farthest router that answered was out of ICMP
+	// tokens in the budget's model when the window closed, so its silence
+	// about the host (no host-unreachable) says nothing.
+	lastHopLimited bool
 }
 
 // gather runs the connect, the banner when it is open, and for a silent
@@ -62,8 +68,18 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 	var a *tcpAttempt
 	var aStart time.Time
 	var cur atomic.Pointer[connAttempt] // the connect the path questions follow
+	// With CAP_NET_RAW, one check of one port also reads the TTL of the
+	// answer (ttlWatch): a reset from a firewall on the way carries more
+	// TTL than the host's own packets.
+	var watch *ttlWatch
+	if p.rawTCP && mode != traceShared {
+		watch = openTTLWatch(addr)
+		defer watch.Close()
+	}
+	localPort := 0
 	connect := func() {
 		a, aStart = startTCP(addr, req.Port, 0), time.Now()
+		localPort = a.localPort()
 		cur.Store(&connAttempt{a: a, start: aStart})
 		a.setDeadline(reaskEnd) // the most a silent connect listens; the loop ends it sooner
 		go func(a *tcpAttempt) {
@@ -229,6 +245,15 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 			}
 		case <-jobDone:
 			jobDone = nil
+			if job.res.forwarded(addr) && silentAt.Before(lateEnd) {
+				// The target forwards the port (a NAT gateway): listen
+				// the whole window for its late host-unreachable, sent
+				// when its ARP for the internal host gives up.
+				silentAt = lateEnd
+				silentT.Reset(max(time.Until(silentAt), 0))
+				silentPassed = false
+				continue
+			}
 			if silentPassed {
 				a.cancel()
 			}
@@ -236,6 +261,9 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 	}
 	if g.out.answered() {
 		p.lag.note(g.out.RTT)
+		if g.out.Reason == ReasonReset || g.out.Reason == ReasonSynAck {
+			g.out.TTL = watch.ttlOf(req.Port, localPort, 20*time.Millisecond)
+		}
 	}
 	if g.out.ICMP != nil && g.out.From.IsValid() {
 		p.budget.spent(budgetKey(g.out.From, addr, 0))
@@ -270,11 +298,33 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 		g.syns += synsOf(aStart)
 	}
 	if job != nil {
+		finished := job.finished()
 		if !silent {
 			job.abort() // an answer decided; the path questions no longer matter
 		}
-		if res := job.wait(); silent {
+		if res := job.wait(); silent || (finished && res.forwarded(addr)) {
+			// Kept for an answer too when the path questions were done
+			// before it and show the target forwarding the port: a late
+			// host-unreachable from a NAT gateway reads by that.
 			g.loc = &res
+		}
+	}
+	if g.out.Reason == ReasonReset && mode != traceShared && !addr.Unmap().IsLoopback() {
+		// Who sent the reset, and is the port forwarded on? (A firewall
+		// in the path resets on the host's behalf; a NAT gateway forwards
+		// to an internal host where nothing listens.)
+		g.loc = p.resetProbes(ctx, addr, req.Port, pr, hops, hopsBy, start, listenEnd, rtt)
+	}
+	g.forwards = p.paths.forwarder(addr)
+	if silent && g.loc != nil && g.loc.hostHops == 0 {
+		var last *hopAnswer
+		for i := range g.loc.hops {
+			if h := &g.loc.hops[i]; h.port.answered && !h.port.terminal {
+				last = h
+			}
+		}
+		if last != nil && p.budget.available(budgetKey(last.port.addr, addr, last.ttl)) < 1 {
+			g.lastHopLimited = true
 		}
 	}
 	if mode == traceAlways {
@@ -300,6 +350,55 @@ func (p *Prober) locator(addr netip.Addr, port int, start, until time.Time, rtt 
 		l.ctlBy, l.ctlName = tcpProbe(dst, cp), "TCP/"+strconv.Itoa(cp)
 	}
 	return l
+}
+
+// resetProbes asks, for a port that answered with a reset, two TTL-limited
+// SYNs: one that expires at the router before the host (TTL host_hops-1)
+// and one that expires at the target itself (TTL host_hops). A reset to
+// the first means the reset came from nearer than the host (then the lower
+// TTLs say which hop sends it); time-exceeded from the target's own
+// address to the second means the target forwards the port on. Resets cost
+// no ICMP budget; each time-exceeded costs its router one token. The
+// host's distance comes from the ping reply (it may take the ping's delay
+// and a round trip); without it, nothing is asked.
+func (p *Prober) resetProbes(ctx context.Context, addr netip.Addr, port int, pr *pingRun, hops int, hopsBy string, start, until time.Time, rtt time.Duration) *located {
+	if hops == 0 && pr != nil {
+		t := time.NewTimer(time.Until(start.Add(max(p.cfg.MinWait, p.cfg.MinWait/5+4*rtt+50*time.Millisecond))))
+		select {
+		case <-pr.replied:
+			hops, hopsBy = pr.pathHops(), "the ping reply's TTL"
+			p.paths.noteHostHops(addr, hops, hopsBy)
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+	}
+	if hops < 2 {
+		return nil // on this network, or the distance is unknown
+	}
+	l := p.locator(addr, port, start, earliest(until, time.Now().Add(max(p.cfg.MinWait, 4*rtt))), rtt)
+	res := located{hostHops: hops, hostHopsBy: hopsBy, ctlName: l.ctlName}
+	var near, at hopAnswer
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); near = l.shared(ctx, hops-1, false, 1, askEvents{}) }()
+	go func() { defer wg.Done(); at = l.shared(ctx, hops, false, 1, askEvents{}) }()
+	wg.Wait()
+	if near.port.answered && near.port.kind == "reset" {
+		// Reset before the host: find the nearest TTL that still gets it.
+		lower := make([]hopAnswer, hops-2)
+		for ttl := 1; ttl < hops-1; ttl++ {
+			wg.Add(1)
+			go func() { defer wg.Done(); lower[ttl-1] = l.shared(ctx, ttl, false, 1, askEvents{}) }()
+		}
+		wg.Wait()
+		res.hops = append(res.hops, lower...)
+	}
+	res.hops = append(res.hops, near, at)
+	if res.forwarded(addr) {
+		p.paths.noteForwarder(addr)
+	}
+	return &res
 }
 
 // connAttempt is the connect a silent port's path questions follow.
@@ -484,10 +583,7 @@ func (g gathered) evidence(addr netip.Addr, port int) (*Trace, *Trace, *PathEvid
 			ctl.Hops = append(ctl.Hops, hop)
 		}
 	}
-	var path *PathEvidence
-	if g.out.Reason == ReasonNoResponse {
-		path = &PathEvidence{HostHops: g.loc.hostHops, HostHopsBy: g.loc.hostHopsBy, SYNs: g.syns, Control: g.loc.ctlName,
-			HostRateLimited: g.hostLimited, RouterRateLimited: g.loc.unconfirmed()}
-	}
+	path := &PathEvidence{HostHops: g.loc.hostHops, HostHopsBy: g.loc.hostHopsBy, SYNs: max(g.syns, 1), Control: g.loc.ctlName,
+		HostRateLimited: g.hostLimited, RouterRateLimited: g.loc.unconfirmed(), Forwards: g.forwards, LastHopRateLimited: g.lastHopLimited}
 	return tr, ctl, path
 }

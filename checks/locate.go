@@ -452,7 +452,32 @@ func (l *locator) locate(ctx context.Context, hostHops int, by string) located {
 		}
 	}
 	out.hops = append(out.hops, dec)
+	if dec.reach == ReachYes && ctx.Err() == nil {
+		// The SYN gets to the router before the host. One more, with
+		// TTL = the host's distance: an end host takes a SYN that
+		// arrives with TTL 1, but a NAT gateway forwarding the port to
+		// an internal host answers time-exceeded from its own address.
+		// Then the silence is behind it, and its ARP for the internal
+		// host may still give up (host-unreachable ~3 s later).
+		if fw := l.shared(ctx, hostHops, false, 1, askEvents{}); fw.port.answered {
+			out.hops = append(out.hops, fw)
+			if out.forwarded(l.dst) {
+				l.p.paths.noteForwarder(l.dst)
+			}
+		}
+	}
 	return out
+}
+
+// forwarded: a SYN to the port, sent to expire at the target itself, drew
+// time-exceeded from the target's own address: it forwards the port on.
+func (r located) forwarded(target netip.Addr) bool {
+	for _, h := range r.hops {
+		if h.port.answered && !h.port.terminal && h.port.addr == target.Unmap() {
+			return true
+		}
+	}
+	return false
 }
 
 // sweep probes TTLs from..to with the port's SYN, a window of a few at a

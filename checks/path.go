@@ -35,8 +35,9 @@ type pathCache struct {
 }
 
 type pathFacts struct {
-	hostHops   int    // TTL at which the host answers; 0 unknown
-	hostHopsBy string // how that is known, in words
+	forwards   time.Time // when the address last forwarded a port on (a NAT gateway)
+	hostHops   int       // TTL at which the host answers; 0 unknown
+	hostHopsBy string    // how that is known, in words
 	hopsAt     time.Time
 	routers    map[int]routerSeen
 }
@@ -143,6 +144,25 @@ func (c *pathCache) noteRouter(dst netip.Addr, ttl int, addr netip.Addr) {
 // answerAge bounds how long an answer is kept for concurrent checks: no
 // check listens longer than this.
 const answerAge = 10 * time.Second
+
+// noteForwarder records that dst forwarded a port on (a NAT gateway).
+func (c *pathCache) noteForwarder(dst netip.Addr) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f := c.facts(dst.Unmap())
+	f.forwards = c.now()
+	if f.hopsAt.IsZero() {
+		f.hopsAt = c.now()
+	}
+}
+
+// forwarder reports whether dst forwarded a port on within maxAge.
+func (c *pathCache) forwarder(dst netip.Addr) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f := c.paths[dst.Unmap()]
+	return f != nil && !f.forwards.IsZero() && c.now().Sub(f.forwards) <= c.maxAge
+}
 
 // guessRouter is who probably answers at ttl on the way to dst: the one
 // that did, else for TTL 1 the gateway other destinations' probes met.

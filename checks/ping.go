@@ -28,6 +28,7 @@ type pingRun struct {
 	rttSum     time.Duration
 	firstRTT   time.Duration
 	hops       int // path length guessed from the first reply's TTL; 0 unknown
+	ttl        int // the first reply's TTL
 	lastSend   time.Time
 	privileged bool
 	err        string
@@ -110,7 +111,7 @@ func (pr *pingRun) run(ctx context.Context, addr netip.Addr, o pingOptions) (err
 		pr.rttSum += pkt.Rtt
 		if pr.recv == 1 {
 			pr.firstRTT = pkt.Rtt
-			pr.hops = hopsFromTTL(pkt.TTL)
+			pr.hops, pr.ttl = hopsFromTTL(pkt.TTL), pkt.TTL
 			close(pr.replied)
 		}
 	}
@@ -167,7 +168,7 @@ func (pr *pingRun) lastSent() time.Time {
 func (pr *pingRun) snapshot() PingResult {
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
-	r := PingResult{Sent: pr.sent, Received: pr.recv, Privileged: pr.privileged, Error: pr.err}
+	r := PingResult{Sent: pr.sent, Received: pr.recv, Privileged: pr.privileged, Error: pr.err, TTL: pr.ttl}
 	if pr.recv > 0 {
 		r.RTTMS = ms(pr.rttSum / time.Duration(pr.recv))
 	}

@@ -68,6 +68,7 @@ type Prober struct {
 	cfg     Config
 	rawOK   bool // may open raw ICMP sockets (pro-bing privileged mode)
 	icmpCtl bool // may send TTL-limited ICMP echo as the control probe (ping sockets)
+	rawTCP  bool // may read answers' TTLs on a raw TCP socket (CAP_NET_RAW)
 	margin  time.Duration
 	// budget and paths are shared by every check this Prober runs (a
 	// CLI run's ports, a worker's concurrent jobs): what one check spent
@@ -109,7 +110,7 @@ func NewProber(cfg Config) *Prober {
 	// Keep a slice of the deadline to diagnose and talk to the service.
 	margin := min(cfg.Timeout/20, 150*time.Millisecond)
 	rawOK := canRawICMP() && !cfg.PingUnprivileged && (cfg.PingPrivileged || !canPingSocket())
-	return &Prober{cfg: cfg, rawOK: rawOK, icmpCtl: canPingSocket(), margin: margin,
+	return &Prober{cfg: cfg, rawOK: rawOK, icmpCtl: canPingSocket(), rawTCP: canRawICMP(), margin: margin,
 		budget: newICMPBudget(nil), paths: newPathCache(nil)}
 }
 

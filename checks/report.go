@@ -98,6 +98,9 @@ type ConnectResult struct {
 	ReportedBy string  `json:"reported_by,omitempty"` // the address that answered (SYN-ACK, RST or ICMP sender)
 	RTTMS      float64 `json:"rtt_ms,omitempty"`
 	Error      string  `json:"error,omitempty"` // local error text, for ReasonLocalError
+	// TTL is the IP TTL (hop limit) the SYN-ACK or reset arrived with,
+	// read on a raw socket when the prober may open one; 0 unknown.
+	TTL int `json:"ttl,omitempty"`
 }
 
 // ResolveResult is the DNS step.
@@ -115,6 +118,7 @@ type PingResult struct {
 	Received   int     `json:"received"`
 	RTTMS      float64 `json:"rtt_ms"` // average of the replies, 0 when none
 	Privileged bool    `json:"privileged"`
+	TTL        int     `json:"ttl,omitempty"` // the first reply's IP TTL (the host's distance shows in it)
 	Error      string  `json:"error,omitempty"` // could not ping at all (no permission, ...)
 }
 
@@ -176,6 +180,14 @@ type PathEvidence struct {
 	// the connect's SYNs: it was out of ICMP tokens when they passed, so a
 	// reject it sends for the port may have been lost.
 	RouterRateLimited bool `json:"router_rate_limited,omitempty"`
+	// Forwards: this address forwarded a port on moments ago (a
+	// TTL-limited SYN expiring at it drew time-exceeded from it): it is a
+	// NAT gateway, and its ports may be forwarded to internal hosts.
+	Forwards bool `json:"forwards,omitempty"`
+	// LastHopRateLimited: the host answered nothing, and the farthest
+	// router that answered was out of ICMP tokens when the window closed:
+	// that it sent no host-unreachable says nothing about the host.
+	LastHopRateLimited bool `json:"last_hop_rate_limited,omitempty"`
 }
 
 // hop returns the hop at ttl, or nil.

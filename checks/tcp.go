@@ -19,6 +19,7 @@ type tcpOutcome struct {
 	ICMP   *ICMP      // the error-queue entry, when there was one
 	From   netip.Addr // who answered: the target for SYN-ACK/RST, the ICMP sender otherwise
 	RTT    time.Duration
+	TTL    int      // the answer's IP TTL, when a raw socket could read it (ttlWatch)
 	Err    error    // local failure, for ReasonLocalError
 	Conn   net.Conn // the established connection, only when asked to keep it
 	// ResetAfterAccept: the handshake completed, then the peer reset the
@@ -208,6 +209,7 @@ func connectResult(addr netip.Addr, o tcpOutcome) *ConnectResult {
 	if o.answered() {
 		c.RTTMS = ms(o.RTT)
 	}
+	c.TTL = o.TTL
 	if o.Err != nil {
 		c.Error = o.Err.Error()
 	}
