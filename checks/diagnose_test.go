@@ -154,9 +154,17 @@ func TestDiagnoseSilent(t *testing.T) {
 			verdict: VerdictFilteredAtHost, confidence: ConfidenceMedium, summary: []string{"answers ping", "not probed"}},
 		{name: "nothing at all", ev: Evidence{Ping: pingNone},
 			verdict: VerdictHostUnreachable, confidence: ConfidenceLow, summary: []string{"no reply to 3 ping echo requests", "This is a guess"}},
-		{name: "host silent to everything, path answers up to hop 2", ev: Evidence{Ping: pingNone, Path: &PathEvidence{SYNs: 4}, Trace: port(yes(1, r1), yes(2, r2), unknown(3, "", false))},
+		{name: "host silent to everything, its last router silent about it: probably up", ev: Evidence{Ping: pingNone, Path: &PathEvidence{SYNs: 4}, Trace: port(yes(1, r1), yes(2, r2), unknown(3, "", false))},
+			verdict: VerdictFilteredAtHost, confidence: ConfidenceLow, lastHopTTL: 2,
+			summary: []string{"probably up", "as far as hop 2 (198.18.2.2)", "no route back"}, not: []string{"answers ping"}},
+		{name: "host silent to everything, last router out of tokens: a guess", ev: Evidence{Ping: pingNone, Path: &PathEvidence{SYNs: 4, LastHopRateLimited: true}, Trace: port(yes(1, r1), yes(2, r2), unknown(3, "", false))},
 			verdict: VerdictHostUnreachable, confidence: ConfidenceLow, lastHopTTL: 2,
-			summary: []string{"as far as hop 2 (198.18.2.2)"}, not: []string{"answers ping"}},
+			summary: []string{"as far as hop 2 (198.18.2.2)", "guess"}},
+		{name: "host silent, not listened long enough for a late ICMP: a guess", ev: Evidence{Ping: pingNone, Path: &PathEvidence{SYNs: 2}, Trace: port(yes(1, r1), yes(2, r2))},
+			verdict: VerdictHostUnreachable, confidence: ConfidenceLow, lastHopTTL: 2},
+		{name: "a NAT gateway forwards the silent port", ev: Evidence{Ping: pingOK, Path: path(3), Trace: port(yes(2, r2), Hop{TTL: 3, Address: target, ICMP: "time-exceeded", Reach: ReachYes, Asks: 1})},
+			verdict: VerdictFilteredAtHost, confidence: ConfidenceHigh, lastHopTTL: 3,
+			summary: []string{"forwards port 7003 to an internal host", "expires at 198.18.3.10 itself"}},
 		{name: "a TTL-limited SYN drew the router's reject", ev: Evidence{Ping: pingOK, Path: path(3), Trace: port(yes(1, r1), Hop{TTL: 3, Address: r2, ICMP: "admin-prohibited", Reach: ReachYes, Asks: 1})},
 			verdict: VerdictRejectedInPath, confidence: ConfidenceHigh, reportedBy: r2, lastHopTTL: 3,
 			summary: []string{"Router 198.18.2.2 rejected a TTL-limited SYN", "rate-limits"}},
@@ -193,6 +201,58 @@ func TestDiagnoseSilent(t *testing.T) {
 			}
 			if len(d.Hints) == 0 {
 				t.Error("no hints")
+			}
+		})
+	}
+}
+
+// TestDiagnoseGateways covers issue 13's readings of an answer: port
+// forwards, forged resets and a gateway's late host-unreachable.
+func TestDiagnoseGateways(t *testing.T) {
+	const gw, r1, r2 = "198.18.4.2", "198.18.1.1", "198.18.2.2"
+	pingOK := &PingResult{Sent: 3, Received: 3, RTTMS: 0.1, TTL: 62}
+	path := &PathEvidence{HostHops: 3, HostHopsBy: "the ping reply's TTL", SYNs: 1}
+	te := func(ttl int, a string) Hop { return Hop{TTL: ttl, Address: a, ICMP: "time-exceeded", Reach: ReachYes, Asks: 1} }
+	rst := func(ttl int) Hop { return Hop{TTL: ttl, Address: gw, ICMP: "reset", Reach: ReachYes, Asks: 1} }
+	reset := &ConnectResult{Address: gw, Reason: ReasonReset, ReportedBy: gw}
+	tests := []struct {
+		name       string
+		ev         Evidence
+		verdict    Verdict
+		reportedBy string
+		summary    string
+		hint       string // a fragment one hint must contain
+	}{
+		{name: "forward to a port where nothing listens", ev: Evidence{Connect: reset, Ping: pingOK, Path: path, Trace: &Trace{Hops: []Hop{te(2, r2), te(3, gw)}}},
+			verdict: VerdictClosed, reportedBy: gw, summary: "forwards port 7011 to an internal host, and nothing listens there", hint: "port-forward rule's internal address"},
+		{name: "the gateway's own reset, known to forward other ports", ev: Evidence{Connect: reset, Ping: pingOK, Path: &PathEvidence{HostHops: 3, SYNs: 1, Forwards: true}, Trace: &Trace{Hops: []Hop{te(2, r2), rst(3)}}},
+			verdict: VerdictClosed, reportedBy: gw, summary: "forwards other ports to internal hosts (a NAT gateway) but not port 7011"},
+		{name: "plain reset from a remote host gets the port-forward hint", ev: Evidence{Connect: reset, Ping: pingOK, Path: path, Trace: &Trace{Hops: []Hop{te(2, r2), rst(3)}}},
+			verdict: VerdictClosed, reportedBy: gw, summary: "answered with a reset", hint: "forwards TCP port 7011 to the server's internal address"},
+		{name: "reset to a SYN too short to reach the host", ev: Evidence{Connect: reset, Ping: pingOK, Path: path, Trace: &Trace{Hops: []Hop{te(1, r1), rst(2), rst(3)}}},
+			verdict: VerdictRejectedInPath, reportedBy: r1, summary: "hop 1 (198.18.1.1) resets the connection on the host's behalf", hint: "forged with the host's address"},
+		{name: "reset with more TTL left than the host's echo reply", ev: Evidence{Connect: &ConnectResult{Address: gw, Reason: ReasonReset, ReportedBy: gw, TTL: 63}, Ping: pingOK, Path: path, Trace: &Trace{Hops: []Hop{te(2, r2), rst(3)}}},
+			verdict: VerdictRejectedInPath, reportedBy: r2, summary: "TTL 63, the host's echo reply with 62"},
+		{name: "implausible TTL difference is not read", ev: Evidence{Connect: &ConnectResult{Address: gw, Reason: ReasonReset, ReportedBy: gw, TTL: 125}, Ping: pingOK, Path: path, Trace: &Trace{Hops: []Hop{te(2, r2), rst(3)}}},
+			verdict: VerdictClosed, reportedBy: gw},
+		{name: "late host-unreachable from the target: forward to a dead host", ev: Evidence{Connect: &ConnectResult{Address: gw, Reason: ReasonICMPHostUnreachable, ReportedBy: gw, RTTMS: 3061, ICMP: &ICMP{Type: 3, Code: 1, From: gw}}},
+			verdict: VerdictHostUnreachable, reportedBy: gw, summary: "forwards port 7011 to an internal host that does not answer", hint: "DHCP reservation"},
+		{name: "prompt host-unreachable from the target: a REJECT rule", ev: Evidence{Connect: &ConnectResult{Address: gw, Reason: ReasonICMPHostUnreachable, ReportedBy: gw, RTTMS: 0.4, ICMP: &ICMP{Type: 3, Code: 1, From: gw}}},
+			verdict: VerdictRejectedByHost, reportedBy: gw, summary: "itself rejected"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := tt.ev
+			ev.Target, ev.Host, ev.Port = gw+":7011", gw, 7011
+			d := Diagnose(ev)
+			if d.Verdict != tt.verdict || d.ReportedBy != tt.reportedBy {
+				t.Fatalf("got %s reported_by %q, want %s %q: %s", d.Verdict, d.ReportedBy, tt.verdict, tt.reportedBy, d.Summary)
+			}
+			if !strings.Contains(d.Summary, tt.summary) {
+				t.Errorf("summary %q, want %q", d.Summary, tt.summary)
+			}
+			if tt.hint != "" && !slices.ContainsFunc(d.Hints, func(h Hint) bool { return strings.Contains(h.Text, tt.hint) }) {
+				t.Errorf("no hint with %q in %+v", tt.hint, d.Hints)
 			}
 		})
 	}

@@ -313,7 +313,7 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 		// Who sent the reset, and is the port forwarded on? (A firewall
 		// in the path resets on the host's behalf; a NAT gateway forwards
 		// to an internal host where nothing listens.)
-		g.loc = p.resetProbes(ctx, addr, req.Port, pr, hops, hopsBy, start, listenEnd, rtt)
+		g.loc = p.resetProbes(ctx, addr, req.Port, pr, hops, hopsBy, start, listenEnd, rtt, g.out.TTL)
 	}
 	g.forwards = p.paths.forwarder(addr)
 	if silent && g.loc != nil && g.loc.hostHops == 0 {
@@ -361,7 +361,13 @@ func (p *Prober) locator(addr netip.Addr, port int, start, until time.Time, rtt 
 // no ICMP budget; each time-exceeded costs its router one token. The
 // host's distance comes from the ping reply (it may take the ping's delay
 // and a round trip); without it, nothing is asked.
-func (p *Prober) resetProbes(ctx context.Context, addr netip.Addr, port int, pr *pingRun, hops int, hopsBy string, start, until time.Time, rtt time.Duration) *located {
+//
+// With the reset's own TTL (a raw socket) the first SYN is only sent when
+// that TTL says the reset came from nearer, to name the hop; without it,
+// only when the router before the host has a token to spare in the
+// budget's model, because every closed port of a list would otherwise
+// spend that router's budget the silent ports need to be placed.
+func (p *Prober) resetProbes(ctx context.Context, addr netip.Addr, port int, pr *pingRun, hops int, hopsBy string, start, until time.Time, rtt time.Duration, resetTTL int) *located {
 	if hops == 0 && pr != nil {
 		t := time.NewTimer(time.Until(start.Add(max(p.cfg.MinWait, p.cfg.MinWait/5+4*rtt+50*time.Millisecond))))
 		select {
@@ -378,13 +384,33 @@ func (p *Prober) resetProbes(ctx context.Context, addr netip.Addr, port int, pr 
 	}
 	l := p.locator(addr, port, start, earliest(until, time.Now().Add(max(p.cfg.MinWait, 4*rtt))), rtt)
 	res := located{hostHops: hops, hostHopsBy: hopsBy, ctlName: l.ctlName}
+	nearTTL := hops - 1
+	pingTTL := 0
+	if pr != nil {
+		pingTTL = pr.snapshot().TTL
+	}
+	switch {
+	case resetTTL > 0 && pingTTL > 0:
+		nearTTL = 0
+		if diff := resetTTL - pingTTL; diff >= 1 && diff < hops {
+			nearTTL = hops - diff // name the hop the reset came from
+		}
+	case p.budget.available(budgetKey(p.paths.guessRouter(addr, hops-1), addr, hops-1)) < 4:
+		// Keep a reserve for the questions that decide a verdict.
+		nearTTL = 0
+	}
 	var near, at hopAnswer
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); near = l.shared(ctx, hops-1, false, 1, askEvents{}) }()
+	go func() {
+		defer wg.Done()
+		if nearTTL > 0 {
+			near = l.shared(ctx, nearTTL, false, 1, askEvents{})
+		}
+	}()
 	go func() { defer wg.Done(); at = l.shared(ctx, hops, false, 1, askEvents{}) }()
 	wg.Wait()
-	if near.port.answered && near.port.kind == "reset" {
+	if near.port.answered && near.port.kind == "reset" && resetTTL == 0 {
 		// Reset before the host: find the nearest TTL that still gets it.
 		lower := make([]hopAnswer, hops-2)
 		for ttl := 1; ttl < hops-1; ttl++ {
@@ -394,7 +420,10 @@ func (p *Prober) resetProbes(ctx context.Context, addr netip.Addr, port int, pr 
 		wg.Wait()
 		res.hops = append(res.hops, lower...)
 	}
-	res.hops = append(res.hops, near, at)
+	if near.portAsks > 0 {
+		res.hops = append(res.hops, near)
+	}
+	res.hops = append(res.hops, at)
 	if res.forwarded(addr) {
 		p.paths.noteForwarder(addr)
 	}

@@ -199,6 +199,15 @@ func (c hintCtx) open() []Hint {
 
 func (c hintCtx) closed() []Hint {
 	var hs []Hint
+	if forwardedBy(c.e) {
+		hs = append(hs, Hint{
+			Text: fmt.Sprintf("%s forwards TCP %d to an internal host, where nothing listens on the forwarded port. Check the port-forward rule's internal address and port, then the service on that host:", c.addr, c.port),
+			Commands: []string{
+				fmt.Sprintf("sudo %s -t nat -L PREROUTING -v -n --line-numbers | grep %d", c.iptables(), c.port),
+				"sudo ss -tlnp   # on the internal host",
+			},
+		})
+	}
 	if c.by != "" && c.by != c.addr {
 		hs = append(hs, Hint{
 			Text: fmt.Sprintf("The reset came from %s, not from %s: a firewall or load balancer in front of the host answers for it. Check its rules or its backend pool for port %d.", c.by, c.addr, c.port),
@@ -234,6 +243,9 @@ func (c hintCtx) closed() []Hint {
 			Text:     "If nothing listens, start the service (and see why it stopped: failed units, its log):",
 			Commands: []string{"systemctl list-units --type=service --state=failed"},
 		})
+	}
+	if c.nonLocal() && !forwardedBy(c.e) {
+		hs = append(hs, c.portForward())
 	}
 	hs = append(hs, Hint{
 		Text: fmt.Sprintf("A firewall rule REJECT --reject-with tcp-reset answers the same way: if the service does listen on %s, look for one:", c.addr),
@@ -286,6 +298,18 @@ func (c hintCtx) hostFirewall(rejected bool) []Hint {
 			},
 		},
 	}
+	if !rejected && (c.e.Path != nil && c.e.Path.HostHops == 0 || forwardedBy(c.e)) {
+		hs = append(hs, c.routeBack())
+	}
+	if !rejected && forwardedBy(c.e) {
+		hs = append([]Hint{{
+			Text: fmt.Sprintf("%s forwards TCP %d to an internal host: the drop is on that host (its firewall), or the forward points at a host that ignores the port. Check the forward's internal address, then that host's firewall:", c.addr, c.port),
+			Commands: []string{
+				fmt.Sprintf("sudo %s -t nat -L PREROUTING -v -n --line-numbers | grep %d", c.iptables(), c.port),
+				"sudo iptables -L INPUT -v -n --line-numbers   # on the internal host",
+			},
+		}}, hs...)
+	}
 	if !rejected {
 		hs = append(hs, Hint{
 			Text: fmt.Sprintf("In a cloud, allow TCP %d in the instance's security group / firewall rule / NSG (SOURCE_CIDR: the address you connect from):", c.port),
@@ -330,6 +354,33 @@ func (c hintCtx) inconclusive() []Hint {
 	return hs
 }
 
+// nonLocal: the target is not this machine and not on its own network
+// (a router is between), so it may be a gateway that forwards ports.
+func (c hintCtx) nonLocal() bool {
+	a, err := netip.ParseAddr(c.addr)
+	if err != nil || a.IsLoopback() || a.IsLinkLocalUnicast() {
+		return false
+	}
+	return c.e.Path == nil || c.e.Path.HostHops != 1
+}
+
+// routeBack is what to check on a host that is up but may not route its
+// answers back (the seed's "route add default gw").
+func (c hintCtx) routeBack() Hint {
+	ip := "ip"
+	if c.v6 {
+		ip = "ip -6"
+	}
+	return Hint{
+		Text: fmt.Sprintf("If %s has no route back to you, its answers go nowhere: on it, see how it would reach your address (YOUR_ADDRESS as it sees you; behind NAT, your public address) and whether it has a default gateway:", c.addr),
+		Commands: []string{
+			ip + " route get YOUR_ADDRESS",
+			ip + " route show default",
+			"sudo " + ip + " route add default via GATEWAY_IP   # if there is none (route add default gw GATEWAY_IP on old systems)",
+		},
+	}
+}
+
 func (c hintCtx) portForward() Hint {
 	return Hint{Text: fmt.Sprintf("If %s is a router's public address (home or office NAT), check that the router forwards TCP port %d to the server's internal address.", c.addr, c.port)}
 }
@@ -360,13 +411,22 @@ func (c hintCtx) rejectedInPath() []Hint {
 	if by == "" {
 		by = "a router on the path"
 	}
+	how := reasonWords(c.d.Reason)
+	list := []string{
+		fmt.Sprintf("sudo %s -L FORWARD -v -n --line-numbers", c.iptables()),
+		"sudo nft list ruleset",
+	}
+	if c.d.Reason == ReasonReset {
+		how = "a TCP reset forged with the host's address (REJECT --reject-with tcp-reset, or a next-generation firewall's reset)"
+		list = []string{
+			fmt.Sprintf("sudo %s -L FORWARD -v -n --line-numbers | grep -i reset", c.iptables()),
+			"sudo nft list ruleset | grep -n 'reject with tcp reset'",
+		}
+	}
 	hs := []Hint{
 		{
-			Text: fmt.Sprintf("Router %s rejects port %d with %s before it reaches %s: a network ACL or firewall there. Ask whoever runs %s; on a Linux router, list its FORWARD rules:", by, c.port, reasonWords(c.d.Reason), c.addr, by),
-			Commands: []string{
-				fmt.Sprintf("sudo %s -L FORWARD -v -n --line-numbers", c.iptables()),
-				"sudo nft list ruleset",
-			},
+			Text:     fmt.Sprintf("Router %s rejects port %d with %s before it reaches %s: a network ACL or firewall there, not the server. Ask whoever runs %s; on a Linux router, list its FORWARD rules:", by, c.port, how, c.addr, by),
+			Commands: list,
 		},
 		{
 			Text: "On that router, test with a temporary rule at the top of FORWARD, check again, then remove it:",
@@ -411,6 +471,17 @@ func (c hintCtx) neighCommands() []string {
 func (c hintCtx) hostUnreachable() []Hint {
 	var hs []Hint
 	switch {
+	case c.d.Reason == ReasonICMPHostUnreachable && c.by != "" && c.by == c.addr:
+		// The target's own address gave up on ARP: a port forward to an
+		// internal host that does not answer.
+		hs = append(hs, Hint{
+			Text: fmt.Sprintf("%s forwards TCP %d to an internal address nobody answers on. In the router's port-forwarding table (NAT / virtual server), check the internal address of the rule for port %d; if the server got a new address from DHCP, fix the rule or give the server a DHCP reservation. On a Linux gateway:", c.addr, c.port, c.port),
+			Commands: []string{
+				fmt.Sprintf("sudo %s -t nat -L PREROUTING -v -n --line-numbers | grep %d", c.iptables(), c.port),
+				"ip neigh show",
+			},
+		}, Hint{Text: "If the rule's address is right, the internal host is down or asleep: wake it (Wake-on-LAN, its console) and check it is on the LAN."})
+		return hs
 	case c.d.Reason == ReasonICMPHostUnreachable && (c.by == "" || c.by == c.addr):
 		// Our own kernel gave up: the target is on this machine's LAN.
 		hs = append(hs, Hint{

@@ -39,6 +39,9 @@ type labProbeJob struct {
 	// List, when set, checks these requests with one CheckMany call (a
 	// list or range typed on the command line); Req is ignored.
 	List []Request `json:"list,omitempty"`
+	// NoRawTTL probes as an unprivileged worker does: no raw socket to
+	// read the answers' TTLs.
+	NoRawTTL bool `json:"no_raw_ttl,omitempty"`
 	// Rounds repeats the job that many times back to back in the same
 	// process (one Prober: what one round spent and learned, the next one
 	// knows); 0 means once.
@@ -60,6 +63,9 @@ func runLabProbe(raw string) int {
 		return 2
 	}
 	p := NewProber(Config{Timeout: job.Timeout, Vantage: "lab-client", PingUnprivileged: job.Unprivileged, PingPrivileged: job.Privileged})
+	if job.NoRawTTL {
+		p.rawTCP = false
+	}
 	enc := json.NewEncoder(os.Stdout)
 	if job.Range[1] > 0 {
 		var reqs []Request
@@ -331,8 +337,10 @@ func labCases(lab *netlab.Lab) []labCase {
 					t.Errorf("addresses %v others %+v", r.Addresses, r.Others)
 				}
 			}},
-		{name: "closed", addr: a.Server, port: p.Closed, verdict: VerdictClosed, reason: ReasonReset, reportedBy: a.Server},
-		{name: "loopback_only_listener", addr: a.Server, port: p.Loopback, verdict: VerdictClosed, reason: ReasonReset, reportedBy: a.Server},
+		// A reset is followed by a SYN that expires at the host itself
+		// (does it forward the port on?): the host answers it, at hop 3.
+		{name: "closed", addr: a.Server, port: p.Closed, verdict: VerdictClosed, reason: ReasonReset, reportedBy: a.Server, lastHop: hop(a.ServerHopsV4, a.Server)},
+		{name: "loopback_only_listener", addr: a.Server, port: p.Loopback, verdict: VerdictClosed, reason: ReasonReset, reportedBy: a.Server, lastHop: hop(a.ServerHopsV4, a.Server)},
 		{name: "host_reject_port_unreachable", addr: a.Server, port: p.HostReject, verdict: VerdictRejectedByHost,
 			reason: ReasonICMPPortUnreachable, reportedBy: a.Server},
 		{name: "host_reject_admin_prohibited", addr: a.Server, port: p.HostAdmin, verdict: VerdictRejectedByHost,
@@ -372,7 +380,7 @@ func labCases(lab *netlab.Lab) []labCase {
 			lastHop: &Hop{Address: a.R1.String()}},
 		{name: "v6_open", addr: a.Server6, port: p.SSH, trace: true, verdict: VerdictOpen, reason: ReasonSynAck,
 			reportedBy: a.Server6, lastHop: hop(3, a.Server6), check: service("ssh", "SSH-2.0", false)},
-		{name: "v6_closed", addr: a.Server6, port: p.Closed, verdict: VerdictClosed, reason: ReasonReset, reportedBy: a.Server6},
+		{name: "v6_closed", addr: a.Server6, port: p.Closed, verdict: VerdictClosed, reason: ReasonReset, reportedBy: a.Server6, lastHop: hop(3, a.Server6)},
 		{name: "v6_host_drop", addr: a.Server6, port: p.HostDrop, verdict: VerdictFilteredAtHost,
 			reason: ReasonNoResponse, lastHop: hop(2, a.R26)},
 		{name: "v6_router_drop", addr: a.Server6, port: p.PathDrop, verdict: VerdictFilteredInPath,
@@ -583,4 +591,70 @@ func TestLabStrictRouter(t *testing.T) {
 		}
 		check(t, "alternating", reps)
 	})
+}
+
+// TestLabGateways: issue 13's scenarios, as a senior network engineer would
+// read them: a NAT gateway with port forwards (right, missing, to a dead
+// address, to a stopped service, to a host that drops), firewalls in the
+// path that answer with a forged reset, a router that sends no ICMP in
+// front of a host that drops, and a host without a route back.
+func TestLabGateways(t *testing.T) {
+	lab := upLab(t, netlab.Options{})
+	a, p := lab.Addr, lab.Ports
+	type gwCase struct {
+		name       string
+		addr       netip.Addr
+		port       int
+		noRaw      bool
+		verdict    Verdict
+		reportedBy netip.Addr
+		summary    string // a fragment of the summary
+		hint       string // a fragment of one hint ("" none asked)
+	}
+	cases := []gwCase{
+		{"forward_open", a.GW, p.ForwardOpen, false, VerdictOpen, a.GW, "is open (ssh", ""},
+		{"forward_dead", a.GW, p.ForwardDead, false, VerdictHostUnreachable, a.GW, "forwards port " + fmt.Sprint(p.ForwardDead) + " to an internal host that does not answer", "DHCP reservation"},
+		{"forward_dead6", a.GW6, p.ForwardDead, false, VerdictHostUnreachable, a.GW6, "to an internal host that does not answer", ""},
+		{"forward_closed", a.GW, p.ForwardClosed, false, VerdictClosed, a.GW, "to an internal host, and nothing listens there", "port-forward rule's internal address"},
+		{"forward_drop", a.GW, p.ForwardDrop, false, VerdictFilteredAtHost, netip.Addr{}, "forwards port " + fmt.Sprint(p.ForwardDrop) + " to an internal host", "forwards TCP " + fmt.Sprint(p.ForwardDrop) + " to an internal host"},
+		{"no_forward", a.GW, p.NoForward, false, VerdictClosed, a.GW, "answered with a reset", "check that the router forwards TCP port " + fmt.Sprint(p.NoForward)},
+		{"path_reset_hop1", a.Server, p.PathReset, true, VerdictRejectedInPath, a.R1, "hop 1 (" + a.R1.String() + ") resets the connection", "forged with the host's address"},
+		{"path_reset_hop1_v6", a.Server6, p.PathReset, true, VerdictRejectedInPath, a.R16, "resets the connection on the host's behalf", ""},
+		{"path_reset_last_router", a.Server, p.PathResetLast, false, VerdictRejectedInPath, a.R2, "it was sent 1 hop nearer", ""},
+		// Without a raw socket the last router's reset cannot be told from
+		// the host's (a SYN that expires there is answered time-exceeded
+		// before its FORWARD rule sees it): closed, with the tcp-reset hint.
+		{"path_reset_last_router_unprivileged", a.Server, p.PathResetLast, true, VerdictClosed, a.Server, "or a firewall rejects with tcp-reset", "REJECT --reject-with tcp-reset"},
+		{"silent_router_before_host_drop", a.Quiet, p.QuietDrop, false, VerdictInconclusive, netip.Addr{}, "sends no ICMP errors at all", "portcheck agent --port"},
+		{"silent_router_host_up", a.Quiet, p.QuietOpen, false, VerdictOpen, a.Quiet, "is open", ""},
+		{"no_route_back", a.NoRouteBack, p.NoRouteBackOpen, false, VerdictFilteredAtHost, netip.Addr{}, "no route back to you", "route show default"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			req := Request{Target: net.JoinHostPort(tc.addr.String(), fmt.Sprint(tc.port)), Host: tc.addr.String(), Port: tc.port}
+			reps := probeFromClient(t, lab, labProbeJob{Req: req, Timeout: 5 * time.Second, NoRawTTL: tc.noRaw})
+			if len(reps) != 1 {
+				t.Fatalf("got %d reports", len(reps))
+			}
+			r := reps[0]
+			b, _ := json.Marshal(r)
+			t.Logf("%s: %s (%s) in %d ms: %s", tc.name, r.Verdict, r.Confidence, r.ElapsedMS, r.Summary)
+			want := ""
+			if tc.reportedBy.IsValid() {
+				want = tc.reportedBy.String()
+			}
+			if r.Verdict != tc.verdict || r.ReportedBy != want {
+				t.Fatalf("got %s reported_by %q, want %s %q\n%s", r.Verdict, r.ReportedBy, tc.verdict, want, b)
+			}
+			if !strings.Contains(r.Summary, tc.summary) {
+				t.Errorf("summary %q, want %q", r.Summary, tc.summary)
+			}
+			if tc.hint != "" && !slices.ContainsFunc(r.Hints, func(h Hint) bool {
+				return strings.Contains(h.Text, tc.hint) || slices.ContainsFunc(h.Commands, func(c string) bool { return strings.Contains(c, tc.hint) })
+			}) {
+				t.Errorf("no hint with %q: %+v", tc.hint, r.Hints)
+			}
+		})
+	}
 }

@@ -185,7 +185,12 @@ func (l *locator) ask(ctx context.Context, ttl int, withControl bool, rounds int
 					}
 					continue
 				}
-				if k := budgetKey(e.r.addr, l.dst, ttl); k != e.key {
+				switch k := budgetKey(e.r.addr, l.dst, ttl); {
+				case !isICMPKind(e.r.kind):
+					// A SYN-ACK, a reset or an echo reply costs nobody an
+					// ICMP error token.
+					l.p.budget.refund(e.key)
+				case k != e.key:
 					l.p.budget.refund(e.key)
 					l.p.budget.spent(k)
 				}
@@ -297,6 +302,16 @@ func (l *locator) ask(ctx context.Context, ttl int, withControl bool, rounds int
 		}
 	}
 	return l.giveUp(a)
+}
+
+// isICMPKind: the answer was an ICMP error (time-exceeded, unreachable,
+// prohibited), which its sender's rate limit paid for.
+func isICMPKind(kind string) bool {
+	switch kind {
+	case "syn-ack", "reset", string(icmpEchoReply), "":
+		return false
+	}
+	return true
 }
 
 // unconfirmed: the deciding hop was reached, but never by a SYN sent
