@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"strconv"
 	"sync"
@@ -40,6 +41,12 @@ type gathered struct {
 func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *pingRun, hs *hostState, mode traceMode, start time.Time) gathered {
 	deadline, _ := ctx.Deadline()
 	listenEnd := deadline.Add(-p.margin)
+	say := func(step string) {
+		if req.Progress != nil {
+			req.Progress(step)
+		}
+	}
+	say("connecting")
 	reaskEnd := earliest(listenEnd, start.Add(p.cfg.ReaskWindow))
 	var (
 		g      gathered
@@ -173,6 +180,7 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 			if _, routed := p.paths.router(addr, 1); pause && !hasRTT && !routed && time.Now().Add(2*synRetry).Before(reaskEnd) {
 				paused = true
 				a.cancel()
+				say("nothing answers yet: pausing 2 s so a router out of ICMP tokens can answer the next SYN")
 			}
 		case <-reopenT.C:
 			if paused {
@@ -225,6 +233,11 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 				continue
 			}
 			if job == nil {
+				if hops > 0 {
+					say("no answer yet: asking the router before the host whether the SYNs get there")
+				} else {
+					say("no answer from the host yet: finding how far the path answers")
+				}
 				locStarted = time.Now()
 				job = p.startLocate(ctx, addr, req.Port, hops, hopsBy, start, reaskEnd, rtt, hs, mode, cur.Load)
 				jobDone = job.done
@@ -236,6 +249,7 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 				// token left in the model: its silence may be a reject it
 				// could not send. Give its retransmissions more time.
 				extended, g.hostLimited = true, true
+				say("still listening: the host sent ICMP errors moments ago, a reject may come late")
 				silentT.Reset(max(time.Until(reaskEnd), 0))
 				silentPassed = false
 				continue
@@ -252,7 +266,11 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 				silentAt = lateEnd
 				silentT.Reset(max(time.Until(silentAt), 0))
 				silentPassed = false
+				say(fmt.Sprintf("still listening: %s forwards the port on; a late host-unreachable would come within %.1f s", addr, time.Until(silentAt).Seconds()))
 				continue
+			}
+			if !silentPassed {
+				say("path asked; waiting for the SYN retransmission (a rate-limited reject comes then)")
 			}
 			if silentPassed {
 				a.cancel()

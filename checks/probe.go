@@ -19,6 +19,11 @@ type Request struct {
 	Scheme string       // "https", "ssh", ... when known from the input: picks the protocol probe
 	Addrs  []netip.Addr // optional pre-resolved addresses
 	Trace  bool         // always trace, not only when the verdict needs it
+	// Progress, when set, hears what the check is doing while a port is
+	// silent, in words ("no answer yet: asking the path…"): a terminal's
+	// live line or a chat's "still listening". It may be called from any
+	// goroutine and must not block.
+	Progress func(step string)
 }
 
 // Config tunes a Prober. Zero values mean sensible defaults.
