@@ -23,7 +23,7 @@ type Request struct {
 	// silent, in words ("no answer yet: asking the path…"): a terminal's
 	// live line or a chat's "still listening". It may be called from any
 	// goroutine and must not block.
-	Progress func(step string)
+	Progress func(step string) `json:"-"`
 }
 
 // Config tunes a Prober. Zero values mean sensible defaults.
