@@ -212,7 +212,9 @@ func TestDiagnoseGateways(t *testing.T) {
 	const gw, r1, r2 = "198.18.4.2", "198.18.1.1", "198.18.2.2"
 	pingOK := &PingResult{Sent: 3, Received: 3, RTTMS: 0.1, TTL: 62}
 	path := &PathEvidence{HostHops: 3, HostHopsBy: "the ping reply's TTL", SYNs: 1}
-	te := func(ttl int, a string) Hop { return Hop{TTL: ttl, Address: a, ICMP: "time-exceeded", Reach: ReachYes, Asks: 1} }
+	te := func(ttl int, a string) Hop {
+		return Hop{TTL: ttl, Address: a, ICMP: "time-exceeded", Reach: ReachYes, Asks: 1}
+	}
 	rst := func(ttl int) Hop { return Hop{TTL: ttl, Address: gw, ICMP: "reset", Reach: ReachYes, Asks: 1} }
 	reset := &ConnectResult{Address: gw, Reason: ReasonReset, ReportedBy: gw}
 	tests := []struct {

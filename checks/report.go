@@ -118,7 +118,7 @@ type PingResult struct {
 	Received   int     `json:"received"`
 	RTTMS      float64 `json:"rtt_ms"` // average of the replies, 0 when none
 	Privileged bool    `json:"privileged"`
-	TTL        int     `json:"ttl,omitempty"` // the first reply's IP TTL (the host's distance shows in it)
+	TTL        int     `json:"ttl,omitempty"`   // the first reply's IP TTL (the host's distance shows in it)
 	Error      string  `json:"error,omitempty"` // could not ping at all (no permission, ...)
 }
 
