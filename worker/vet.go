@@ -3,7 +3,9 @@ package worker
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 
+	"github.com/portcheck/portcheck/checks"
 	"github.com/portcheck/portcheck/wire"
 )
 
@@ -42,3 +44,43 @@ func vetJob(c AddrChecker, j wire.Job) ([]netip.Addr, string) {
 	}
 	return out, ""
 }
+
+// checkJob looks at a job taken from the queue as the command grammar
+// would have written it, before anything is probed: a queue is shared
+// (Redis), so a job is not trusted for being there. The port is 1-65535,
+// the job is for this worker's vantage, its target parses as a command's
+// target would (checks.ParseTarget), and its host, port and scheme are
+// the ones that target gives; it asks for no trace, which no command can
+// (the prober decides when to trace, and the bot charges it afterwards),
+// so a forced trace on every job is an amplifier, not a request. It
+// returns why the job is refused, or "".
+func checkJob(j wire.Job, vantage string) string {
+	refuse := func(format string, a ...any) string {
+		return "refused: " + fmt.Sprintf(format, a...) + "; no command asks for that, so the job was set aside unprobed"
+	}
+	if j.Port < 1 || j.Port > maxPort {
+		return refuse("port %d is not a TCP port (1-65535)", j.Port)
+	}
+	if j.Vantage != vantage {
+		return refuse("the job is for vantage %q and this worker serves %q", j.Vantage, vantage)
+	}
+	t, err := checks.ParseTarget(j.Target, checks.ParseOptions{MaxPorts: maxPort})
+	if err != nil {
+		return refuse("the job's target does not parse (%v)", err)
+	}
+	if t.Host != j.Host {
+		return refuse("the job's host %q is not its target's (%q)", j.Host, t.Host)
+	}
+	if !slices.Contains(t.Ports, j.Port) {
+		return refuse("port %d is not one of its target's (%s)", j.Port, t)
+	}
+	if j.Scheme != t.Scheme {
+		return refuse("the job's scheme %q is not its target's (%q)", j.Scheme, t.Scheme)
+	}
+	if j.Trace {
+		return refuse("the job asks for a trace")
+	}
+	return ""
+}
+
+const maxPort = 65535

@@ -122,6 +122,10 @@ func (w *Worker) Run(ctx context.Context) {
 // serve runs one delivery and publishes its result, then acks it.
 func (w *Worker) serve(ctx context.Context, d wire.Delivery) {
 	j := d.Job()
+	if why := checkJob(j, w.p.Vantage); why != "" {
+		w.deadLetter(ctx, d, why)
+		return
+	}
 	w.p.Observe.JobStarted(j.Vantage)
 	w.p.Log.Debug("job started", "job_id", j.ID, "vantage", j.Vantage, "target", j.HostPort(), "attempt", j.Attempt)
 	start := time.Now()
@@ -149,8 +153,42 @@ func (w *Worker) serve(ctx context.Context, d wire.Delivery) {
 	}
 }
 
+// deadLetterer is a Delivery its queue can set aside for good, saying why
+// (Redis: the dead-letter stream, and an error Result for the thread, in
+// one step).
+type deadLetterer interface {
+	DeadLetter(ctx context.Context, why string) error
+}
+
+// deadLetter answers a job no command could have asked for without
+// probing anything, and takes it off the queue for good: a redelivery
+// would be refused the same way.
+func (w *Worker) deadLetter(ctx context.Context, d wire.Delivery, why string) {
+	j := d.Job()
+	w.p.Log.Warn("job refused and dead-lettered", "job_id", j.ID, "vantage", j.Vantage, "target", j.Target, "port", j.Port, "why", why)
+	w.p.Observe.JobFinished(w.p.Vantage, "", 0, true)
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if dl, ok := d.(deadLetterer); ok {
+		if err := dl.DeadLetter(pctx, why); err != nil {
+			w.p.Log.Error("dead-lettering a refused job", "job_id", j.ID, "err", err)
+		}
+		return
+	}
+	// A queue without a dead-letter stream (memory): the answer is the record.
+	j.DeadLetter = true
+	if err := w.p.Results.Publish(pctx, wire.Result{Job: j, Error: why, Finished: w.p.Now()}); err != nil {
+		w.p.Log.Error("publishing a refused job's answer", "job_id", j.ID, "err", err)
+		return
+	}
+	if err := d.Ack(pctx); err != nil {
+		w.p.Log.Error("ack", "job_id", j.ID, "err", err)
+	}
+}
+
 // Do runs one job with its deadline, contains a panicking Checker, and
-// abandons one that ignores its deadline, always returning a Result.
+// abandons one that ignores its deadline, always returning a Result. A job
+// the grammar could not have written (checkJob) is answered unprobed.
 func (w *Worker) Do(ctx context.Context, j wire.Job) wire.Result {
 	timeout := j.Timeout
 	if timeout <= 0 {
@@ -158,7 +196,11 @@ func (w *Worker) Do(ctx context.Context, j wire.Job) wire.Result {
 	}
 	jctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req := checks.Request{Target: j.Target, Host: j.Host, Port: j.Port, Scheme: j.Scheme, Trace: j.Trace}
+	req := checks.Request{Target: j.Target, Host: j.Host, Port: j.Port, Scheme: j.Scheme}
+	if why := checkJob(j, w.p.Vantage); why != "" {
+		w.p.Log.Warn("job refused", "job_id", j.ID, "target", j.Target, "why", why)
+		return wire.Result{Job: j, Error: why, Finished: w.p.Now()}
+	}
 	addrs, refused := vetJob(w.p.Vet, j)
 	if refused != "" {
 		w.p.Log.Warn("job refused", "job_id", j.ID, "target", j.Target, "why", refused)

@@ -40,7 +40,7 @@ func TestWorkerAbandonsACheckerThatIgnoresItsDeadline(t *testing.T) {
 		return checks.Report{}
 	}), nil)
 	start := time.Now()
-	res := w.Do(context.Background(), wire.Job{ID: "j", Host: "web01", Port: 443, Timeout: 30 * time.Millisecond})
+	res := w.Do(context.Background(), wire.Job{ID: "j", Target: "web01:443", Host: "web01", Port: 443, Vantage: "local", Timeout: 30 * time.Millisecond})
 	if res.Error != "timed out after 30ms" {
 		t.Errorf("Error = %q", res.Error)
 	}
@@ -54,10 +54,10 @@ func TestWorkerPassesVettedAddresses(t *testing.T) {
 	w, _, _ := newWorker(t, checkerFunc(func(_ context.Context, req checks.Request) checks.Report {
 		got = req
 		return checks.Report{Verdict: checks.VerdictOpen}
-	}), nil)
-	res := w.Do(context.Background(), wire.Job{ID: "j", Target: "web01:443", Host: "web01", Port: 443, Scheme: "https",
-		Addrs: []string{"198.18.3.10", "2001:db8::1"}, Trace: true, Vantage: "office"})
-	if len(got.Addrs) != 2 || got.Addrs[1].String() != "2001:db8::1" || !got.Trace || got.Scheme != "https" || got.Target != "web01:443" {
+	}), func(p *worker.Params) { p.Vantage = "office" })
+	res := w.Do(context.Background(), wire.Job{ID: "j", Target: "https://web01:443/", Host: "web01", Port: 443, Scheme: "https",
+		Addrs: []string{"198.18.3.10", "2001:db8::1"}, Vantage: "office"})
+	if len(got.Addrs) != 2 || got.Addrs[1].String() != "2001:db8::1" || got.Scheme != "https" || got.Target != "https://web01:443/" {
 		t.Errorf("request = %+v", got)
 	}
 	if res.Report.Vantage != "office" {
@@ -75,7 +75,7 @@ func TestWorkerKeepInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); w.Run(ctx) }()
-	_ = q.Enqueue(context.Background(), wire.Job{ID: "j", Host: "web01", Port: 443, Vantage: "local", Timeout: time.Minute})
+	_ = q.Enqueue(context.Background(), wire.Job{ID: "j", Target: "web01:443", Host: "web01", Port: 443, Vantage: "local", Timeout: time.Minute})
 	<-started
 	cancel()
 	<-done
@@ -110,7 +110,7 @@ func TestWorkerVetsJobAddresses(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			before := probed.Load()
-			res := w.Do(context.Background(), wire.Job{ID: "j", Target: "web:80", Host: "web", Port: 80, Addrs: c.addrs})
+			res := w.Do(context.Background(), wire.Job{ID: "j", Target: "web:80", Host: "web", Port: 80, Vantage: "local", Addrs: c.addrs})
 			ran := probed.Load() > before
 			if c.want == "" {
 				if !ran || res.Error != "" {
@@ -153,5 +153,105 @@ func TestEgressChecker(t *testing.T) {
 	}
 	if rep := (worker.EgressChecker{Checker: inner}).Check(context.Background(), checks.Request{Host: "web01", Port: 443}); rep.Egress != nil {
 		t.Errorf("no control configured, yet egress = %+v", rep.Egress)
+	}
+}
+
+// anyQueue hands out every job, whatever its vantage (a job written into
+// another vantage's stream), and counts acks.
+type anyQueue struct {
+	jobs  chan wire.Job
+	acked atomic.Int64
+}
+
+func (q *anyQueue) Enqueue(_ context.Context, j wire.Job) error { q.jobs <- j; return nil }
+
+func (q *anyQueue) Next(ctx context.Context, _ string) (wire.Delivery, error) {
+	select {
+	case j := <-q.jobs:
+		return anyDelivery{q, j}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+type anyDelivery struct {
+	q *anyQueue
+	j wire.Job
+}
+
+func (d anyDelivery) Job() wire.Job                 { return d.j }
+func (d anyDelivery) Ack(context.Context) error     { d.q.acked.Add(1); return nil }
+func (d anyDelivery) Release(context.Context) error { return nil }
+
+// A job taken from a queue is looked at as the grammar would have written
+// it before anything is probed (issue 17: port 0 was probed, 70000 answered
+// "network unreachable"). What fails is answered with why, marked dead,
+// acked, and never reaches the checker.
+func TestWorkerChecksTheJobAsTheGrammarWould(t *testing.T) {
+	ok := wire.Job{ID: "j", Target: "web01:22,80-82", Host: "web01", Port: 81, Vantage: "local", Addrs: []string{"93.184.215.14"}}
+	cases := []struct {
+		name string
+		mod  func(*wire.Job)
+		want string // "" = probed
+	}{
+		{"as a command writes it", func(*wire.Job) {}, ""},
+		{"url target with its scheme", func(j *wire.Job) { j.Target, j.Port, j.Scheme = "https://web01/", 443, "https" }, ""},
+		{"service name", func(j *wire.Job) { j.Target, j.Port, j.Scheme = "web01:ssh", 22, "ssh" }, ""},
+		{"port 0", func(j *wire.Job) { j.Port = 0 }, "refused: port 0 is not a TCP port (1-65535)"},
+		{"port 70000", func(j *wire.Job) { j.Port = 70000 }, "refused: port 70000 is not a TCP port (1-65535)"},
+		{"negative port", func(j *wire.Job) { j.Port = -443 }, "refused: port -443 is not a TCP port"},
+		{"another vantage", func(j *wire.Job) { j.Vantage = "office" }, `refused: the job is for vantage "office" and this worker serves "local"`},
+		{"no target", func(j *wire.Job) { j.Target = "" }, "refused: the job's target does not parse"},
+		{"target without a port", func(j *wire.Job) { j.Target = "web01" }, "refused: the job's target does not parse"},
+		{"target with a space", func(j *wire.Job) { j.Target = "web01:81 -oProxyCommand=x" }, "refused: the job's target does not parse"},
+		{"host not the target's", func(j *wire.Job) { j.Host = "169.254.169.254" }, `refused: the job's host "169.254.169.254" is not its target's ("web01")`},
+		{"port not the target's", func(j *wire.Job) { j.Port = 8080 }, "refused: port 8080 is not one of its target's (web01:22,80-82)"},
+		{"unknown scheme", func(j *wire.Job) { j.Scheme = "gopher" }, `refused: the job's scheme "gopher" is not its target's ("")`},
+		{"scheme not the url's", func(j *wire.Job) { j.Target, j.Port, j.Scheme = "https://web01/", 443, "ftp" }, `refused: the job's scheme "ftp" is not its target's ("https")`},
+		{"trace", func(j *wire.Job) { j.Trace = true }, "refused: the job asks for a trace"},
+	}
+	var probed atomic.Int64
+	q := &anyQueue{jobs: make(chan wire.Job, 1)}
+	w, _, rs := newWorker(t, checkerFunc(func(_ context.Context, req checks.Request) checks.Report {
+		probed.Add(1)
+		return checks.Report{Target: req.Target, Host: req.Host, Port: req.Port, Verdict: checks.VerdictOpen}
+	}), func(p *worker.Params) { p.Queue = q })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			j := ok
+			c.mod(&j)
+			before, acks := probed.Load(), q.acked.Load()
+			_ = q.Enqueue(context.Background(), j)
+			rctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+			defer stop()
+			d, err := rs.Next(rctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := d.Result()
+			ran := probed.Load() > before
+			if c.want == "" {
+				if !ran || res.Error != "" || res.Job.DeadLetter {
+					t.Errorf("ran %v, error %q, dead %v: want probed", ran, res.Error, res.Job.DeadLetter)
+				}
+				return
+			}
+			if ran || !strings.HasPrefix(res.Error, c.want) || !res.Job.DeadLetter || res.Report.Verdict != "" {
+				t.Errorf("ran %v, error %q, dead %v: want refused unprobed with %q", ran, res.Error, res.Job.DeadLetter, c.want)
+			}
+			for deadline := time.Now().Add(5 * time.Second); q.acked.Load() == acks; time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("the refused job was not acked")
+				}
+			}
+			// Do, called directly, refuses the same way.
+			if res := w.Do(context.Background(), j); !strings.HasPrefix(res.Error, c.want) || probed.Load() > before {
+				t.Errorf("Do: error %q", res.Error)
+			}
+		})
 	}
 }

@@ -52,7 +52,7 @@ func TestWorkerRefusesUnvettedJobsFromRedis(t *testing.T) {
 		{ID: "j-oneofmany", Host: "web", Port: 443, Addrs: []string{"93.184.215.14", "10.0.0.5"}},
 	}
 	for _, j := range jobs {
-		j.CommandID, j.Vantage, j.Target, j.Timeout, j.EnqueuedAt = "c1", "office", j.Host, 3*time.Second, time.Now()
+		j.CommandID, j.Vantage, j.Target, j.Timeout, j.EnqueuedAt = "c1", "office", j.HostPort(), 3*time.Second, time.Now()
 		if err := st.Queue().Enqueue(tctx, j); err != nil {
 			t.Fatal(err)
 		}

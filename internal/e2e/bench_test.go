@@ -44,7 +44,7 @@ func BenchmarkWorkerHolding1000Filtered(b *testing.B) {
 		target := lab.Addr.Server.String()
 		start := time.Now()
 		for j := range jobs {
-			if err := st.Queue().Enqueue(ctx, wire.Job{ID: fmt.Sprint("m", j), CommandID: "mem", Target: target, Host: target,
+			if err := st.Queue().Enqueue(ctx, wire.Job{ID: fmt.Sprint("m", j), CommandID: "mem", Target: target + ":" + strconv.Itoa(lab.Ports.HostDrop), Host: target,
 				Port: lab.Ports.HostDrop, Vantage: "outside", Timeout: 40 * time.Second, EnqueuedAt: time.Now()}); err != nil {
 				b.Fatal(err)
 			}

@@ -25,7 +25,7 @@ var (
 func (d *delivery) Release(ctx context.Context) error {
 	r := d.r
 	idle := r.claimIdle.Milliseconds() + 1
-	err := r.s.client.Do(ctx, "XCLAIM", r.stream, r.group, r.s.opts.Consumer, 0, d.id,
+	err := r.s.client.Do(ctx, "XCLAIM", r.stream, r.group, r.s.opts.Consumer, 0, d.e.id,
 		"IDLE", idle, "JUSTID").Err()
 	if err != nil && err != goredis.Nil {
 		return fmt.Errorf("hand back job %s: %w", d.job.ID, err)

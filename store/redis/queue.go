@@ -91,32 +91,32 @@ func (q *Queue) Next(ctx context.Context, vantage string) (wire.Delivery, error)
 		if err := json.Unmarshal([]byte(e.payload), &j); err != nil {
 			// Nobody can run what nobody can read: dead-letter it now
 			// rather than let it be redelivered MaxDeliveries times.
-			if err := r.deadLetter(ctx, e, "undecodable job: "+err.Error()); err != nil {
+			if err := r.deadLetter(ctx, e, "undecodable job: "+err.Error(), ""); err != nil {
 				return nil, fmt.Errorf("next job for %s: %w", vantage, err)
 			}
 			continue
 		}
 		j.Attempt = e.deliveries
-		return &delivery{r: r, id: e.id, job: j}, nil
+		return &delivery{r: r, e: e, job: j}, nil
 	}
 }
 
 // publishDeadLetter tells the bot side that a job was given up on: an error
 // Result on the results stream, so the thread says so through the same path
-// as every other answer. It runs inside the dead-letter MULTI.
-func (q *Queue) publishDeadLetter(ctx context.Context, p goredis.Pipeliner, e entry) error {
+// as every other answer. It runs inside the dead-letter MULTI. answer is
+// what the result says; empty: the job was delivered too often.
+func (q *Queue) publishDeadLetter(ctx context.Context, p goredis.Pipeliner, e entry, answer string) error {
 	var j wire.Job
 	if err := json.Unmarshal([]byte(e.payload), &j); err != nil {
 		return nil // no job id to answer to; the dead stream keeps the payload
 	}
 	j.Attempt = e.deliveries
 	j.DeadLetter = true
-	res := wire.Result{
-		Job: j,
-		Error: fmt.Sprintf("gave up after %d attempts: the worker at vantage %q crashed or stalled each time",
-			e.deliveries, j.Vantage),
-		Finished: q.s.opts.Now(),
+	if answer == "" {
+		answer = fmt.Sprintf("gave up after %d attempts: the worker at vantage %q crashed or stalled each time",
+			e.deliveries, j.Vantage)
 	}
+	res := wire.Result{Job: j, Error: answer, Finished: q.s.opts.Now()}
 	b, err := json.Marshal(res)
 	if err != nil {
 		return fmt.Errorf("encoding dead-letter result: %w", err)
@@ -134,7 +134,7 @@ func (q *Queue) publishDeadLetter(ctx context.Context, p goredis.Pipeliner, e en
 // delivery is a job handed to this process; Ack removes it from the stream.
 type delivery struct {
 	r   *reader
-	id  string
+	e   entry
 	job wire.Job
 }
 
@@ -143,8 +143,19 @@ func (d *delivery) Job() wire.Job { return d.job }
 // Ack acknowledges and deletes the entry. Acking a job another worker took
 // over in the meantime is harmless.
 func (d *delivery) Ack(ctx context.Context) error {
-	if err := d.r.ack(ctx, d.id); err != nil {
+	if err := d.r.ack(ctx, d.e.id); err != nil {
 		return fmt.Errorf("ack job %s: %w", d.job.ID, err)
+	}
+	return nil
+}
+
+// DeadLetter sets the job aside for good (a worker refused it: no command
+// could have asked for it): moved to the dead-letter stream with why, and
+// an error Result saying why published to the bot process of its run, in
+// one MULTI, so it is neither redelivered nor left unanswered.
+func (d *delivery) DeadLetter(ctx context.Context, why string) error {
+	if err := d.r.deadLetter(ctx, d.e, why, why); err != nil {
+		return fmt.Errorf("dead-letter job %s: %w", d.job.ID, err)
 	}
 	return nil
 }

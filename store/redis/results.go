@@ -99,7 +99,7 @@ func (rs *Results) Next(ctx context.Context) (wire.ResultDelivery, error) {
 		}
 		var res wire.Result
 		if err := json.Unmarshal([]byte(e.payload), &res); err != nil {
-			if err := from.deadLetter(ctx, e, "undecodable result: "+err.Error()); err != nil {
+			if err := from.deadLetter(ctx, e, "undecodable result: "+err.Error(), ""); err != nil {
 				return nil, fmt.Errorf("next result: %w", err)
 			}
 			continue

@@ -38,10 +38,11 @@ type reader struct {
 	stream    string
 	group     string
 	claimIdle time.Duration
-	// dead is called, inside the MULTI that moves an over-delivered entry
-	// away, to add what the entry's owner must hear about it (the queue
-	// publishes an error Result); nil adds nothing.
-	dead func(ctx context.Context, p goredis.Pipeliner, e entry) error
+	// dead is called, inside the MULTI that moves an entry away, to add
+	// what the entry's owner must hear about it (the queue publishes an
+	// error Result saying answer, or its own words when answer is empty);
+	// nil adds nothing.
+	dead func(ctx context.Context, p goredis.Pipeliner, e entry, answer string) error
 	kind string
 
 	// also are further streams (same group) read in the same XREADGROUP,
@@ -313,7 +314,7 @@ func (r *reader) claim(ctx context.Context) (entry, bool, error) {
 		// The claim itself counted as a delivery, but it is not run: the
 		// attempts made are one fewer.
 		e.deliveries = n - 1
-		if err := r.deadLetter(ctx, e, fmt.Sprintf("delivered %d times without an ack (limit %d)", e.deliveries, r.s.opts.MaxDeliveries)); err != nil {
+		if err := r.deadLetter(ctx, e, fmt.Sprintf("delivered %d times without an ack (limit %d)", e.deliveries, r.s.opts.MaxDeliveries), ""); err != nil {
 			return entry{}, false, err
 		}
 	}
@@ -359,8 +360,9 @@ func (r *reader) deliveries(ctx context.Context, id string) (int, error) {
 }
 
 // deadLetter moves an entry to the dead-letter stream, atomically with
-// acknowledging and deleting it and with whatever r.dead adds.
-func (r *reader) deadLetter(ctx context.Context, e entry, why string) error {
+// acknowledging and deleting it and with whatever r.dead adds (given
+// answer: what the owner is told; empty lets r.dead word it).
+func (r *reader) deadLetter(ctx context.Context, e entry, why, answer string) error {
 	_, err := r.s.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
 		p.XAdd(ctx, &goredis.XAddArgs{
 			Stream: r.s.key("dead"),
@@ -377,7 +379,7 @@ func (r *reader) deadLetter(ctx context.Context, e entry, why string) error {
 			},
 		})
 		if r.dead != nil {
-			if err := r.dead(ctx, p, e); err != nil {
+			if err := r.dead(ctx, p, e, answer); err != nil {
 				return err
 			}
 		}
