@@ -51,7 +51,7 @@ func (b *Bot) again(ctx context.Context, chat Chat, cmd Command) error {
 	}
 	j := wire.Job{CommandID: cmd.ID}
 	b.reply(ctx, chat, ts.thread, cmd.User, j, Message{Status: StatusRunning, Text: "re-checking, asked by " + displayName(cmd.User) + "…"})
-	b.update(ctx, chat, ts.thread, cmd.User, j, RunningMessage(ts.req.Targets, ts.vantages, 0, 0))
+	b.update(ctx, chat, ts.thread, cmd.User, j, b.watchButtons(ts, RunningMessage(ts.req.Targets, ts.vantages, 0, 0)))
 	return b.startRunDone(ctx, ts, VerbAgain, cmd.User, 0, gateDone)
 }
 

@@ -78,6 +78,18 @@ func (b *Bot) check(ctx context.Context, chat Chat, cmd Command, req Request) er
 	}
 	vantages := v.vantages
 	ck := channelKey(cmd.Channel)
+	if cmd.Thread != nil {
+		// Typed in a thread (a chat mention): the check answers in that
+		// thread and becomes its check, unless a watch runs there, which
+		// `stop` and its button must still reach.
+		b.mu.Lock()
+		ts := b.threads[threadKey(*cmd.Thread)]
+		watching := ts != nil && ts.watch != nil && !ts.watch.stopped
+		b.mu.Unlock()
+		if watching {
+			return b.deny(ctx, chat, cmd, req, "a watch is running in this thread: stop it first, or ask in the channel for a thread of its own")
+		}
+	}
 	if req.Verb == VerbWatch {
 		b.mu.Lock()
 		n := len(b.watches[ck])
@@ -103,6 +115,7 @@ func (b *Bot) check(ctx context.Context, chat Chat, cmd Command, req Request) er
 		w = &watchState{every: req.Every, until: b.p.Now().Add(req.For), stop: make(chan struct{})}
 		parent.Text = "watching " + describeTargets(req.Targets) + " from " + strings.Join(vantages, ", ") +
 			" every " + shortDuration(req.Every) + " until " + w.until.Format("15:04") + "…"
+		parent.Buttons = []Button{stopButton}
 	}
 	th, err := chat.Start(ctx, cmd.Channel, parent)
 	if err != nil {

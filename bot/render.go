@@ -95,6 +95,10 @@ func RunningMessage(targets []checks.Target, vantages []string, done, total int)
 
 var againButton = Button{ID: "again", Label: "Re-check", Value: "again"}
 
+// stopButton ends the watch of the thread whose parent carries it, that
+// watch only (the chat sends "stop" with the thread set).
+var stopButton = Button{ID: "stop", Label: "Stop", Value: "stop"}
+
 // ParentMessage is the thread parent once every job of a run is in: one
 // job's verdict line, or a per-verdict tally for many.
 func ParentMessage(rs []wire.Result) Message {

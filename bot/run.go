@@ -307,7 +307,7 @@ func (b *Bot) handleResult(ctx context.Context, res wire.Result) {
 		b.reply(ctx, chat, ts.thread, r.by, j, EvidenceMessage(res))
 	}
 	if quarter > 0 && r.kind != VerbWatch {
-		b.update(ctx, chat, ts.thread, r.by, j, RunningMessage(ts.req.Targets, ts.vantages, len(r.results), len(r.jobs)))
+		b.update(ctx, chat, ts.thread, r.by, j, b.watchButtons(ts, RunningMessage(ts.req.Targets, ts.vantages, len(r.results), len(r.jobs))))
 	}
 	b.chargeTrace(ctx, r, res) // tracecost.go
 	if done {
@@ -395,6 +395,9 @@ func (b *Bot) finishRun(ctx context.Context, chat Chat, r *run) {
 	last := r.jobs[len(r.jobs)-1]
 	parent := ParentMessage(rs)
 	parent, compared := b.mergeVantages(rs, parent) // several vantages: the merged verdict (differential.go)
+	b.mu.Lock()
+	parent = withWatchButtons(ts, parent) // a watch still running keeps its Stop button
+	b.mu.Unlock()
 	now := b.p.Now()
 	// verdict posts what every first answer of a run posts: the parent's
 	// verdict, the vantages compared, the grouped reply of a big run, and
@@ -440,6 +443,7 @@ func (b *Bot) finishRun(ctx context.Context, chat Chat, r *run) {
 				}
 			}
 			parent.Text += " · watch ended: changed at " + now.Format("15:04")
+			parent.Buttons = slices.DeleteFunc(slices.Clone(parent.Buttons), func(bt Button) bool { return bt.ID == stopButton.ID })
 			b.update(ctx, chat, ts.thread, r.by, last, parent)
 			ended = "changed"
 		}

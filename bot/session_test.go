@@ -62,3 +62,49 @@ func TestCancelChecksAndStopWatches(t *testing.T) {
 		t.Errorf("%d watches left", watches)
 	}
 }
+
+// A watch's parent carries a Stop button; pressing it (the chat sends
+// "stop" on that thread) ends that watch only, and the parent loses the
+// button. A target typed in the watch's thread is refused rather than
+// taking the thread over.
+func TestStopButtonEndsThatWatchOnly(t *testing.T) {
+	h := newHarness(t, verdictChecker(checks.VerdictOpen), func(p *bot.Params) { p.Limits.WatchesPerChannel = 5 })
+	h.say(t, "watch web01:22 every 10m for 1h", nil)
+	h.chat.waitFor(t, "update #1 ok: web01:22 — open · 198.18.3.10 · 12ms · watching every 10m")
+	h.say(t, "watch web01:80 every 10m for 1h", nil)
+	h.chat.waitFor(t, "update #2 ok: web01:80 — open · 198.18.3.10 · 12ms · watching every 10m")
+	buttons := func(prefix string) []string {
+		h.chat.mu.Lock()
+		defer h.chat.mu.Unlock()
+		var ids []string
+		for i, e := range h.chat.events {
+			if strings.HasPrefix(e, prefix) {
+				ids = nil
+				for _, b := range h.chat.msgs[i].Buttons {
+					ids = append(ids, b.ID)
+				}
+			}
+		}
+		return ids
+	}
+	if got := strings.Join(buttons("start #1"), ","); got != "stop" {
+		t.Errorf("the watch's first parent has buttons %q, want stop", got)
+	}
+	if got := strings.Join(buttons("update #1"), ","); got != "again,stop" {
+		t.Errorf("the watch's parent has buttons %q, want again,stop", got)
+	}
+	th := &wire.Thread{Channel: wire.Channel{Chat: "fake", ID: "C1"}, ID: "1"}
+	h.say(t, "web01:443", th)
+	h.chat.waitFor(t, "ephemeral U1 info: a watch is running in this thread")
+	h.say(t, "stop", th) // the button on #1
+	h.chat.waitFor(t, "reply #1 info: watch ended: stopped by alice")
+	if got := strings.Join(buttons("update #1"), ","); got != "again" {
+		t.Errorf("after the stop the parent has buttons %q, want again", got)
+	}
+	if _, watches := h.bot.Busy(wire.Channel{Chat: "fake", ID: "C1"}); watches != 1 {
+		t.Errorf("%d watches left, want the other one", watches)
+	}
+	if strings.Contains(strings.Join(h.chat.log(), "\n"), "#2 info: watch ended") {
+		t.Errorf("the other watch was stopped too:\n%s", strings.Join(h.chat.log(), "\n"))
+	}
+}

@@ -17,6 +17,28 @@ type watchState struct {
 	by      string // who stopped it
 }
 
+// withWatchButtons adds the Stop button to a parent while ts's watch runs.
+// Callers hold b.mu or own ts.
+func withWatchButtons(ts *threadState, m Message) Message {
+	if ts.watch == nil || ts.watch.stopped {
+		return m
+	}
+	for _, bt := range m.Buttons {
+		if bt.ID == stopButton.ID {
+			return m
+		}
+	}
+	m.Buttons = append(append([]Button(nil), m.Buttons...), stopButton)
+	return m
+}
+
+// watchButtons is withWatchButtons taking b.mu.
+func (b *Bot) watchButtons(ts *threadState, m Message) Message {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return withWatchButtons(ts, m)
+}
+
 // Watches is how many watches are running (the active watches gauge).
 func (b *Bot) Watches() int {
 	b.mu.Lock()

@@ -256,6 +256,23 @@ func TestAgainButton(t *testing.T) {
 	}
 }
 
+// The Stop button on a watch's parent comes back as stop on that thread.
+func TestStopButton(t *testing.T) {
+	r := newRig(t, Config{})
+	var got bot.Command
+	r.h.script = func(ctx context.Context, chat bot.Chat, cmd bot.Command) error {
+		got = cmd
+		return nil
+	}
+	r.deliver(t, "interaction_button.json", func(m map[string]any) {
+		m["id"] = "1500000000000000012"
+		m["data"] = map[string]any{"component_type": 2, "custom_id": "stop"}
+	})
+	if got.Text != "stop" || got.Thread == nil || got.Thread.ID != verdict || got.Thread.Channel.ID != testChan {
+		t.Fatalf("command = %+v", got)
+	}
+}
+
 func TestEphemeral(t *testing.T) {
 	helpMsg := bot.Message{Status: bot.StatusInfo, Text: "Usage: /portcheck host:port"}
 	for _, tc := range []struct {

@@ -46,6 +46,10 @@ var renderCases = []struct {
 			{Kind: bot.BlockText, Title: "hints", Text: "Ask the firewall owner of 10.7.0.1."},
 		}}},
 	{"many-fields", bot.Message{Status: bot.StatusOK, Text: strings.Repeat("very long headline ", 20), Fields: manyFields(30)}},
+	// A watch's parent: Re-check, and Stop for that watch only.
+	{"watch", bot.Message{Status: bot.StatusOK, Text: "web01:443 — open · 198.18.3.10 · 12ms · watching every 30s until 15:02",
+		Fields:  []bot.Field{{Name: "target", Value: "web01:443"}, {Name: "vantage", Value: "local"}},
+		Buttons: []bot.Button{{ID: "again", Label: "Re-check", Value: "again"}, {ID: "stop", Label: "Stop", Value: "stop"}}}},
 }
 
 func manyFields(n int) []bot.Field {

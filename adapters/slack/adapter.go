@@ -1,6 +1,7 @@
 // Package slack is portcheck's Slack adapter: it receives /portcheck
-// commands and Re-check clicks (Socket Mode or HTTP request URLs), turns them
-// into bot.Command, and renders bot.Message as Block Kit in a thread.
+// commands, @portcheck mentions (in channels and threads) and Re-check and
+// Stop clicks (Socket Mode or HTTP request URLs), turns them into
+// bot.Command, and renders bot.Message as Block Kit in a thread.
 package slack
 
 import (
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -173,6 +175,7 @@ func (a *Adapter) Routes(mux *http.ServeMux) {
 	}
 	mux.Handle("POST /slack/commands", a.CommandsHandler())
 	mux.Handle("POST /slack/interactions", a.InteractionsHandler())
+	mux.Handle("POST /slack/events", a.EventsHandler())
 }
 
 // Run runs Socket Mode until ctx is done; in HTTP mode it returns nil at
@@ -225,22 +228,24 @@ func (a *Adapter) commandFromSlash(s slackgo.SlashCommand) bot.Command {
 	}
 }
 
-// againAction is the action_id of the Re-check button.
-const againAction = "again"
+// threadActions are the action_ids of the buttons on a thread parent, each
+// the command it sends on that thread: Re-check and a watch's Stop.
+var threadActions = []string{"again", "stop"}
 
-// commandFromAction turns a Re-check click into the `again` command on the
-// clicked message's thread; ok is false for any other interaction.
+// commandFromAction turns a Re-check or Stop click into the `again` or
+// `stop` command on the clicked message's thread; ok is false for any
+// other interaction.
 func (a *Adapter) commandFromAction(ic slackgo.InteractionCallback) (bot.Command, bool) {
 	if ic.Type != slackgo.InteractionTypeBlockActions {
 		return bot.Command{}, false
 	}
-	clicked := false
+	clicked := ""
 	for _, act := range ic.ActionCallback.BlockActions {
-		if act != nil && act.ActionID == againAction {
-			clicked = true
+		if act != nil && slices.Contains(threadActions, act.ActionID) {
+			clicked = act.ActionID
 		}
 	}
-	if !clicked {
+	if clicked == "" {
 		return bot.Command{}, false
 	}
 	channelID := ic.Channel.ID
@@ -261,12 +266,16 @@ func (a *Adapter) commandFromAction(ic slackgo.InteractionCallback) (bot.Command
 	if id == "" {
 		id = "action:" + channelID + ":" + parent + ":" + ic.ActionTs
 	}
+	th := &wire.Thread{Channel: ch, ID: parent}
+	if m := ic.Container.MessageTs; m != "" && m != parent {
+		th.Ref = m // the clicked parent is a reply in a mention's thread: the message to edit
+	}
 	return bot.Command{
 		ID:      id,
 		Channel: ch,
 		User:    wire.User{ID: ic.User.ID, Name: ic.User.Name},
-		Text:    againAction,
-		Thread:  &wire.Thread{Channel: ch, ID: parent},
+		Text:    clicked,
+		Thread:  th,
 		At:      a.now(),
 	}, true
 }

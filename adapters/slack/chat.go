@@ -18,26 +18,46 @@ import (
 // the channel; the caller has been told (ephemerally) how to invite it.
 var ErrNotInChannel = errors.New("slack: the bot is not in the channel")
 
-// Start posts the thread parent in the channel.
+// Start posts the thread parent in the channel. For a mention it is the
+// first reply in the mention's thread instead: the thread is the
+// mention's (its ts, or the thread it was typed in), and Thread.Ref is
+// the reply that Update edits.
 func (a *Adapter) Start(ctx context.Context, c wire.Channel, m bot.Message) (wire.Thread, error) {
 	r := renderParent(m)
+	opts := r.options()
+	root, inThread := threadOfRef(c.Ref)
+	if inThread {
+		opts = append(opts, slackgo.MsgOptionTS(root))
+	}
 	var ts string
 	err := a.retry(ctx, "chat.postMessage", func(ctx context.Context) error {
 		var err error
-		_, ts, err = a.api.PostMessageContext(ctx, c.ID, r.options()...)
+		_, ts, err = a.api.PostMessageContext(ctx, c.ID, opts...)
 		return err
 	})
 	if err != nil {
 		return wire.Thread{}, a.postFailed(ctx, c, "chat.postMessage", err)
 	}
+	if inThread {
+		return wire.Thread{Channel: c, ID: root, Ref: ts}, nil
+	}
 	return wire.Thread{Channel: c, ID: ts}, nil
+}
+
+// head is the message a thread's Update edits: the parent, or for a
+// mention's thread the first reply (Thread.Ref).
+func head(t wire.Thread) string {
+	if t.Ref != "" {
+		return t.Ref
+	}
+	return t.ID
 }
 
 // Update edits the thread parent in place (the verdict replaces "checking…").
 func (a *Adapter) Update(ctx context.Context, t wire.Thread, m bot.Message) error {
 	r := renderParent(m)
 	err := a.retry(ctx, "chat.update", func(ctx context.Context) error {
-		_, _, _, err := a.api.UpdateMessageContext(ctx, t.Channel.ID, t.ID, r.options()...)
+		_, _, _, err := a.api.UpdateMessageContext(ctx, t.Channel.ID, head(t), r.options()...)
 		return err
 	})
 	if err != nil {
@@ -71,6 +91,13 @@ func (a *Adapter) Reply(ctx context.Context, t wire.Thread, m bot.Message) error
 // uses).
 func (a *Adapter) Ephemeral(ctx context.Context, c wire.Channel, u wire.User, m bot.Message) error {
 	r := renderParent(m)
+	opts := r.options()
+	if root, ok := threadOfRef(c.Ref); ok {
+		// A mention has no response_url: answered in its thread, to the
+		// caller only.
+		opts = append(opts, slackgo.MsgOptionTS(root))
+		c.Ref = ""
+	}
 	var urlErr error
 	if c.Ref != "" {
 		if urlErr = a.allowedResponseURL(c.Ref); urlErr == nil {
@@ -86,7 +113,7 @@ func (a *Adapter) Ephemeral(ctx context.Context, c wire.Channel, u wire.User, m 
 		a.log.Warn("response_url failed, trying chat.postEphemeral", "channel", c.ID, "err", urlErr)
 	}
 	err := a.retry(ctx, "chat.postEphemeral", func(ctx context.Context) error {
-		_, err := a.api.PostEphemeralContext(ctx, c.ID, u.ID, r.options()...)
+		_, err := a.api.PostEphemeralContext(ctx, c.ID, u.ID, opts...)
 		return err
 	})
 	if err != nil {
@@ -121,7 +148,7 @@ const notInChannelHelp = "I can't post in this channel because I'm not a member 
 func (a *Adapter) postFailed(ctx context.Context, c wire.Channel, op string, err error) error {
 	var se slackgo.SlackErrorResponse
 	if errors.As(err, &se) && (se.Err == "not_in_channel" || se.Err == "channel_not_found") {
-		if c.Ref != "" {
+		if _, mention := threadOfRef(c.Ref); c.Ref != "" && !mention { // a response_url reaches the caller anyway
 			if eerr := a.Ephemeral(ctx, c, wire.User{}, bot.Message{Status: bot.StatusError, Text: notInChannelHelp}); eerr != nil {
 				a.log.Warn("telling the caller to invite the bot", "channel", c.ID, "err", eerr)
 			}

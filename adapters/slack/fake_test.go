@@ -41,6 +41,7 @@ type apiCall struct {
 	Form   url.Values // Web API calls
 	JSON   map[string]any
 	At     time.Time
+	TS     string // the ts the fake answered a post with
 }
 
 type cannedReply struct {
@@ -119,18 +120,22 @@ func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{"ok": false, "error": "invalid_auth"})
 		return
 	}
-	if canned, ok := f.record(apiCall{Method: method, Form: r.PostForm}); ok {
+	ts := ""
+	if method == "chat.postMessage" || method == "chat.postEphemeral" {
+		ts = f.ts()
+	}
+	if canned, ok := f.record(apiCall{Method: method, Form: r.PostForm, TS: ts}); ok {
 		writeCanned(w, canned)
 		return
 	}
 	switch method {
 	case "chat.postMessage":
-		writeJSON(w, map[string]any{"ok": true, "channel": r.PostForm.Get("channel"), "ts": f.ts()})
+		writeJSON(w, map[string]any{"ok": true, "channel": r.PostForm.Get("channel"), "ts": ts})
 	case "chat.update":
 		// slacktest has no chat.update: this is the part the adapter needs.
 		writeJSON(w, map[string]any{"ok": true, "channel": r.PostForm.Get("channel"), "ts": r.PostForm.Get("ts"), "text": r.PostForm.Get("text")})
 	case "chat.postEphemeral":
-		writeJSON(w, map[string]any{"ok": true, "message_ts": f.ts()})
+		writeJSON(w, map[string]any{"ok": true, "message_ts": ts})
 	case "apps.connections.open":
 		if r.Header.Get("Authorization") != "Bearer xapp-test" {
 			writeJSON(w, map[string]any{"ok": false, "error": "invalid_auth"})

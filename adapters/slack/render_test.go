@@ -46,6 +46,8 @@ func goldenCases() map[string]any {
 			Fields: []bot.Field{{Name: "Target", Value: "web01:443"}, {Name: "Vantage", Value: "eu-1"}}}),
 		"parent_verdict": renderParent(bot.Message{Status: bot.StatusProblem, Text: "web01:443 is filtered: SYN unanswered, hop 4 (10.4.0.1) is the last to answer",
 			Fields: verdictFields(), Buttons: []bot.Button{{ID: "again", Label: "Re-check", Value: "web01:443"}}}),
+		"parent_watch": renderParent(bot.Message{Status: bot.StatusOK, Text: "web01:443 — open · 10.20.0.15 · 12ms · watching every 30s until 15:02",
+			Fields: verdictFields(), Buttons: []bot.Button{{ID: "again", Label: "Re-check", Value: "again"}, {ID: "stop", Label: "Stop", Value: "stop"}}}),
 		"parent_ok": renderParent(bot.Message{Status: bot.StatusOK, Text: "web01:443 is open (SSH-2.0-OpenSSH_9.6)", Fields: verdictFields(),
 			Buttons: []bot.Button{{ID: "again", Label: "Re-check", Value: "web01:443"}}}),
 		"reply_evidence": renderPages(bot.Message{Status: bot.StatusInfo, Text: "evidence from eu-1", Blocks: []bot.Block{

@@ -72,7 +72,7 @@ func (a *Adapter) onEvent(ctx context.Context, client *socketmode.Client, evt so
 		a.connected.Store(false)
 		a.log.Error("socket mode: invalid app token (SLACK_APP_TOKEN)")
 		return
-	case socketmode.EventTypeSlashCommand, socketmode.EventTypeInteractive:
+	case socketmode.EventTypeSlashCommand, socketmode.EventTypeInteractive, socketmode.EventTypeEventsAPI:
 	default:
 		return
 	}
@@ -85,6 +85,15 @@ func (a *Adapter) onEvent(ctx context.Context, client *socketmode.Client, evt so
 	envKey := ""
 	if evt.Request.EnvelopeID != "" {
 		envKey = "env:" + evt.Request.EnvelopeID
+	}
+	if evt.Type == socketmode.EventTypeEventsAPI {
+		env, err := eventFromSocket(evt.Request.Payload)
+		if err != nil {
+			a.log.Warn("socket mode: unreadable event", "envelope", evt.Request.EnvelopeID, "err", err)
+			return
+		}
+		a.onMention(env, evt.Request.Payload, fmt.Sprint(evt.Request.RetryAttempt), evt.Request.RetryReason, envKey)
+		return
 	}
 	switch data := evt.Data.(type) {
 	case slackgo.SlashCommand:

@@ -82,8 +82,8 @@ const serveAbout = `Runs the configured chat adapters, the job queue, the local 
 audit trail in one process. Configure at least one chat:
 
   Slack    SLACK_BOT_TOKEN and SLACK_APP_TOKEN (Socket Mode: no public URL)
-           or SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (HTTP /slack/commands
-           and /slack/interactions)
+           or SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (HTTP /slack/commands,
+           /slack/interactions and /slack/events)
   Discord  DISCORD_BOT_TOKEN and DISCORD_APP_ID (gateway), plus
            DISCORD_PUBLIC_KEY for the HTTP interactions endpoint
 
