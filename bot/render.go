@@ -533,6 +533,7 @@ func HelpMessage(vantage string, maxPorts int) Message {
 			"/portcheck vantages                           where checks can run from",
 		}, "\n")},
 		{Kind: BlockText, Text: "The answer arrives in a thread: the verdict on top, the evidence and the commands to try inside. Checks run from " + vantage + " unless you say otherwise."},
+		{Kind: BlockText, Text: "In a Slack thread, where slash commands do not run, mention the bot instead: @portcheck again, @portcheck stop (that thread's watch only), or @portcheck web01:443 in a channel for a thread on your message. A watch's Stop button ends that watch."},
 	}}
 }
 
