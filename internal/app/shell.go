@@ -79,6 +79,8 @@ func Shell(ctx context.Context, o ShellOptions, env Env) error {
 			if restore, err = shell.MakeRaw(int(f.Fd())); err != nil {
 				log.Warn("no line editing: Ctrl-C will end the session", "err", err)
 				restore = nil
+			} else {
+				defer func() { _ = restore() }() // also when something below panics
 			}
 		}
 		keys := "Ctrl-D to quit"
@@ -97,7 +99,7 @@ func Shell(ctx context.Context, o ShellOptions, env Env) error {
 
 	if restore != nil {
 		err = sh.RunTerminal(ctx, o.In)
-		_ = restore()
+		_ = restore() // before anything else is printed: the terminal as it was
 	} else {
 		err = sh.Run(ctx, o.In)
 	}
