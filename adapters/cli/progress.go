@@ -18,9 +18,9 @@ import (
 // ticker from the first fraction of a second, so a single silent port
 // shows life too; a run that finishes quickly never draws it.
 //
-// The step comes from the engine when it reports one (Step; the hook is
-// checks.Request.Progress, to come). Until then the step is read off the
-// clock against the engine's schedule (stepAt).
+// The step is the engine's own word (checks.Request.Progress, which Run
+// hands to Step); before a port has said one (and for an engine that says
+// none) it is read off the clock against the engine's schedule (stepAt).
 type progress struct {
 	mu      sync.Mutex
 	w       io.Writer
@@ -141,7 +141,7 @@ func (p *progress) line(elapsed time.Duration) string {
 		parts = append(parts, net.JoinHostPort(r.Host, strconv.Itoa(r.Port)))
 		switch step := p.steps[waiting]; {
 		case step != "":
-			parts = append(parts, step+"…")
+			parts = append(parts, strings.TrimSuffix(step, "…")+"…")
 		case len(p.reqs) <= together:
 			parts = append(parts, stepAt(elapsed, p.timeout)+"…")
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -56,8 +57,12 @@ func (c Run) Execute(ctx context.Context, reqs []checks.Request) Summary {
 	var prog *progress
 	if c.Progress {
 		prog = newProgress(c.Err, reqs, now, c.Timeout, c.Width)
-		// When checks.Request grows its progress hook (issue 12/13), each
-		// request reports its step here: reqs[i].Progress = func(s string) { prog.Step(i, s) }.
+		// Each port tells the line what it is doing (a copy: the caller's
+		// requests stay as they were).
+		reqs = slices.Clone(reqs)
+		for i := range reqs {
+			reqs[i].Progress = func(step string) { prog.Step(i, step) }
+		}
 		tick := c.Tick
 		if tick == nil {
 			t := time.NewTicker(100 * time.Millisecond)

@@ -187,12 +187,24 @@ func TestProgressLineManyPorts(t *testing.T) {
 	}
 }
 
-// slowChecker answers after the test lets it, like a silent port.
-type slowChecker struct{ release chan struct{} }
+// slowChecker answers after the test lets it, like a silent port, saying
+// its step once it has one.
+type slowChecker struct {
+	release chan struct{}
+	step    string
+	said    chan struct{} // closed once the first port said its step
+}
 
-func (s slowChecker) CheckMany(ctx context.Context, reqs []checks.Request, onReport func(checks.Report)) []checks.Report {
+func (s *slowChecker) CheckMany(ctx context.Context, reqs []checks.Request, onReport func(checks.Report)) []checks.Report {
 	var out []checks.Report
 	for _, r := range reqs {
+		if s.step != "" && r.Progress != nil {
+			r.Progress(s.step)
+			if s.said != nil {
+				close(s.said)
+				s.said = nil
+			}
+		}
 		<-s.release
 		rep := checks.Report{Target: r.Target, Host: r.Host, Port: r.Port, Verdict: checks.VerdictFilteredAtHost}
 		onReport(rep)
@@ -210,17 +222,18 @@ func TestProgressDuringARun(t *testing.T) {
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
 	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
 	tick := make(chan time.Time)
-	release := make(chan struct{})
+	release, said := make(chan struct{}), make(chan struct{})
 	done := make(chan Summary)
 	go func() {
-		done <- Run{Prober: slowChecker{release}, JSON: true, Progress: true, Out: &out, Err: &errb, Now: now, Tick: tick,
+		done <- Run{Prober: &slowChecker{release: release, step: "no answer yet: asking the path", said: said}, JSON: true, Progress: true, Out: &out, Err: &errb, Now: now, Tick: tick,
 			Timeout: 5 * time.Second}.Execute(context.Background(), mustRequests(t, "web01:22,23"))
 	}()
 	tick <- time.Time{} // taken: the run has started (too early to draw)
+	<-said
 	advance(time.Second)
 	tick <- time.Time{}
 	tick <- time.Time{} // taken once the one before is drawn
-	if !strings.Contains(errb.String(), "0/2 ports (0 open)  web01:22  no answer yet: path questions…  1.0s") {
+	if !strings.Contains(errb.String(), "0/2 ports (0 open)  web01:22  no answer yet: asking the path…  1.0s") {
 		t.Fatalf("no status line while the port is out: %q", errb.String())
 	}
 	release <- struct{}{}
