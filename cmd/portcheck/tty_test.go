@@ -33,7 +33,7 @@ func TestCheckOnATerminal(t *testing.T) {
 	term := onTerminal(t, nil, "check", "--timeout", "2s", fmt.Sprintf("127.0.0.1:%d", closed), fmt.Sprintf("127.0.0.1:%d", slow))
 	// The closed port is in at once; the silent one is waited for.
 	at := term.WaitFor(fmt.Sprintf("1/2 ports (0 open)  127.0.0.1:%d  ", slow), 0, 10*time.Second)
-	term.WaitFor("…", at, time.Second) // its step, in the engine's words (which steps a loopback port shows varies)
+	term.WaitFor("…", at, time.Second)          // its step, in the engine's words (which steps a loopback port shows varies)
 	term.WaitFor("\r\x1b[K", at, 5*time.Second) // redrawn in place
 	if code := term.Exit(15 * time.Second); code != 1 {
 		t.Errorf("exit %d, want 1 (a port not open)", code)
