@@ -30,7 +30,7 @@ func (b *Bot) vet(ctx context.Context, cmd Command, req Request) (v vetted, why 
 		d := b.p.Policy.Decide(ctx, cmd, t)
 		switch {
 		case d.DNSError:
-			v.dns[t.Input] = dnsFailure{notFound: d.NotFound, reason: d.Reason}
+			v.dns[t.Input] = dnsFailure{NotFound: d.NotFound, Reason: d.Reason}
 		case !d.Allowed:
 			return v, denialText(t, d)
 		default:

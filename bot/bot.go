@@ -81,7 +81,12 @@ type Limits struct {
 	DrainTimeout      time.Duration // on shutdown, how long to wait for in-flight results (5s)
 	Threads           int           // threads remembered for again/stop; the oldest idle ones are forgotten past this (10000)
 	AgentWait         time.Duration // once a run's external checks are in, how long its host agents may take before the thread goes on without them (5s)
-	Grammar           GrammarLimits
+	// RetryPostsFor is how long a post the chat refuses for now (see
+	// RetryLater) is tried again before the user is told it failed (15m:
+	// Discord's interaction token lives 15 minutes, Slack's response_url 30).
+	RetryPostsFor time.Duration
+	OutboxTick    time.Duration // how often queued posts are looked at (1s)
+	Grammar       GrammarLimits
 }
 
 func (l Limits) withDefaults() Limits {
@@ -105,6 +110,8 @@ func (l Limits) withDefaults() Limits {
 	defD(&l.JobTimeout, 60*time.Second)
 	defD(&l.DrainTimeout, 5*time.Second)
 	defD(&l.AgentWait, 5*time.Second)
+	defD(&l.RetryPostsFor, 15*time.Minute)
+	defD(&l.OutboxTick, time.Second)
 	l.Grammar = l.Grammar.withDefaults()
 	return l
 }
@@ -119,6 +126,10 @@ type Params struct {
 	// not carry (threads.go); default in-process. Share it (Redis) between
 	// bot processes that share a results store.
 	Threads Threads
+	// Outbox keeps the posts a chat refused for now until they are due
+	// (outbox.go); default in-process. Share it (Redis) between bot
+	// processes, so a queued post outlives the process that queued it.
+	Outbox Outbox
 	// Local, when set, is this process's own worker pool (a
 	// *worker.Worker on Queue and Results, serving Limits.Vantage): Run runs
 	// it beside the results loop and, on shutdown, lets it finish before
@@ -145,7 +156,7 @@ type Params struct {
 	HostFacts AgentMerger
 	Agents    Agents // the live host agents; nil: the host:<name> vantages of Others
 	Now       func() time.Time
-	After     func(time.Duration) <-chan time.Time // waits between watch checks
+	After     func(time.Duration) <-chan time.Time // waits between watch checks, and between looks at queued posts
 	NewID     func() string
 	// Instance names this bot process in Job.ReplyTo (default: a random
 	// id). A results store that routes per bot process (Redis) must be
@@ -178,6 +189,8 @@ type Bot struct {
 	watches map[string][]*threadState // by channelKey
 	busy    int                       // runs in flight + live watches
 	idle    chan struct{}             // closed when busy drops to 0
+	waiting map[string]int            // posts this process queued in the Outbox, by lane
+	told    *ttl.Cache[struct{}]      // lanes whose user was told a post failed
 }
 
 // New builds a Bot.
@@ -190,6 +203,9 @@ func New(p Params) (*Bot, error) {
 	}
 	if p.Threads == nil {
 		p.Threads = newLocalThreads()
+	}
+	if p.Outbox == nil {
+		p.Outbox = newLocalOutbox()
 	}
 	if p.Policy == nil {
 		p.Policy = AllowAll{}
@@ -215,7 +231,7 @@ func New(p Params) (*Bot, error) {
 	b := &Bot{
 		p: p, lim: p.Limits.withDefaults(), log: p.Log,
 		chats: map[string]Chat{}, runs: map[string]*run{}, threads: map[string]*threadState{},
-		watches: map[string][]*threadState{}, idle: make(chan struct{}),
+		watches: map[string][]*threadState{}, idle: make(chan struct{}), waiting: map[string]int{}, told: newTold(),
 	}
 	close(b.idle)
 	b.ctx, b.cancel = context.WithCancel(context.Background())

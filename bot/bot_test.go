@@ -19,11 +19,15 @@ import (
 
 // fakeChat records every call as one line: "verb thread status: text".
 type fakeChat struct {
-	mu      sync.Mutex
-	n       int
-	events  []string
-	msgs    []bot.Message
-	failOn  string // a verb whose calls fail
+	mu     sync.Mutex
+	n      int
+	events []string
+	msgs   []bot.Message
+	failOn string // a verb whose calls fail
+	// refuse says "not now" (bot.RetryLater, with after) to the next
+	// calls of a verb, as many as its count.
+	refuse  map[string]int
+	after   time.Duration
 	changed chan struct{}
 }
 
@@ -37,6 +41,13 @@ func (c *fakeChat) record(s string, m bot.Message) error {
 	c.changed <- struct{}{}
 	if c.failOn != "" && strings.HasPrefix(s, c.failOn) {
 		return fmt.Errorf("fake %s failure", c.failOn)
+	}
+	for verb, n := range c.refuse {
+		if n > 0 && strings.HasPrefix(s, verb) {
+			c.refuse[verb] = n - 1
+			c.events[len(c.events)-1] += " (refused)"
+			return &bot.RetryLater{After: c.after, Err: fmt.Errorf("fake %s refused", verb)}
+		}
 	}
 	return nil
 }

@@ -1,13 +1,14 @@
 package bot
 
 import (
-	"github.com/portcheck/portcheck/audit"
-	"slices"
-
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/portcheck/portcheck/audit"
 )
 
 func (b *Bot) knownVantages(ctx context.Context) ([]string, error) {
@@ -109,6 +110,18 @@ func (b *Bot) check(ctx context.Context, chat Chat, cmd Command, req Request) er
 		}
 		return err
 	}
+	return b.open(ctx, chat, opening{Cmd: cmd, Req: req, Vantages: vantages, Addrs: v.addrs, DNS: v.dns}, gateDone, nil)
+}
+
+// open posts the command's thread parent and starts its run. A chat that
+// says "not now" (RetryLater) gets the parent queued in the Outbox and the
+// user told through the command's other channel; queued is the Outbox's
+// post when this is a later try, and then the error is the Outbox's to
+// judge. gateDone is released when the run ends, or at once when the
+// thread cannot be opened (a queued command holds no slot while it waits).
+func (b *Bot) open(ctx context.Context, chat Chat, o opening, gateDone func(), queued *post) error {
+	cmd, req, vantages := o.Cmd, o.Req, o.Vantages
+	ck := channelKey(cmd.Channel)
 	parent := RunningMessage(req.Targets, vantages, 0, 0)
 	var w *watchState
 	if req.Verb == VerbWatch {
@@ -123,7 +136,20 @@ func (b *Bot) check(ctx context.Context, chat Chat, cmd Command, req Request) er
 		if gateDone != nil {
 			gateDone()
 		}
-		b.auditPostError(ctx, cmd.Channel, cmd.User, cmd.ID, "", err)
+		if queued != nil {
+			return err
+		}
+		now := b.p.Now()
+		if wait, ok := b.later(err, now, now); ok {
+			p := post{Op: opOpen, Chat: cmd.Channel.Chat, By: cmd.User, CommandID: cmd.ID, Since: now, Open: &o}
+			if qerr := b.queue(ctx, laneOfOpen(cmd.ID), p, now.Add(wait)); qerr == nil {
+				b.tellLater(ctx, chat, o, wait, err)
+				return nil
+			} else {
+				err = errors.Join(err, qerr)
+			}
+		}
+		b.giveUp(ctx, chat, post{Op: opOpen, Chat: cmd.Channel.Chat, By: cmd.User, CommandID: cmd.ID, Open: &o}, err)
 		return fmt.Errorf("bot: starting thread for %s: %w", cmd.ID, err)
 	}
 	if th.Channel.Chat == "" {
@@ -137,7 +163,13 @@ func (b *Bot) check(ctx context.Context, chat Chat, cmd Command, req Request) er
 	}); err != nil {
 		b.log.Error("audit of thread failed", "command_id", cmd.ID, "err", err)
 	}
-	ts := &threadState{chat: cmd.Channel.Chat, thread: th, req: req, vantages: vantages, addrs: v.addrs, dns: v.dns, by: cmd.User, watch: w}
+	ts := &threadState{chat: cmd.Channel.Chat, thread: th, req: req, vantages: vantages, addrs: o.Addrs, dns: o.DNS, by: cmd.User, watch: w}
+	if ts.addrs == nil {
+		ts.addrs = map[string][]string{}
+	}
+	if ts.dns == nil {
+		ts.dns = map[string]dnsFailure{}
+	}
 	b.mu.Lock()
 	b.remember(threadKey(th), ts)
 	if w != nil {
@@ -152,6 +184,12 @@ func (b *Bot) check(ctx context.Context, chat Chat, cmd Command, req Request) er
 	if err := b.startRunDone(ctx, ts, kind, cmd.User, 0, gateDone); err != nil {
 		if w != nil {
 			b.endWatch(ctx, ts, "")
+		}
+		if queued != nil {
+			// The thread is open: the queued post is made. The run's own
+			// failure is in its thread (startRunDone answers it there).
+			b.log.Error("starting a queued command's run", "command_id", cmd.ID, "err", err)
+			return nil
 		}
 		return err
 	}

@@ -135,6 +135,8 @@ func (b *Bot) Run(ctx context.Context) error {
 	defer rcancel()
 	loopDone := make(chan struct{})
 	go func() { defer close(loopDone); b.resultsLoop(rctx) }()
+	outDone := make(chan struct{})
+	go func() { defer close(outDone); b.outboxLoop(rctx) }() // outbox.go
 
 	<-ctx.Done()
 	b.cancel() // watches stop scheduling
@@ -145,6 +147,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	stop()
 	rcancel()
 	<-loopDone
+	<-outDone
 	if !b.p.KeepPendingOnShutdown {
 		b.interruptPending()
 	}
@@ -315,18 +318,13 @@ func (b *Bot) handleResult(ctx context.Context, res wire.Result) {
 	}
 }
 
+// reply and update post now, or queue the post for later (outbox.go).
 func (b *Bot) reply(ctx context.Context, chat Chat, t wire.Thread, by wire.User, j wire.Job, m Message) {
-	if err := chat.Reply(ctx, t, m); err != nil {
-		b.p.Observe.ChatError(t.Channel.Chat, "reply")
-		b.auditPostError(ctx, t.Channel, by, j.CommandID, j.ID, err)
-	}
+	b.send(ctx, chat, post{Op: opReply, Chat: t.Channel.Chat, Thread: t, Msg: m, By: by, CommandID: j.CommandID, JobID: j.ID})
 }
 
 func (b *Bot) update(ctx context.Context, chat Chat, t wire.Thread, by wire.User, j wire.Job, m Message) {
-	if err := chat.Update(ctx, t, m); err != nil {
-		b.p.Observe.ChatError(t.Channel.Chat, "update")
-		b.auditPostError(ctx, t.Channel, by, j.CommandID, j.ID, err)
-	}
+	b.send(ctx, chat, post{Op: opUpdate, Chat: t.Channel.Chat, Thread: t, Msg: m, By: by, CommandID: j.CommandID, JobID: j.ID})
 }
 
 func (b *Bot) auditResult(ctx context.Context, res wire.Result, by wire.User) {

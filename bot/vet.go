@@ -23,20 +23,20 @@ const Redacted = checks.Redaction
 // with a dns_error verdict in the thread, and no job is queued for it, since
 // a worker would look the name up again and that answer would be unchecked.
 type dnsFailure struct {
-	notFound bool
-	reason   string
+	NotFound bool   `json:"not_found,omitempty"`
+	Reason   string `json:"reason,omitempty"`
 }
 
 // dnsReport is the Report a failed policy lookup stands for, diagnosed and
 // hinted like a worker's own dns_error.
 func dnsReport(j wire.Job, f dnsFailure) checks.Report {
 	ev := checks.Evidence{Target: j.Target, Host: j.Host, Port: j.Port,
-		Resolve: checks.ResolveResult{Error: f.reason, NotFound: f.notFound}}
+		Resolve: checks.ResolveResult{Error: f.Reason, NotFound: f.NotFound}}
 	d := checks.Diagnose(ev)
 	rep := checks.Report{Target: j.Target, Host: j.Host, Port: j.Port, Addresses: []string{},
 		Verdict: d.Verdict, Reason: d.Reason, Summary: d.Summary, Hints: d.Hints, Vantage: j.Vantage}
-	if !f.notFound {
-		rep.Error = f.reason
+	if !f.NotFound {
+		rep.Error = f.Reason
 	}
 	return rep
 }
@@ -59,7 +59,7 @@ func (b *Bot) revet(ctx context.Context, ts *threadState, by wire.User) map[stri
 		b.mu.Lock()
 		switch {
 		case d.DNSError:
-			ts.dns[t.Input] = dnsFailure{notFound: d.NotFound, reason: d.Reason}
+			ts.dns[t.Input] = dnsFailure{NotFound: d.NotFound, Reason: d.Reason}
 		case d.Allowed:
 			delete(ts.dns, t.Input)
 			if ts.addrs == nil {

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
@@ -75,9 +77,9 @@ func (a *Adapter) Start(ctx context.Context, c wire.Channel, m bot.Message) (wir
 	tr := ref{App: r.App, Token: r.Token, At: r.At, Name: name}
 	if !a.tokenValid(r) {
 		// Only a watch or a late Start gets here: post with the bot token.
-		msg, err := a.s.ChannelMessageSendComplex(c.ID, &discordgo.MessageSend{Embeds: embeds, Components: comps, AllowedMentions: noMentions()}, discordgo.WithContext(ctx))
+		msg, err := a.s.ChannelMessageSendComplex(c.ID, &discordgo.MessageSend{Embeds: embeds, Components: comps, AllowedMentions: noMentions()}, postOpts(ctx)...)
 		if err != nil {
-			return wire.Thread{}, fmt.Errorf("discord: post parent in channel %s: %w", c.ID, err)
+			return wire.Thread{}, fmt.Errorf("discord: post parent in channel %s: %w", c.ID, later(err))
 		}
 		tr.Token, tr.At = "", 0
 		return wire.Thread{Channel: c, ID: msg.ID, Ref: tr.encode()}, nil
@@ -85,7 +87,10 @@ func (a *Adapter) Start(ctx context.Context, c wire.Channel, m bot.Message) (wir
 	if r.Defer == deferPublic && a.claimed.Add(r.IID, struct{}{}, tokenLife) {
 		msg, err := a.editOriginal(ctx, r, &discordgo.WebhookEdit{Embeds: &embeds, Components: &comps, AllowedMentions: noMentions()})
 		if err != nil {
-			return wire.Thread{}, fmt.Errorf("discord: edit deferred response: %w", err)
+			// The placeholder is still there to fill: by a later try, or
+			// by the private note that says the thread waits.
+			a.claimed.Delete(r.IID)
+			return wire.Thread{}, fmt.Errorf("discord: edit deferred response: %w", later(err))
 		}
 		tr.Orig = true
 		return wire.Thread{Channel: c, ID: msg.ID, Ref: tr.encode()}, nil
@@ -93,13 +98,13 @@ func (a *Adapter) Start(ctx context.Context, c wire.Channel, m bot.Message) (wir
 	if r.Defer == deferEphemeral && a.claimed.Add(r.IID, struct{}{}, tokenLife) {
 		// The placeholder is private; a verdict is for everyone. Remove it so
 		// the follow-up below stands on its own instead of inheriting its flag.
-		if err := a.s.InteractionResponseDelete(r.interaction(), discordgo.WithContext(ctx)); err != nil {
-			return wire.Thread{}, fmt.Errorf("discord: remove private placeholder: %w", err)
+		if err := a.s.InteractionResponseDelete(r.interaction(), postOpts(ctx)...); err != nil {
+			return wire.Thread{}, fmt.Errorf("discord: remove private placeholder: %w", later(err))
 		}
 	}
-	msg, err := a.s.FollowupMessageCreate(r.interaction(), true, &discordgo.WebhookParams{Embeds: embeds, Components: comps, AllowedMentions: noMentions()}, discordgo.WithContext(ctx))
+	msg, err := a.s.FollowupMessageCreate(r.interaction(), true, &discordgo.WebhookParams{Embeds: embeds, Components: comps, AllowedMentions: noMentions()}, postOpts(ctx)...)
 	if err != nil {
-		return wire.Thread{}, fmt.Errorf("discord: post follow-up parent: %w", err)
+		return wire.Thread{}, fmt.Errorf("discord: post follow-up parent: %w", later(err))
 	}
 	return wire.Thread{Channel: c, ID: msg.ID, Ref: tr.encode()}, nil
 }
@@ -110,7 +115,7 @@ func (a *Adapter) Start(ctx context.Context, c wire.Channel, m bot.Message) (wir
 // the ack means "not yet", so retry briefly.
 func (a *Adapter) editOriginal(ctx context.Context, r ref, edit *discordgo.WebhookEdit) (*discordgo.Message, error) {
 	for attempt := 1; ; attempt++ {
-		msg, err := a.s.InteractionResponseEdit(r.interaction(), edit, discordgo.WithContext(ctx))
+		msg, err := a.s.InteractionResponseEdit(r.interaction(), edit, postOpts(ctx)...)
 		if err == nil || attempt == 3 {
 			return msg, err
 		}
@@ -141,20 +146,20 @@ func (a *Adapter) Update(ctx context.Context, t wire.Thread, m bot.Message) erro
 		if r.Orig {
 			id = "@original"
 		}
-		_, err := a.s.WebhookMessageEdit(r.App, r.Token, id, edit, discordgo.WithContext(ctx))
+		_, err := a.s.WebhookMessageEdit(r.App, r.Token, id, edit, postOpts(ctx)...)
 		if err == nil {
 			return nil
 		}
 		if !tokenExpired(err) {
-			return fmt.Errorf("discord: edit message %s: %w", t.ID, err)
+			return fmt.Errorf("discord: edit message %s: %w", t.ID, later(err))
 		}
 		// Clocks disagree about the 15 minutes: try the bot token.
 	}
 	_, err = a.s.ChannelMessageEditComplex(&discordgo.MessageEdit{
 		ID: t.ID, Channel: t.Channel.ID, Embeds: &embeds, Components: &comps, AllowedMentions: noMentions(),
-	}, discordgo.WithContext(ctx))
+	}, postOpts(ctx)...)
 	if err != nil {
-		return fmt.Errorf("discord: edit message %s with bot token: %w", t.ID, err)
+		return fmt.Errorf("discord: edit message %s with bot token: %w", t.ID, later(err))
 	}
 	return nil
 }
@@ -194,29 +199,29 @@ func (a *Adapter) Reply(ctx context.Context, t wire.Thread, m bot.Message) error
 
 func (a *Adapter) post(ctx context.Context, t wire.Thread, r ref, st threadState, content string, comps []discordgo.MessageComponent) error {
 	if !st.fallback {
-		_, err := a.s.ChannelMessageSendComplex(st.threadID, &discordgo.MessageSend{Content: content, Components: comps, AllowedMentions: noMentions()}, discordgo.WithContext(ctx))
+		_, err := a.s.ChannelMessageSendComplex(st.threadID, &discordgo.MessageSend{Content: content, Components: comps, AllowedMentions: noMentions()}, postOpts(ctx)...)
 		if err != nil {
-			return fmt.Errorf("discord: post in thread %s: %w", st.threadID, err)
+			return fmt.Errorf("discord: post in thread %s: %w", st.threadID, later(err))
 		}
 		return nil
 	}
 	if a.tokenValid(r) {
 		_, err := a.s.FollowupMessageCreate(&discordgo.Interaction{AppID: r.App, Token: r.Token}, true,
-			&discordgo.WebhookParams{Content: content, Components: comps, AllowedMentions: noMentions()}, discordgo.WithContext(ctx))
+			&discordgo.WebhookParams{Content: content, Components: comps, AllowedMentions: noMentions()}, postOpts(ctx)...)
 		if err == nil {
 			return nil
 		}
 		if !tokenExpired(err) {
-			return fmt.Errorf("discord: post follow-up: %w", err)
+			return fmt.Errorf("discord: post follow-up: %w", later(err))
 		}
 	}
 	// Past the token's life: a reply to the verdict with the bot token.
 	_, err := a.s.ChannelMessageSendComplex(t.Channel.ID, &discordgo.MessageSend{
 		Content: content, Components: comps, AllowedMentions: noMentions(),
 		Reference: &discordgo.MessageReference{MessageID: t.ID, ChannelID: t.Channel.ID, GuildID: t.Channel.Team},
-	}, discordgo.WithContext(ctx))
+	}, postOpts(ctx)...)
 	if err != nil {
-		return fmt.Errorf("discord: post reply to %s: %w", t.ID, err)
+		return fmt.Errorf("discord: post reply to %s: %w", t.ID, later(err))
 	}
 	return nil
 }
@@ -240,7 +245,7 @@ func (a *Adapter) threadFor(ctx context.Context, t wire.Thread, r ref) (threadSt
 	}
 	ch, err := a.s.MessageThreadStartComplex(t.Channel.ID, t.ID, &discordgo.ThreadStart{
 		Name: cutWords(name, maxThreadName), AutoArchiveDuration: 1440,
-	}, discordgo.WithContext(ctx))
+	}, postOpts(ctx)...)
 	var st threadState
 	switch {
 	case err == nil:
@@ -253,7 +258,7 @@ func (a *Adapter) threadFor(ctx context.Context, t wire.Thread, r ref) (threadSt
 		a.log.Info("discord: threads not allowed, using follow-ups", "channel", t.Channel.ID, "err", err)
 		st.fallback = true
 	default:
-		return st, fmt.Errorf("discord: start thread on message %s: %w", t.ID, err)
+		return st, fmt.Errorf("discord: start thread on message %s: %w", t.ID, later(err))
 	}
 	a.threads.Set(t.ID, st, threadsFor)
 	return st, nil
@@ -281,13 +286,13 @@ func (a *Adapter) Ephemeral(ctx context.Context, c wire.Channel, _ wire.User, m 
 		// The first follow-up after a deferral takes over the public
 		// placeholder and its visibility; removing the placeholder first
 		// keeps the answer private.
-		if err := a.s.InteractionResponseDelete(r.interaction(), discordgo.WithContext(ctx)); err != nil {
+		if err := a.s.InteractionResponseDelete(r.interaction(), postOpts(ctx)...); err != nil {
 			return fmt.Errorf("discord: remove public placeholder: %w", err)
 		}
 	}
 	_, err = a.s.FollowupMessageCreate(r.interaction(), false, &discordgo.WebhookParams{
 		Embeds: embeds, Components: comps, Flags: discordgo.MessageFlagsEphemeral, AllowedMentions: noMentions(),
-	}, discordgo.WithContext(ctx))
+	}, postOpts(ctx)...)
 	if err != nil {
 		return fmt.Errorf("discord: post private follow-up: %w", err)
 	}
@@ -304,6 +309,34 @@ func threadNameFor(m bot.Message) string {
 	}
 	head, _ := splitFirstLine(m.Text)
 	return head
+}
+
+// postOpts are the request options of every post: the caller's deadline,
+// and a 429 returned rather than slept through. discordgo would sleep the
+// whole Retry-After in line (deaf to the context); returned, it becomes
+// the bot's "not now" (later), and the bot queues the post (bot.Outbox).
+func postOpts(ctx context.Context) []discordgo.RequestOption {
+	return []discordgo.RequestOption{discordgo.WithContext(ctx), discordgo.WithRetryOnRatelimit(false)}
+}
+
+// later turns a failure worth retrying (a 429, with its Retry-After; a 5xx;
+// a broken connection) into the bot's "not now"; a 4xx and the caller's
+// own deadline stay what they are.
+func later(err error) error {
+	var rl *discordgo.RateLimitError
+	switch {
+	case errors.As(err, &rl):
+		return &bot.RetryLater{After: rl.RetryAfter, Err: err}
+	case restStatus(err) >= 500:
+		return &bot.RetryLater{Err: err}
+	case restStatus(err) != 0, errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), errors.Is(err, discordgo.ErrJSONUnmarshal):
+		return err
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || strings.Contains(err.Error(), "Exceeded Max retries") {
+		return &bot.RetryLater{Err: err}
+	}
+	return err
 }
 
 func restCode(err error) int {

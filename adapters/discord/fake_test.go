@@ -58,9 +58,11 @@ type fakeDiscord struct {
 }
 
 type fakeFail struct {
-	status int
-	code   int
-	times  int // 0 = until the test ends
+	status     int
+	code       int
+	times      int     // 0 = until the test ends
+	retryAfter float64 // a 429's retry_after, seconds
+	public     bool    // only requests without the ephemeral flag fail
 }
 
 func newFakeDiscord(t *testing.T) *fakeDiscord {
@@ -69,9 +71,13 @@ func newFakeDiscord(t *testing.T) *fakeDiscord {
 	mux := http.NewServeMux()
 	route := func(pattern, name string, h func(r *http.Request) (int, any)) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-			f.record(r)
+			sent := f.record(r)
 			f.mu.Lock()
 			fail, failing := f.fails[name]
+			if failing && fail.public {
+				flags, _ := sent["flags"].(float64)
+				failing = int(flags)&int(discordgo.MessageFlagsEphemeral) == 0
+			}
 			if failing && fail.times > 0 {
 				if fail.times--; fail.times == 0 {
 					delete(f.fails, name)
@@ -83,6 +89,10 @@ func newFakeDiscord(t *testing.T) *fakeDiscord {
 			if failing {
 				w.Header().Set("Content-Type", "application/json")
 				w.WriteHeader(fail.status)
+				if fail.status == http.StatusTooManyRequests {
+					fmt.Fprintf(w, `{"message": "You are being rate limited.", "retry_after": %g, "global": false}`, fail.retryAfter)
+					return
+				}
 				fmt.Fprintf(w, `{"message": "fake failure", "code": %d}`, fail.code)
 				return
 			}
@@ -149,7 +159,7 @@ func (f *fakeDiscord) nextID(prefix string) string {
 	return fmt.Sprintf("%s%017d", prefix, f.seq)
 }
 
-func (f *fakeDiscord) record(r *http.Request) {
+func (f *fakeDiscord) record(r *http.Request) map[string]any {
 	b, _ := io.ReadAll(r.Body)
 	var body map[string]any
 	if len(b) > 0 {
@@ -166,12 +176,28 @@ func (f *fakeDiscord) record(r *http.Request) {
 		Auth:   r.Header.Get("Authorization"),
 		Body:   body,
 	})
+	return body
 }
 
 func (f *fakeDiscord) fail(route string, status, code int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.fails[route] = fakeFail{status: status, code: code}
+}
+
+// failPublic fails a route for public posts only (a private follow-up
+// still gets through).
+func (f *fakeDiscord) failPublic(route string, status int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fails[route] = fakeFail{status: status, public: true}
+}
+
+// rateLimit answers a route's next call with 429 and retry_after seconds.
+func (f *fakeDiscord) rateLimit(route string, retryAfter float64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fails[route] = fakeFail{status: http.StatusTooManyRequests, times: 1, retryAfter: retryAfter}
 }
 
 // failTimes fails a route n times, then lets it through.

@@ -39,8 +39,10 @@ type Options struct {
 	// Attempts is how many times one Web API call is tried on 429 and 5xx.
 	// Default 4.
 	Attempts int
-	// MaxRetryAfter caps a 429's Retry-After: beyond it the post fails
-	// rather than hold a worker for minutes. Default 60 s.
+	// MaxRetryAfter caps how long one call waits in line for a 429's
+	// Retry-After: beyond it the post is handed back to the bot as
+	// bot.RetryLater, which queues it (bot.Outbox) rather than hold its
+	// thread, or the command's 30 s, for minutes. Default 10 s.
 	MaxRetryAfter time.Duration
 	// SocketPingInterval is how long Socket Mode waits for Slack's ping
 	// before reconnecting. Default: slack-go's (30 s).
@@ -120,7 +122,7 @@ func New(o Options) (*Adapter, error) {
 		a.attempts = 4
 	}
 	if a.maxRetryAfter <= 0 {
-		a.maxRetryAfter = time.Minute
+		a.maxRetryAfter = 10 * time.Second
 	}
 	// Signed requests are valid for 5 minutes, so remembering keys for 10
 	// covers every replay the verifier would still accept.

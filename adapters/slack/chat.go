@@ -144,13 +144,15 @@ const notInChannelHelp = "I can't post in this channel because I'm not a member 
 
 // postFailed wraps a failed post. When Slack says the bot is not in the
 // channel, the caller learns it ephemerally instead of the command failing
-// in silence.
+// in silence (and the error says so: bot.ErrUserTold).
 func (a *Adapter) postFailed(ctx context.Context, c wire.Channel, op string, err error) error {
 	var se slackgo.SlackErrorResponse
 	if errors.As(err, &se) && (se.Err == "not_in_channel" || se.Err == "channel_not_found") {
-		if _, mention := threadOfRef(c.Ref); c.Ref != "" && !mention { // a response_url reaches the caller anyway
+		if c.Ref != "" {
 			if eerr := a.Ephemeral(ctx, c, wire.User{}, bot.Message{Status: bot.StatusError, Text: notInChannelHelp}); eerr != nil {
 				a.log.Warn("telling the caller to invite the bot", "channel", c.ID, "err", eerr)
+			} else {
+				err = fmt.Errorf("%w: %w", bot.ErrUserTold, err)
 			}
 		}
 		return fmt.Errorf("slack: %s in %s: %w: %w", op, c.ID, ErrNotInChannel, err)
@@ -158,10 +160,13 @@ func (a *Adapter) postFailed(ctx context.Context, c wire.Channel, op string, err
 	return fmt.Errorf("slack: %s in %s: %w", op, c.ID, err)
 }
 
-// retry runs call until it succeeds, fails for good, or attempts run out.
-// 429 waits Retry-After (Slack's per-method, per-channel limits are what
-// throttle a busy bot); 5xx and transport errors back off exponentially.
-// Slack errors (ok:false) are final: retrying would get the same answer.
+// retry runs call until it succeeds, fails for good, or is to be tried
+// later. 429 waits Retry-After (Slack's per-method, per-channel limits are
+// what throttle a busy bot); 5xx and transport errors back off
+// exponentially. Slack errors (ok:false) are final: retrying would get the
+// same answer. A wait longer than MaxRetryAfter, attempts run out on a
+// retryable error, or the caller's deadline: a *bot.RetryLater, which the
+// bot queues (bot.Outbox) instead of holding its caller that long.
 func (a *Adapter) retry(ctx context.Context, op string, call func(context.Context) error) error {
 	backoff := 250 * time.Millisecond
 	var err error
@@ -171,27 +176,38 @@ func (a *Adapter) retry(ctx context.Context, op string, call func(context.Contex
 			return nil
 		}
 		wait, retryable := a.retryWait(err, backoff)
-		if !retryable || attempt >= a.attempts || ctx.Err() != nil {
+		if !retryable {
 			break
+		}
+		if wait > a.maxRetryAfter || attempt >= a.attempts || ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", op, later(err))
 		}
 		a.log.Info("retrying slack call", "op", op, "attempt", attempt, "wait", wait, "err", err)
 		if a.onRetry != nil {
 			a.onRetry(op)
 		}
 		if serr := a.sleep(ctx, wait); serr != nil {
-			return fmt.Errorf("%s: %w (while waiting to retry: %w)", op, err, serr)
+			return fmt.Errorf("%s: %w (while waiting to retry: %w)", op, later(err), serr)
 		}
 		backoff = min(backoff*2, 8*time.Second)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
 
+// later is a retryable error as the bot's "not now", with Slack's
+// Retry-After when it gave one.
+func later(err error) *bot.RetryLater {
+	rl := &bot.RetryLater{Err: err}
+	var rle *slackgo.RateLimitedError
+	if errors.As(err, &rle) {
+		rl.After = rle.RetryAfter
+	}
+	return rl
+}
+
 func (a *Adapter) retryWait(err error, backoff time.Duration) (time.Duration, bool) {
 	var rl *slackgo.RateLimitedError
 	if errors.As(err, &rl) {
-		if rl.RetryAfter > a.maxRetryAfter {
-			return 0, false
-		}
 		return max(rl.RetryAfter, time.Second), true
 	}
 	var sc slackgo.StatusCodeError

@@ -36,7 +36,7 @@ type slackE2E struct {
 	mux *http.ServeMux
 }
 
-func newSlackE2E(t *testing.T) *slackE2E {
+func newSlackE2E(t *testing.T, mods ...func(*bot.Params)) *slackE2E {
 	t.Helper()
 	f := newFakeSlack(t)
 	q, res := memory.NewQueue(), memory.NewResults()
@@ -44,8 +44,12 @@ func newSlackE2E(t *testing.T) *slackE2E {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := bot.New(bot.Params{Queue: q, Results: res, Audit: memory.NewAudit(), Local: w,
-		Limits: bot.Limits{DrainTimeout: time.Second, WatchesPerChannel: 5}})
+	bp := bot.Params{Queue: q, Results: res, Audit: memory.NewAudit(), Local: w,
+		Limits: bot.Limits{DrainTimeout: time.Second, WatchesPerChannel: 5}}
+	for _, m := range mods {
+		m(&bp)
+	}
+	b, err := bot.New(bp)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -117,6 +117,7 @@ func newBot(ctx context.Context, s botSpec) (*botParts, error) {
 		rdb = st.Client()
 		p.Queue, p.Results, p.Claims, p.Others, p.Workers = st.Queue(), st.Results(), st, st, st
 		p.Threads = st // the chat refs, kept by run on the bot side, for whichever bot process posts
+		p.Outbox = st  // posts the chat refused for now, for whichever bot process is up when they are due
 		parts.stats = st.Queue()
 		p.Instance = st.Results().Instance() // the results of this process's runs come back to it
 		p.Agents = redisAgents{st}           // host agents (portcheck agent --serve) answer host-local jobs

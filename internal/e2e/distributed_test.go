@@ -14,6 +14,7 @@ package e2e_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -46,6 +47,8 @@ type chatLog struct {
 	events []string
 	msgs   []bot.Message // every message as posted
 	n      int
+	// refuseStart says "not now" (Retry-After 120 s) to that many Starts.
+	refuseStart int
 }
 
 func (c *chatLog) add(verb, thread string, m bot.Message) {
@@ -61,6 +64,12 @@ func (c *chatLog) add(verb, thread string, m bot.Message) {
 
 func (c *chatLog) Start(_ context.Context, ch wire.Channel, m bot.Message) (wire.Thread, error) {
 	c.mu.Lock()
+	if c.refuseStart > 0 {
+		c.refuseStart--
+		c.mu.Unlock()
+		c.add("refused start", "-", m)
+		return wire.Thread{}, &bot.RetryLater{After: 120 * time.Second, Err: errors.New("rate limited")}
+	}
 	c.n++
 	id := fmt.Sprint(c.n)
 	c.mu.Unlock()
@@ -150,7 +159,7 @@ func startBot(t *testing.T, url string, o rstore.Options, mods ...func(*bot.Para
 	st := openStore(t, url, o)
 	p := &botProc{chat: &chatLog{}, audit: memory.NewAudit()}
 	bp := bot.Params{
-		Queue: st.Queue(), Results: st.Results(), Claims: st, Others: st, Workers: st, Instance: st.Results().Instance(), Threads: st, Audit: p.audit,
+		Queue: st.Queue(), Results: st.Results(), Claims: st, Others: st, Workers: st, Instance: st.Results().Instance(), Threads: st, Outbox: st, Audit: p.audit,
 		KeepPendingOnShutdown: true, Limits: bot.Limits{JobTimeout: 20 * time.Second, DrainTimeout: 300 * time.Millisecond},
 	}
 	for _, m := range mods {

@@ -1,6 +1,6 @@
 // Package testkit holds the few helpers tests across packages share: a
-// log sink goroutines may write while the test reads it, and waiting for a
-// loop to return.
+// log sink goroutines may write while the test reads it, waiting for a
+// loop to return, and a clock whose waits the test steps.
 package testkit
 
 import (
@@ -40,5 +40,47 @@ func Returns(t testing.TB, done <-chan error, d time.Duration) {
 		}
 	case <-time.After(d):
 		t.Fatalf("Run did not return within %s", d)
+	}
+}
+
+// StepClock is a component's clock (its Now and After) in a test that
+// decides when time passes: Now is what At last set, and every wait
+// (After) lasts until the test's next At. The component must have one
+// loop waiting on After (the bot's queued posts, with no watch running).
+type StepClock struct {
+	mu   sync.Mutex
+	base time.Time
+	now  time.Time
+	tick chan time.Time
+}
+
+// NewStepClock starts at base.
+func NewStepClock(base time.Time) *StepClock {
+	return &StepClock{base: base, now: base, tick: make(chan time.Time)}
+}
+
+// Now is the time At last set.
+func (c *StepClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// After ends at the test's next At, whatever d.
+func (c *StepClock) After(time.Duration) <-chan time.Time { return c.tick }
+
+// At sets the clock to base+d and lets the waiting loop run once: the
+// second send returns only when the loop waits again, its round at d done.
+func (c *StepClock) At(t testing.TB, d time.Duration) {
+	t.Helper()
+	c.mu.Lock()
+	c.now = c.base.Add(d)
+	c.mu.Unlock()
+	for range 2 {
+		select {
+		case c.tick <- c.base.Add(d):
+		case <-time.After(5 * time.Second):
+			t.Fatal("nothing waits on the clock")
+		}
 	}
 }

@@ -52,6 +52,13 @@ func (c *Cache[V]) Set(k string, v V, ttl time.Duration) {
 	c.putLocked(c.now(), k, v, ttl)
 }
 
+// Delete forgets k (a claim given back).
+func (c *Cache[V]) Delete(k string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.items, k)
+}
+
 // Get returns the value under k, if it has not expired.
 func (c *Cache[V]) Get(k string) (V, bool) {
 	c.mu.Lock()

@@ -25,3 +25,8 @@ func TestClaimsContract(t *testing.T) {
 	srv := redistest.Start(t)
 	storetest.TestClaims(t, func(t *testing.T) wire.Claims { return open(t, srv, rstore.Options{}) })
 }
+
+func TestOutboxContract(t *testing.T) {
+	srv := redistest.Start(t)
+	storetest.TestOutbox(t, func(t *testing.T) storetest.Outbox { return open(t, srv, rstore.Options{}) })
+}
