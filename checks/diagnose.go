@@ -395,14 +395,6 @@ func capitalize(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-// hopRange words TTLs from..to.
-func hopRange(from, to int) string {
-	if from == to {
-		return fmt.Sprintf("hop %d", from)
-	}
-	return fmt.Sprintf("hops %d-%d", from, to)
-}
-
 func dnsDiagnosis(e Evidence) Diagnosis {
 	d := Diagnosis{Verdict: VerdictDNSError, Reason: ReasonDNSError}
 	switch {

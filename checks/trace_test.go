@@ -3,14 +3,7 @@ package checks
 import (
 	"net/netip"
 	"testing"
-	"time"
 )
-
-// fakeHop answers (or not) at once: retryGap's logic without a network.
-type fakeHop struct{ r hopResult }
-
-func (f fakeHop) wait() hopResult       { return f.r }
-func (f fakeHop) setDeadline(time.Time) {}
 
 // TestICMPHopOurs: only this probe's own echo reply counts; a raw-socket
 // pinger's reply that the kernel hands to a ping socket with the same
