@@ -37,7 +37,7 @@ type gathered struct {
 // the deciding path question starts (locator.locate), so its answer is in
 // by then. Without any answer from the host it listens for late ICMP until
 // ReaskWindow (a router's host-unreachable comes after its ARP gives up,
-// ~3 s) and discovers how far the path answers after SilentWait.
+// ~3 s) and discovers how far the path answers from half of SilentWait.
 func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *pingRun, hs *hostState, mode traceMode, start time.Time) gathered {
 	deadline, _ := ctx.Deadline()
 	listenEnd := deadline.Add(-p.margin)
@@ -129,10 +129,7 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 	// its own token from the same per-peer bucket as the ICMP it sends: a
 	// drained router needs two seconds of quiet to say net-unreachable
 	// again, and a SYN retransmitted every second would starve it for
-	// good. A router whose ARP for a dead host is still failing (for ~3 s
-	// from the first packet) queues the fresh SYN with the others and
-	// answers it with host-unreachable when it gives up.
-	// The pause is only for a first router that does not route the
+	// good. The pause is only for a first router that does not route the
 	// address: the discovery of the path starts early (half of
 	// SilentWait), and when its first hop answers a TTL-limited SYN with
 	// time-exceeded, that router routes it, and the connect stays open for
