@@ -368,6 +368,11 @@ func labCases(lab *netlab.Lab) []labCase {
 			}},
 		{name: "router_drop", addr: a.Server, port: p.PathDrop, verdict: VerdictFilteredInPath,
 			reason: ReasonNoResponse, lastHop: hop(1, a.R1)},
+		// --trace asks every TTL too: the verdict is the same (issue 12).
+		{name: "host_drop_traced", addr: a.Server, port: p.HostDrop, trace: true, verdict: VerdictFilteredAtHost,
+			reason: ReasonNoResponse, lastHop: hop(2, a.R2)},
+		{name: "router_drop_traced", addr: a.Server, port: p.PathDrop, trace: true, verdict: VerdictFilteredInPath,
+			reason: ReasonNoResponse, lastHop: hop(1, a.R1)},
 		{name: "router_reject_admin_prohibited", addr: a.Server, port: p.PathAdmin, verdict: VerdictRejectedInPath,
 			reason: ReasonICMPAdminProhibited, reportedBy: a.R2, lastHop: &Hop{Address: a.R2.String()}},
 		{name: "dead_host", addr: a.Dead, port: p.HTTP, verdict: VerdictHostUnreachable,
