@@ -384,6 +384,7 @@ func (p *Prober) locator(addr netip.Addr, port int, start, until time.Time, rtt 
 // spend that router's budget the silent ports need to be placed.
 func (p *Prober) resetProbes(ctx context.Context, addr netip.Addr, port int, pr *pingRun, hops int, hopsBy string, start, until time.Time, rtt time.Duration, resetTTL int) *located {
 	if hops == 0 && pr != nil {
+		pr.now()
 		t := time.NewTimer(time.Until(start.Add(max(p.cfg.MinWait, p.cfg.MinWait/5+4*rtt+50*time.Millisecond))))
 		select {
 		case <-pr.replied:

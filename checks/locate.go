@@ -194,6 +194,13 @@ func (l *locator) ask(ctx context.Context, ttl int, withControl bool, rounds int
 					l.p.budget.refund(e.key)
 					l.p.budget.spent(k)
 				}
+				if !e.ctl && withControl && (e.r.kind == "syn-ack" || e.r.kind == "reset") {
+					// A handshake answer to a SYN too short to reach the
+					// host, while the connect's own SYNs get none, is not
+					// evidence of anything the deciding question asks
+					// (seen once under load, never reproduced): ignore it.
+					continue
+				}
 				if !e.ctl {
 					a.port, a.reach, a.at, a.late = e.r, ReachYes, e.at, e.round > 0
 					a.coupled = coupled[e.round]

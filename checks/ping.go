@@ -20,6 +20,8 @@ import (
 // goes on.
 type pingRun struct {
 	replied chan struct{} // closed at the first reply
+	hurry   chan struct{} // closed to send the first echo request now, delay or not
+	once    sync.Once
 	done    chan struct{}
 	cancel  context.CancelFunc
 
@@ -48,12 +50,20 @@ type pingOptions struct {
 // startPing pings addr until Count replies, ctx ends or stop is called.
 func startPing(ctx context.Context, addr netip.Addr, o pingOptions) *pingRun {
 	ctx, cancel := context.WithCancel(ctx)
-	pr := &pingRun{replied: make(chan struct{}), done: make(chan struct{}), cancel: cancel}
+	pr := &pingRun{replied: make(chan struct{}), hurry: make(chan struct{}), done: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(pr.done)
 		defer cancel()
-		if o.Delay > 0 && !sleepCtx(ctx, o.Delay) {
-			return
+		if o.Delay > 0 {
+			t := time.NewTimer(o.Delay)
+			select {
+			case <-t.C:
+			case <-pr.hurry:
+				t.Stop()
+			case <-ctx.Done():
+				t.Stop()
+				return
+			}
 		}
 		err := pr.run(ctx, addr, o)
 		if err != nil && ctx.Err() == nil && o.Privileged && pr.snapshot().Sent == 0 {
@@ -121,6 +131,10 @@ func (pr *pingRun) run(ctx context.Context, addr netip.Addr, o pingOptions) (err
 	}
 	return nil
 }
+
+// now sends the first echo request at once if it is still held back: an
+// answer came that needs the host's distance (a reset to examine).
+func (pr *pingRun) now() { pr.once.Do(func() { close(pr.hurry) }) }
 
 // hasReplied reports whether the first reply is in.
 func (pr *pingRun) hasReplied() bool {
