@@ -84,9 +84,10 @@ type Limits struct {
 	// RetryPostsFor is how long a post the chat refuses for now (see
 	// RetryLater) is tried again before the user is told it failed (15m:
 	// Discord's interaction token lives 15 minutes, Slack's response_url 30).
-	RetryPostsFor time.Duration
-	OutboxTick    time.Duration // how often queued posts are looked at (1s)
-	Grammar       GrammarLimits
+	RetryPostsFor  time.Duration
+	OutboxTick     time.Duration // how often queued posts are looked at (1s)
+	StillListening time.Duration // a run still waiting this long says so on its parent (1.5s)
+	Grammar        GrammarLimits
 }
 
 func (l Limits) withDefaults() Limits {
@@ -112,6 +113,7 @@ func (l Limits) withDefaults() Limits {
 	defD(&l.AgentWait, 5*time.Second)
 	defD(&l.RetryPostsFor, 15*time.Minute)
 	defD(&l.OutboxTick, time.Second)
+	defD(&l.StillListening, 1500*time.Millisecond)
 	l.Grammar = l.Grammar.withDefaults()
 	return l
 }

@@ -3,6 +3,7 @@ package bot_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -766,4 +767,30 @@ func TestWatchEndsAtShutdown(t *testing.T) {
 		"reply #1 info: watch ended: portcheck is shutting down — still filtered at host (firewall DROP)",
 	}
 	expect(t, got, want...)
+}
+
+// A check still silent after Limits.StillListening says so on its parent,
+// then gets its verdict as usual.
+func TestStillListening(t *testing.T) {
+	release := make(chan struct{})
+	h := newHarness(t, checkerFunc(func(_ context.Context, req checks.Request) checks.Report {
+		<-release
+		return report(req, checks.VerdictFilteredAtHost)
+	}), func(p *bot.Params) { p.Limits.StillListening = 10 * time.Millisecond })
+	h.say(t, "web01:443", nil)
+	deadline := time.Now().Add(5 * time.Second)
+	for !slices.ContainsFunc(h.chat.log(), func(l string) bool { return strings.Contains(l, "still listening") }) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no still-listening update: %q", h.chat.log())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(release)
+	h.settle(t)
+	expect(t, h.chat.log(),
+		"start #1 running: checking web01:443 from local…",
+		"update #1 running: checking web01:443 from local… no answer yet, still listening (a silent port gets a few seconds: a rate-limited router answers the SYN's retransmission, a gateway's late ICMP comes after ~3 s)",
+		"reply #1 problem: web01:443 from local: filtered at host (firewall DROP)",
+		"update #1 problem: web01:443 — filtered at host (firewall DROP) · 198.18.3.10 · 12ms",
+	)
 }

@@ -99,6 +99,9 @@ func (b *Bot) startRunDone(ctx context.Context, ts *threadState, kind Verb, by w
 	b.mu.Unlock()
 	defer b.answerLocally(ctx, local)
 	b.keepThread(ctx, id, ts.thread) // threads.go: the chat's refs stay on this side
+	if kind != VerbWatch && len(queued) > 0 {
+		go b.stillListening(context.WithoutCancel(ctx), r)
+	}
 	for i, j := range queued {
 		j.RunJobs = len(r.jobs) // any bot process can tell when the run is complete (orphan.go)
 		err := b.p.Queue.Enqueue(ctx, j)
@@ -316,6 +319,34 @@ func (b *Bot) handleResult(ctx context.Context, res wire.Result) {
 	if done {
 		b.finishRun(ctx, chat, r)
 	}
+}
+
+// stillListening edits the parent of a run still waiting after
+// Limits.StillListening: a silent port is listened to for a few seconds
+// (a rate-limited router answers the SYN's retransmission, a gateway's
+// host-unreachable comes after its ARP gives up), and the thread says so
+// rather than looking stuck.
+func (b *Bot) stillListening(ctx context.Context, r *run) {
+	select {
+	case <-b.p.After(b.lim.StillListening):
+	case <-ctx.Done():
+		return
+	}
+	b.mu.Lock()
+	waiting := r.finished.IsZero() && r.ts.active == r && len(r.results) < len(r.jobs)-r.hostJobs
+	done, total := len(r.results), len(r.jobs)
+	b.mu.Unlock()
+	if !waiting {
+		return
+	}
+	ts := r.ts
+	chat := b.chat(ts.thread.Channel.Chat)
+	if chat == nil {
+		return
+	}
+	m := RunningMessage(ts.req.Targets, ts.vantages, done, total)
+	m.Text += " no answer yet, still listening (a silent port gets a few seconds: a rate-limited router answers the SYN's retransmission, a gateway's late ICMP comes after ~3 s)"
+	b.update(ctx, chat, ts.thread, r.by, r.jobs[0], b.watchButtons(ts, m))
 }
 
 // reply and update post now, or queue the post for later (outbox.go).
