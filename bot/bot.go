@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -421,13 +422,72 @@ func (b *Bot) auditCommand(ctx context.Context, cmd Command, targets []string, d
 }
 
 func (b *Bot) auditPostError(ctx context.Context, c wire.Channel, u wire.User, cmdID, jobID string, err error) {
-	b.log.Error("posting failed", "chat", c.Chat, "channel", c.ID, "command_id", cmdID, "job_id", jobID, "err", err)
+	why := scrubCredentials(err.Error())
+	b.log.Error("posting failed", "chat", c.Chat, "channel", c.ID, "command_id", cmdID, "job_id", jobID, "err", why)
 	if aerr := b.p.Audit.Append(context.WithoutCancel(ctx), audit.Record{
 		At: b.p.Now(), Kind: audit.KindPostError, Chat: c.Chat, Team: c.Team, Channel: c.ID, User: userLabel(u),
-		CommandID: cmdID, JobID: jobID, Why: err.Error(),
+		CommandID: cmdID, JobID: jobID, Why: why,
 	}); aerr != nil {
 		b.log.Error("audit of post error failed", "command_id", cmdID, "job_id", jobID, "err", aerr)
 	}
+}
+
+// scrubCredentials keeps an error's text fit for the audit trail and logs:
+// the chat libraries quote the URL they called, and for an interaction
+// reply that URL is the credential (a Discord webhook or interaction token
+// in its path, a Slack response_url); a bot token may be quoted too.
+func scrubCredentials(s string) string {
+	end := func(s string, from int) int {
+		for i := from; i < len(s); i++ {
+			switch s[i] {
+			case '/', ' ', '"', '?', '\n', '\t', '\'':
+				return i
+			}
+		}
+		return len(s)
+	}
+	for _, m := range []struct {
+		mark     string
+		skipPath int // path segments kept after the mark (the application id)
+	}{{"/webhooks/", 1}, {"/interactions/", 1}, {"hooks.slack.com/actions/", 0}, {"hooks.slack.com/commands/", 0}, {"hooks.slack.com/services/", 0}} {
+		for at := 0; ; {
+			k := strings.Index(s[at:], m.mark)
+			if k < 0 {
+				break
+			}
+			p := at + k + len(m.mark)
+			for range m.skipPath {
+				p = end(s, p)
+				if p < len(s) && s[p] == '/' {
+					p++
+				}
+			}
+			q := end(s, p) // Discord: the token is one path segment
+			if m.skipPath == 0 {
+				// Slack: everything after the mark is the secret.
+				for q < len(s) && s[q] != ' ' && s[q] != '"' && s[q] != '?' && s[q] != '\n' {
+					q++
+				}
+			}
+			if q > p {
+				s = s[:p] + "REDACTED" + s[q:]
+			}
+			at = p + len("REDACTED")
+		}
+	}
+	for _, pre := range []string{"xoxb-", "xoxp-", "xoxa-", "xoxr-", "xapp-"} {
+		for at := 0; ; {
+			k := strings.Index(s[at:], pre)
+			if k < 0 {
+				break
+			}
+			p := at + k + len(pre)
+			q := end(s, p)
+			s = s[:p] + "REDACTED" + s[q:]
+			at = p + len("REDACTED")
+		}
+	}
+	return s
 }
 
 func displayName(u wire.User) string {

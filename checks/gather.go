@@ -304,7 +304,10 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 	if g.out.Conn != nil {
 		// Greeting protocols talk at once; a silent service costs this
 		// much on top of the verdict, so keep it a few round trips.
-		wait := min(max(p.cfg.MinWait/5, 4*g.out.RTT), time.Second)
+		// On a loaded prober (a worker's many jobs, a busy CI machine)
+		// the service's first words or its close come later too: the
+		// slowest recent answer, twice, is the floor then.
+		wait := min(max(p.cfg.MinWait/5, 4*g.out.RTT, 2*p.lag.recent()), time.Second)
 		g.svc = grabService(ctx, g.out.Conn, req.Host, req.Scheme, req.Port, wait)
 		g.out.Conn = nil
 	}

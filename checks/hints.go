@@ -412,6 +412,10 @@ func (c hintCtx) rejectedInPath() []Hint {
 		by = "a router on the path"
 	}
 	how := reasonWords(c.d.Reason)
+	if c.d.Reason == ReasonNoResponse && c.lastHop != nil && c.lastHop.ICMP != "" {
+		// The connect heard nothing; a TTL-limited SYN drew the reject.
+		how = "ICMP " + c.lastHop.ICMP
+	}
 	list := []string{
 		fmt.Sprintf("sudo %s -L FORWARD -v -n --line-numbers", c.iptables()),
 		"sudo nft list ruleset",
