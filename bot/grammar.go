@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/portcheck/portcheck/checks"
+	"github.com/portcheck/portcheck/internal/suggest"
 )
 
 // Verb is what a command asks for.
@@ -268,39 +269,12 @@ var verbs = []string{"help", "history", "watch", "stop", "again", "vantages", "c
 func closestVerb(word string) string {
 	word = strings.ToLower(word)
 	for _, v := range verbs {
-		d := editDistance(word, v)
+		d := suggest.Distance(word, v)
 		if d == 1 || (d == 2 && len(word) >= 6) {
 			return v
 		}
 	}
 	return ""
-}
-
-// editDistance counts the edits (insert, delete, change, swap two
-// neighbours) from a to b.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	d := make([][]int, len(ra)+1)
-	for i := range d {
-		d[i] = make([]int, len(rb)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(ra)][len(rb)]
 }
 
 func isWord(s string) bool {

@@ -19,14 +19,8 @@ const maxBody = 1 << 20
 // CommandsHandler serves /slack/commands (slash command request URL).
 func (a *Adapter) CommandsHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, sig, ok := a.verified(w, r)
+		body, ok := a.fresh(w, r)
 		if !ok {
-			return
-		}
-		// Identical signature means identical timestamp and body: a replay.
-		if !a.seen.first(sig) {
-			a.log.Info("dropping replayed request", "path", r.URL.Path, "retry", r.Header.Get("X-Slack-Retry-Num"))
-			w.WriteHeader(http.StatusOK)
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -55,12 +49,8 @@ func (a *Adapter) CommandsHandler() http.Handler {
 // InteractionsHandler serves /slack/interactions (buttons).
 func (a *Adapter) InteractionsHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, sig, ok := a.verified(w, r)
+		body, ok := a.fresh(w, r)
 		if !ok {
-			return
-		}
-		if !a.seen.first(sig) {
-			w.WriteHeader(http.StatusOK)
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -80,6 +70,22 @@ func (a *Adapter) InteractionsHandler() http.Handler {
 // verified reads the body and checks Slack's signature before anything else
 // looks at the request. It returns the body and the signature's replay key
 // (replayKey). On failure it has answered 401 and returns false.
+// fresh is a verified request seen for the first time: an identical
+// signature means an identical timestamp and body, a replay (or Slack's
+// retry), which gets its 200 and nothing else.
+func (a *Adapter) fresh(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, sig, ok := a.verified(w, r)
+	if !ok {
+		return nil, false
+	}
+	if !a.seen.first(sig) {
+		a.log.Info("dropping replayed request", "path", r.URL.Path, "retry", r.Header.Get("X-Slack-Retry-Num"))
+		w.WriteHeader(http.StatusOK)
+		return nil, false
+	}
+	return body, true
+}
+
 func (a *Adapter) verified(w http.ResponseWriter, r *http.Request) (body []byte, sig string, ok bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	typo "github.com/portcheck/portcheck/internal/suggest"
 )
 
 // One help style for every subcommand, rendered from the table
@@ -326,7 +328,7 @@ func suggest(word string, candidates []string) string {
 	word = strings.ToLower(word)
 	best, bestD := "", 3
 	for _, c := range candidates {
-		if d := editDistance(word, c); d < bestD && d < len(word) {
+		if d := typo.Distance(word, c); d < bestD && d < len(word) {
 			best, bestD = c, d
 		}
 	}
@@ -343,33 +345,6 @@ func suggest(word string, candidates []string) string {
 		return prefixed[0]
 	}
 	return ""
-}
-
-// editDistance is the Damerau-Levenshtein distance (adjacent swaps count
-// as one edit: "chekc" is one from "check").
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	d := make([][]int, len(ra)+1)
-	for i := range d {
-		d[i] = make([]int, len(rb)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(ra)][len(rb)]
 }
 
 func isDigits(s string) bool {
