@@ -53,7 +53,7 @@ func diagnose(e Evidence) Diagnosis {
 		case e.Path != nil && e.Path.Forwards && resetBy(e, c.Address, e.Path.HostHops):
 			d.Summary = fmt.Sprintf("%s answered with a reset itself: it forwards other ports to internal hosts (a NAT gateway) but not port %d, and nothing listens on it there. If the service runs on a machine behind it, forward TCP %d to that machine's internal address.", ep, e.Port, e.Port)
 		default:
-			d.Summary = fmt.Sprintf("%s answered with a reset: nothing listens on that address and port (service stopped, or bound to another address such as 127.0.0.1), or a firewall rejects with tcp-reset.", ep) + middleboxNote(e)
+			d.Summary = ep + " answered with a reset: nothing listens on that address and port (service stopped, or bound to another address such as 127.0.0.1), or a firewall rejects with tcp-reset." + middleboxNote(e)
 		}
 	case ReasonICMPPortUnreachable, ReasonICMPAdminProhibited, ReasonICMPProtoUnreachable, ReasonICMPOther:
 		if byTarget {

@@ -38,7 +38,7 @@ type gathered struct {
 // by then. Without any answer from the host it listens for late ICMP until
 // ReaskWindow (a router's host-unreachable comes after its ARP gives up,
 // ~3 s) and discovers how far the path answers from half of SilentWait.
-func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *pingRun, hs *hostState, mode traceMode, start time.Time) gathered {
+func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *pingRun, hs *hostState, mode traceMode, start time.Time, pre *preConnect) gathered {
 	deadline, _ := ctx.Deadline()
 	listenEnd := deadline.Add(-p.margin)
 	say := func(step string) {
@@ -85,14 +85,27 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 	}
 	localPort := 0
 	connect := func() {
-		a, aStart = startTCP(addr, req.Port, 0), time.Now()
-		localPort = a.localPort()
+		var known *tcpOutcome
+		if pre != nil {
+			// The range scanner's connect: its first SYN left at pre.start.
+			a, aStart, known = pre.a, pre.start, pre.out
+			pre = nil
+		} else {
+			a, aStart = startTCP(addr, req.Port, 0), time.Now()
+		}
+		if watch != nil {
+			localPort = a.localPort()
+		}
 		cur.Store(&connAttempt{a: a, start: aStart})
 		a.setDeadline(reaskEnd) // the most a silent connect listens; the loop ends it sooner
 		go func(a *tcpAttempt) {
 			defer catch(func(err error) {
 				resCh <- tcpOutcome{Reason: ReasonLocalError, Err: err}
 			})
+			if known != nil {
+				resCh <- a.adopted(*known, true)
+				return
+			}
 			resCh <- a.wait(true)
 		}(a)
 	}
@@ -280,24 +293,7 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 			g.out.TTL = watch.ttlOf(req.Port, localPort, 20*time.Millisecond)
 		}
 	}
-	if g.out.ICMP != nil && g.out.From.IsValid() {
-		p.budget.spent(budgetKey(g.out.From, addr, 0))
-		if unreachable := g.out.Reason == ReasonICMPNetUnreachable || g.out.Reason == ReasonICMPHostUnreachable; unreachable && g.out.From != addr.Unmap() {
-			// The router refuses everything to this address, the echo
-			// requests of the ping too, one error each.
-			if pr != nil {
-				for range pr.snapshot().Sent {
-					p.budget.spent(budgetKey(g.out.From, addr, 0))
-				}
-			}
-			if g.out.Reason == ReasonICMPNetUnreachable {
-				// Linux charges a forwarding failure twice to the same
-				// per-peer bucket, once in ip_error (which also caps it at
-				// 5) and once in icmp_send.
-				p.budget.spentRouteError(budgetKey(g.out.From, addr, 0))
-			}
-		}
-	}
+	p.charge(addr, g.out, pr)
 	if g.out.ResetAfterAccept {
 		g.svc = &Service{Refused: true, Detail: "accepted the connection then reset it at once (tcp wrappers / application ACL?)"}
 	}
@@ -349,6 +345,29 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 		g.loc = p.traceFor(ctx, addr, req.Port, g.out, hops, hopsBy, g.loc, start, listenEnd, rtt)
 	}
 	return g
+}
+
+// charge books an ICMP error a connect drew against its sender's budget.
+func (p *Prober) charge(addr netip.Addr, out tcpOutcome, pr *pingRun) {
+	if out.ICMP == nil || !out.From.IsValid() {
+		return
+	}
+	p.budget.spent(budgetKey(out.From, addr, 0))
+	if unreachable := out.Reason == ReasonICMPNetUnreachable || out.Reason == ReasonICMPHostUnreachable; unreachable && out.From != addr.Unmap() {
+		// The router refuses everything to this address, the echo
+		// requests of the ping too, one error each.
+		if pr != nil {
+			for range pr.snapshot().Sent {
+				p.budget.spent(budgetKey(out.From, addr, 0))
+			}
+		}
+		if out.Reason == ReasonICMPNetUnreachable {
+			// Linux charges a forwarding failure twice to the same
+			// per-peer bucket, once in ip_error (which also caps it at
+			// 5) and once in icmp_send.
+			p.budget.spentRouteError(budgetKey(out.From, addr, 0))
+		}
+	}
 }
 
 // quick is how long an answer from the path may take: a few round trips,

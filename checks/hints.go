@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -107,19 +108,37 @@ func isPublic(a netip.Addr) bool {
 	if !a.IsGlobalUnicast() || a.IsPrivate() {
 		return false
 	}
-	for _, p := range []string{
-		"100.64.0.0/10", "192.0.0.0/24", "192.0.2.0/24", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "240.0.0.0/4",
-		"2001:db8::/32", "2001::/23", "2002::/16", "64:ff9b::/96", "100::/64",
-	} {
-		if netip.MustParsePrefix(p).Contains(a) {
+	for _, p := range notPublic() {
+		if p.Contains(a) {
 			return false
 		}
 	}
 	return true
 }
 
+// notPublic is the special-purpose space IsGlobalUnicast calls global.
+func notPublic() [12]netip.Prefix {
+	return [...]netip.Prefix{
+		netip.PrefixFrom(netip.AddrFrom4([4]byte{100, 64}), 10),
+		netip.PrefixFrom(netip.AddrFrom4([4]byte{192, 0, 0}), 24),
+		netip.PrefixFrom(netip.AddrFrom4([4]byte{192, 0, 2}), 24),
+		netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18}), 15),
+		netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 51, 100}), 24),
+		netip.PrefixFrom(netip.AddrFrom4([4]byte{203, 0, 113}), 24),
+		netip.PrefixFrom(netip.AddrFrom4([4]byte{240}), 4),
+		netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8}), 32),
+		netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01}), 23),
+		netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x02}), 16),
+		netip.PrefixFrom(netip.AddrFrom16([16]byte{0, 0x64, 0xff, 0x9b}), 96),
+		netip.PrefixFrom(netip.AddrFrom16([16]byte{0x01}), 64),
+	}
+}
+
 // hostOnly strips a port from "addr:port" / "[v6]:port" forms.
 func hostOnly(s string) string {
+	if _, err := netip.ParseAddr(s); err == nil {
+		return s // an address alone (the common case): nothing to strip
+	}
 	if h, _, err := net.SplitHostPort(s); err == nil {
 		return h
 	}
@@ -142,6 +161,9 @@ func shellSafe(s string) string {
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
+
+// portText is the port in digits.
+func (c hintCtx) portText() string { return strconv.Itoa(c.port) }
 
 // hostPort is addr:port for commands (brackets for IPv6).
 func (c hintCtx) hostPort(host string) string {
@@ -198,43 +220,45 @@ func (c hintCtx) open() []Hint {
 }
 
 func (c hintCtx) closed() []Hint {
-	var hs []Hint
+	hs := make([]Hint, 0, 7)
 	if forwardedBy(c.e) {
 		hs = append(hs, Hint{
-			Text: fmt.Sprintf("%s forwards TCP %d to an internal host, where nothing listens on the forwarded port. Check the port-forward rule's internal address and port, then the service on that host:", c.addr, c.port),
+			Text: c.addr + " forwards TCP " + c.portText() + " to an internal host, where nothing listens on the forwarded port. Check the port-forward rule's internal address and port, then the service on that host:",
 			Commands: []string{
-				fmt.Sprintf("sudo %s -t nat -L PREROUTING -v -n --line-numbers | grep %d", c.iptables(), c.port),
+				"sudo " + c.iptables() + " -t nat -L PREROUTING -v -n --line-numbers | grep " + c.portText(),
 				"sudo ss -tlnp   # on the internal host",
 			},
 		})
 	}
 	if c.by != "" && c.by != c.addr {
 		hs = append(hs, Hint{
-			Text: fmt.Sprintf("The reset came from %s, not from %s: a firewall or load balancer in front of the host answers for it. Check its rules or its backend pool for port %d.", c.by, c.addr, c.port),
+			Text: "The reset came from " + c.by + ", not from " + c.addr + ": a firewall or load balancer in front of the host answers for it. Check its rules or its backend pool for port " + c.portText() + ".",
 		})
 	}
-	dm := c.daemon
+	// Concatenation rather than fmt: a range prints this for every closed
+	// port, sixty thousand times.
+	dm, port := c.daemon, c.portText()
 	hs = append(hs, Hint{
-		Text: fmt.Sprintf("Nothing accepts connections on %s port %d (the host answered with a TCP reset). On the host, see whether anything listens on port %d, and on which address:", c.addr, c.port, c.port),
+		Text: "Nothing accepts connections on " + c.addr + " port " + port + " (the host answered with a TCP reset). On the host, see whether anything listens on port " + port + ", and on which address:",
 		Commands: []string{
-			fmt.Sprintf("sudo ss -tlnp 'sport = :%d'", c.port),
-			fmt.Sprintf("sudo netstat -tlnp | grep ':%d '", c.port),
+			"sudo ss -tlnp 'sport = :" + port + "'",
+			"sudo netstat -tlnp | grep ':" + port + " '",
 		},
 	})
 	// A loopback target reaches a loopback-only listener, so the classic
 	// "bound to 127.0.0.1" cause cannot be it; say it only for real addresses.
 	if a, err := netip.ParseAddr(c.addr); err != nil || !a.IsLoopback() {
 		hs = append(hs, Hint{
-			Text:     fmt.Sprintf("If it listens only on 127.0.0.1 or ::1 (or another interface), other machines cannot reach it: make it listen on %s or 0.0.0.0 (%s), then restart it.", c.addr, dm.listenSetting()),
+			Text:     "If it listens only on 127.0.0.1 or ::1 (or another interface), other machines cannot reach it: make it listen on " + c.addr + " or 0.0.0.0 (" + dm.listenSetting() + "), then restart it.",
 			Commands: dm.listenCheck,
 		})
 	}
 	if dm.unit != "" {
 		hs = append(hs, Hint{
-			Text: fmt.Sprintf("If nothing listens, start %s and see why it stopped:", dm.unit),
+			Text: "If nothing listens, start " + dm.unit + " and see why it stopped:",
 			Commands: []string{
 				"sudo systemctl status " + dm.unit,
-				fmt.Sprintf("sudo journalctl -u %s -n 50 --no-pager", dm.unit),
+				"sudo journalctl -u " + dm.unit + " -n 50 --no-pager",
 				"sudo systemctl start " + dm.unit,
 			},
 		})
@@ -248,9 +272,9 @@ func (c hintCtx) closed() []Hint {
 		hs = append(hs, c.portForward())
 	}
 	hs = append(hs, Hint{
-		Text: fmt.Sprintf("A firewall rule REJECT --reject-with tcp-reset answers the same way: if the service does listen on %s, look for one:", c.addr),
+		Text: "A firewall rule REJECT --reject-with tcp-reset answers the same way: if the service does listen on " + c.addr + ", look for one:",
 		Commands: []string{
-			fmt.Sprintf("sudo %s -L INPUT -v -n --line-numbers | grep -i reset", c.iptables()),
+			"sudo " + c.iptables() + " -L INPUT -v -n --line-numbers | grep -i reset",
 			"sudo nft list ruleset | grep -n 'tcp reset'",
 		},
 	})
@@ -382,7 +406,7 @@ func (c hintCtx) routeBack() Hint {
 }
 
 func (c hintCtx) portForward() Hint {
-	return Hint{Text: fmt.Sprintf("If %s is a router's public address (home or office NAT), check that the router forwards TCP port %d to the server's internal address.", c.addr, c.port)}
+	return Hint{Text: "If " + c.addr + " is a router's public address (home or office NAT), check that the router forwards TCP port " + c.portText() + " to the server's internal address."}
 }
 
 // ispBlocked lists ports residential ISPs commonly block (and clouds block

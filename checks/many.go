@@ -10,26 +10,51 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// CheckMany checks many ports (ranges, several targets) with bounded
-// concurrency, sharing per-host work (resolution, ping) between ports.
-// onReport, when set, is called as each port finishes (progress, streaming
-// output); it must be safe for concurrent use. On ctx cancellation it returns
-// what finished so far, in request order.
+// CheckMany checks many ports (ranges, several targets) like CheckEach and
+// returns the reports in request order. onReport, when set, is called with
+// each report in that order too, as soon as it is ready. On ctx
+// cancellation it returns what finished so far.
+func (p *Prober) CheckMany(ctx context.Context, reqs []Request, onReport func(Report)) []Report {
+	out := make([]Report, 0, len(reqs))
+	p.CheckEach(ctx, reqs, Hooks{Report: func(_ int, r Report) {
+		out = append(out, r)
+		if onReport != nil {
+			onReport(r)
+		}
+	}})
+	return out
+}
+
+// CheckEach checks many ports (ranges, several targets) with bounded
+// concurrency, sharing per-host work (resolution, ping) between ports, and
+// hands each report to h.Report in request order as soon as it and every
+// one before it are done: a caller prints it and forgets it, and nothing
+// here holds the reports of a whole range either.
 //
 // Big batches (more than ManyThreshold requests) skip the per-port extras
-// that make a range slow: no other-address connects, and one trace per host
-// and outcome shared by every port with that outcome.
-func (p *Prober) CheckMany(ctx context.Context, reqs []Request, onReport func(Report)) []Report {
+// that make a range slow: no other-address connects, no reset probes, and
+// the path questions of silent ports shared per host (hostState.locateFor).
+// They also go through the range scanner (scanner): one goroutine and a
+// window of sockets settle every port that answers at once, and only the
+// ports that need more (a service to talk to, a silent port to place) get
+// a full check of their own.
+func (p *Prober) CheckEach(ctx context.Context, reqs []Request, h Hooks) {
+	o := newOrdered(p, reqs, h)
+	defer o.finish()
+	conc := min(p.cfg.Concurrency, fdBudget(), max(len(reqs), 1))
+	if len(reqs) > p.cfg.ManyThreshold {
+		if s, err := newScanner(ctx, p, reqs, o, conc); err == nil {
+			s.run()
+			s.stopPings()
+			return
+		}
+		// No epoll set (out of descriptors?): the goroutine per port below.
+	}
 	mode := traceAuto
-	many := len(reqs) > p.cfg.ManyThreshold
-	if many {
+	if len(reqs) > p.cfg.ManyThreshold {
 		mode = traceShared
 	}
-	conc := min(p.cfg.Concurrency, fdBudget(), max(len(reqs), 1))
 	sem := make(chan struct{}, conc)
-	results := make([]Report, len(reqs))
-	finished := make([]bool, len(reqs))
-	var mu sync.Mutex
 	hosts := map[string]*hostState{}
 	var wg sync.WaitGroup
 	for i, r := range reqs {
@@ -38,6 +63,9 @@ func (p *Prober) CheckMany(ctx context.Context, reqs []Request, onReport func(Re
 		case <-ctx.Done():
 		}
 		if ctx.Err() != nil {
+			for ; i < len(reqs); i++ {
+				o.setGone(i)
+			}
 			break
 		}
 		key := hostKey(r)
@@ -54,29 +82,18 @@ func (p *Prober) CheckMany(ctx context.Context, reqs []Request, onReport func(Re
 		go func(i int, r Request) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			rep := p.check(ctx, r, hs, m)
+			rep := p.check(ctx, r, hs, m, nil)
 			if ctx.Err() != nil && !conclusive(rep) {
-				return // cut short by the cancellation: not a finding
+				o.setGone(i) // cut short by the cancellation: not a finding
+				return
 			}
-			mu.Lock()
-			results[i], finished[i] = rep, true
-			mu.Unlock()
-			if onReport != nil {
-				onReport(rep)
-			}
+			o.setFull(i, rep)
 		}(i, r)
 	}
 	wg.Wait()
 	for _, hs := range hosts {
 		hs.stopPing()
 	}
-	out := make([]Report, 0, len(reqs))
-	for i, ok := range finished {
-		if ok {
-			out = append(out, results[i])
-		}
-	}
-	return out
 }
 
 // fdBudget is how many probes the open-files limit allows at once, after
@@ -127,6 +144,15 @@ type hostState struct {
 	fullListen bool          // one silent port has claimed the full deadline
 	own        int           // silent ports asking their own path questions besides the representative
 	shared     *locateFuture // the representative's answer for the rest
+
+	// The range scanner's: set up once the host resolved (the scanner's
+	// goroutine only), and the ping results its ports saw.
+	scanReady bool
+	addrText  string       // addrs[0] in words, for every report
+	raw       rawAddr      // addrs[0] for connect(2)
+	pings     []PingResult // distinct snapshots of the ping run, by quickResult.ping-1
+	senders   []netip.Addr // who answered its ports, by quickResult.from-1
+	errs      []error      // local errors its ports met, by quickResult.err-1
 }
 
 // ownLocates: the first silent ports of a host ask their own path questions
@@ -149,6 +175,97 @@ func (h *hostState) pingFor(_ context.Context, addr netip.Addr, o pingOptions, t
 		go func() { <-h.ping.done; cancel() }()
 	})
 	return h.ping
+}
+
+// notePing is what a port settled now shows of the host's ping run: 0
+// when it had not sent yet (check leaves ping out then), else 1 + the
+// index of that snapshot. A run has only a few distinct ones (sent 1..n,
+// received 0..n), so 65535 ports share them.
+func (h *hostState) notePing() uint8 {
+	if h.ping == nil {
+		return 0
+	}
+	snap := h.ping.snapshot()
+	if snap.Sent == 0 && snap.Error == "" {
+		return 0
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if n := len(h.pings); n > 0 && h.pings[n-1] == snap {
+		return uint8(n)
+	}
+	for i := range h.pings {
+		if h.pings[i] == snap {
+			return uint8(i + 1)
+		}
+	}
+	if len(h.pings) == 255 {
+		return 0 // cannot happen with a bounded ping count; say nothing rather than something wrong
+	}
+	h.pings = append(h.pings, snap)
+	return uint8(len(h.pings))
+}
+
+// intern gives from and err their quickResult codes (0: none); false
+// when a table is full (255 distinct senders or errors).
+func (h *hostState) intern(from netip.Addr, err error) (fromCode, errCode uint8, ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if from.IsValid() {
+		if fromCode = indexOf(h.senders, from); fromCode == 0 {
+			if len(h.senders) == 255 {
+				return 0, 0, false
+			}
+			h.senders = append(h.senders, from)
+			fromCode = uint8(len(h.senders))
+		}
+	}
+	if err != nil {
+		for i, e := range h.errs {
+			if e.Error() == err.Error() {
+				errCode = uint8(i + 1)
+				break
+			}
+		}
+		if errCode == 0 {
+			if len(h.errs) == 255 {
+				return 0, 0, false
+			}
+			h.errs = append(h.errs, err)
+			errCode = uint8(len(h.errs))
+		}
+	}
+	return fromCode, errCode, true
+}
+
+func indexOf(as []netip.Addr, a netip.Addr) uint8 {
+	for i := len(as) - 1; i >= 0; i-- {
+		if as[i] == a {
+			return uint8(i + 1)
+		}
+	}
+	return 0
+}
+
+// interned is what intern's codes stand for.
+func (h *hostState) interned(fromCode, errCode uint8) (netip.Addr, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var from netip.Addr
+	var err error
+	if fromCode > 0 {
+		from = h.senders[fromCode-1]
+	}
+	if errCode > 0 {
+		err = h.errs[errCode-1]
+	}
+	return from, err
+}
+
+func (h *hostState) pingSnapshot(i uint8) PingResult {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.pings[i-1]
 }
 
 func (h *hostState) learnedRTT() (time.Duration, bool) {

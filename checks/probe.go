@@ -134,12 +134,27 @@ func (p *Prober) Check(ctx context.Context, req Request) Report {
 	if req.Trace {
 		mode = traceAlways
 	}
-	return p.check(ctx, req, nil, mode)
+	return p.check(ctx, req, nil, mode, nil)
 }
 
-// check is Check with optional per-host sharing (CheckMany).
-func (p *Prober) check(ctx context.Context, req Request, hs *hostState, mode traceMode) (rep Report) {
+// preConnect is a connect the range scanner started and hands on with its
+// socket: one that looked silent past a few round trips, or answered with
+// a handshake (out: the service still has to be talked to). The check
+// goes on as if it had opened it: the same start, the same SYN
+// retransmissions to time the path questions behind.
+type preConnect struct {
+	a     *tcpAttempt
+	start time.Time   // when its first SYN left
+	out   *tcpOutcome // classified already, or nil while it is silent
+}
+
+// check is Check with optional per-host sharing (CheckMany) and a connect
+// the range scanner started (pre).
+func (p *Prober) check(ctx context.Context, req Request, hs *hostState, mode traceMode, pre *preConnect) (rep Report) {
 	start := time.Now()
+	if pre != nil {
+		start = pre.start
+	}
 	rep = Report{
 		Target: req.Target, Host: req.Host, Port: req.Port, Vantage: p.cfg.Vantage,
 		Addresses: []string{}, Trace: []Hop{}, Hints: []Hint{},
@@ -155,7 +170,7 @@ func (p *Prober) check(ctx context.Context, req Request, hs *hostState, mode tra
 		rep.ElapsedMS = time.Since(start).Milliseconds()
 	}()
 	parent := ctx
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	ctx, cancel := context.WithDeadline(ctx, start.Add(p.cfg.Timeout))
 	defer cancel()
 
 	var addrs []netip.Addr
@@ -192,7 +207,12 @@ func (p *Prober) check(ctx context.Context, req Request, hs *hostState, mode tra
 		}
 	}
 
-	g := p.gather(ctx, req, addr, pr, hs, mode, start)
+	if pre != nil && pre.a.addr != addr.Unmap() {
+		pre.a.cancel() // not the address the scanner dialled: start afresh
+		pre.a.wait(false)
+		pre = nil
+	}
+	g := p.gather(ctx, req, addr, pr, hs, mode, start, pre)
 
 	ev.Connect = connectResult(addr, g.out)
 	ev.Service = g.svc

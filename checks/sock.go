@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -37,34 +38,51 @@ func (e *errImmediate) Unwrap() error { return e.Errno }
 // then connects it to addr:port. The fd joins the netpoller only after
 // connect, so the first readiness event is about the connect itself.
 func openProbeSock(addr netip.Addr, typ, proto, ttl, port int) (*probeSock, error) {
-	v6 := addr.Is6() && !addr.Is4In6()
+	fd, v6, err := dialProbe(addr, sockaddrOf(addr, port), typ, proto, ttl)
+	if err != nil {
+		return nil, err
+	}
+	return adoptProbeSock(fd, v6)
+}
+
+// dialProbe is openProbeSock without the netpoller: the bare non-blocking
+// fd, connect(2) issued. The range scanner watches such fds in its own
+// epoll set and hands the few that need more to adoptProbeSock.
+func dialProbe(addr netip.Addr, sa unix.Sockaddr, typ, proto, ttl int) (fd int, v6 bool, err error) {
+	v6 = addr.Is6() && !addr.Is4In6()
 	family, level, recverr, ttlOpt := unix.AF_INET, unix.SOL_IP, unix.IP_RECVERR, unix.IP_TTL
 	if v6 {
 		family, level, recverr, ttlOpt = unix.AF_INET6, unix.SOL_IPV6, unix.IPV6_RECVERR, unix.IPV6_UNICAST_HOPS
 	}
-	fd, err := unix.Socket(family, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
+	fd, err = unix.Socket(family, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
 	if err != nil {
-		return nil, fmt.Errorf("socket: %w", err)
+		return -1, v6, fmt.Errorf("socket: %w", err)
 	}
 	if err := unix.SetsockoptInt(fd, level, recverr, 1); err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("setsockopt RECVERR: %w", err)
+		return -1, v6, fmt.Errorf("setsockopt RECVERR: %w", err)
 	}
 	if ttl > 0 {
 		if err := unix.SetsockoptInt(fd, level, ttlOpt, ttl); err != nil {
 			unix.Close(fd)
-			return nil, fmt.Errorf("setsockopt TTL %d: %w", ttl, err)
+			return -1, v6, fmt.Errorf("setsockopt TTL %d: %w", ttl, err)
 		}
 	}
-	err = unix.Connect(fd, sockaddrOf(addr, port))
+	err = unix.Connect(fd, sa)
 	if err != nil && !errors.Is(err, unix.EINPROGRESS) {
 		unix.Close(fd)
 		var errno syscall.Errno
 		if errors.As(err, &errno) {
-			return nil, &errImmediate{Errno: errno}
+			return -1, v6, &errImmediate{Errno: errno}
 		}
-		return nil, fmt.Errorf("connect: %w", err)
+		return -1, v6, fmt.Errorf("connect: %w", err)
 	}
+	return fd, v6, nil
+}
+
+// adoptProbeSock registers a dialled fd with the netpoller; it owns fd
+// from then on, also on error.
+func adoptProbeSock(fd int, v6 bool) (*probeSock, error) {
 	// os.NewFile on a non-blocking fd registers it with the netpoller.
 	f := os.NewFile(uintptr(fd), "probe")
 	rc, err := f.SyscallConn()
@@ -110,31 +128,71 @@ type queuedICMP struct {
 // drainErrQueue reads every pending error-queue entry and returns the ICMP
 // ones (origin ICMP / ICMPv6), oldest first. It never blocks.
 func drainErrQueue(fd int) []queuedICMP {
-	var out []queuedICMP
-	buf := make([]byte, 256)
-	oob := make([]byte, 512)
+	var r errQueueReader
+	return r.drain(fd)
+}
+
+// errQueueReader reads socket error queues with buffers it keeps: the
+// range scanner reads one per port it classifies (a reset leaves the queue
+// empty, and the read says so), and a fresh 256+512 bytes each time were
+// most of what a 65535-port scan allocated per port. As a local variable
+// it lives on the stack.
+type errQueueReader struct {
+	buf [256]byte // the offending packet's start; only its presence matters
+	oob [512]byte
+	out []queuedICMP
+}
+
+// drain is drainErrQueue; the slice it returns is valid until the next call.
+func (r *errQueueReader) drain(fd int) []queuedICMP {
+	q, _ := r.drainAll(fd)
+	return q
+}
+
+// drainAll is drain, and whether the queue is known empty after it (the
+// kernel said so, rather than the bound ending the loop).
+func (r *errQueueReader) drainAll(fd int) ([]queuedICMP, bool) {
+	r.out = r.out[:0]
 	for i := 0; i < 16; i++ { // bounded: a queue is short, a bug must not spin
-		_, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_ERRQUEUE)
+		oobn, err := r.recv(fd)
 		if err != nil {
-			return out
+			return r.out, errors.Is(err, unix.EAGAIN)
 		}
-		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-		if err != nil {
-			continue
-		}
-		for _, m := range msgs {
-			isV4 := m.Header.Level == unix.SOL_IP && m.Header.Type == unix.IP_RECVERR
-			isV6 := m.Header.Level == unix.SOL_IPV6 && m.Header.Type == unix.IPV6_RECVERR
+		b := r.oob[:oobn]
+		for len(b) > 0 {
+			h, data, rest, err := unix.ParseOneSocketControlMessage(b)
+			if err != nil {
+				break
+			}
+			b = rest
+			isV4 := h.Level == unix.SOL_IP && h.Type == unix.IP_RECVERR
+			isV6 := h.Level == unix.SOL_IPV6 && h.Type == unix.IPV6_RECVERR
 			if !isV4 && !isV6 {
 				continue
 			}
-			q, ok := parseExtendedErr(m.Data)
+			q, ok := parseExtendedErr(data)
 			if ok && (q.Origin == unix.SO_EE_ORIGIN_ICMP || q.Origin == unix.SO_EE_ORIGIN_ICMP6) {
-				out = append(out, q)
+				r.out = append(r.out, q)
 			}
 		}
 	}
-	return out
+	return r.out, false
+}
+
+// recv is recvmsg(MSG_ERRQUEUE) without a source address (the kernel would
+// put the probe's own destination there, and unix.Recvmsg allocates a
+// Sockaddr for it). MSG_DONTWAIT: it never blocks, so it is a raw call.
+func (r *errQueueReader) recv(fd int) (oobn int, err error) {
+	iov := unix.Iovec{Base: &r.buf[0]}
+	iov.SetLen(len(r.buf))
+	msg := unix.Msghdr{Iov: &iov, Control: &r.oob[0]}
+	msg.SetIovlen(1)
+	msg.SetControllen(len(r.oob))
+	_, _, e := unix.RawSyscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), uintptr(unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT))
+	if e != 0 {
+		return 0, e
+	}
+	return int(msg.Controllen), nil
 }
 
 // sizeofExtendedErr is struct sock_extended_err: errno u32, origin, type,

@@ -137,7 +137,17 @@ func (a *tcpAttempt) wait(keep bool) tcpOutcome {
 		}
 		return tcpOutcome{Reason: ReasonNoResponse, Kind: ""}
 	}
+	return a.settle(out, keep)
+}
+
+// settle stamps a classified outcome with its round trip and, with keep,
+// hands a SYN-ACK's live connection back.
+func (a *tcpAttempt) settle(out tcpOutcome, keep bool) tcpOutcome {
 	out.RTT = time.Since(a.start)
+	return a.keepConn(out, keep)
+}
+
+func (a *tcpAttempt) keepConn(out tcpOutcome, keep bool) tcpOutcome {
 	if keep && out.Reason == ReasonSynAck {
 		c, err := net.FileConn(a.sock.f) // dups the fd; ours closes on return
 		if err == nil {
@@ -145,6 +155,14 @@ func (a *tcpAttempt) wait(keep bool) tcpOutcome {
 		}
 	}
 	return out
+}
+
+// adopted is the outcome of a connect the range scanner classified
+// already (a SYN-ACK: the service still has to be talked to; its RTT is
+// the scanner's); it closes the socket.
+func (a *tcpAttempt) adopted(out tcpOutcome, keep bool) tcpOutcome {
+	defer a.sock.Close()
+	return a.keepConn(out, keep)
 }
 
 // classifyTCP reads SO_ERROR and the error queue of a finished connect.
@@ -155,7 +173,12 @@ func classifyTCP(fd int, addr netip.Addr, v6 bool) tcpOutcome {
 	if err != nil {
 		return tcpOutcome{Reason: ReasonLocalError, Err: fmt.Errorf("SO_ERROR: %w", err)}
 	}
-	if q := drainErrQueue(fd); len(q) > 0 {
+	return classifyAnswer(soerr, drainErrQueue(fd), addr, v6)
+}
+
+// classifyAnswer reads a finished connect's SO_ERROR and error queue.
+func classifyAnswer(soerr int, q []queuedICMP, addr netip.Addr, v6 bool) tcpOutcome {
+	if len(q) > 0 {
 		e := pickICMP(q)
 		kind := classifyICMP(v6 || e.Origin == unix.SO_EE_ORIGIN_ICMP6, e.Type, e.Code)
 		return tcpOutcome{

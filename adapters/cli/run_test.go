@@ -14,19 +14,21 @@ import (
 	"github.com/portcheck/portcheck/internal/testkit"
 )
 
-// fakeChecker answers from a table, delivering reports in reverse order
-// (the worst case for streaming in input order) and optionally cancelling
-// the run after some reports, as Ctrl-C does.
+// fakeChecker answers from a table, finishing the ports in reverse order
+// (the worst case for streaming in input order: the engine hands the
+// reports over in input order once all of them are done) and optionally
+// cancelling the run after some ports, as Ctrl-C does.
 type fakeChecker struct {
 	verdicts    map[int]checks.Verdict
 	cancelAfter int
 	cancel      context.CancelFunc
 }
 
-func (f fakeChecker) CheckMany(ctx context.Context, reqs []checks.Request, onReport func(checks.Report)) []checks.Report {
-	var out []checks.Report
+func (f fakeChecker) CheckEach(ctx context.Context, reqs []checks.Request, h checks.Hooks) {
+	done := make([]*checks.Report, len(reqs))
+	n := 0
 	for i := len(reqs) - 1; i >= 0; i-- {
-		if f.cancelAfter > 0 && len(out) == f.cancelAfter {
+		if f.cancelAfter > 0 && n == f.cancelAfter {
 			f.cancel()
 		}
 		if ctx.Err() != nil {
@@ -34,11 +36,20 @@ func (f fakeChecker) CheckMany(ctx context.Context, reqs []checks.Request, onRep
 		}
 		r := reqs[i]
 		v := f.verdicts[r.Port]
-		rep := checks.Report{Target: r.Target, Host: r.Host, Port: r.Port, Address: "198.18.1.10", Verdict: v, Summary: string(v)}
-		onReport(rep)
-		out = append(out, rep)
+		done[i] = &checks.Report{Target: r.Target, Host: r.Host, Port: r.Port, Address: "198.18.1.10", Verdict: v, Summary: string(v)}
+		n++
+		if h.Done != nil {
+			h.Done(i, v == checks.VerdictOpen)
+		}
 	}
-	return out
+	for i, r := range done {
+		if r != nil {
+			h.Report(i, *r)
+		}
+	}
+	if h.Flush != nil {
+		h.Flush()
+	}
 }
 
 func TestCheckStreamsJSONInInputOrder(t *testing.T) {
@@ -195,9 +206,8 @@ type slowChecker struct {
 	said    chan struct{} // closed once the first port said its step
 }
 
-func (s *slowChecker) CheckMany(ctx context.Context, reqs []checks.Request, onReport func(checks.Report)) []checks.Report {
-	var out []checks.Report
-	for _, r := range reqs {
+func (s *slowChecker) CheckEach(ctx context.Context, reqs []checks.Request, h checks.Hooks) {
+	for i, r := range reqs {
 		if s.step != "" && r.Progress != nil {
 			r.Progress(s.step)
 			if s.said != nil {
@@ -206,11 +216,10 @@ func (s *slowChecker) CheckMany(ctx context.Context, reqs []checks.Request, onRe
 			}
 		}
 		<-s.release
-		rep := checks.Report{Target: r.Target, Host: r.Host, Port: r.Port, Verdict: checks.VerdictFilteredAtHost}
-		onReport(rep)
-		out = append(out, rep)
+		h.Done(i, false)
+		h.Report(i, checks.Report{Target: r.Target, Host: r.Host, Port: r.Port, Verdict: checks.VerdictFilteredAtHost})
+		h.Flush()
 	}
-	return out
 }
 
 // On a terminal the line is drawn while a port is out and erased before

@@ -39,8 +39,14 @@ type runSummary struct {
 
 // renderHuman writes the table, the details and the footer.
 func renderHuman(w io.Writer, reps []checks.Report, s runSummary) error {
+	return renderDigest(w, digestOf(reps), s)
+}
+
+// renderDigest is renderHuman from a digest gathered while the reports
+// streamed by.
+func renderDigest(w io.Writer, d *digest, s runSummary) error {
 	var b strings.Builder
-	shown, hidden := collapse(reps)
+	shown, hidden := d.shown(), d.hidden()
 	if len(shown) > 0 {
 		var table strings.Builder
 		tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
@@ -82,7 +88,7 @@ func renderHuman(w io.Writer, reps []checks.Report, s runSummary) error {
 		renderDetail(&b, r, s.Color)
 	}
 	b.WriteString("\n")
-	b.WriteString(footer(reps, s))
+	b.WriteString(footer(d, s))
 	_, err := io.WriteString(w, trimLines(b.String()))
 	return err
 }
@@ -136,36 +142,98 @@ type hiddenGroup struct {
 	ports   []int
 }
 
-// collapse folds, in runs of more than collapseOver ports, each non-open
-// verdict that covers more than collapseOver ports of a host.
-func collapse(reps []checks.Report) (shown []checks.Report, hidden []hiddenGroup) {
-	if len(reps) <= collapseOver {
-		return reps, nil
-	}
-	type key struct {
-		host string
-		v    checks.Verdict
-	}
-	count := map[key]int{}
+// digest is what the human view needs of a run, gathered report by
+// report as they stream in, in request order: the reports it will show,
+// the port numbers of what it folds into "Not shown" lines, and the
+// counts of the footer. A 65535-port range keeps a few dozen reports, not
+// all of them.
+//
+// It folds as collapse always did: when the run has more than collapseOver
+// ports, each non-open verdict that covers more than collapseOver ports of
+// a host is folded (a group can only grow past that in such a run).
+type digest struct {
+	reps   []*checks.Report // shown, in order; nil where a group was folded since
+	groups map[groupKey]*digestGroup
+	folded []*digestGroup // by first appearance
+	hosts  map[string]bool
+	counts map[checks.Verdict]int
+	n      int
+	open   int
+}
+
+type groupKey struct {
+	host string
+	v    checks.Verdict
+}
+
+type digestGroup struct {
+	hiddenGroup
+	members []int // indices into reps while the group is shown
+	count   int
+}
+
+func newDigest() *digest {
+	return &digest{groups: map[groupKey]*digestGroup{}, hosts: map[string]bool{}, counts: map[checks.Verdict]int{}}
+}
+
+func digestOf(reps []checks.Report) *digest {
+	d := newDigest()
 	for _, r := range reps {
-		count[key{r.Host, r.Verdict}]++
+		d.add(r)
 	}
-	index := map[key]int{}
-	for _, r := range reps {
-		k := key{r.Host, r.Verdict}
-		if r.Verdict == checks.VerdictOpen || count[k] <= collapseOver {
-			shown = append(shown, r)
-			continue
-		}
-		i, ok := index[k]
-		if !ok {
-			i = len(hidden)
-			index[k] = i
-			hidden = append(hidden, hiddenGroup{host: r.Host, verdict: r.Verdict})
-		}
-		hidden[i].ports = append(hidden[i].ports, r.Port)
+	return d
+}
+
+// add takes the next report in order.
+func (d *digest) add(r checks.Report) {
+	d.n++
+	d.hosts[r.Host] = true
+	d.counts[r.Verdict]++
+	if r.Verdict == checks.VerdictOpen {
+		d.open++
 	}
-	return shown, hidden
+	k := groupKey{r.Host, r.Verdict}
+	g := d.groups[k]
+	if g == nil {
+		g = &digestGroup{hiddenGroup: hiddenGroup{host: r.Host, verdict: r.Verdict}}
+		d.groups[k] = g
+	}
+	g.count++
+	switch {
+	case r.Verdict != checks.VerdictOpen && g.count == collapseOver+1:
+		for _, i := range g.members {
+			g.ports = append(g.ports, d.reps[i].Port)
+			d.reps[i] = nil
+		}
+		g.members = nil
+		g.ports = append(g.ports, r.Port)
+		d.folded = append(d.folded, g)
+	case r.Verdict != checks.VerdictOpen && g.count > collapseOver:
+		g.ports = append(g.ports, r.Port)
+	default:
+		d.reps = append(d.reps, &r)
+		g.members = append(g.members, len(d.reps)-1)
+	}
+}
+
+// shown is the table's rows, in order.
+func (d *digest) shown() []checks.Report {
+	var out []checks.Report
+	for _, r := range d.reps {
+		if r != nil {
+			out = append(out, *r)
+		}
+	}
+	return out
+}
+
+// hidden is the folded groups, in the order they first appeared.
+func (d *digest) hidden() []hiddenGroup {
+	var out []hiddenGroup
+	for _, g := range d.folded {
+		out = append(out, g.hiddenGroup)
+	}
+	return out
 }
 
 // renderDetail writes one port's summary, evidence, trace and hints.
@@ -389,13 +457,12 @@ func lastHopCell(h *checks.Hop) string {
 	return fmt.Sprintf("%s (%d)", h.Address, h.TTL)
 }
 
-func footer(reps []checks.Report, s runSummary) string {
-	hosts := map[string]bool{}
-	counts := map[checks.Verdict]int{}
-	for _, r := range reps {
-		hosts[r.Host] = true
-		counts[r.Verdict]++
+func footer(d *digest, s runSummary) string {
+	counts := make(map[checks.Verdict]int, len(d.counts))
+	for v, n := range d.counts {
+		counts[v] = n
 	}
+	hosts := d.hosts
 	var parts []string
 	for _, v := range verdictOrder() {
 		if n := counts[v]; n > 0 {
@@ -406,9 +473,9 @@ func footer(reps []checks.Report, s runSummary) string {
 	for v, n := range counts { // verdicts added after this view was written
 		parts = append(parts, fmt.Sprintf("%d %s", n, v))
 	}
-	what := fmt.Sprintf("%d %s on %d %s", len(reps), plural(len(reps), "port", "ports"), len(hosts), plural(len(hosts), "host", "hosts"))
+	what := fmt.Sprintf("%d %s on %d %s", d.n, plural(d.n, "port", "ports"), len(hosts), plural(len(hosts), "host", "hosts"))
 	if s.Interrupted {
-		what = fmt.Sprintf("Interrupted: checked %d of %d ports on %d %s", len(reps), s.Requested, len(hosts), plural(len(hosts), "host", "hosts"))
+		what = fmt.Sprintf("Interrupted: checked %d of %d ports on %d %s", d.n, s.Requested, len(hosts), plural(len(hosts), "host", "hosts"))
 	} else {
 		what = "Checked " + what
 	}

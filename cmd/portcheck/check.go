@@ -75,11 +75,14 @@ func runCheck(ctx context.Context, args []string, io stdio) int {
 		fmt.Fprintln(io.err, checkExample)
 		return 2
 	}
-	var reqs []checks.Request
+	n := 0
 	for _, t := range targets {
-		for _, r := range t.Requests() {
-			r.Trace = f.trace
-			reqs = append(reqs, r)
+		n += len(t.Ports)
+	}
+	reqs := make([]checks.Request, 0, n) // sized once: a range is 65535 of them
+	for _, t := range targets {
+		for _, p := range t.Ports {
+			reqs = append(reqs, checks.Request{Target: t.Input, Host: t.Host, Port: p, Scheme: t.Scheme, Trace: f.trace})
 		}
 	}
 	p := checks.NewProber(checks.Config{Timeout: f.timeout})
