@@ -14,10 +14,13 @@
 #     connect (what a person does by hand, one after the other)
 # and the ratios portcheck/nmap and portcheck/(nc+traceroute): below 1 means
 # portcheck is faster. Then the server's ports 1-65535: portcheck vs
-# nmap -sT -T4 -p-, with the open/closed/filtered sets compared.
+# nmap -sT -T4 -p-, wall time, CPU (user+sys) and peak resident memory of
+# each whole process (/usr/bin/time) and their ratios, with the
+# open/closed/filtered sets compared. (go test -bench LabRange ./checks/
+# gives the same figures for the engine alone.)
 #
 # Everything runs inside the lab's client namespace; nothing else is probed.
-# Needs root; installs nmap, traceroute, netcat-openbsd and jq when missing.
+# Needs root; installs nmap, traceroute, netcat-openbsd, jq and time when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPEAT=${REPEAT:-3}
@@ -30,6 +33,7 @@ command -v nmap >/dev/null || need+=(nmap)
 command -v traceroute >/dev/null || need+=(traceroute)
 nc -h 2>&1 | grep -q OpenBSD || need+=(netcat-openbsd)
 command -v jq >/dev/null || need+=(jq)
+[ -x /usr/bin/time ] || need+=(time)
 command -v ip >/dev/null || need+=(iproute2)
 command -v ip6tables >/dev/null || need+=(iptables)
 if ((${#need[@]})); then
@@ -137,20 +141,28 @@ fi
 
 [ "$RANGE" = 1 ] || exit 0
 echo
-echo "full range $S:1-65535"
-# Median of REPEAT runs each, alternating, so a burst of load on this shared
-# machine does not land on one tool only.
-pcs=() nms=()
+echo "full range $S:1-65535: wall, CPU (user+sys) and peak RSS of the whole process (/usr/bin/time), median of $REPEAT"
+# Alternating, so a burst of load on this shared machine does not land on
+# one tool only. Each metric's median is taken on its own.
+pcw=() pcc=() pcm=() nmw=() nmc=() nmm=()
+timed() { # file cmd...: runs cmd in the client namespace, appends "wall cpu rss_kb" to file
+  local f=$1
+  shift
+  in_client /usr/bin/time -o "$tmp/time" -f '%e %U %S %M' "$@" || true
+  # The last line: time puts "Command exited with non-zero status 1"
+  # first when a port is not open.
+  tail -1 "$tmp/time" | awk '{printf "%s %.2f %s\n", $1, $2 + $3, $4}' >>"$f"
+}
+: >"$tmp/pc.times"
+: >"$tmp/nm.times"
 for ((i = 0; i < REPEAT; i++)); do
-  t0=$(now_ms)
-  in_client "$tmp/portcheck" check --json --max-ports 65535 "$S:1-65535" >"$tmp/range.json" 2>/dev/null || true
-  pcs+=($(($(now_ms) - t0)))
-  t0=$(now_ms)
-  in_client nmap -n -sT -T4 -p- -oG "$tmp/nmap.gnmap" "$S" >/dev/null 2>&1 || true
-  nms+=($(($(now_ms) - t0)))
+  timed "$tmp/pc.times" "$tmp/portcheck" check --json --max-ports 65535 "$S:1-65535" >"$tmp/range.json" 2>/dev/null
+  timed "$tmp/nm.times" nmap -n -sT -T4 -Pn -p- -oG "$tmp/nmap.gnmap" "$S" >/dev/null 2>&1
 done
-pcr=$(printf '%s\n' "${pcs[@]}" | median)
-nmr=$(printf '%s\n' "${nms[@]}" | median)
+col() { awk -v c="$2" '{print $c}' "$1" | median; }
+pcw=$(col "$tmp/pc.times" 1) pcc=$(col "$tmp/pc.times" 2) pcm=$(col "$tmp/pc.times" 3)
+nmw=$(col "$tmp/nm.times" 1) nmc=$(col "$tmp/nm.times" 2) nmm=$(col "$tmp/nm.times" 3)
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 # portcheck verdicts in nmap -sT terms: accepted = open; a RST or an ICMP
 # port-unreachable = closed (connect() sees ECONNREFUSED for both, so -sT
 # cannot tell them apart); anything else = filtered.
@@ -163,6 +175,10 @@ nm_closed=$(grep -oE '[0-9]+/closed/' "$tmp/nmap.gnmap" | wc -l || true)
 ign=$(grep -oE 'Ignored State: closed \([0-9]+\)' "$tmp/nmap.gnmap" | grep -oE '[0-9]+' || echo 0)
 nm_closed=$((nm_closed + ign))
 same() { cmp -s "$1" "$2" && echo same || echo DIFFERENT; }
-printf '%-10s %8s  open: %-28s filtered: %-24s closed: %s\n' portcheck "$pcr" "$(paste -sd, "$tmp/pc.open")" "$(paste -sd, "$tmp/pc.filtered")" "$pc_closed"
-printf '%-10s %8s  open: %-28s filtered: %-24s closed: %s\n' "nmap -sT" "$nmr" "$(paste -sd, "$tmp/nm.open")" "$(paste -sd, "$tmp/nm.filtered")" "$nm_closed"
-echo "open sets: $(same "$tmp/pc.open" "$tmp/nm.open"); filtered sets: $(same "$tmp/pc.filtered" "$tmp/nm.filtered"); portcheck/nmap time: $(ratio "$pcr" "$nmr") (target <= 1)"
+printf '%-10s %7s %7s %9s\n' TOOL WALL_S CPU_S PEAK_MIB
+printf '%-10s %7s %7s %9s   open: %-28s filtered: %-24s closed: %s\n' portcheck "$pcw" "$pcc" "$(mib "$pcm")" "$(paste -sd, "$tmp/pc.open")" "$(paste -sd, "$tmp/pc.filtered")" "$pc_closed"
+printf '%-10s %7s %7s %9s   open: %-28s filtered: %-24s closed: %s\n' "nmap -sT" "$nmw" "$nmc" "$(mib "$nmm")" "$(paste -sd, "$tmp/nm.open")" "$(paste -sd, "$tmp/nm.filtered")" "$nm_closed"
+closed_same=DIFFERENT
+[ "$pc_closed" = "$nm_closed" ] && closed_same=same
+echo "open sets: $(same "$tmp/pc.open" "$tmp/nm.open"); filtered sets: $(same "$tmp/pc.filtered" "$tmp/nm.filtered"); closed counts: $closed_same"
+echo "portcheck/nmap: wall $(ratio "$pcw" "$nmw") (target <= 0.8), CPU $(ratio "$pcc" "$nmc") (target <= 1.5), peak RSS $(ratio "$pcm" "$nmm") ($(mib "$pcm") MiB, target <= 64 MiB)"

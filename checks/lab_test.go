@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -46,6 +47,12 @@ type labProbeJob struct {
 	// process (one Prober: what one round spent and learned, the next one
 	// knows); 0 means once.
 	Rounds int `json:"rounds,omitempty"`
+	// Stream, with Range: the ports go through CheckEach and each report
+	// is printed as it comes, as `portcheck check --json` does, as one
+	// "port verdict reason" line (BenchmarkLabRange counts them).
+	Stream bool `json:"stream,omitempty"`
+	// CPUProfile, when set, is where the child writes a CPU profile.
+	CPUProfile string `json:"cpu_profile,omitempty"`
 }
 
 func TestMain(m *testing.M) {
@@ -67,6 +74,17 @@ func runLabProbe(raw string) int {
 		p.rawTCP = false
 	}
 	enc := json.NewEncoder(os.Stdout)
+	if job.CPUProfile != "" {
+		f, err := os.Create(job.CPUProfile)
+		if err != nil || pprof.StartCPUProfile(f) != nil {
+			fmt.Fprintln(os.Stderr, "lab probe: cpu profile:", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if job.Range[1] > 0 && job.Stream {
+		return streamRange(p, job)
+	}
 	if job.Range[1] > 0 {
 		var reqs []Request
 		for port := job.Range[0]; port <= job.Range[1]; port++ {
