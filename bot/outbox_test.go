@@ -27,6 +27,9 @@ func (c *fakeChat) lastBlock() string {
 func withClock(c *testkit.StepClock, lim func(*bot.Limits)) func(*bot.Params) {
 	return func(p *bot.Params) {
 		p.Now, p.After = c.Now, c.After
+		// The clock jumps minutes at a step: no "still listening" edit
+		// should land in the middle of the posts these tests pin down.
+		p.Limits.StillListening = 24 * time.Hour
 		if lim != nil {
 			lim(&p.Limits)
 		}
