@@ -326,9 +326,15 @@ func (b *Bot) handleResult(ctx context.Context, res wire.Result) {
 // (a rate-limited router answers the SYN's retransmission, a gateway's
 // host-unreachable comes after its ARP gives up), and the thread says so
 // rather than looking stuck.
+//
+// A real timer, not Params.After: the edit is cosmetic, and a test's
+// stepped clock hands each of its ticks to one waiter only (the outbox,
+// the watches), which this must not take.
 func (b *Bot) stillListening(ctx context.Context, r *run) {
+	t := time.NewTimer(b.lim.StillListening)
+	defer t.Stop()
 	select {
-	case <-b.p.After(b.lim.StillListening):
+	case <-t.C:
 	case <-ctx.Done():
 		return
 	}
