@@ -183,9 +183,7 @@ func (o *ordered) emit() {
 			if from == to {
 				break
 			}
-			for i := from; i < to; i++ {
-				o.report(i)
-			}
+			o.reportRange(from, to)
 		}
 		if o.h.Flush != nil {
 			o.h.Flush()
@@ -196,23 +194,75 @@ func (o *ordered) emit() {
 	}
 }
 
-// report hands port i to Hooks.Report and lets its result go.
-func (o *ordered) report(i int) {
+// reportChunk is how many reports one helper makes at a time when many
+// are ready at once; reportAhead bounds the chunks made ahead of the one
+// handed over (memory: a few hundred reports, not the range).
+const (
+	reportChunk = 256
+	reportAhead = 3
+)
+
+// reportRange hands ports from..to-1 to Hooks.Report in order. A long run
+// (the tail of a range, sixty thousand ports that were waiting behind one
+// silent port) is made by helpers a chunk at a time while the reports
+// before it are handed over, so the diagnosis of the next ports and the
+// caller's printing of these run on two cores.
+func (o *ordered) reportRange(from, to int) {
+	if to-from <= 2*reportChunk {
+		for i := from; i < to; i++ {
+			o.hand(i, o.make(i))
+		}
+		return
+	}
+	chunks := make(chan chan []made, reportAhead)
+	go func() {
+		defer close(chunks)
+		for c := from; c < to; c += reportChunk {
+			chunk := make(chan []made, 1)
+			chunks <- chunk // blocks while reportAhead chunks wait
+			go func(lo, hi int) {
+				reps := make([]made, hi-lo)
+				for i := lo; i < hi; i++ {
+					reps[i-lo] = o.make(i)
+				}
+				chunk <- reps
+			}(c, min(c+reportChunk, to))
+		}
+	}()
+	i := from
+	for chunk := range chunks {
+		for _, m := range <-chunk {
+			o.hand(i, m)
+			i++
+		}
+	}
+}
+
+// made is a port's report, or nothing for a port gone.
+type made struct {
+	r  Report
+	ok bool
+}
+
+// make builds port i's report and lets its result go.
+func (o *ordered) make(i int) made {
 	o.mu.Lock()
 	r := o.res[i]
 	o.res[i] = orderedResult{state: r.state}
 	o.mu.Unlock()
-	var rep Report
 	switch r.state {
 	case resultQuick:
-		rep = o.p.quickReport(o.reqs[i], r.hs, &r.quick)
+		return made{o.p.quickReport(o.reqs[i], r.hs, &r.quick), true}
 	case resultFull:
-		rep = *r.full
-	default:
-		return
+		return made{*r.full, true}
 	}
-	if o.h.Report != nil {
-		o.h.Report(i, rep)
+	return made{}
+}
+
+// hand gives a made report to Hooks.Report; a port gone is skipped.
+func (o *ordered) hand(i int, m made) {
+	if m.ok && o.h.Report != nil {
+		o.h.Report(i, m.r)
 	}
 }
 
