@@ -355,9 +355,10 @@ func (p *Prober) charge(addr netip.Addr, out tcpOutcome, pr *pingRun) {
 	p.budget.spent(budgetKey(out.From, addr, 0))
 	if unreachable := out.Reason == ReasonICMPNetUnreachable || out.Reason == ReasonICMPHostUnreachable; unreachable && out.From != addr.Unmap() {
 		// The router refuses everything to this address, the echo
-		// requests of the ping too, one error each.
+		// requests of the ping too, one error each (booked once, when a
+		// run serves several checks).
 		if pr != nil {
-			for range pr.snapshot().Sent {
+			for range pr.unbooked() {
 				p.budget.spent(budgetKey(out.From, addr, 0))
 			}
 		}

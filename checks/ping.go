@@ -34,6 +34,7 @@ type pingRun struct {
 	lastSend   time.Time
 	privileged bool
 	err        string
+	charged    int // echo requests booked against a router's budget (Prober.charge)
 }
 
 // pingOptions tune startPing.
@@ -130,6 +131,75 @@ func (pr *pingRun) run(ctx context.Context, addr netip.Addr, o pingOptions) (err
 		return fmt.Errorf("ping %s: %w", addr, err)
 	}
 	return nil
+}
+
+// unbooked is how many echo requests were sent since the last call: each
+// is booked once against the budget of a router that refuses the address,
+// however many checks share the run.
+func (pr *pingRun) unbooked() int {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	n := pr.sent - pr.charged
+	pr.charged = pr.sent
+	return n
+}
+
+// finished reports whether the run has ended.
+func (pr *pingRun) finished() bool {
+	select {
+	case <-pr.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// pingPool shares a ping run between the concurrent checks of one address
+// (a worker holding many checks of one host during an incident): one echo
+// stream, one socket and its goroutines, instead of one each. A check joins
+// a run still going, whose replies describe the host while it runs; once
+// the run has ended, the next check starts a new one.
+type pingPool struct {
+	mu   sync.Mutex
+	runs map[netip.Addr]*pooledPing
+}
+
+type pooledPing struct {
+	pr     *pingRun
+	refs   int
+	cancel context.CancelFunc
+}
+
+func newPingPool() *pingPool { return &pingPool{runs: map[netip.Addr]*pooledPing{}} }
+
+// join returns addr's run, started now if none is going, and the leave
+// func the check calls when done with it (the last one out stops it).
+func (pp *pingPool) join(addr netip.Addr, o pingOptions, timeout time.Duration) (*pingRun, func()) {
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	r := pp.runs[addr]
+	if r == nil || r.pr.finished() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		r = &pooledPing{pr: startPing(ctx, addr, o), cancel: cancel}
+		pp.runs[addr] = r
+	}
+	r.refs++
+	var once sync.Once
+	return r.pr, func() {
+		once.Do(func() {
+			pp.mu.Lock()
+			r.refs--
+			last := r.refs == 0
+			if last && pp.runs[addr] == r {
+				delete(pp.runs, addr)
+			}
+			pp.mu.Unlock()
+			if last {
+				r.pr.stop()
+				r.cancel()
+			}
+		})
+	}
 }
 
 // now sends the first echo request at once if it is still held back: an

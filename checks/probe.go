@@ -65,6 +65,12 @@ type Config struct {
 	// ManyThreshold: CheckMany with more requests than this traces only one
 	// representative port per host and outcome. Default 16.
 	ManyThreshold int
+	// CoalesceWithin: a Check identical to one that started less than
+	// this long ago (same host, addresses, port, scheme, trace) waits for
+	// that one's report instead of probing again (flights). 0: never; a
+	// worker sets it, so a thousand users asking about one port at once
+	// cost one probe.
+	CoalesceWithin time.Duration
 }
 
 // Prober runs the troubleshooting chain: resolve, connect (with ICMP
@@ -78,9 +84,11 @@ type Prober struct {
 	// budget and paths are shared by every check this Prober runs (a
 	// CLI run's ports, a worker's concurrent jobs): what one check spent
 	// of a router's ICMP budget, or learned of a path, the next one knows.
-	budget *icmpBudget
-	paths  *pathCache
-	lag    answerLag
+	budget  *icmpBudget
+	paths   *pathCache
+	pings   *pingPool
+	flights *flights
+	lag     answerLag
 }
 
 // NewProber builds a Prober.
@@ -116,7 +124,7 @@ func NewProber(cfg Config) *Prober {
 	margin := min(cfg.Timeout/20, 150*time.Millisecond)
 	rawOK := canRawICMP() && !cfg.PingUnprivileged && (cfg.PingPrivileged || !canPingSocket())
 	return &Prober{cfg: cfg, rawOK: rawOK, icmpCtl: canPingSocket(), rawTCP: canRawICMP(), margin: margin,
-		budget: newICMPBudget(nil), paths: newPathCache(nil)}
+		budget: newICMPBudget(nil), paths: newPathCache(nil), pings: newPingPool(), flights: newFlights()}
 }
 
 // traceMode says when the traces run.
@@ -133,6 +141,9 @@ func (p *Prober) Check(ctx context.Context, req Request) Report {
 	mode := traceAuto
 	if req.Trace {
 		mode = traceAlways
+	}
+	if p.cfg.CoalesceWithin > 0 {
+		return p.coalesced(ctx, req, mode)
 	}
 	return p.check(ctx, req, nil, mode, nil)
 }
@@ -190,6 +201,7 @@ func (p *Prober) check(ctx context.Context, req Request, hs *hostState, mode tra
 	rep.Address = addr.String()
 
 	var pr *pingRun
+	leave := func() {}
 	ownPing := hs == nil
 	if !p.cfg.NoPing {
 		o := p.pingOptions()
@@ -197,7 +209,9 @@ func (p *Prober) check(ctx context.Context, req Request, hs *hostState, mode tra
 		if hs != nil {
 			pr = hs.pingFor(ctx, addr, o, p.cfg.Timeout)
 		} else {
-			pr = startPing(ctx, addr, o)
+			// Concurrent checks of this address share one run.
+			pr, leave = p.pings.join(addr, o, p.cfg.Timeout)
+			defer leave()
 		}
 	}
 	var others []*tcpAttempt
@@ -223,7 +237,7 @@ func (p *Prober) check(ctx context.Context, req Request, hs *hostState, mode tra
 	if pr != nil {
 		var ping PingResult
 		if ownPing {
-			ping = p.stopPing(ctx, pr, g.out)
+			ping = p.stopPing(ctx, pr, g.out, leave)
 		} else {
 			ping = pr.snapshot()
 		}
@@ -242,9 +256,10 @@ func (p *Prober) pingOptions() pingOptions {
 	return pingOptions{Count: p.cfg.PingCount, Interval: 200 * time.Millisecond, Privileged: p.rawOK}
 }
 
-// stopPing gives an own ping run a short grace to hear its first reply
-// after a fast verdict (a reply is a round trip away), then stops it.
-func (p *Prober) stopPing(ctx context.Context, pr *pingRun, out tcpOutcome) PingResult {
+// stopPing gives a check's ping run a short grace to hear its first reply
+// after a fast verdict (a reply is a round trip away), then leaves it (the
+// last check out stops it).
+func (p *Prober) stopPing(ctx context.Context, pr *pingRun, out tcpOutcome, leave func()) PingResult {
 	// Only after a fast answer: a late one (a router's ARP timeout) says
 	// nothing about how soon an echo reply could come.
 	grace := min(3*out.RTT+5*time.Millisecond, p.cfg.MinWait/5)
@@ -258,7 +273,9 @@ func (p *Prober) stopPing(ctx context.Context, pr *pingRun, out tcpOutcome) Ping
 	case <-t.C:
 	case <-ctx.Done():
 	}
-	return pr.stop()
+	snap := pr.snapshot()
+	leave()
+	return snap
 }
 
 // collectOthers gives the host's other addresses until the floor wait (or

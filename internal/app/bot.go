@@ -166,7 +166,9 @@ func newBot(ctx context.Context, s botSpec) (*botParts, error) {
 // host known to be open, so the differential can tell "this vantage's own
 // network blocks outbound PORT" from "the target filters it".
 func prober(cfg config.Config, perPort time.Duration) worker.Checker {
-	var c worker.Checker = checks.NewProber(checks.Config{Timeout: perPort, Vantage: cfg.Vantage})
+	// Identical jobs arriving together (a thousand users asking about one
+	// port in an incident) share one probe.
+	var c worker.Checker = checks.NewProber(checks.Config{Timeout: perPort, Vantage: cfg.Vantage, CoalesceWithin: checks.WorkerCoalesce})
 	if cfg.ControlTarget != "" {
 		c = worker.EgressChecker{Checker: c, Control: cfg.ControlTarget}
 	}

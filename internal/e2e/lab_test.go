@@ -42,7 +42,8 @@ func helperWorker() int {
 	if n, err := strconv.Atoi(os.Getenv(workerEnv + "_CONCURRENCY")); err == nil {
 		conc = n
 	}
-	var c worker.Checker = checks.NewProber(checks.Config{Timeout: timeout, Vantage: vantage})
+	// As internal/app builds a worker's prober.
+	var c worker.Checker = checks.NewProber(checks.Config{Timeout: timeout, Vantage: vantage, CoalesceWithin: checks.WorkerCoalesce})
 	if control != "" {
 		c = worker.EgressChecker{Checker: c, Control: control}
 	}
