@@ -55,6 +55,8 @@ awk -v x="$xadd1" -v j="$j1" 'BEGIN { printf "ratio XADD(c=1)/jobs/s     %.2f (o
 # holding 1000 checks of a DROPped port at once (root only; LAB=1).
 if [ "${LAB:-0}" = 1 ]; then
   lab=$(go test -run '^$' -bench 'Holding1000Filtered' -benchtime 1x -count 1 ./internal/e2e/ | grep -E '^Benchmark')
-  echo "$lab" | awk '{for(i=1;i<=NF;i++){if($i=="idle-RSS-MB")r=$(i-1); if($i=="peak-extra-RSS-MB")p=$(i-1); if($i=="KB/check")k=$(i-1); if($i=="peak-fds")f=$(i-1); if($i=="s-all-answered")s=$(i-1)}}
-    END {printf "worker (real prober, lab DROP) holding 1000 checks  RSS %s MB idle, +%s MB peak (%s KB/check), %s fds, all answered in %s s (10 s timeout)\n", r, p, k, f, s}'
+  # One line per load: distinct (1,000 ports, the memory target) and same
+  # (1,000 checks of one port, coalesced into one probe).
+  echo "$lab" | awk '{n=$1; sub(/.*\//,"",n); sub(/-[0-9]+$/,"",n); for(i=1;i<=NF;i++){if($i=="idle-RSS-MB")r=$(i-1); if($i=="peak-extra-RSS-MB")p=$(i-1); if($i=="KB/check")k=$(i-1); if($i=="peak-fds")f=$(i-1); if($i=="s-all-answered")s=$(i-1)}
+    printf "worker (real prober, lab DROP) holding 1000 checks, %-8s RSS %s MB idle, +%s MB peak (%s KB/check; target +32 MB), %s fds, all answered in %s s (10 s timeout)\n", n, r, p, k, f, s}'
 fi

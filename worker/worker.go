@@ -94,29 +94,42 @@ func (w *Worker) Run(ctx context.Context) {
 	jobs, stopJobs := drainContext(ctx, w.p.DrainGrace)
 	defer stopJobs()
 	var wg sync.WaitGroup
-	for i := 0; i < w.p.Concurrency; i++ {
+	defer wg.Wait()
+	// One loop reads the queue and each job gets a goroutine of its own,
+	// at most Concurrency at a time. Not Concurrency goroutines each
+	// reading in a loop: a goroutine keeps the stack its deepest call grew
+	// (a Redis read, a result's JSON) until a collection shrinks it, and in
+	// a worker whose heap is small collections are rare, so a thousand
+	// long-lived readers held ~60 KB of stack each; a job's goroutine
+	// returns its stack when the job is done.
+	slots := make(chan struct{}, w.p.Concurrency)
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		d, err := w.p.Queue.Next(ctx, w.p.Vantage)
+		if err != nil {
+			<-slots
+			if ctx.Err() != nil {
+				return
+			}
+			w.p.Log.Error("reading jobs", "vantage", w.p.Vantage, "err", err)
+			select {
+			case <-time.After(time.Second): // a queue hiccup: do not spin
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				d, err := w.p.Queue.Next(ctx, w.p.Vantage)
-				if err != nil {
-					if ctx.Err() != nil {
-						return
-					}
-					w.p.Log.Error("reading jobs", "vantage", w.p.Vantage, "err", err)
-					select {
-					case <-time.After(time.Second): // a queue hiccup: do not spin
-					case <-ctx.Done():
-						return
-					}
-					continue
-				}
-				w.serve(jobs, d)
-			}
+			defer func() { <-slots }()
+			w.serve(jobs, d)
 		}()
 	}
-	wg.Wait()
 }
 
 // serve runs one delivery and publishes its result, then acks it.
