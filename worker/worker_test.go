@@ -255,3 +255,57 @@ func TestWorkerChecksTheJobAsTheGrammarWould(t *testing.T) {
 		})
 	}
 }
+
+// Run holds exactly Concurrency jobs at once: that many run together (one
+// loop reads the queue, a goroutine per job), no more, and every job is
+// answered once the slots free up.
+func TestWorkerRunsConcurrencyJobsAtOnce(t *testing.T) {
+	const conc, jobs = 3, 10
+	var inFlight, most atomic.Int32
+	release := make(chan struct{})
+	started := make(chan struct{}, jobs)
+	w, q, rs := newWorker(t, checkerFunc(func(ctx context.Context, _ checks.Request) checks.Report {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		started <- struct{}{}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return checks.Report{Verdict: checks.VerdictOpen}
+	}), func(p *worker.Params) { p.Concurrency = conc })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for i := range jobs {
+		_ = q.Enqueue(context.Background(), wire.Job{ID: string(rune('a' + i)), Target: "web01:443", Host: "web01", Port: 443, Vantage: "local", Timeout: time.Minute})
+	}
+	for range conc {
+		select {
+		case <-started:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("only %d jobs started, want %d at once", inFlight.Load(), conc)
+		}
+	}
+	select {
+	case <-started:
+		t.Fatalf("a job started beyond the %d slots", conc)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	rctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+	defer stop()
+	for i := range jobs {
+		d, err := rs.Next(rctx)
+		if err != nil {
+			t.Fatalf("result %d: %v", i+1, err)
+		}
+		_ = d.Ack(rctx)
+	}
+	if m := most.Load(); m != conc {
+		t.Errorf("at most %d jobs ran at once, want %d", m, conc)
+	}
+}
