@@ -69,15 +69,26 @@ func (fs *flights) take(r Request, window time.Duration, now time.Time) (f *flig
 	return f, true
 }
 
-// land records the leader's report and lets the joiners go.
-func (fs *flights) land(r Request, f *flight, rep Report, cut bool) {
-	fs.mu.Lock()
-	if k := flightKey(r); fs.m[k] == f {
-		delete(fs.m, k)
-	}
-	fs.mu.Unlock()
+// land records the leader's report and lets the joiners go. The flight
+// stays joinable until its window ends, so a check arriving a moment after
+// a fast one (a closed port answers in a millisecond) gets its report too,
+// as "within the window" says; then it is dropped.
+func (fs *flights) land(r Request, f *flight, rep Report, cut bool, window time.Duration) {
 	f.rep, f.cut = rep, cut
 	close(f.done)
+	k := flightKey(r)
+	drop := func() {
+		fs.mu.Lock()
+		if fs.m[k] == f {
+			delete(fs.m, k)
+		}
+		fs.mu.Unlock()
+	}
+	if left := window - time.Since(f.start); left > 0 && !cut {
+		time.AfterFunc(left, drop)
+		return
+	}
+	drop()
 }
 
 // listen adds a joiner's progress hook; the func returned removes it.
@@ -123,7 +134,7 @@ func (p *Prober) coalesced(ctx context.Context, req Request, mode traceMode) Rep
 		led := req
 		led.Progress = f.say(req.Progress)
 		rep := p.check(ctx, led, nil, mode, nil)
-		p.flights.land(req, f, rep, ctx.Err() != nil && !conclusive(rep))
+		p.flights.land(req, f, rep, ctx.Err() != nil && !conclusive(rep), p.cfg.CoalesceWithin)
 		return rep
 	}
 	stop := f.listen(req.Progress)
