@@ -15,24 +15,7 @@ import (
 // connection for a burst of them, each caller gets its own copy of the
 // report; one that starts after the window probes again.
 func TestCoalescedChecks(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var accepts atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepts.Add(1)
-			c.Write([]byte("SSH-2.0-test\r\n"))
-			c.Close()
-		}
-	}()
-	port := ln.Addr().(*net.TCPAddr).Port
+	port, accepts := countAccepts(t, "SSH-2.0-test\r\n")
 	p := NewProber(Config{Timeout: 3 * time.Second, NoPing: true, CoalesceWithin: time.Second})
 	req := Request{Host: "127.0.0.1", Port: port}
 	reps := make([]Report, 20)
@@ -71,29 +54,14 @@ func TestCoalescedChecks(t *testing.T) {
 
 // Without CoalesceWithin every check probes.
 func TestChecksNotCoalescedByDefault(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var accepts atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepts.Add(1)
-			c.Close()
-		}
-	}()
+	port, accepts := countAccepts(t, "")
 	p := NewProber(Config{Timeout: 3 * time.Second, NoPing: true})
 	var wg sync.WaitGroup
 	for range 5 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p.Check(context.Background(), Request{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port})
+			p.Check(context.Background(), Request{Host: "127.0.0.1", Port: port})
 		}()
 	}
 	wg.Wait()
@@ -208,4 +176,30 @@ func TestPingPoolShares(t *testing.T) {
 	if c == a {
 		t.Error("a stopped run handed out again")
 	}
+}
+
+// countAccepts is a loopback listener that writes greeting (if any) to each
+// connection and closes it; the counter says how many probes came.
+func countAccepts(t *testing.T, greeting string) (int, *atomic.Int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var accepts atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepts.Add(1)
+			if greeting != "" {
+				c.Write([]byte(greeting))
+			}
+			c.Close()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port, &accepts
 }
