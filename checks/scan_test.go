@@ -11,28 +11,14 @@ import (
 	"time"
 )
 
-// listenLoopback opens n listeners on 127.0.0.1 that accept and close at
-// once, and returns their ports.
+// listenLoopback opens n listeners on 127.0.0.1 that greet, close at once,
+// and returns their ports.
 func listenLoopback(t *testing.T, n int) []int {
 	t.Helper()
 	var ports []int
 	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ln.Close() })
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				c.Write([]byte("220 ready\r\n"))
-				c.Close()
-			}
-		}()
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+		port, _ := countAccepts(t, "220 ready\r\n")
+		ports = append(ports, port)
 	}
 	return ports
 }
