@@ -325,11 +325,18 @@ func parsePorts(spec string, max int) ([]int, string, *problem) {
 	if spec == "" {
 		return nil, "", newProblem(ErrMissingPort, "missing port after ':'")
 	}
-	// A bitmap bounds the work: repeated ranges cost iterations, never memory.
-	var seen [maxPort + 1]bool
 	var ports []int
 	scheme := ""
 	items := strings.Split(spec, ",")
+	// A bitmap bounds the work: repeated ranges cost iterations, never
+	// memory. On the heap, and only for a list: as a local array its 64 KB
+	// grew the stack of every goroutine that parsed a target (a worker
+	// vets each job's target) to 128 KB, and a worker holding 1,000 jobs
+	// kept most of that until collections shrank it.
+	var seen []uint64
+	if len(items) > 1 {
+		seen = portBitmap()
+	}
 	for _, item := range items {
 		lo, hi, name, p := parsePortItem(item)
 		if p != nil {
@@ -341,9 +348,15 @@ func parsePorts(spec string, max int) ([]int, string, *problem) {
 		if hi-lo+1 > max {
 			return nil, "", newProblem(ErrTooManyPorts, "%s is %d ports, more than %d (raise the cap with --max-ports %d)", item, hi-lo+1, max, suggestMax(hi-lo+1))
 		}
+		if seen == nil {
+			for port := lo; port <= hi; port++ {
+				ports = append(ports, port) // one item: no repeats
+			}
+			continue
+		}
 		for port := lo; port <= hi; port++ {
-			if !seen[port] {
-				seen[port] = true
+			if w, bit := port/64, uint64(1)<<(port%64); seen[w]&bit == 0 {
+				seen[w] |= bit
 				ports = append(ports, port)
 			}
 		}
@@ -353,6 +366,12 @@ func parsePorts(spec string, max int) ([]int, string, *problem) {
 	}
 	return ports, scheme, nil
 }
+
+// portBitmap is a bitmap of every TCP port, on the heap: the compiler
+// keeps a constant-size slice that does not escape on the stack.
+//
+//go:noinline
+func portBitmap() []uint64 { return make([]uint64, (maxPort+64)/64) }
 
 // parsePortItem parses one comma-separated item: a port, a range or a
 // service name (returned lower case).

@@ -3,8 +3,11 @@ package checks
 import (
 	"net"
 	"net/netip"
+	"strconv"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Loopback only: a listener answers SYN-ACK, a closed port a RST.
@@ -50,4 +53,98 @@ func TestConnectCancel(t *testing.T) {
 	if o.Reason != ReasonReset && o.Reason != ReasonNoResponse {
 		t.Fatalf("got %+v", o)
 	}
+}
+
+// pollReady must treat an interrupted poll as "not yet": EINTR with n = -1
+// read as an event turned a DROPped port into a confident "open".
+func TestPollReady(t *testing.T) {
+	tests := []struct {
+		name  string
+		seq   []pollResult
+		want  bool
+		calls int
+	}{
+		{"nothing yet", []pollResult{{0, nil}}, false, 1},
+		{"an event", []pollResult{{1, nil}}, true, 1},
+		{"interrupted, then nothing", []pollResult{{-1, unix.EINTR}, {0, nil}}, false, 2},
+		{"interrupted twice, then an event", []pollResult{{-1, unix.EINTR}, {-1, unix.EINTR}, {1, nil}}, true, 3},
+		{"another failure", []pollResult{{-1, unix.EBADF}}, false, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			calls := 0
+			got := pollReady(func() (int, error) {
+				r := tt.seq[calls]
+				calls++
+				return r.n, r.err
+			})
+			if got != tt.want || calls != tt.calls {
+				t.Fatalf("pollReady = %v after %d polls, want %v after %d", got, calls, tt.want, tt.calls)
+			}
+		})
+	}
+}
+
+type pollResult struct {
+	n   int
+	err error
+}
+
+// A connect the listener never answers (its accept queue is full, so the
+// kernel drops our SYN) is still in SYN_SENT: settledTCP must not call it
+// a syn-ack even though SO_ERROR is 0 and the error queue is empty, and
+// wait must end with no response, not "open".
+func TestStillSynSentIsNoAnswer(t *testing.T) {
+	lfd, port := fullListener(t)
+	defer unix.Close(lfd)
+	lo := netip.MustParseAddr("127.0.0.1")
+	a := startTCP(lo, port, 0)
+	if a.early != nil {
+		t.Fatalf("connect: %+v", *a.early)
+	}
+	time.Sleep(50 * time.Millisecond) // the SYN has been dropped by now
+	var settled bool
+	var out tcpOutcome
+	if err := a.sock.rc.Control(func(fd uintptr) {
+		if !synSent(int(fd)) {
+			t.Errorf("socket is not in SYN_SENT: the listener answered")
+		}
+		out, settled = settledTCP(int(fd), lo, false)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if settled {
+		t.Errorf("settledTCP on a SYN_SENT socket = %+v, want not settled", out)
+	}
+	a.setDeadline(time.Now().Add(300 * time.Millisecond))
+	if o := a.wait(false); o.Reason != ReasonNoResponse {
+		t.Errorf("wait = %+v, want no-response", o)
+	}
+}
+
+// fullListener listens on loopback with an accept queue of one connection
+// and fills it, so the kernel drops every further SYN (no cookie, no RST).
+func fullListener(t *testing.T) (fd, port int) {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port = sa.(*unix.SockaddrInet4).Port
+	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return fd, port
 }
