@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -89,7 +90,7 @@ func New(p Params) (*Worker, error) {
 }
 
 // Run serves jobs until ctx is done, then waits for the jobs in flight
-// (which see ctx cancelled) to finish.
+// (which see ctx cancelled) to be answered.
 func (w *Worker) Run(ctx context.Context) {
 	jobs, stopJobs := drainContext(ctx, w.p.DrainGrace)
 	defer stopJobs()
@@ -101,7 +102,9 @@ func (w *Worker) Run(ctx context.Context) {
 	// (a Redis read, a result's JSON) until a collection shrinks it, and in
 	// a worker whose heap is small collections are rare, so a thousand
 	// long-lived readers held ~60 KB of stack each; a job's goroutine
-	// returns its stack when the job is done.
+	// returns its stack when the job is done. A job's slot is free once
+	// the job is answered, also when its goroutine is still stuck in a
+	// Checker that ignores its deadline.
 	slots := make(chan struct{}, w.p.Concurrency)
 	for {
 		select {
@@ -124,25 +127,34 @@ func (w *Worker) Run(ctx context.Context) {
 			continue
 		}
 		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-slots }()
-			w.serve(jobs, d)
-		}()
+		go w.serve(jobs, d, func() {
+			<-slots
+			wg.Done()
+		})
 	}
 }
 
-// serve runs one delivery and publishes its result, then acks it.
-func (w *Worker) serve(ctx context.Context, d wire.Delivery) {
+// serve runs one delivery in this goroutine, publishes its result and
+// acks it, then calls release, exactly once.
+func (w *Worker) serve(ctx context.Context, d wire.Delivery, release func()) {
 	j := d.Job()
 	if why := checkJob(j, w.p.Vantage); why != "" {
 		w.deadLetter(ctx, d, why)
+		release()
 		return
 	}
 	w.p.Observe.JobStarted(j.Vantage)
 	w.p.Log.Debug("job started", "job_id", j.ID, "vantage", j.Vantage, "target", j.HostPort(), "attempt", j.Attempt)
 	start := time.Now()
-	res := w.Do(ctx, j)
+	w.run(ctx, &j, func(res *wire.Result) {
+		defer release()
+		w.finish(ctx, d, start, res)
+	})
+}
+
+// finish records, publishes and acks one job's answer.
+func (w *Worker) finish(ctx context.Context, d wire.Delivery, start time.Time, res *wire.Result) {
+	j := &res.Job
 	failed := res.Error != "" && res.Report.Verdict == ""
 	w.p.Observe.JobFinished(j.Vantage, string(res.Report.Verdict), time.Since(start), failed)
 	if res.Report.Verdict != "" {
@@ -157,7 +169,7 @@ func (w *Worker) serve(ctx context.Context, d wire.Delivery) {
 	// prompt exit, and it takes milliseconds.
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := w.p.Results.Publish(pctx, res); err != nil {
+	if err := w.p.Results.Publish(pctx, *res); err != nil {
 		w.p.Log.Error("publishing result", "job_id", j.ID, "err", err)
 		return // unacked: a durable queue redelivers
 	}
@@ -203,94 +215,136 @@ func (w *Worker) deadLetter(ctx context.Context, d wire.Delivery, why string) {
 // abandons one that ignores its deadline, always returning a Result. A job
 // the grammar could not have written (checkJob) is answered unprobed.
 func (w *Worker) Do(ctx context.Context, j wire.Job) wire.Result {
+	ch := make(chan *wire.Result, 1)
+	go w.run(ctx, &j, func(res *wire.Result) { ch <- res })
+	return *<-ch
+}
+
+// run runs job j's check in the calling goroutine and calls answer
+// exactly once with its Result: when the check returns, or, when the
+// Checker ignores its deadline, from a timer Grace after the deadline
+// (the check's late report is then dropped).
+//
+// No goroutine waits beside the check: a worker holding a thousand
+// filtered checks held a thousand such waiters, each with a 16 KB stack
+// (the Result and Report they carried by value), which alone was half
+// the memory target. Progress lines and the abandonment are timers.
+func (w *Worker) run(ctx context.Context, j *wire.Job, answer func(*wire.Result)) {
 	timeout := j.Timeout
 	if timeout <= 0 {
 		timeout = w.p.Timeout
 	}
+	req, why := w.vetted(j)
+	if why != "" {
+		answer(&wire.Result{Job: *j, Error: why, Finished: w.p.Now()})
+		return
+	}
 	jctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req := checks.Request{Target: j.Target, Host: j.Host, Port: j.Port, Scheme: j.Scheme}
-	if why := checkJob(j, w.p.Vantage); why != "" {
-		w.p.Log.Warn("job refused", "job_id", j.ID, "target", j.Target, "why", why)
-		return wire.Result{Job: j, Error: why, Finished: w.p.Now()}
+	a := &answerer{answer: answer}
+	if w.p.ProgressAfter > 0 {
+		t := time.AfterFunc(w.p.ProgressAfter, func() { a.progress(jctx, w, j) })
+		defer t.Stop()
 	}
-	addrs, refused := vetJob(w.p.Vet, j)
+	abandon := time.AfterFunc(time.Duration(math.MaxInt64), func() { a.give(w.abandoned(ctx, j, timeout)) })
+	defer abandon.Stop()
+	// The Checker has Grace past the deadline (or a shutdown) to return.
+	defer context.AfterFunc(jctx, func() { abandon.Reset(w.p.Grace) })()
+	rep, facts, crash := w.guarded(jctx, j, req)
+	abandon.Stop()
+	a.give(w.result(ctx, jctx, j, timeout, rep, facts, crash))
+}
+
+// answerer hands a job's answer over once and keeps progress lines from
+// following it.
+type answerer struct {
+	mu       sync.Mutex
+	answered bool
+	answer   func(*wire.Result)
+}
+
+func (a *answerer) give(res *wire.Result) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.answered {
+		return // abandoned already: a late report is dropped
+	}
+	a.answered = true
+	a.answer(res)
+}
+
+func (a *answerer) progress(ctx context.Context, w *Worker, j *wire.Job) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.answered {
+		return
+	}
+	p := wire.Result{Job: *j, Progress: fmt.Sprintf("still checking %s from %s (%s so far: waiting for answers, tracing the path)…",
+		j.HostPort(), j.Vantage, w.p.ProgressAfter), Finished: w.p.Now()}
+	if err := w.p.Results.Publish(ctx, p); err != nil {
+		w.p.Log.Warn("publishing progress", "job_id", j.ID, "err", err)
+	}
+}
+
+// vetted is the job's request, or why it is answered unprobed: a target
+// the grammar could not have written (checkJob), addresses the vetter
+// refuses.
+func (w *Worker) vetted(j *wire.Job) (req checks.Request, why string) {
+	if why := checkJob(*j, w.p.Vantage); why != "" {
+		w.p.Log.Warn("job refused", "job_id", j.ID, "target", j.Target, "why", why)
+		return req, why
+	}
+	addrs, refused := vetJob(w.p.Vet, *j)
 	if refused != "" {
 		w.p.Log.Warn("job refused", "job_id", j.ID, "target", j.Target, "why", refused)
-		return wire.Result{Job: j, Error: refused, Finished: w.p.Now()}
+		return req, refused
 	}
-	req.Addrs = addrs
-	type outcome struct {
-		rep   checks.Report
-		facts json.RawMessage // host agents only (FactsChecker)
-		panic string
-	}
-	done := make(chan outcome, 1)
-	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				w.p.Log.Error("probe panicked", "job_id", j.ID, "panic", p, "stack", string(debug.Stack()))
-				done <- outcome{panic: fmt.Sprint(p)}
-			}
-		}()
-		rep, facts := w.check(jctx, req)
-		done <- outcome{rep: rep, facts: facts}
-	}()
+	return checks.Request{Target: j.Target, Host: j.Host, Port: j.Port, Scheme: j.Scheme, Addrs: addrs}, ""
+}
 
-	var progress <-chan time.Time
-	if w.p.ProgressAfter > 0 {
-		t := time.NewTimer(w.p.ProgressAfter)
-		defer t.Stop()
-		progress = t.C
-	}
-	var abandon <-chan time.Time
-	deadline := jctx.Done()
-	res := wire.Result{Job: j}
-	for {
-		select {
-		case o := <-done:
-			res.Finished = w.p.Now()
-			switch {
-			case o.panic != "":
-				res.Error = "the check crashed (" + o.panic + "); this is a portcheck bug, the log has the stack"
-			case ctx.Err() != nil:
-				res.Report = o.rep
-				res.Error = "interrupted: portcheck is shutting down"
-			case jctx.Err() != nil && o.rep.Verdict == "":
-				res.Report = o.rep
-				res.Error = fmt.Sprintf("timed out after %s", timeout)
-			default:
-				res.Report = o.rep
-				res.Facts = o.facts
-			}
-			if res.Report.Vantage == "" && res.Report.Verdict != "" {
-				res.Report.Vantage = j.Vantage
-			}
-			return res
-		case <-progress:
-			progress = nil
-			p := wire.Result{Job: j, Progress: fmt.Sprintf("still checking %s from %s (%s so far: waiting for answers, tracing the path)…",
-				j.HostPort(), j.Vantage, w.p.ProgressAfter), Finished: w.p.Now()}
-			if err := w.p.Results.Publish(jctx, p); err != nil {
-				w.p.Log.Warn("publishing progress", "job_id", j.ID, "err", err)
-			}
-		case <-deadline:
-			deadline = nil // fired once; now the Checker has Grace to return
-			t := time.NewTimer(w.p.Grace)
-			defer t.Stop()
-			abandon = t.C
-		case <-abandon:
-			// The Checker ignores its context; its goroutine is left to
-			// finish on its own rather than hold this slot forever.
-			res.Finished = w.p.Now()
-			if ctx.Err() != nil {
-				res.Error = "interrupted: portcheck is shutting down"
-			} else {
-				res.Error = fmt.Sprintf("timed out after %s", timeout)
-			}
-			return res
+// guarded runs the check, turning a panic into crash.
+func (w *Worker) guarded(ctx context.Context, j *wire.Job, req checks.Request) (rep *checks.Report, facts json.RawMessage, crash string) {
+	defer func() {
+		if p := recover(); p != nil {
+			w.p.Log.Error("probe panicked", "job_id", j.ID, "panic", p, "stack", string(debug.Stack()))
+			rep, facts, crash = nil, nil, fmt.Sprint(p)
 		}
+	}()
+	r, facts := w.check(ctx, req)
+	return &r, facts, ""
+}
+
+// result is a finished check's Result.
+func (w *Worker) result(ctx, jctx context.Context, j *wire.Job, timeout time.Duration, rep *checks.Report, facts json.RawMessage, crash string) *wire.Result {
+	res := &wire.Result{Job: *j, Finished: w.p.Now()}
+	switch {
+	case crash != "":
+		res.Error = "the check crashed (" + crash + "); this is a portcheck bug, the log has the stack"
+	case ctx.Err() != nil:
+		res.Report = *rep
+		res.Error = "interrupted: portcheck is shutting down"
+	case jctx.Err() != nil && rep.Verdict == "":
+		res.Report = *rep
+		res.Error = fmt.Sprintf("timed out after %s", timeout)
+	default:
+		res.Report = *rep
+		res.Facts = facts
 	}
+	if res.Report.Vantage == "" && res.Report.Verdict != "" {
+		res.Report.Vantage = j.Vantage
+	}
+	return res
+}
+
+// abandoned is the answer for a check that overstayed its deadline.
+func (w *Worker) abandoned(ctx context.Context, j *wire.Job, timeout time.Duration) *wire.Result {
+	res := &wire.Result{Job: *j, Finished: w.p.Now()}
+	if ctx.Err() != nil {
+		res.Error = "interrupted: portcheck is shutting down"
+	} else {
+		res.Error = fmt.Sprintf("timed out after %s", timeout)
+	}
+	return res
 }
 
 // FactsChecker checks a port on the host it runs on and also returns what

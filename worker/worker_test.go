@@ -309,3 +309,53 @@ func TestWorkerRunsConcurrencyJobsAtOnce(t *testing.T) {
 		t.Errorf("at most %d jobs ran at once, want %d", m, conc)
 	}
 }
+
+// A Checker that ignores its deadline is answered for Grace after it, its
+// slot goes to the next job, its late report is dropped, and Run returns
+// on shutdown without waiting for it.
+func TestWorkerRunFreesTheSlotOfAnAbandonedCheck(t *testing.T) {
+	stuck := make(chan struct{})
+	defer close(stuck)
+	late := make(chan struct{})
+	w, q, rs := newWorker(t, checkerFunc(func(_ context.Context, req checks.Request) checks.Report {
+		if req.Host == "stuck" {
+			<-stuck // ignores ctx
+			close(late)
+			return checks.Report{Verdict: checks.VerdictOpen}
+		}
+		return checks.Report{Verdict: checks.VerdictClosed}
+	}), func(p *worker.Params) { p.Concurrency = 1 })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(ctx) }()
+	_ = q.Enqueue(context.Background(), wire.Job{ID: "s", Target: "stuck:443", Host: "stuck", Port: 443, Vantage: "local", Timeout: 30 * time.Millisecond})
+	_ = q.Enqueue(context.Background(), wire.Job{ID: "n", Target: "web01:443", Host: "web01", Port: 443, Vantage: "local", Timeout: time.Minute})
+	rctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+	defer stop()
+	got := map[string]string{}
+	for range 2 {
+		d, err := rs.Next(rctx)
+		if err != nil {
+			t.Fatalf("results so far %v: %v (the stuck check kept its slot)", got, err)
+		}
+		r := d.Result()
+		got[r.Job.ID] = r.Error + string(r.Report.Verdict)
+		_ = d.Ack(rctx)
+	}
+	if got["s"] != "timed out after 30ms" || got["n"] != string(checks.VerdictClosed) {
+		t.Errorf("results = %v", got)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("Run waited for the abandoned check on shutdown")
+	}
+	stuck <- struct{}{}
+	<-late
+	sctx, sstop := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer sstop()
+	if d, err := rs.Next(sctx); err == nil {
+		t.Errorf("the abandoned check's late report was published too: %+v", d.Result())
+	}
+}
