@@ -494,6 +494,10 @@ func (c *connAttempt) afterSYN(ctx context.Context, t time.Time) bool {
 		return false
 	}
 	give := time.Now().Add(250 * time.Millisecond) // a late timer, a loaded machine
+	// One timer for the whole watch: a new one per 2 ms poll was most of
+	// a held silent check's garbage.
+	tick := time.NewTimer(2 * time.Millisecond)
+	defer tick.Stop()
 	for time.Now().Before(give) {
 		n, ok := c.a.retransmits()
 		if !ok {
@@ -502,7 +506,10 @@ func (c *connAttempt) afterSYN(ctx context.Context, t time.Time) bool {
 		if n > base {
 			return true
 		}
-		if !sleepCtx(ctx, 2*time.Millisecond) {
+		tick.Reset(2 * time.Millisecond)
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
 			return false
 		}
 	}

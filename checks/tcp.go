@@ -6,8 +6,10 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -38,6 +40,9 @@ type tcpAttempt struct {
 	addr  netip.Addr
 	start time.Time
 	early *tcpOutcome // outcome known at connect(2) time
+
+	infoMu sync.Mutex // guards info: several path questions watch one connect
+	info   *infoRead
 }
 
 // startTCP sends a SYN to addr:port (with the given TTL when ttl > 0)
@@ -89,17 +94,45 @@ func (a *tcpAttempt) setDeadline(t time.Time) {
 }
 
 // retransmits is how many times the kernel has resent the SYN so far;
-// ok is false once the socket is gone.
+// ok is false once the socket is gone. It is polled every few
+// milliseconds around each SYN retransmission (afterSYN), so it allocates
+// nothing after the first call.
 func (a *tcpAttempt) retransmits() (n uint32, ok bool) {
 	if a.sock == nil {
 		return 0, false
 	}
-	err := a.sock.rc.Control(func(fd uintptr) {
-		if ti, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
-			n, ok = ti.Total_retrans, true
-		}
-	})
-	return n, ok && err == nil
+	a.infoMu.Lock()
+	defer a.infoMu.Unlock()
+	if a.info == nil {
+		w := &infoRead{}
+		w.fn = func(fd uintptr) { w.err = tcpInfo(int(fd), &w.ti) }
+		a.info = w
+	}
+	if err := a.sock.rc.Control(a.info.fn); err != nil || a.info.err != nil {
+		return 0, false
+	}
+	return a.info.ti.Total_retrans, true
+}
+
+// infoRead is a TCP_INFO read kept for reuse: rc.Control's callback
+// escapes, and one per poll was garbage.
+type infoRead struct {
+	ti  unix.TCPInfo
+	err error
+	fn  func(fd uintptr)
+}
+
+// tcpInfo reads TCP_INFO into ti. Not unix.GetsockoptTCPInfo: that
+// allocates a TCPInfo per call, and a silent check polls its connect
+// every few milliseconds around each SYN retransmission (afterSYN): a
+// worker holding 1,000 of them made ~50 MB of garbage a second.
+func tcpInfo(fd int, ti *unix.TCPInfo) error {
+	l := uint32(unsafe.Sizeof(*ti))
+	_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.IPPROTO_TCP, unix.TCP_INFO, uintptr(unsafe.Pointer(ti)), uintptr(unsafe.Pointer(&l)), 0)
+	if e != 0 {
+		return e
+	}
+	return nil
 }
 
 // wait blocks until the connect resolves or the deadline passes, then
@@ -205,8 +238,8 @@ const tcpSynSent = 2
 
 // synSent says whether the socket is still in SYN_SENT (TCP_INFO).
 func synSent(fd int) bool {
-	ti, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
-	return err == nil && ti.State == tcpSynSent
+	var ti unix.TCPInfo
+	return tcpInfo(fd, &ti) == nil && ti.State == tcpSynSent
 }
 
 // classifyTCP reads SO_ERROR and the error queue of a finished connect.
