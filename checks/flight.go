@@ -73,8 +73,8 @@ func (fs *flights) take(r Request, window time.Duration, now time.Time) (f *flig
 // stays joinable until its window ends, so a check arriving a moment after
 // a fast one (a closed port answers in a millisecond) gets its report too,
 // as "within the window" says; then it is dropped.
-func (fs *flights) land(r Request, f *flight, rep Report, cut bool, window time.Duration) {
-	f.rep, f.cut = rep, cut
+func (fs *flights) land(r Request, f *flight, rep *Report, cut bool, window time.Duration) {
+	f.rep, f.cut = *rep, cut
 	close(f.done)
 	k := flightKey(r)
 	drop := func() {
@@ -126,32 +126,42 @@ func (f *flight) say(own func(string)) func(string) {
 	}
 }
 
-// coalesced is Check for a Prober that coalesces identical checks.
-func (p *Prober) coalesced(ctx context.Context, req Request, mode traceMode) Report {
+// coalesced is Check for a Prober that coalesces identical checks,
+// writing into rep. The leader's probe waits under this frame, so the
+// follower's part is a function of its own.
+func (p *Prober) coalesced(ctx context.Context, req Request, mode traceMode, rep *Report) {
 	start := time.Now()
 	f, leader := p.flights.take(req, p.cfg.CoalesceWithin, start)
-	if leader {
-		led := req
-		led.Progress = f.say(req.Progress)
-		rep := p.check(ctx, led, nil, mode, nil)
-		p.flights.land(req, f, rep, ctx.Err() != nil && !conclusive(rep), p.cfg.CoalesceWithin)
-		return rep
+	if !leader {
+		p.follow(ctx, req, mode, f, start, rep)
+		return
 	}
+	led := req
+	led.Progress = f.say(req.Progress)
+	p.checkTo(ctx, led, nil, mode, nil, rep)
+	p.flights.land(req, f, rep, ctx.Err() != nil && !conclusive(*rep), p.cfg.CoalesceWithin)
+}
+
+// follow waits for the flight f another check leads and takes its report
+// as its own; when the leader was cut short (its caller went away) it
+// checks itself.
+//
+//go:noinline
+func (p *Prober) follow(ctx context.Context, req Request, mode traceMode, f *flight, start time.Time, rep *Report) {
 	stop := f.listen(req.Progress)
 	defer stop()
 	select {
 	case <-f.done:
 		if !f.cut {
-			out := cloneReport(f.rep)
-			out.Target = req.Target
-			out.ElapsedMS = time.Since(start).Milliseconds()
-			return out
+			*rep = cloneReport(f.rep)
+			rep.Target = req.Target
+			rep.ElapsedMS = time.Since(start).Milliseconds()
+			return
 		}
-		// The leader was cut short (its caller went away): ask ourselves.
 	case <-ctx.Done():
 	}
 	stop()
-	return p.check(ctx, req, nil, mode, nil)
+	p.checkTo(ctx, req, nil, mode, nil, rep)
 }
 
 // cloneReport is a deep copy: a report handed to several callers must not

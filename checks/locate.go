@@ -393,9 +393,14 @@ type located struct {
 // shared asks through the path cache: concurrent checks of the same port
 // and TTL share one question.
 func (l *locator) shared(ctx context.Context, ttl int, withControl bool, rounds int, cb askEvents) hopAnswer {
-	return l.p.paths.share(ctx, hopKey{dst: l.dst, port: l.port, ttl: ttl}, l.start, func() hopAnswer {
-		return l.ask(ctx, ttl, withControl, rounds, cb)
-	})
+	k := hopKey{dst: l.dst, port: l.port, ttl: ttl}
+	ans, call := l.p.paths.join(ctx, k, l.start)
+	if call == nil {
+		return ans
+	}
+	defer l.p.paths.settle(ctx, k, call) // also when the question panics
+	call.ans = l.ask(ctx, ttl, withControl, rounds, cb)
+	return call.ans
 }
 
 // locate places where a silent port's SYNs stop, given the host's
@@ -411,33 +416,21 @@ func (l *locator) locate(ctx context.Context, hostHops int, by string) located {
 	}
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	decided := make(chan hopAnswer, 1)
-	reached, silent := make(chan struct{}), make(chan struct{})
-	var once, onceSilent sync.Once
-	cb := askEvents{
-		reached:     func() { once.Do(func() { close(reached) }) },
-		firstSilent: func() { onceSilent.Do(func() { close(silent) }) },
-	}
-	go func() {
-		defer catch(func(error) { decided <- hopAnswer{ttl: deciding, reach: ReachUnknown} })
-		decided <- l.shared(ctx, deciding, true, 0, cb)
-	}()
+	// The deciding question runs in this goroutine; when its first SYN
+	// goes unanswered (and it was not reached), the lower TTLs are asked
+	// beside it, once each, to say how far the SYNs get. Not a goroutine
+	// for the deciding question and this one waiting for its events: a
+	// worker holding a thousand silent checks held a thousand of each.
 	var (
-		dec   hopAnswer
-		got   bool
-		lower = make([]hopAnswer, deciding-1)
-		wg    sync.WaitGroup
+		lower        []hopAnswer
+		wg           sync.WaitGroup
+		reachedEarly bool // reached; the question goes on only to confirm it behind a SYN of the connect
 	)
-	reachedEarly := false // reached; the question goes on only to confirm it behind a SYN of the connect
-	select {
-	case dec = <-decided:
-		got = true
-	case <-reached:
-		reachedEarly = true
-	case <-silent:
-	case <-ctx.Done():
-	}
-	if !(got && dec.reach == ReachYes) && !reachedEarly && deciding > 1 {
+	askLower := func() {
+		if lower != nil || deciding <= 1 {
+			return
+		}
+		lower = make([]hopAnswer, deciding-1)
 		for ttl := 1; ttl < deciding; ttl++ {
 			wg.Add(1)
 			go func() {
@@ -448,11 +441,24 @@ func (l *locator) locate(ctx context.Context, hostHops int, by string) located {
 				lower[ttl-1] = l.shared(lctx, ttl, false, 3, askEvents{})
 			}()
 		}
-	} else {
-		lower = nil
 	}
-	if !got {
-		dec = <-decided
+	cb := askEvents{
+		reached: func() {
+			if lower == nil { // reached before the lower TTLs were asked
+				reachedEarly = true
+			}
+		},
+		firstSilent: func() {
+			if !reachedEarly {
+				askLower()
+			}
+		},
+	}
+	// A panic here ends the whole locate (startLocate's catch): nothing
+	// located, as when nothing answered.
+	dec := l.shared(ctx, deciding, true, 0, cb)
+	if dec.reach != ReachYes && !reachedEarly {
+		askLower()
 	}
 	if dec.reach == ReachYes {
 		cancel() // the lower hops no longer matter

@@ -188,10 +188,14 @@ func family(a netip.Addr) int {
 	return 1
 }
 
-// share runs ask for the first caller of a key and hands its answer to
-// every caller that arrives while it runs, and to callers whose check
-// started (since) before it came.
-func (c *pathCache) share(ctx context.Context, k hopKey, since time.Time, ask func() hopAnswer) hopAnswer {
+// join and settle share one question among concurrent checks: join hands
+// the first caller of a key a call to ask for and settle, and every caller
+// that arrives while it runs, or whose check started (since) before its
+// answer came, that answer (call nil). Two halves, not one function
+// around a closure: the question then runs in its caller's frame, and a
+// silent check's locate goroutine waits at the bottom of that question
+// (a function and a closure more grew each past 8 KB of stack).
+func (c *pathCache) join(ctx context.Context, k hopKey, since time.Time) (hopAnswer, *hopCall) {
 	c.mu.Lock()
 	for {
 		call, ok := c.inflight[k]
@@ -202,40 +206,43 @@ func (c *pathCache) share(ctx context.Context, k hopKey, since time.Time, ask fu
 		select {
 		case <-call.done:
 		case <-ctx.Done():
-			return hopAnswer{ttl: k.ttl, reach: ReachUnknown}
+			return hopAnswer{ttl: k.ttl, reach: ReachUnknown}, nil
 		}
 		if call.ok {
-			return call.ans
+			return call.ans, nil
 		}
 		c.mu.Lock() // the asker gave up: ask ourselves
 	}
 	if old, ok := c.answers[k]; ok && !old.at.Before(since) {
 		c.mu.Unlock()
-		return old.ans
+		return old.ans, nil
 	}
 	call := &hopCall{done: make(chan struct{})}
 	c.inflight[k] = call
 	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		delete(c.inflight, k)
-		call.at, call.ok = c.now(), ctx.Err() == nil
-		if !call.ok {
-			c.mu.Unlock()
-			close(call.done)
-			return
-		}
-		if len(c.answers) >= 4096 {
-			for ok, a := range c.answers {
-				if call.at.Sub(a.at) > answerAge {
-					delete(c.answers, ok)
-				}
-			}
-		}
-		c.answers[k] = hopCall{ans: call.ans, at: call.at}
+	return hopAnswer{}, call
+}
+
+// settle records call.ans (unless ctx ended:
+// the asker gave up and a waiter asks again) and wakes the waiters. It
+// must run, also when the question panics.
+func (c *pathCache) settle(ctx context.Context, k hopKey, call *hopCall) {
+	c.mu.Lock()
+	delete(c.inflight, k)
+	call.at, call.ok = c.now(), ctx.Err() == nil
+	if !call.ok {
 		c.mu.Unlock()
 		close(call.done)
-	}()
-	call.ans = ask()
-	return call.ans
+		return
+	}
+	if len(c.answers) >= 4096 {
+		for ok, a := range c.answers {
+			if call.at.Sub(a.at) > answerAge {
+				delete(c.answers, ok)
+			}
+		}
+	}
+	c.answers[k] = hopCall{ans: call.ans, at: call.at}
+	c.mu.Unlock()
+	close(call.done)
 }

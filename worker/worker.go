@@ -250,7 +250,8 @@ func (w *Worker) run(ctx context.Context, j *wire.Job, answer func(*wire.Result)
 	defer abandon.Stop()
 	// The Checker has Grace past the deadline (or a shutdown) to return.
 	defer context.AfterFunc(jctx, func() { abandon.Reset(w.p.Grace) })()
-	rep, facts, crash := w.guarded(jctx, j, req)
+	rep := new(checks.Report)
+	facts, crash := w.guarded(jctx, j, req, rep)
 	abandon.Stop()
 	a.give(w.result(ctx, jctx, j, timeout, rep, facts, crash))
 }
@@ -302,16 +303,27 @@ func (w *Worker) vetted(j *wire.Job) (req checks.Request, why string) {
 	return checks.Request{Target: j.Target, Host: j.Host, Port: j.Port, Scheme: j.Scheme, Addrs: addrs}, ""
 }
 
-// guarded runs the check, turning a panic into crash.
-func (w *Worker) guarded(ctx context.Context, j *wire.Job, req checks.Request) (rep *checks.Report, facts json.RawMessage, crash string) {
+// guarded runs the check, turning a panic into crash. Its frame is on
+// the stack for as long as the check waits, so the Report is the
+// caller's and the panic's logging is a function of its own.
+func (w *Worker) guarded(ctx context.Context, j *wire.Job, req checks.Request, rep *checks.Report) (facts json.RawMessage, crash string) {
 	defer func() {
 		if p := recover(); p != nil {
-			w.p.Log.Error("probe panicked", "job_id", j.ID, "panic", p, "stack", string(debug.Stack()))
-			rep, facts, crash = nil, nil, fmt.Sprint(p)
+			crash = w.crashed(j, p)
 		}
 	}()
-	r, facts := w.check(ctx, req)
-	return &r, facts, ""
+	if w.p.Facts != nil {
+		*rep, facts = w.p.Facts.CheckFacts(ctx, req)
+		return facts, ""
+	}
+	*rep = w.p.Checker.Check(ctx, req)
+	return nil, ""
+}
+
+//go:noinline
+func (w *Worker) crashed(j *wire.Job, p any) string {
+	w.p.Log.Error("probe panicked", "job_id", j.ID, "panic", p, "stack", string(debug.Stack()))
+	return fmt.Sprint(p)
 }
 
 // result is a finished check's Result.
@@ -352,11 +364,4 @@ func (w *Worker) abandoned(ctx context.Context, j *wire.Job, timeout time.Durati
 // publishes in Result.Facts (Params.Facts).
 type FactsChecker interface {
 	CheckFacts(ctx context.Context, req checks.Request) (checks.Report, json.RawMessage)
-}
-
-func (w *Worker) check(ctx context.Context, req checks.Request) (checks.Report, json.RawMessage) {
-	if w.p.Facts != nil {
-		return w.p.Facts.CheckFacts(ctx, req)
-	}
-	return w.p.Checker.Check(ctx, req), nil
 }
