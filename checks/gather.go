@@ -494,8 +494,8 @@ func (c *connAttempt) afterSYN(ctx context.Context, t time.Time) bool {
 		return false
 	}
 	give := time.Now().Add(250 * time.Millisecond) // a late timer, a loaded machine
-	// One timer for the whole watch: a new one per 2 ms poll was most of
-	// a held silent check's garbage.
+	// One timer for the whole watch: a new one per 2 ms poll was, after
+	// the TCP_INFO reads, the next largest garbage of a held silent check.
 	tick := time.NewTimer(2 * time.Millisecond)
 	defer tick.Stop()
 	for time.Now().Before(give) {

@@ -223,9 +223,9 @@ func (c *pathCache) join(ctx context.Context, k hopKey, since time.Time) (hopAns
 	return hopAnswer{}, call
 }
 
-// settle records call.ans (unless ctx ended:
-// the asker gave up and a waiter asks again) and wakes the waiters. It
-// must run, also when the question panics.
+// settle records call.ans (unless ctx ended: the asker gave up and a
+// waiter asks again) and wakes the waiters. It must run, also when the
+// question panics.
 func (c *pathCache) settle(ctx context.Context, k hopKey, call *hopCall) {
 	c.mu.Lock()
 	delete(c.inflight, k)

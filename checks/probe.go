@@ -179,10 +179,11 @@ func (p *Prober) checkTo(ctx context.Context, req Request, hs *hostState, mode t
 	if pre != nil {
 		start = pre.start
 	}
-	*rep = Report{
-		Target: req.Target, Host: req.Host, Port: req.Port, Vantage: p.cfg.Vantage,
-		Addresses: []string{}, Trace: []Hop{}, Hints: []Hint{},
-	}
+	// Field by field: a Report literal is a 352-byte temporary in this
+	// frame, which a silent check keeps on its stack while it waits.
+	*rep = Report{}
+	rep.Target, rep.Host, rep.Port, rep.Vantage = req.Target, req.Host, req.Port, p.cfg.Vantage
+	rep.Addresses, rep.Trace, rep.Hints = []string{}, []Hop{}, []Hint{}
 	defer func() {
 		if v := recover(); v != nil {
 			rep.Error = fmt.Sprintf("probe panicked: %v\n%s", v, debug.Stack())
@@ -197,96 +198,68 @@ func (p *Prober) checkTo(ctx context.Context, req Request, hs *hostState, mode t
 	ctx, cancel := context.WithDeadline(ctx, start.Add(p.cfg.Timeout))
 	defer cancel()
 
-	c := &checkRun{leave: func() {}}
-	defer func() { c.leave() }()
-	if !p.begin(ctx, req, hs, mode, rep, c) {
-		return // nothing to probe: resolution failed
-	}
-	if pre != nil && pre.a.addr != c.addr.Unmap() {
-		pre.a.cancel() // not the address the scanner dialled: start afresh
-		pre.a.wait(false)
-		pre = nil
-	}
-	c.g = p.gather(ctx, req, c.addr, c.pr, hs, mode, start, pre)
-	p.conclude(ctx, parent, req, c, rep, start)
-}
-
-// checkRun is what a check carries across its gather: on the heap, not in
-// check's frame, because every silent check waits below that frame
-// (a worker holding a thousand of them holds a thousand such stacks).
-type checkRun struct {
-	addrs   []netip.Addr
-	addr    netip.Addr
-	ev      Evidence
-	pr      *pingRun
-	leave   func() // leaves the shared ping run; check defers it
-	ownPing bool
-	others  []*tcpAttempt
-	g       gathered
-}
-
-// begin resolves the target, joins the address's ping run and connects to
-// the host's other addresses; false when there is nothing to probe (the
-// report is finished then).
-//
-//go:noinline
-func (p *Prober) begin(ctx context.Context, req Request, hs *hostState, mode traceMode, rep *Report, c *checkRun) bool {
+	var addrs []netip.Addr
 	var rr ResolveResult
 	if hs != nil {
-		c.addrs, rr = hs.resolve(ctx, p.cfg.Resolver, req)
+		addrs, rr = hs.resolve(ctx, p.cfg.Resolver, req)
 	} else {
-		c.addrs, rr = resolve(ctx, p.cfg.Resolver, req)
+		addrs, rr = resolve(ctx, p.cfg.Resolver, req)
 	}
 	rep.Addresses = append(rep.Addresses, rr.Addresses...)
-	c.ev = Evidence{Target: req.Target, Host: req.Host, Port: req.Port, Resolve: rr}
-	if len(c.addrs) == 0 {
-		p.finish(rep, c.ev)
-		return false
+	ev := Evidence{Target: req.Target, Host: req.Host, Port: req.Port, Resolve: rr}
+	if len(addrs) == 0 {
+		p.finish(rep, ev)
+		return
 	}
-	c.addr = c.addrs[0]
-	rep.Address = c.addr.String()
-	c.ownPing = hs == nil
+	addr := addrs[0]
+	rep.Address = addr.String()
+
+	var pr *pingRun
+	leave := func() {}
+	ownPing := hs == nil
 	if !p.cfg.NoPing {
 		o := p.pingOptions()
 		o.Delay = p.cfg.MinWait / 5
 		if hs != nil {
-			c.pr = hs.pingFor(ctx, c.addr, o, p.cfg.Timeout)
+			pr = hs.pingFor(ctx, addr, o, p.cfg.Timeout)
 		} else {
 			// Concurrent checks of this address share one run.
-			c.pr, c.leave = p.pings.join(c.addr, o, p.cfg.Timeout)
+			pr, leave = p.pings.join(addr, o, p.cfg.Timeout)
+			defer leave()
 		}
 	}
+	var others []*tcpAttempt
 	if mode != traceShared {
-		for _, o := range c.addrs[1:] {
-			c.others = append(c.others, startTCP(o, req.Port, 0))
+		for _, o := range addrs[1:] {
+			others = append(others, startTCP(o, req.Port, 0))
 		}
 	}
-	return true
-}
 
-// conclude turns what the check gathered into the report.
-//
-//go:noinline
-func (p *Prober) conclude(ctx, parent context.Context, req Request, c *checkRun, rep *Report, start time.Time) {
-	g, ev := &c.g, &c.ev
-	ev.Connect = connectResult(c.addr, g.out)
-	ev.Service = g.svc
-	ev.Trace, ev.ControlTrace, ev.Path = g.evidence(c.addr, req.Port)
-	if len(c.others) > 0 {
-		rep.Others = p.collectOthers(ctx, c.addrs[1:], c.others, start)
+	if pre != nil && pre.a.addr != addr.Unmap() {
+		pre.a.cancel() // not the address the scanner dialled: start afresh
+		pre.a.wait(false)
+		pre = nil
 	}
-	if c.pr != nil {
+	g := p.gather(ctx, req, addr, pr, hs, mode, start, pre)
+
+	ev.Connect = connectResult(addr, g.out)
+	ev.Service = g.svc
+	ev.Trace, ev.ControlTrace, ev.Path = g.evidence(addr, req.Port)
+	if len(others) > 0 {
+		rep.Others = p.collectOthers(ctx, addrs[1:], others, start)
+	}
+	if pr != nil {
 		var ping PingResult
-		if c.ownPing {
-			ping = p.stopPing(ctx, c.pr, g.out, c.leave)
+		if ownPing {
+			ping = p.stopPing(ctx, pr, g.out, leave)
 		} else {
-			ping = c.pr.snapshot()
+			ping = pr.snapshot()
 		}
 		if ping.Sent > 0 || ping.Error != "" {
 			ev.Ping = &ping
 		} // else the port answered before the ping was due: not run
 	}
-	p.finish(rep, *ev)
+	p.finish(rep, ev)
 	if parent.Err() != nil && !conclusive(*rep) {
 		rep.Error = "interrupted before the port answered: the verdict rests on a shortened wait"
 	}

@@ -3,11 +3,12 @@ package checks
 import (
 	"net"
 	"net/netip"
-	"strconv"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/portcheck/portcheck/internal/testkit"
 )
 
 // Loopback only: a listener answers SYN-ACK, a closed port a RST.
@@ -95,8 +96,7 @@ type pollResult struct {
 // a syn-ack even though SO_ERROR is 0 and the error queue is empty, and
 // wait must end with no response, not "open".
 func TestStillSynSentIsNoAnswer(t *testing.T) {
-	lfd, port := fullListener(t)
-	defer unix.Close(lfd)
+	port := testkit.StalledPort(t)
 	lo := netip.MustParseAddr("127.0.0.1")
 	a := startTCP(lo, port, 0)
 	if a.early != nil {
@@ -120,31 +120,4 @@ func TestStillSynSentIsNoAnswer(t *testing.T) {
 	if o := a.wait(false); o.Reason != ReasonNoResponse {
 		t.Errorf("wait = %+v, want no-response", o)
 	}
-}
-
-// fullListener listens on loopback with an accept queue of one connection
-// and fills it, so the kernel drops every further SYN (no cookie, no RST).
-func fullListener(t *testing.T) (fd, port int) {
-	t.Helper()
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	port = sa.(*unix.SockaddrInet4).Port
-	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return fd, port
 }

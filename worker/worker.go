@@ -246,7 +246,8 @@ func (w *Worker) run(ctx context.Context, j *wire.Job, answer func(*wire.Result)
 		t := time.AfterFunc(w.p.ProgressAfter, func() { a.progress(jctx, w, j) })
 		defer t.Stop()
 	}
-	abandon := time.AfterFunc(time.Duration(math.MaxInt64), func() { a.give(w.abandoned(ctx, j, timeout)) })
+	// Abandoned: the answer of a check that returned nothing in time.
+	abandon := time.AfterFunc(time.Duration(math.MaxInt64), func() { a.give(w.result(ctx, jctx, j, timeout, new(checks.Report), nil, "")) })
 	defer abandon.Stop()
 	// The Checker has Grace past the deadline (or a shutdown) to return.
 	defer context.AfterFunc(jctx, func() { abandon.Reset(w.p.Grace) })()
@@ -344,17 +345,6 @@ func (w *Worker) result(ctx, jctx context.Context, j *wire.Job, timeout time.Dur
 	}
 	if res.Report.Vantage == "" && res.Report.Verdict != "" {
 		res.Report.Vantage = j.Vantage
-	}
-	return res
-}
-
-// abandoned is the answer for a check that overstayed its deadline.
-func (w *Worker) abandoned(ctx context.Context, j *wire.Job, timeout time.Duration) *wire.Result {
-	res := &wire.Result{Job: *j, Finished: w.p.Now()}
-	if ctx.Err() != nil {
-		res.Error = "interrupted: portcheck is shutting down"
-	} else {
-		res.Error = fmt.Sprintf("timed out after %s", timeout)
 	}
 	return res
 }

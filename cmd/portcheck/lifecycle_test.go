@@ -37,41 +37,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// stalledPort is a loopback port whose SYNs go unanswered: a listener with
-// a backlog of 0 whose accept queue is already full, so Linux drops every
-// further SYN and a connect waits out its deadline, as behind a firewall
-// that drops. A check of it takes the prober's whole timeout.
-func stalledPort(t *testing.T) int {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := sa.(*syscall.SockaddrInet4).Port
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	// Fill the accept queue (never accepted), then prove a connect stalls.
-	for i := 0; i < 4; i++ {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err != nil {
-			return port // stalled already
-		}
-		t.Cleanup(func() { c.Close() })
-	}
-	t.Skipf("could not make %s stall: the accept queue never filled", addr)
-	return 0
-}
-
 // proc is a portcheck subprocess whose JSON log lines are watched.
 type proc struct {
 	t    *testing.T
@@ -218,7 +183,7 @@ func TestWorkerDrainOnSIGTERMLosesNoJob(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := redistest.Start(t)
-			port := stalledPort(t)
+			port := testkit.StalledPort(t)
 			env := []string{"REDIS_URL=" + srv.URL(0), "PORTCHECK_ALLOW=127.0.0.1/32", "PORTCHECK_TIMEOUT=2s",
 				"PORTCHECK_DRAIN_GRACE=" + tc.grace, fmt.Sprintf("PORTCHECK_CONCURRENCY=%d", tc.concurrency)}
 

@@ -28,7 +28,7 @@ func TestCheckOnATerminal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits out a silent port")
 	}
-	slow := stalledPort(t)
+	slow := testkit.StalledPort(t)
 	_, closed := loopbackPorts(t)
 	term := onTerminal(t, nil, "check", "--timeout", "2s", fmt.Sprintf("127.0.0.1:%d", closed), fmt.Sprintf("127.0.0.1:%d", slow))
 	// The closed port is in at once; the silent one is waited for.
@@ -73,7 +73,7 @@ func TestShellOnATerminal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the shell on a terminal")
 	}
-	slow := stalledPort(t)
+	slow := testkit.StalledPort(t)
 	open, closed := loopbackPorts(t)
 	db := filepath.Join(t.TempDir(), "audit.db")
 	term := onTerminal(t, []string{"PORTCHECK_AUDIT_DB=" + db}, "shell", "--timeout", "20s")

@@ -1,11 +1,15 @@
 // Package testkit holds the few helpers tests across packages share: a
 // log sink goroutines may write while the test reads it, waiting for a
-// loop to return, and a clock whose waits the test steps.
+// loop to return, a clock whose waits the test steps, and a loopback port
+// whose SYNs go unanswered.
 package testkit
 
 import (
+	"net"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -83,4 +87,39 @@ func (c *StepClock) At(t testing.TB, d time.Duration) {
 			t.Fatal("nothing waits on the clock")
 		}
 	}
+}
+
+// StalledPort is a loopback port whose SYNs go unanswered: a listener with
+// a backlog of 0 whose accept queue is already full, so Linux drops every
+// further SYN and a connect waits out its deadline, as behind a firewall
+// that drops. A check of it takes the prober's whole timeout.
+func StalledPort(t testing.TB) int {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := sa.(*syscall.SockaddrInet4).Port
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	// Fill the accept queue (never accepted), then prove a connect stalls.
+	for i := 0; i < 4; i++ {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			return port // stalled already
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	t.Skipf("could not make %s stall: the accept queue never filled", addr)
+	return 0
 }
