@@ -139,7 +139,7 @@ func (p *Prober) coalesced(ctx context.Context, req Request, mode traceMode, rep
 	led := req
 	led.Progress = f.say(req.Progress)
 	p.checkTo(ctx, led, nil, mode, nil, rep)
-	p.flights.land(req, f, rep, ctx.Err() != nil && !conclusive(*rep), p.cfg.CoalesceWithin)
+	p.flights.land(req, f, rep, ctx.Err() != nil && !conclusive(rep), p.cfg.CoalesceWithin)
 }
 
 // follow waits for the flight f another check leads and takes its report

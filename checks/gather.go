@@ -38,103 +38,94 @@ type gathered struct {
 // by then. Without any answer from the host it listens for late ICMP until
 // ReaskWindow (a router's host-unreachable comes after its ARP gives up,
 // ~3 s) and discovers how far the path answers from half of SilentWait.
-func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *pingRun, hs *hostState, mode traceMode, start time.Time, pre *preConnect) gathered {
+//
+// A silent check waits here for seconds, and a worker holds a thousand of
+// them: the wait's state is one heap-allocated gatherRun and the frames
+// on the waiting stack are small (the loop, then one method per event),
+// which keeps a held check's goroutine within an 8 KB stack instead of
+// 16 KB (BenchmarkWorkerHolding1000Filtered).
+func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *pingRun, hs *hostState, mode traceMode, start time.Time, pre *preConnect) *gathered {
+	r := p.newGatherRun(ctx, req, addr, pr, hs, mode, start, pre)
+	defer r.watch.Close()
+	r.wait()
+	r.conclude()
+	return &r.g
+}
+
+// gatherRun is one gather's state while its connect is in flight.
+type gatherRun struct {
+	p     *Prober
+	ctx   context.Context
+	req   Request
+	addr  netip.Addr
+	pr    *pingRun
+	hs    *hostState
+	mode  traceMode
+	start time.Time
+	pre   *preConnect
+
+	listenEnd, reaskEnd, lateEnd time.Time
+
+	g      gathered
+	rtt    time.Duration
+	hasRTT bool
+	hops   int
+	hopsBy string
+
+	resCh  chan tcpOutcome
+	a      *tcpAttempt
+	aStart time.Time
+	cur    atomic.Pointer[connAttempt] // the connect the path questions follow
+	watch  *ttlWatch
+	// localPort is the connect's own port, for the ttlWatch.
+	localPort int
+
+	ctxDone          <-chan struct{} // nil once seen: a cancelled check ends with its connect
+	replied          <-chan struct{}
+	silentAt, locAt  time.Time
+	pause            bool
+	locStarted       time.Time
+	locT, silentT    *time.Timer
+	pauseT, reopenT  *time.Timer
+	job              *locateJob
+	jobDone          <-chan struct{}
+	silentPassed     bool
+	extended, paused bool
+}
+
+//go:noinline
+func (p *Prober) newGatherRun(ctx context.Context, req Request, addr netip.Addr, pr *pingRun, hs *hostState, mode traceMode, start time.Time, pre *preConnect) *gatherRun {
 	deadline, _ := ctx.Deadline()
-	listenEnd := deadline.Add(-p.margin)
-	say := func(step string) {
-		if req.Progress != nil {
-			req.Progress(step)
-		}
-	}
-	say("connecting")
-	reaskEnd := earliest(listenEnd, start.Add(p.cfg.ReaskWindow))
-	var (
-		g      gathered
-		rtt    time.Duration
-		hasRTT bool
-	)
-	hops, hopsBy := p.paths.hostHops(addr)
-	lateEnd := reaskEnd // how long to wait for late ICMP when nothing ever answered
+	r := &gatherRun{p: p, ctx: ctx, req: req, addr: addr, pr: pr, hs: hs, mode: mode, start: start, pre: pre}
+	r.listenEnd = deadline.Add(-p.margin)
+	r.say("connecting")
+	r.reaskEnd = earliest(r.listenEnd, start.Add(p.cfg.ReaskWindow))
+	r.hops, r.hopsBy = p.paths.hostHops(addr)
+	r.lateEnd = r.reaskEnd // how long to wait for late ICMP when nothing ever answered
 	if hs != nil {
 		// Ranges: an RTT any port of this host showed counts like a
 		// ping reply (nmap does the same), and once one port listened
 		// the whole window for a router's late ICMP, the others need
 		// not all wait for it: their verdict would be the same.
-		if r, ok := hs.learnedRTT(); ok {
-			rtt, hasRTT = r, true
+		if rtt, ok := hs.learnedRTT(); ok {
+			r.rtt, r.hasRTT = rtt, true
 		} else if !hs.claimFullListen() {
-			lateEnd = earliest(reaskEnd, start.Add(2*p.cfg.SilentWait))
+			r.lateEnd = earliest(r.reaskEnd, start.Add(2*p.cfg.SilentWait))
 		}
-		defer func() {
-			if g.out.answered() && g.out.RTT < time.Second {
-				hs.noteRTT(g.out.RTT)
-			}
-		}()
 	}
-	resCh := make(chan tcpOutcome, 1)
-	var a *tcpAttempt
-	var aStart time.Time
-	var cur atomic.Pointer[connAttempt] // the connect the path questions follow
+	r.resCh = make(chan tcpOutcome, 1)
 	// With CAP_NET_RAW, one check of one port also reads the TTL of the
 	// answer (ttlWatch): a reset from a firewall on the way carries more
 	// TTL than the host's own packets.
-	var watch *ttlWatch
 	if p.rawTCP && mode != traceShared {
-		watch = openTTLWatch(addr)
-		defer watch.Close()
+		r.watch = openTTLWatch(addr)
 	}
-	localPort := 0
-	connect := func() {
-		var known *tcpOutcome
-		if pre != nil {
-			// The range scanner's connect: its first SYN left at pre.start.
-			a, aStart, known = pre.a, pre.start, pre.out
-			pre = nil
-		} else {
-			a, aStart = startTCP(addr, req.Port, 0), time.Now()
-		}
-		if watch != nil {
-			localPort = a.localPort()
-		}
-		cur.Store(&connAttempt{a: a, start: aStart})
-		a.setDeadline(reaskEnd) // the most a silent connect listens; the loop ends it sooner
-		go func(a *tcpAttempt) {
-			defer catch(func(err error) {
-				resCh <- tcpOutcome{Reason: ReasonLocalError, Err: err}
-			})
-			if known != nil {
-				resCh <- a.adopted(*known, true)
-				return
-			}
-			resCh <- a.wait(true)
-		}(a)
-	}
-	connect()
-	synsOf := func(from time.Time) int { return min(1+int(time.Since(from)/synRetry), 6) }
-
-	var replied <-chan struct{}
+	r.connect()
+	r.ctxDone = ctx.Done()
 	if pr != nil {
-		replied = pr.replied
+		r.replied = pr.replied
 	}
-	silentAt, locAt := lateEnd, start.Add(p.cfg.SilentWait)
-	timing := func() {
-		if hasRTT {
-			silentAt = earliest(reaskEnd, start.Add(synRetry+p.quick(rtt)))
-			// Not before the slowest answer this process saw lately had
-			// time to come twice: under load (a worker's many jobs) a
-			// closed port answers late, and every port wrongly taken for
-			// silent spends a router's ICMP token the real ones need.
-			locAt = start.Add(max(p.quick(rtt), 2*p.lag.recent()))
-			if mode == traceShared {
-				// A range keeps a thousand connects in flight: only a port
-				// still silent just before its SYN retransmission is asked
-				// about (the question goes right behind that SYN), or the
-				// closed ports delayed by the load would spend the routers'
-				// budget before the filtered ones get to ask.
-				locAt = start.Add(synRetry - 50*time.Millisecond)
-			}
-		}
-	}
+	r.silentAt, r.locAt = r.lateEnd, start.Add(p.cfg.SilentWait)
 	// Nothing has answered yet (no ping reply): when that lasts until just
 	// before the first SYN retransmission, everything toward the address
 	// pauses and the connect is asked again with a fresh SYN after ~2 s.
@@ -148,152 +139,262 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 	// time-exceeded, that router routes it, and the connect stays open for
 	// a late host-unreachable from further on (a dead host's router answers
 	// the first queued SYN first).
-	pause := !hasRTT && mode != traceShared
-	if pause {
-		locAt = start.Add(p.cfg.SilentWait / 2)
+	r.pause = !r.hasRTT && mode != traceShared
+	if r.pause {
+		r.locAt = start.Add(p.cfg.SilentWait / 2)
 	}
-	var locStarted time.Time
-	timing()
-	locT, silentT := time.NewTimer(time.Until(locAt)), time.NewTimer(time.Until(silentAt))
-	pauseT, reopenT := time.NewTimer(time.Until(start.Add(synRetry-10*time.Millisecond))), time.NewTimer(time.Hour)
-	defer locT.Stop()
-	defer silentT.Stop()
-	defer pauseT.Stop()
-	defer reopenT.Stop()
-	var (
-		job          *locateJob
-		jobDone      <-chan struct{}
-		silentPassed bool
-		extended     bool
-		paused       bool
-	)
+	r.timing()
+	r.locT, r.silentT = time.NewTimer(time.Until(r.locAt)), time.NewTimer(time.Until(r.silentAt))
+	r.pauseT, r.reopenT = time.NewTimer(time.Until(start.Add(synRetry-10*time.Millisecond))), time.NewTimer(time.Hour)
+	return r
+}
+
+func (r *gatherRun) say(step string) {
+	if r.req.Progress != nil {
+		r.req.Progress(step)
+	}
+}
+
+// connect starts the connect (or adopts the range scanner's) and waits
+// for its outcome beside the loop, on resCh.
+func (r *gatherRun) connect() {
+	var known *tcpOutcome
+	if r.pre != nil {
+		// The range scanner's connect: its first SYN left at pre.start.
+		r.a, r.aStart, known = r.pre.a, r.pre.start, r.pre.out
+		r.pre = nil
+	} else {
+		r.a, r.aStart = startTCP(r.addr, r.req.Port, 0), time.Now()
+	}
+	if r.watch != nil {
+		r.localPort = r.a.localPort()
+	}
+	r.cur.Store(&connAttempt{a: r.a, start: r.aStart})
+	r.a.setDeadline(r.reaskEnd) // the most a silent connect listens; the loop ends it sooner
+	go waitConnect(r.a, known, r.resCh)
+}
+
+// waitConnect is the goroutine a connect's outcome comes from.
+func waitConnect(a *tcpAttempt, known *tcpOutcome, resCh chan<- tcpOutcome) {
+	defer catch(func(err error) {
+		resCh <- tcpOutcome{Reason: ReasonLocalError, Err: err}
+	})
+	if known != nil {
+		resCh <- a.adopted(*known, true)
+		return
+	}
+	resCh <- a.wait(true)
+}
+
+func synsOf(from time.Time) int { return min(1+int(time.Since(from)/synRetry), 6) }
+
+// timing sets when the path questions start and when the port counts as
+// silent, once an RTT is known.
+func (r *gatherRun) timing() {
+	if !r.hasRTT {
+		return
+	}
+	p := r.p
+	r.silentAt = earliest(r.reaskEnd, r.start.Add(synRetry+p.quick(r.rtt)))
+	// Not before the slowest answer this process saw lately had
+	// time to come twice: under load (a worker's many jobs) a
+	// closed port answers late, and every port wrongly taken for
+	// silent spends a router's ICMP token the real ones need.
+	r.locAt = r.start.Add(max(p.quick(r.rtt), 2*p.lag.recent()))
+	if r.mode == traceShared {
+		// A range keeps a thousand connects in flight: only a port
+		// still silent just before its SYN retransmission is asked
+		// about (the question goes right behind that SYN), or the
+		// closed ports delayed by the load would spend the routers'
+		// budget before the filtered ones get to ask.
+		r.locAt = r.start.Add(synRetry - 50*time.Millisecond)
+	}
+}
+
+// wait is the loop a silent check spends its seconds in. Each event is a
+// method of its own so that this frame, on the stack the whole time, holds
+// only the select.
+func (r *gatherRun) wait() {
 	for done := false; !done; {
 		select {
-		case g.out = <-resCh:
-			if paused && g.out.Reason == ReasonNoResponse {
-				g.syns += synsOf(aStart) - 1 // cut before its retransmission
-				at := start.Add(2 * synRetry)
-				if pr != nil {
-					at = latest(at, pr.lastSent().Add(2*synRetry+50*time.Millisecond))
-				}
-				if !locStarted.IsZero() {
-					at = latest(at, locStarted.Add(2*synRetry+50*time.Millisecond))
-				}
-				if hasRTT {
-					at = time.Now()
-				}
-				reopenT.Reset(max(time.Until(at), 0))
-				continue
+		case out := <-r.resCh:
+			done = r.onOutcome(out)
+		case <-r.pauseT.C:
+			r.onPause()
+		case <-r.reopenT.C:
+			if r.paused {
+				r.paused = false
+				r.connect()
 			}
-			done = true
-		case <-pauseT.C:
-			if _, routed := p.paths.router(addr, 1); pause && !hasRTT && !routed && time.Now().Add(2*synRetry).Before(reaskEnd) {
-				paused = true
-				a.cancel()
-				say("nothing answers yet: pausing 2 s so a router out of ICMP tokens can answer the next SYN")
-			}
-		case <-reopenT.C:
-			if paused {
-				paused = false
-				connect()
-			}
-		case <-ctx.Done():
-			if paused {
-				g.out = tcpOutcome{Reason: ReasonNoResponse}
+		case <-r.ctxDone:
+			if r.paused {
+				r.g.out = tcpOutcome{Reason: ReasonNoResponse}
 				done = true
+				break
 			}
-		case <-replied:
-			replied = nil
-			rtt, hasRTT = pr.rtt(), true
-			if h := pr.pathHops(); h > 0 {
-				hops, hopsBy = h, "the ping reply's TTL"
-				p.paths.noteHostHops(addr, h, hopsBy)
-			}
-			timing()
-			if paused {
-				reopenT.Reset(0) // the host answers ping after all
-			}
-			if job == nil {
-				locT.Reset(max(time.Until(locAt), 0))
-			}
-			if !silentPassed {
-				silentT.Reset(max(time.Until(silentAt), 0))
-			}
-		case <-locT.C:
-			if replied != nil && pr.hasReplied() {
-				// The ping's reply is in (shared by a range's ports, it may
-				// have come before this port started): use what it says.
-				replied = nil
-				rtt, hasRTT = pr.rtt(), true
-				if h := pr.pathHops(); h > 0 {
-					hops, hopsBy = h, "the ping reply's TTL"
-					p.paths.noteHostHops(addr, h, hopsBy)
-				}
-				timing()
-				silentT.Reset(max(time.Until(silentAt), 0))
-			}
-			if hops == 0 {
-				hops, hopsBy = p.paths.hostHops(addr) // another port's ping may have told it
-			}
-			if job == nil && hasRTT && hops == 0 && pr != nil && replied != nil && time.Now().Before(start.Add(p.cfg.SilentWait)) {
-				// The RTT is known (another port of the host answered)
-				// but not the host's distance: wait for the ping's reply
-				// rather than sweep the path.
-				locT.Reset(time.Until(start.Add(p.cfg.SilentWait)))
-				continue
-			}
-			if job == nil {
-				if hops > 0 {
-					say("no answer yet: asking the router before the host whether the SYNs get there")
-				} else {
-					say("no answer from the host yet: finding how far the path answers")
-				}
-				locStarted = time.Now()
-				job = p.startLocate(ctx, addr, req.Port, hops, hopsBy, start, reaskEnd, rtt, hs, mode, cur.Load)
-				jobDone = job.done
-			}
-		case <-silentT.C:
-			silentPassed = true
-			if !extended && p.budget.available(budgetKey(addr, addr, 0)) < 1 && silentAt.Before(reaskEnd) {
-				// This host sent us ICMP errors moments ago and has no
-				// token left in the model: its silence may be a reject it
-				// could not send. Give its retransmissions more time.
-				extended, g.hostLimited = true, true
-				say("still listening: the host sent ICMP errors moments ago, a reject may come late")
-				silentT.Reset(max(time.Until(reaskEnd), 0))
-				silentPassed = false
-				continue
-			}
-			if job == nil || job.finished() {
-				a.cancel()
-			}
-		case <-jobDone:
-			jobDone = nil
-			if job.res.forwarded(addr) && silentAt.Before(lateEnd) {
-				// The target forwards the port (a NAT gateway): listen
-				// the whole window for its late host-unreachable, sent
-				// when its ARP for the internal host gives up.
-				silentAt = lateEnd
-				silentT.Reset(max(time.Until(silentAt), 0))
-				silentPassed = false
-				say(fmt.Sprintf("still listening: %s forwards the port on; a late host-unreachable would come within %.1f s", addr, time.Until(silentAt).Seconds()))
-				continue
-			}
-			if !silentPassed {
-				say("path asked; waiting for the SYN retransmission (a rate-limited reject comes then)")
-			}
-			if silentPassed {
-				a.cancel()
-			}
+			// Cancelled or out of time: the connect gives its outcome now
+			// (the loop would otherwise spin on a closed Done until it did).
+			r.ctxDone = nil
+			r.a.cancel()
+		case <-r.replied:
+			r.onReplied()
+		case <-r.locT.C:
+			r.onLocate()
+		case <-r.silentT.C:
+			r.onSilent()
+		case <-r.jobDone:
+			r.onJobDone()
 		}
 	}
+	r.locT.Stop()
+	r.silentT.Stop()
+	r.pauseT.Stop()
+	r.reopenT.Stop()
+}
+
+//go:noinline
+func (r *gatherRun) onOutcome(out tcpOutcome) (done bool) {
+	r.g.out = out
+	if !r.paused || out.Reason != ReasonNoResponse {
+		return true
+	}
+	r.g.syns += synsOf(r.aStart) - 1 // cut before its retransmission
+	at := r.start.Add(2 * synRetry)
+	if r.pr != nil {
+		at = latest(at, r.pr.lastSent().Add(2*synRetry+50*time.Millisecond))
+	}
+	if !r.locStarted.IsZero() {
+		at = latest(at, r.locStarted.Add(2*synRetry+50*time.Millisecond))
+	}
+	if r.hasRTT {
+		at = time.Now()
+	}
+	r.reopenT.Reset(max(time.Until(at), 0))
+	return false
+}
+
+//go:noinline
+func (r *gatherRun) onPause() {
+	if _, routed := r.p.paths.router(r.addr, 1); r.pause && !r.hasRTT && !routed && time.Now().Add(2*synRetry).Before(r.reaskEnd) {
+		r.paused = true
+		r.a.cancel()
+		r.say("nothing answers yet: pausing 2 s so a router out of ICMP tokens can answer the next SYN")
+	}
+}
+
+// pingReplied takes in what the ping's reply says: the RTT and, by its
+// TTL, the host's distance.
+func (r *gatherRun) pingReplied() {
+	r.replied = nil
+	r.rtt, r.hasRTT = r.pr.rtt(), true
+	if h := r.pr.pathHops(); h > 0 {
+		r.hops, r.hopsBy = h, "the ping reply's TTL"
+		r.p.paths.noteHostHops(r.addr, h, r.hopsBy)
+	}
+	r.timing()
+}
+
+//go:noinline
+func (r *gatherRun) onReplied() {
+	r.pingReplied()
+	if r.paused {
+		r.reopenT.Reset(0) // the host answers ping after all
+	}
+	if r.job == nil {
+		r.locT.Reset(max(time.Until(r.locAt), 0))
+	}
+	if !r.silentPassed {
+		r.silentT.Reset(max(time.Until(r.silentAt), 0))
+	}
+}
+
+//go:noinline
+func (r *gatherRun) onLocate() {
+	p := r.p
+	if r.replied != nil && r.pr.hasReplied() {
+		// The ping's reply is in (shared by a range's ports, it may
+		// have come before this port started): use what it says.
+		r.pingReplied()
+		r.silentT.Reset(max(time.Until(r.silentAt), 0))
+	}
+	if r.hops == 0 {
+		r.hops, r.hopsBy = p.paths.hostHops(r.addr) // another port's ping may have told it
+	}
+	if r.job == nil && r.hasRTT && r.hops == 0 && r.pr != nil && r.replied != nil && time.Now().Before(r.start.Add(p.cfg.SilentWait)) {
+		// The RTT is known (another port of the host answered)
+		// but not the host's distance: wait for the ping's reply
+		// rather than sweep the path.
+		r.locT.Reset(time.Until(r.start.Add(p.cfg.SilentWait)))
+		return
+	}
+	if r.job != nil {
+		return
+	}
+	if r.hops > 0 {
+		r.say("no answer yet: asking the router before the host whether the SYNs get there")
+	} else {
+		r.say("no answer from the host yet: finding how far the path answers")
+	}
+	r.locStarted = time.Now()
+	r.job = p.startLocate(r.ctx, r.addr, r.req.Port, r.hops, r.hopsBy, r.start, r.reaskEnd, r.rtt, r.hs, r.mode, r.cur.Load)
+	r.jobDone = r.job.done
+}
+
+//go:noinline
+func (r *gatherRun) onSilent() {
+	r.silentPassed = true
+	if !r.extended && r.p.budget.available(budgetKey(r.addr, r.addr, 0)) < 1 && r.silentAt.Before(r.reaskEnd) {
+		// This host sent us ICMP errors moments ago and has no
+		// token left in the model: its silence may be a reject it
+		// could not send. Give its retransmissions more time.
+		r.extended, r.g.hostLimited = true, true
+		r.say("still listening: the host sent ICMP errors moments ago, a reject may come late")
+		r.silentT.Reset(max(time.Until(r.reaskEnd), 0))
+		r.silentPassed = false
+		return
+	}
+	if r.job == nil || r.job.finished() {
+		r.a.cancel()
+	}
+}
+
+//go:noinline
+func (r *gatherRun) onJobDone() {
+	r.jobDone = nil
+	if r.job.res.forwarded(r.addr) && r.silentAt.Before(r.lateEnd) {
+		// The target forwards the port (a NAT gateway): listen
+		// the whole window for its late host-unreachable, sent
+		// when its ARP for the internal host gives up.
+		r.silentAt = r.lateEnd
+		r.silentT.Reset(max(time.Until(r.silentAt), 0))
+		r.silentPassed = false
+		r.say(fmt.Sprintf("still listening: %s forwards the port on; a late host-unreachable would come within %.1f s", r.addr, time.Until(r.silentAt).Seconds()))
+		return
+	}
+	if !r.silentPassed {
+		r.say("path asked; waiting for the SYN retransmission (a rate-limited reject comes then)")
+	} else {
+		r.a.cancel()
+	}
+}
+
+// conclude turns the connect's outcome into the evidence: the banner of
+// an open port, the path questions' answers for a silent one, who sent a
+// reset.
+//
+//go:noinline
+func (r *gatherRun) conclude() {
+	p, g, ctx, addr, req := r.p, &r.g, r.ctx, r.addr, r.req
 	if g.out.answered() {
 		p.lag.note(g.out.RTT)
 		if g.out.Reason == ReasonReset || g.out.Reason == ReasonSynAck {
-			g.out.TTL = watch.ttlOf(req.Port, localPort, 20*time.Millisecond)
+			g.out.TTL = r.watch.ttlOf(req.Port, r.localPort, 20*time.Millisecond)
+		}
+		if r.hs != nil && g.out.RTT < time.Second {
+			r.hs.noteRTT(g.out.RTT)
 		}
 	}
-	p.charge(addr, g.out, pr)
+	p.charge(addr, g.out, r.pr)
 	if g.out.ResetAfterAccept {
 		g.svc = &Service{Refused: true, Detail: "accepted the connection then reset it at once (tcp wrappers / application ACL?)"}
 	}
@@ -309,9 +410,9 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 	}
 	silent := g.out.Reason == ReasonNoResponse
 	if silent {
-		g.syns += synsOf(aStart)
+		g.syns += synsOf(r.aStart)
 	}
-	if job != nil {
+	if job := r.job; job != nil {
 		finished := job.finished()
 		if !silent {
 			job.abort() // an answer decided; the path questions no longer matter
@@ -323,11 +424,11 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 			g.loc = &res
 		}
 	}
-	if g.out.Reason == ReasonReset && mode != traceShared && !addr.Unmap().IsLoopback() {
+	if g.out.Reason == ReasonReset && r.mode != traceShared && !addr.Unmap().IsLoopback() {
 		// Who sent the reset, and is the port forwarded on? (A firewall
 		// in the path resets on the host's behalf; a NAT gateway forwards
 		// to an internal host where nothing listens.)
-		g.loc = p.resetProbes(ctx, addr, req.Port, pr, hops, hopsBy, start, listenEnd, rtt, g.out.TTL)
+		g.loc = p.resetProbes(ctx, addr, req.Port, r.pr, r.hops, r.hopsBy, r.start, r.listenEnd, r.rtt, g.out.TTL)
 	}
 	g.forwards = p.paths.forwarder(addr)
 	if silent && g.loc != nil && g.loc.hostHops == 0 {
@@ -341,10 +442,9 @@ func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *p
 			g.lastHopLimited = true
 		}
 	}
-	if mode == traceAlways {
-		g.loc = p.traceFor(ctx, addr, req.Port, g.out, hops, hopsBy, g.loc, start, listenEnd, rtt)
+	if r.mode == traceAlways {
+		g.loc = p.traceFor(ctx, addr, req.Port, g.out, r.hops, r.hopsBy, g.loc, r.start, r.listenEnd, r.rtt)
 	}
-	return g
 }
 
 // charge books an ICMP error a connect drew against its sender's budget.
@@ -484,16 +584,33 @@ func (c *connAttempt) afterSYN(ctx context.Context, t time.Time) bool {
 	if c == nil {
 		return false
 	}
-	k := max((t.Sub(c.start)+synRetry-1)/synRetry, 1)
-	expected := c.start.Add(time.Duration(k) * synRetry)
-	if !sleepCtx(ctx, time.Until(expected.Add(-20*time.Millisecond))) {
+	if !sleepCtx(ctx, time.Until(c.synAfter(t).Add(-synLead))) {
 		return false
 	}
+	return c.sawResend(ctx)
+}
+
+// synLead is how long before a SYN retransmission is due its watch
+// starts polling the retransmission count.
+const synLead = 20 * time.Millisecond
+
+// synAfter is when the connect's first SYN retransmission at or after t
+// is due.
+func (c *connAttempt) synAfter(t time.Time) time.Time {
+	k := max((t.Sub(c.start)+synRetry-1)/synRetry, 1)
+	return c.start.Add(time.Duration(k) * synRetry)
+}
+
+// sawResend watches the connect's retransmission count, from just before
+// a retransmission is due, until it goes up (true) or the connect is gone
+// or ctx ends (false). After 250 ms it gives up waiting and says true: a
+// late timer, a loaded machine.
+func (c *connAttempt) sawResend(ctx context.Context) bool {
 	base, ok := c.a.retransmits()
 	if !ok {
 		return false
 	}
-	give := time.Now().Add(250 * time.Millisecond) // a late timer, a loaded machine
+	give := time.Now().Add(250 * time.Millisecond)
 	// One timer for the whole watch: a new one per 2 ms poll was, after
 	// the TCP_INFO reads, the next largest garbage of a held silent check.
 	tick := time.NewTimer(2 * time.Millisecond)
@@ -531,7 +648,7 @@ func (p *Prober) startLocate(ctx context.Context, addr netip.Addr, port, hops in
 	j := &locateJob{cancel: cancel, done: make(chan struct{})}
 	l := p.locator(addr, port, start, until, rtt)
 	l.afterSYN = func(ctx context.Context, t time.Time) bool { return conn().afterSYN(ctx, t) }
-	run := func() located {
+	ask := func() located {
 		if hops > 0 {
 			return l.locate(jctx, hops, hopsBy)
 		}
@@ -539,15 +656,50 @@ func (p *Prober) startLocate(ctx context.Context, addr netip.Addr, port, hops in
 		// cannot route it needs quiet to say so (see gather's pause).
 		return located{hops: l.sweep(jctx, 1, p.cfg.MaxTTL, 1, nil), ctlName: l.ctlName}
 	}
-	go func() {
+	run := func() {
 		defer close(j.done)
 		defer catch(func(error) { j.res = located{} })
 		if mode == traceShared && hs != nil {
-			j.res = hs.locateFor(jctx, run)
+			j.res = hs.locateFor(jctx, ask)
 		} else {
-			j.res = run()
+			j.res = ask()
 		}
-	}()
+	}
+	c := conn()
+	if (mode == traceShared && hs != nil) || hops < 2 || c == nil {
+		go run()
+		return j
+	}
+	// The deciding question's first SYN goes right behind the connect's
+	// next retransmission (locator.ask), up to a second away. That wait is
+	// a timer, not the locate's goroutine parked at the bottom of the
+	// question: a worker holding a thousand silent checks held a thousand
+	// such goroutines, 8 KB of stack each. The retransmission count is
+	// watched from just before it is due, as afterSYN does.
+	until = until.Add(-l.wait) // the question's own deadline for the wait
+	due := c.synAfter(time.Now())
+	var launched atomic.Bool
+	launch := func(watch bool) {
+		if !launched.CompareAndSwap(false, true) {
+			return
+		}
+		go func() {
+			behind := false
+			if watch && jctx.Err() == nil {
+				sctx, cancel := context.WithDeadline(jctx, until)
+				behind = c.sawResend(sctx)
+				cancel()
+			}
+			l.firstWaited, l.firstBehind = true, behind
+			run()
+		}()
+	}
+	t := time.AfterFunc(time.Until(earliest(due.Add(-synLead), until)), func() { launch(!due.Add(-synLead).After(until)) })
+	// Registered until jctx ends, which it does when the check returns.
+	context.AfterFunc(jctx, func() {
+		t.Stop()
+		launch(false) // the question ends at once: ctx is done
+	})
 	return j
 }
 

@@ -64,12 +64,19 @@ type locator struct {
 	// reject decides; a re-ask on its own could take a freshly refilled
 	// token and pass a reject off as a drop.
 	afterSYN func(ctx context.Context, t time.Time) bool
+	// firstWaited: startLocate waited for the connect's next SYN before
+	// the deciding question began (firstBehind: the question's first SYN
+	// follows one right away), so its first round is not to wait again.
+	firstWaited, firstBehind bool
 }
 
 // askEvents are optional callbacks from a question to whoever asked it.
 type askEvents struct {
 	reached     func() // a SYN to the port got there (maybe still to be confirmed)
 	firstSilent func() // the first SYN's window ended without an answer
+	// waited: the wait for the connect's next SYN was done before the
+	// question began, and behind says whether one was just resent.
+	waited, behind bool
 }
 
 type askEvent struct {
@@ -103,7 +110,11 @@ func (l *locator) ask(ctx context.Context, ttl int, withControl bool, rounds int
 		a.router, a.seenAt = r.addr, r.at
 	}
 	withControl = withControl && l.ctlBy != nil
-	ev := make(chan askEvent, maxAsks)
+	// Room for every probe's answer, so a probe's goroutine never blocks
+	// on a question that has returned; by pointer, because most questions
+	// of a held check send nothing (the router has no token to spare),
+	// and a buffer of twelve askEvent values was 1.8 KB for each of them.
+	ev := make(chan *askEvent, maxAsks)
 	var open []pendingHop
 	defer func() {
 		for _, h := range open {
@@ -147,7 +158,7 @@ func (l *locator) ask(ctx context.Context, ttl int, withControl bool, rounds int
 				defer catch(func(err error) { r = hopResult{fatal: err} })
 				r = h.wait()
 			}()
-			ev <- askEvent{ctl: ctl, round: round, r: r, key: k, at: time.Now()}
+			ev <- &askEvent{ctl: ctl, round: round, r: r, key: k, at: time.Now()}
 		}()
 		return true
 	}
@@ -246,9 +257,13 @@ func (l *locator) ask(ctx context.Context, ttl int, withControl bool, rounds int
 		// router out of tokens for the first SYN answers that one), and a
 		// router that rejects the port spends its token on the connect's
 		// SYN, not on this one.
-		sctx, cancel := context.WithDeadline(ctx, l.until.Add(-l.wait))
-		coupled[0] = l.afterSYN(sctx, time.Now())
-		cancel()
+		if cb.waited {
+			coupled[0] = cb.behind
+		} else {
+			sctx, cancel := context.WithDeadline(ctx, l.until.Add(-l.wait))
+			coupled[0] = l.afterSYN(sctx, time.Now())
+			cancel()
+		}
 		if ctx.Err() != nil {
 			return l.giveUp(a)
 		}
@@ -454,6 +469,10 @@ func (l *locator) locate(ctx context.Context, hostHops int, by string) located {
 			}
 		},
 	}
+	// The wait startLocate did stands for this question only, not for a
+	// nearer one asked again below.
+	cb.waited, cb.behind = l.firstWaited, l.firstBehind
+	l.firstWaited = false
 	// A panic here ends the whole locate (startLocate's catch): nothing
 	// located, as when nothing answered.
 	dec := l.shared(ctx, deciding, true, 0, cb)

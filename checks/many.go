@@ -83,7 +83,7 @@ func (p *Prober) CheckEach(ctx context.Context, reqs []Request, h Hooks) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			rep := p.check(ctx, r, hs, m, nil)
-			if ctx.Err() != nil && !conclusive(rep) {
+			if ctx.Err() != nil && !conclusive(&rep) {
 				o.setGone(i) // cut short by the cancellation: not a finding
 				return
 			}
@@ -115,8 +115,9 @@ func fdBudget() int {
 }
 
 // conclusive: the report rests on an answer, not on silence that may only
-// mean we stopped listening.
-func conclusive(r Report) bool {
+// mean we stopped listening. By pointer: a Report by value is a 352-byte
+// temporary in the frame of a caller that waits (coalesced).
+func conclusive(r *Report) bool {
 	return r.Connect == nil || (r.Connect.Reason != ReasonNoResponse && r.Connect.Reason != ReasonLocalError)
 }
 

@@ -138,17 +138,25 @@ const (
 
 // Check runs the chain for one port and always returns a Report.
 func (p *Prober) Check(ctx context.Context, req Request) Report {
+	var rep Report
+	p.CheckInto(ctx, req, &rep)
+	return rep
+}
+
+// CheckInto is Check writing the Report into rep. A caller that holds
+// many silent checks at once (a worker) calls it rather than Check: a
+// Report returned by value takes 352 bytes in the frame of every caller
+// on the waiting stack.
+func (p *Prober) CheckInto(ctx context.Context, req Request, rep *Report) {
 	mode := traceAuto
 	if req.Trace {
 		mode = traceAlways
 	}
-	var rep Report
 	if p.cfg.CoalesceWithin > 0 {
-		p.coalesced(ctx, req, mode, &rep)
+		p.coalesced(ctx, req, mode, rep)
 	} else {
-		p.checkTo(ctx, req, nil, mode, nil, &rep)
+		p.checkTo(ctx, req, nil, mode, nil, rep)
 	}
-	return rep
 }
 
 // preConnect is a connect the range scanner started and hands on with its
@@ -172,95 +180,133 @@ func (p *Prober) check(ctx context.Context, req Request, hs *hostState, mode tra
 
 // checkTo is check writing into rep. A silent check waits in its gather,
 // below this frame and its callers', for seconds: the report is the
-// caller's, not a copy in every frame on the way (a worker holding a
-// thousand silent checks holds a thousand such stacks).
+// caller's, not a copy in every frame on the way, and what the check
+// holds meanwhile is one heap-allocated checkRun (a worker holding a
+// thousand silent checks holds a thousand such stacks; a frame that holds
+// the evidence by value grows each of them from 8 KB to 16 KB).
 func (p *Prober) checkTo(ctx context.Context, req Request, hs *hostState, mode traceMode, pre *preConnect, rep *Report) {
 	start := time.Now()
 	if pre != nil {
 		start = pre.start
 	}
-	// Field by field: a Report literal is a 352-byte temporary in this
-	// frame, which a silent check keeps on its stack while it waits.
-	*rep = Report{}
-	rep.Target, rep.Host, rep.Port, rep.Vantage = req.Target, req.Host, req.Port, p.cfg.Vantage
-	rep.Addresses, rep.Trace, rep.Hints = []string{}, []Hop{}, []Hint{}
+	p.openReport(req, rep)
 	defer func() {
 		if v := recover(); v != nil {
-			rep.Error = fmt.Sprintf("probe panicked: %v\n%s", v, debug.Stack())
-			if rep.Verdict == "" {
-				rep.Verdict, rep.Reason = VerdictHostUnreachable, ReasonLocalError
-				rep.Summary = "The check failed internally; no verdict could be reached."
-			}
+			panicked(rep, v)
 		}
 		rep.ElapsedMS = time.Since(start).Milliseconds()
 	}()
 	parent := ctx
 	ctx, cancel := context.WithDeadline(ctx, start.Add(p.cfg.Timeout))
 	defer cancel()
+	c := p.prepare(ctx, req, hs, mode, pre, rep)
+	if c == nil {
+		return // nothing to connect to: rep says why
+	}
+	defer c.leave()
+	c.g = p.gather(ctx, req, c.addr, c.pr, hs, mode, start, c.pre)
+	p.report(ctx, parent, req, c, start, rep)
+}
 
-	var addrs []netip.Addr
+// checkRun is what a check holds while its connect is in flight.
+type checkRun struct {
+	addrs   []netip.Addr
+	addr    netip.Addr
+	ev      Evidence
+	pr      *pingRun
+	leave   func()
+	ownPing bool
+	others  []*tcpAttempt
+	pre     *preConnect
+	g       *gathered
+}
+
+// openReport fills what a report says before anything is probed.
+//
+//go:noinline
+func (p *Prober) openReport(req Request, rep *Report) {
+	*rep = Report{}
+	rep.Target, rep.Host, rep.Port, rep.Vantage = req.Target, req.Host, req.Port, p.cfg.Vantage
+	rep.Addresses, rep.Trace, rep.Hints = []string{}, []Hop{}, []Hint{}
+}
+
+//go:noinline
+func panicked(rep *Report, v any) {
+	rep.Error = fmt.Sprintf("probe panicked: %v\n%s", v, debug.Stack())
+	if rep.Verdict == "" {
+		rep.Verdict, rep.Reason = VerdictHostUnreachable, ReasonLocalError
+		rep.Summary = "The check failed internally; no verdict could be reached."
+	}
+}
+
+// prepare resolves the target and starts the ping and the connects to a
+// host's other addresses; nil when there is nothing to connect to (rep is
+// finished then).
+//
+//go:noinline
+func (p *Prober) prepare(ctx context.Context, req Request, hs *hostState, mode traceMode, pre *preConnect, rep *Report) *checkRun {
+	c := &checkRun{leave: func() {}, ownPing: hs == nil, pre: pre}
 	var rr ResolveResult
 	if hs != nil {
-		addrs, rr = hs.resolve(ctx, p.cfg.Resolver, req)
+		c.addrs, rr = hs.resolve(ctx, p.cfg.Resolver, req)
 	} else {
-		addrs, rr = resolve(ctx, p.cfg.Resolver, req)
+		c.addrs, rr = resolve(ctx, p.cfg.Resolver, req)
 	}
 	rep.Addresses = append(rep.Addresses, rr.Addresses...)
-	ev := Evidence{Target: req.Target, Host: req.Host, Port: req.Port, Resolve: rr}
-	if len(addrs) == 0 {
-		p.finish(rep, ev)
-		return
+	c.ev = Evidence{Target: req.Target, Host: req.Host, Port: req.Port, Resolve: rr}
+	if len(c.addrs) == 0 {
+		p.finish(rep, c.ev)
+		return nil
 	}
-	addr := addrs[0]
-	rep.Address = addr.String()
-
-	var pr *pingRun
-	leave := func() {}
-	ownPing := hs == nil
+	c.addr = c.addrs[0]
+	rep.Address = c.addr.String()
 	if !p.cfg.NoPing {
 		o := p.pingOptions()
 		o.Delay = p.cfg.MinWait / 5
 		if hs != nil {
-			pr = hs.pingFor(ctx, addr, o, p.cfg.Timeout)
+			c.pr = hs.pingFor(ctx, c.addr, o, p.cfg.Timeout)
 		} else {
 			// Concurrent checks of this address share one run.
-			pr, leave = p.pings.join(addr, o, p.cfg.Timeout)
-			defer leave()
+			c.pr, c.leave = p.pings.join(c.addr, o, p.cfg.Timeout)
 		}
 	}
-	var others []*tcpAttempt
 	if mode != traceShared {
-		for _, o := range addrs[1:] {
-			others = append(others, startTCP(o, req.Port, 0))
+		for _, o := range c.addrs[1:] {
+			c.others = append(c.others, startTCP(o, req.Port, 0))
 		}
 	}
-
-	if pre != nil && pre.a.addr != addr.Unmap() {
+	if pre != nil && pre.a.addr != c.addr.Unmap() {
 		pre.a.cancel() // not the address the scanner dialled: start afresh
 		pre.a.wait(false)
-		pre = nil
+		c.pre = nil
 	}
-	g := p.gather(ctx, req, addr, pr, hs, mode, start, pre)
+	return c
+}
 
-	ev.Connect = connectResult(addr, g.out)
+// report diagnoses what the check gathered into rep.
+//
+//go:noinline
+func (p *Prober) report(ctx, parent context.Context, req Request, c *checkRun, start time.Time, rep *Report) {
+	ev, g := &c.ev, c.g
+	ev.Connect = connectResult(c.addr, g.out)
 	ev.Service = g.svc
-	ev.Trace, ev.ControlTrace, ev.Path = g.evidence(addr, req.Port)
-	if len(others) > 0 {
-		rep.Others = p.collectOthers(ctx, addrs[1:], others, start)
+	ev.Trace, ev.ControlTrace, ev.Path = g.evidence(c.addr, req.Port)
+	if len(c.others) > 0 {
+		rep.Others = p.collectOthers(ctx, c.addrs[1:], c.others, start)
 	}
-	if pr != nil {
+	if c.pr != nil {
 		var ping PingResult
-		if ownPing {
-			ping = p.stopPing(ctx, pr, g.out, leave)
+		if c.ownPing {
+			ping = p.stopPing(ctx, c.pr, g.out, c.leave)
 		} else {
-			ping = pr.snapshot()
+			ping = c.pr.snapshot()
 		}
 		if ping.Sent > 0 || ping.Error != "" {
 			ev.Ping = &ping
 		} // else the port answered before the ping was due: not run
 	}
-	p.finish(rep, ev)
-	if parent.Err() != nil && !conclusive(*rep) {
+	p.finish(rep, *ev)
+	if parent.Err() != nil && !conclusive(rep) {
 		rep.Error = "interrupted before the port answered: the verdict rests on a shortened wait"
 	}
 }

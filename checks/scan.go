@@ -467,7 +467,7 @@ func (s *scanner) startFull(i int, r Request, hs *hostState, mode traceMode, pre
 			s.wakeUp()
 		}()
 		rep := s.p.check(s.ctx, r, hs, mode, pre)
-		if s.ctx.Err() != nil && !conclusive(rep) {
+		if s.ctx.Err() != nil && !conclusive(&rep) {
 			s.out.setGone(i) // cut short by the cancellation: not a finding
 			return
 		}

@@ -24,19 +24,34 @@ type EgressChecker struct {
 // Check runs the check and, when it saw silence, the control probe with
 // what is left of the job's deadline.
 func (e EgressChecker) Check(ctx context.Context, req checks.Request) checks.Report {
-	rep := e.Checker.Check(ctx, req)
-	host := controlHost(e.Control)
-	if host == "" || !silent(rep) || ctx.Err() != nil || strings.EqualFold(host, req.Host) {
-		return rep
-	}
-	ctl := e.Checker.Check(ctx, checks.Request{Target: net.JoinHostPort(host, strconv.Itoa(req.Port)), Host: host, Port: req.Port})
-	rep.Egress = &checks.EgressCheck{Control: host, Port: req.Port, Address: ctl.Address, Verdict: ctl.Verdict, Reason: ctl.Reason}
+	var rep checks.Report
+	e.CheckInto(ctx, req, &rep)
 	return rep
+}
+
+// CheckInto is Check writing into rep (see intoChecker).
+func (e EgressChecker) CheckInto(ctx context.Context, req checks.Request, rep *checks.Report) {
+	checkInto(ctx, e.Checker, req, rep)
+	e.control(ctx, req.Host, req.Port, rep)
+}
+
+// control probes the control host on port when the target's check saw
+// silence (noinline: its work stays out of the frame the target's check
+// waits under).
+//
+//go:noinline
+func (e EgressChecker) control(ctx context.Context, target string, port int, rep *checks.Report) {
+	host := controlHost(e.Control)
+	if host == "" || !silent(rep) || ctx.Err() != nil || strings.EqualFold(host, target) {
+		return
+	}
+	ctl := e.Checker.Check(ctx, checks.Request{Target: net.JoinHostPort(host, strconv.Itoa(port)), Host: host, Port: port})
+	rep.Egress = &checks.EgressCheck{Control: host, Port: port, Address: ctl.Address, Verdict: ctl.Verdict, Reason: ctl.Reason}
 }
 
 // silent is a verdict the egress self-check can explain: nothing came back,
 // or a router on our side said no.
-func silent(rep checks.Report) bool {
+func silent(rep *checks.Report) bool {
 	switch rep.Verdict {
 	case checks.VerdictFilteredAtHost, checks.VerdictFilteredInPath, checks.VerdictRejectedInPath, checks.VerdictInconclusive:
 		return true

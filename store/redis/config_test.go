@@ -21,6 +21,8 @@ func TestParseClientOptions(t *testing.T) {
 		db       int
 		tls      bool
 		err      string
+		// 0 means the store's default (16 KiB each).
+		pipeRead, pipeWrite int
 	}{
 		{name: "plain", url: "redis://127.0.0.1:6379", addrs: "127.0.0.1:6379"},
 		{name: "password and db", url: "redis://:s3cret@redis.internal:6380/2", addrs: "redis.internal:6380", password: "s3cret", db: 2},
@@ -34,6 +36,7 @@ func TestParseClientOptions(t *testing.T) {
 		{name: "bad scheme", url: "http://x", err: "REDIS_URL"},
 		{name: "bad db", url: "redis://x/notanumber", err: "REDIS_URL"},
 		{name: "unparseable keeps password out", url: "redis://:hunter2@[::1", err: "REDIS_URL"},
+		{name: "pipeline buffers from the url", url: "redis://x:6379?pipeline_read_buffer_size=65536&pipeline_write_buffer_size=8192", addrs: "x:6379", pipeRead: 65536, pipeWrite: 8192},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			uo, err := rstore.ParseClientOptions(tc.url, tc.opts)
@@ -57,6 +60,16 @@ func TestParseClientOptions(t *testing.T) {
 			}
 			if !uo.ContextTimeoutEnabled || uo.DialTimeout != 2*time.Second || uo.MaxRetries != 1 || uo.DialerRetries != 1 {
 				t.Errorf("timeouts not tuned: ctx=%v dial=%v retries=%d dial retries=%d", uo.ContextTimeoutEnabled, uo.DialTimeout, uo.MaxRetries, uo.DialerRetries)
+			}
+			wantRead, wantWrite := tc.pipeRead, tc.pipeWrite
+			if wantRead == 0 {
+				wantRead = 16 << 10
+			}
+			if wantWrite == 0 {
+				wantWrite = 16 << 10
+			}
+			if uo.PipelineReadBufferSize != wantRead || uo.PipelineWriteBufferSize != wantWrite {
+				t.Errorf("pipeline buffers = %d/%d, want %d/%d", uo.PipelineReadBufferSize, uo.PipelineWriteBufferSize, wantRead, wantWrite)
 			}
 		})
 	}

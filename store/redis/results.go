@@ -74,9 +74,10 @@ func (rs *Results) route(ctx context.Context, p goredis.Pipeliner, replyTo strin
 // Publish appends r to the stream of the bot process that opened its run
 // (XADD MAXLEN ~), or to the shared stream when the job names none.
 func (rs *Results) Publish(ctx context.Context, r wire.Result) error {
-	stream := rs.streamFor(r.Job.ReplyTo)
-	if _, err := rs.s.addWith(ctx, stream, r, rs.s.opts.ResultMaxAge, func(p goredis.Pipeliner) {
-		rs.route(ctx, p, r.Job.ReplyTo)
+	replyTo := r.Job.ReplyTo // the closure captures this, not a heap copy of r
+	stream := rs.streamFor(replyTo)
+	if _, err := rs.s.addWith(ctx, stream, &r, rs.s.opts.ResultMaxAge, func(p goredis.Pipeliner) {
+		rs.route(ctx, p, replyTo)
 	}); err != nil {
 		return fmt.Errorf("publish result of job %s: %w", r.Job.ID, err)
 	}

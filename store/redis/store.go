@@ -210,6 +210,7 @@ func ParseClientOptions(rawURL string, o Options) (*goredis.UniversalOptions, er
 		}
 		uo := failoverToUniversal(fo)
 		tuneTimeouts(uo)
+		tuneBuffers(uo)
 		return uo, nil
 	}
 	co, err := goredis.ParseURL(rawURL)
@@ -231,6 +232,10 @@ func ParseClientOptions(rawURL string, o Options) (*goredis.UniversalOptions, er
 		MinIdleConns:          co.MinIdleConns,
 		MaxRetries:            co.MaxRetries,
 		ContextTimeoutEnabled: true,
+
+		PipelinePoolSize:        co.PipelinePoolSize,
+		PipelineReadBufferSize:  co.PipelineReadBufferSize,
+		PipelineWriteBufferSize: co.PipelineWriteBufferSize,
 	}
 	if o.SentinelMaster != "" {
 		if len(o.SentinelAddrs) == 0 {
@@ -241,7 +246,28 @@ func ParseClientOptions(rawURL string, o Options) (*goredis.UniversalOptions, er
 		uo.SentinelPassword = o.SentinelPassword
 	}
 	tuneTimeouts(uo)
+	tuneBuffers(uo)
 	return uo, nil
+}
+
+// pipelineBufferSize sizes the read and write buffers of go-redis's
+// dedicated pipeline pool. go-redis defaults them to 128 KiB each for
+// batches of thousands of commands; ours are a handful (XADD, EXPIRE,
+// PUBLISH, XACK) of well under 4 KiB, and a worker answering 1,000 checks
+// at once dials the whole pool of 10: 2.5 MB of buffers that never fill
+// (measured with pprof in BenchmarkWorkerHolding1000Filtered). A reply
+// larger than the buffer is still read whole, in more read calls.
+const pipelineBufferSize = 16 << 10
+
+// tuneBuffers applies pipelineBufferSize unless the URL's
+// pipeline_read_buffer_size / pipeline_write_buffer_size say otherwise.
+func tuneBuffers(uo *goredis.UniversalOptions) {
+	if uo.PipelineReadBufferSize == 0 {
+		uo.PipelineReadBufferSize = pipelineBufferSize
+	}
+	if uo.PipelineWriteBufferSize == 0 {
+		uo.PipelineWriteBufferSize = pipelineBufferSize
+	}
 }
 
 func failoverToUniversal(fo *goredis.FailoverOptions) *goredis.UniversalOptions {

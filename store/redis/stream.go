@@ -429,7 +429,7 @@ func (s *Store) addWith(ctx context.Context, stream string, v any, maxAge time.D
 			Stream: stream,
 			MaxLen: s.opts.MaxLen,
 			Approx: true,
-			Values: []any{fieldPayload, string(b)},
+			Values: []any{fieldPayload, b}, // go-redis writes []byte as is: no string copy
 		})
 		if maxAge > 0 {
 			cutoff := s.opts.Now().Add(-maxAge).UnixMilli()
