@@ -25,11 +25,14 @@ type flights struct {
 type flight struct {
 	start time.Time
 	done  chan struct{}
-	rep   Report
-	cut   bool // the leader's caller went away before the port answered
+	// rep is the leader's report once it lands: a pointer, made then, so
+	// that a flight still in the air (a held silent check) does not carry
+	// 352 bytes of empty Report.
+	rep *Report
+	cut bool // the leader's caller went away before the port answered
 
 	mu    sync.Mutex
-	hear  map[int]func(string) // the joiners' Request.Progress, by join number
+	hear  map[int]func(string) // the joiners' Request.Progress, by join number; nil until one listens
 	joins int
 }
 
@@ -64,7 +67,7 @@ func (fs *flights) take(r Request, window time.Duration, now time.Time) (f *flig
 	if f := fs.m[k]; f != nil && now.Sub(f.start) < window {
 		return f, false
 	}
-	f = &flight{start: now, done: make(chan struct{}), hear: map[int]func(string){}}
+	f = &flight{start: now, done: make(chan struct{})}
 	fs.m[k] = f
 	return f, true
 }
@@ -74,7 +77,8 @@ func (fs *flights) take(r Request, window time.Duration, now time.Time) (f *flig
 // a fast one (a closed port answers in a millisecond) gets its report too,
 // as "within the window" says; then it is dropped.
 func (fs *flights) land(r Request, f *flight, rep *Report, cut bool, window time.Duration) {
-	f.rep, f.cut = *rep, cut
+	snap := *rep
+	f.rep, f.cut = &snap, cut
 	close(f.done)
 	k := flightKey(r)
 	drop := func() {
@@ -100,6 +104,9 @@ func (f *flight) listen(hook func(string)) func() {
 	defer f.mu.Unlock()
 	f.joins++
 	n := f.joins
+	if f.hear == nil {
+		f.hear = map[int]func(string){}
+	}
 	f.hear[n] = hook
 	return func() {
 		f.mu.Lock()
@@ -153,15 +160,23 @@ func (p *Prober) follow(ctx context.Context, req Request, mode traceMode, f *fli
 	select {
 	case <-f.done:
 		if !f.cut {
-			*rep = cloneReport(f.rep)
-			rep.Target = req.Target
-			rep.ElapsedMS = time.Since(start).Milliseconds()
+			f.copyTo(rep, req.Target, start)
 			return
 		}
 	case <-ctx.Done():
 	}
 	stop()
 	p.checkTo(ctx, req, nil, mode, nil, rep)
+}
+
+// copyTo gives a joiner the leader's report as its own. A function of its
+// own: the Report copies are then not in the frame a joiner waits in.
+//
+//go:noinline
+func (f *flight) copyTo(rep *Report, target string, start time.Time) {
+	*rep = cloneReport(*f.rep)
+	rep.Target = target
+	rep.ElapsedMS = time.Since(start).Milliseconds()
 }
 
 // cloneReport is a deep copy: a report handed to several callers must not

@@ -80,17 +80,23 @@ type gatherRun struct {
 	// localPort is the connect's own port, for the ttlWatch.
 	localPort int
 
-	ctxDone          <-chan struct{} // nil once seen: a cancelled check ends with its connect
-	replied          <-chan struct{}
-	silentAt, locAt  time.Time
-	pause            bool
-	locStarted       time.Time
-	locT, silentT    *time.Timer
-	pauseT, reopenT  *time.Timer
-	job              *locateJob
-	jobDone          <-chan struct{}
-	silentPassed     bool
-	extended, paused bool
+	ctxDone         <-chan struct{} // nil once seen: a cancelled check ends with its connect
+	replied         <-chan struct{}
+	silentAt, locAt time.Time
+	pause           bool
+	locStarted      time.Time
+	// One timer for the four moments the loop waits for (zero: not
+	// armed): when the path questions start, when the port counts as
+	// silent, when a connect nothing answered pauses, when it reopens.
+	// One, not four: each timer and each select case a held check parks
+	// on is memory a worker holds a thousand times.
+	tick                *time.Timer
+	locDue, silentDue   time.Time
+	pauseDue, reopenDue time.Time
+	job                 *locateJob
+	jobDone             <-chan struct{}
+	silentPassed        bool
+	extended, paused    bool
 }
 
 //go:noinline
@@ -144,8 +150,9 @@ func (p *Prober) newGatherRun(ctx context.Context, req Request, addr netip.Addr,
 		r.locAt = start.Add(p.cfg.SilentWait / 2)
 	}
 	r.timing()
-	r.locT, r.silentT = time.NewTimer(time.Until(r.locAt)), time.NewTimer(time.Until(r.silentAt))
-	r.pauseT, r.reopenT = time.NewTimer(time.Until(start.Add(synRetry-10*time.Millisecond))), time.NewTimer(time.Hour)
+	r.locDue, r.silentDue, r.pauseDue = r.locAt, r.silentAt, start.Add(synRetry-10*time.Millisecond)
+	r.tick = time.NewTimer(time.Hour)
+	r.arm()
 	return r
 }
 
@@ -155,8 +162,8 @@ func (r *gatherRun) say(step string) {
 	}
 }
 
-// connect starts the connect (or adopts the range scanner's) and waits
-// for its outcome beside the loop, on resCh.
+// connect starts the connect (or adopts the range scanner's); its
+// outcome comes on resCh, from the Prober's connPoller.
 func (r *gatherRun) connect() {
 	var known *tcpOutcome
 	if r.pre != nil {
@@ -171,19 +178,11 @@ func (r *gatherRun) connect() {
 	}
 	r.cur.Store(&connAttempt{a: r.a, start: r.aStart})
 	r.a.setDeadline(r.reaskEnd) // the most a silent connect listens; the loop ends it sooner
-	go waitConnect(r.a, known, r.resCh)
-}
-
-// waitConnect is the goroutine a connect's outcome comes from.
-func waitConnect(a *tcpAttempt, known *tcpOutcome, resCh chan<- tcpOutcome) {
-	defer catch(func(err error) {
-		resCh <- tcpOutcome{Reason: ReasonLocalError, Err: err}
-	})
 	if known != nil {
-		resCh <- a.adopted(*known, true)
+		send(r.resCh, r.a.adopted(*known, true))
 		return
 	}
-	resCh <- a.wait(true)
+	r.p.conns.watch(r.a, true, r.resCh)
 }
 
 func synsOf(from time.Time) int { return min(1+int(time.Since(from)/synRetry), 6) }
@@ -219,13 +218,8 @@ func (r *gatherRun) wait() {
 		select {
 		case out := <-r.resCh:
 			done = r.onOutcome(out)
-		case <-r.pauseT.C:
-			r.onPause()
-		case <-r.reopenT.C:
-			if r.paused {
-				r.paused = false
-				r.connect()
-			}
+		case <-r.tick.C:
+			r.onTick()
 		case <-r.ctxDone:
 			if r.paused {
 				r.g.out = tcpOutcome{Reason: ReasonNoResponse}
@@ -238,18 +232,60 @@ func (r *gatherRun) wait() {
 			r.a.cancel()
 		case <-r.replied:
 			r.onReplied()
-		case <-r.locT.C:
-			r.onLocate()
-		case <-r.silentT.C:
-			r.onSilent()
 		case <-r.jobDone:
 			r.onJobDone()
 		}
+		if !done {
+			r.arm() // the event may have moved a moment
+		}
 	}
-	r.locT.Stop()
-	r.silentT.Stop()
-	r.pauseT.Stop()
-	r.reopenT.Stop()
+	r.tick.Stop()
+}
+
+// onTick handles the moments that are due, then arms the timer for the
+// next.
+//
+//go:noinline
+func (r *gatherRun) onTick() {
+	now := time.Now()
+	if isDue(&r.pauseDue, now) {
+		r.onPause()
+	}
+	if isDue(&r.reopenDue, now) && r.paused {
+		r.paused = false
+		r.connect()
+	}
+	if isDue(&r.locDue, now) {
+		r.onLocate()
+	}
+	if isDue(&r.silentDue, now) {
+		r.onSilent()
+	}
+}
+
+// isDue says whether the moment *t is armed and has come, and disarms it
+// then.
+func isDue(t *time.Time, now time.Time) bool {
+	if t.IsZero() || now.Before(*t) {
+		return false
+	}
+	*t = time.Time{}
+	return true
+}
+
+// arm sets the timer for the soonest armed moment.
+func (r *gatherRun) arm() {
+	var next time.Time
+	for _, t := range [...]time.Time{r.locDue, r.silentDue, r.pauseDue, r.reopenDue} {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	if next.IsZero() {
+		r.tick.Stop()
+		return
+	}
+	r.tick.Reset(max(time.Until(next), 0))
 }
 
 //go:noinline
@@ -269,7 +305,7 @@ func (r *gatherRun) onOutcome(out tcpOutcome) (done bool) {
 	if r.hasRTT {
 		at = time.Now()
 	}
-	r.reopenT.Reset(max(time.Until(at), 0))
+	r.reopenDue = latest(at, time.Now())
 	return false
 }
 
@@ -298,13 +334,13 @@ func (r *gatherRun) pingReplied() {
 func (r *gatherRun) onReplied() {
 	r.pingReplied()
 	if r.paused {
-		r.reopenT.Reset(0) // the host answers ping after all
+		r.reopenDue = time.Now() // the host answers ping after all
 	}
 	if r.job == nil {
-		r.locT.Reset(max(time.Until(r.locAt), 0))
+		r.locDue = r.locAt
 	}
 	if !r.silentPassed {
-		r.silentT.Reset(max(time.Until(r.silentAt), 0))
+		r.silentDue = r.silentAt
 	}
 }
 
@@ -315,7 +351,7 @@ func (r *gatherRun) onLocate() {
 		// The ping's reply is in (shared by a range's ports, it may
 		// have come before this port started): use what it says.
 		r.pingReplied()
-		r.silentT.Reset(max(time.Until(r.silentAt), 0))
+		r.silentDue = r.silentAt
 	}
 	if r.hops == 0 {
 		r.hops, r.hopsBy = p.paths.hostHops(r.addr) // another port's ping may have told it
@@ -324,7 +360,7 @@ func (r *gatherRun) onLocate() {
 		// The RTT is known (another port of the host answered)
 		// but not the host's distance: wait for the ping's reply
 		// rather than sweep the path.
-		r.locT.Reset(time.Until(r.start.Add(p.cfg.SilentWait)))
+		r.locDue = r.start.Add(p.cfg.SilentWait)
 		return
 	}
 	if r.job != nil {
@@ -349,7 +385,7 @@ func (r *gatherRun) onSilent() {
 		// could not send. Give its retransmissions more time.
 		r.extended, r.g.hostLimited = true, true
 		r.say("still listening: the host sent ICMP errors moments ago, a reject may come late")
-		r.silentT.Reset(max(time.Until(r.reaskEnd), 0))
+		r.silentDue = r.reaskEnd
 		r.silentPassed = false
 		return
 	}
@@ -366,7 +402,7 @@ func (r *gatherRun) onJobDone() {
 		// the whole window for its late host-unreachable, sent
 		// when its ARP for the internal host gives up.
 		r.silentAt = r.lateEnd
-		r.silentT.Reset(max(time.Until(r.silentAt), 0))
+		r.silentDue = r.silentAt
 		r.silentPassed = false
 		r.say(fmt.Sprintf("still listening: %s forwards the port on; a late host-unreachable would come within %.1f s", r.addr, time.Until(r.silentAt).Seconds()))
 		return

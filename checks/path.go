@@ -27,7 +27,7 @@ type pathCache struct {
 	mu       sync.Mutex
 	paths    map[netip.Addr]*pathFacts
 	inflight map[hopKey]*hopCall
-	answers  map[hopKey]hopCall // recent answers, for checks running when they came
+	answers  map[hopKey]*hopCall // recent answers, for checks running when they came (the settled calls: a map of 8-byte pointers, not of 330-byte answers)
 	// firstHop is the router last seen at TTL 1, per family (index 0 for
 	// IPv4): the gateway every destination's path starts with, so a probe
 	// of a new destination is charged to its budget, not to a stranger's.
@@ -64,7 +64,7 @@ func newPathCache(now func() time.Time) *pathCache {
 	if now == nil {
 		now = time.Now
 	}
-	return &pathCache{now: now, maxAge: time.Minute, paths: map[netip.Addr]*pathFacts{}, inflight: map[hopKey]*hopCall{}, answers: map[hopKey]hopCall{}}
+	return &pathCache{now: now, maxAge: time.Minute, paths: map[netip.Addr]*pathFacts{}, inflight: map[hopKey]*hopCall{}, answers: map[hopKey]*hopCall{}}
 }
 
 func (c *pathCache) facts(dst netip.Addr) *pathFacts {
@@ -242,7 +242,7 @@ func (c *pathCache) settle(ctx context.Context, k hopKey, call *hopCall) {
 			}
 		}
 	}
-	c.answers[k] = hopCall{ans: call.ans, at: call.at}
+	c.answers[k] = call
 	c.mu.Unlock()
 	close(call.done)
 }

@@ -89,6 +89,7 @@ type Prober struct {
 	pings   *pingPool
 	flights *flights
 	lag     answerLag
+	conns   *connPoller // the checks' connects wait here, not in a goroutine each
 }
 
 // NewProber builds a Prober.
@@ -124,7 +125,7 @@ func NewProber(cfg Config) *Prober {
 	margin := min(cfg.Timeout/20, 150*time.Millisecond)
 	rawOK := canRawICMP() && !cfg.PingUnprivileged && (cfg.PingPrivileged || !canPingSocket())
 	return &Prober{cfg: cfg, rawOK: rawOK, icmpCtl: canPingSocket(), rawTCP: canRawICMP(), margin: margin,
-		budget: newICMPBudget(nil), paths: newPathCache(nil), pings: newPingPool(), flights: newFlights()}
+		budget: newICMPBudget(nil), paths: newPathCache(nil), pings: newPingPool(), flights: newFlights(), conns: &connPoller{}}
 }
 
 // traceMode says when the traces run.

@@ -41,8 +41,13 @@ type tcpAttempt struct {
 	start time.Time
 	early *tcpOutcome // outcome known at connect(2) time
 
-	infoMu sync.Mutex // guards info: several path questions watch one connect
+	infoMu sync.Mutex // guards info, deadline and watcher: several path questions watch one connect
 	info   *infoRead
+	// deadline is the wait's end (setDeadline); watcher, while the
+	// Prober's connPoller waits for this connect, is that wait, which
+	// then owns the deadline.
+	deadline time.Time
+	watcher  *connWait
 }
 
 // startTCP sends a SYN to addr:port (with the given TTL when ttl > 0)
@@ -81,16 +86,24 @@ func immediateOutcome(err error) tcpOutcome {
 // cancel wakes wait at once; the outcome is no-response unless an answer
 // already arrived.
 func (a *tcpAttempt) cancel() {
-	if a.sock != nil {
-		a.sock.setDeadline(time.Unix(1, 0))
-	}
+	a.setDeadline(time.Unix(1, 0))
 }
 
-// setDeadline moves the wait's end; it may be called while wait blocks.
+// setDeadline moves the wait's end; it may be called while wait (or the
+// connPoller's watch) waits.
 func (a *tcpAttempt) setDeadline(t time.Time) {
-	if a.sock != nil {
-		a.sock.setDeadline(t)
+	if a.sock == nil {
+		return
 	}
+	a.infoMu.Lock()
+	a.deadline = t
+	w := a.watcher
+	a.infoMu.Unlock()
+	if w != nil {
+		w.setDeadline(t)
+		return
+	}
+	a.sock.setDeadline(t)
 }
 
 // retransmits is how many times the kernel has resent the SYN so far;

@@ -71,6 +71,9 @@ func TestParseClientOptions(t *testing.T) {
 			if uo.PipelineReadBufferSize != wantRead || uo.PipelineWriteBufferSize != wantWrite {
 				t.Errorf("pipeline buffers = %d/%d, want %d/%d", uo.PipelineReadBufferSize, uo.PipelineWriteBufferSize, wantRead, wantWrite)
 			}
+			if uo.ReadBufferSize != 16<<10 || uo.WriteBufferSize != 16<<10 {
+				t.Errorf("connection buffers = %d/%d, want 16 KiB each", uo.ReadBufferSize, uo.WriteBufferSize)
+			}
 		})
 	}
 }

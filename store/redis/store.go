@@ -33,6 +33,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -191,7 +192,8 @@ type Store struct {
 	opts    Options
 	queue   *Queue
 	results *Results
-	health  *health // outages: logged once each way, one backoff schedule
+	health  *health   // outages: logged once each way, one backoff schedule
+	bufs    sync.Pool // *bytes.Buffer for entries' JSON (addWith)
 }
 
 // ParseClientOptions turns a REDIS_URL (redis://, rediss://, user and
@@ -259,9 +261,23 @@ func ParseClientOptions(rawURL string, o Options) (*goredis.UniversalOptions, er
 // larger than the buffer is still read whole, in more read calls.
 const pipelineBufferSize = 16 << 10
 
+// connBufferSize sizes the read and write buffers of the main pool's
+// connections (go-redis: 32 KiB each). Our replies are a job or a few
+// results, a few KiB each; a worker publishing a thousand answers at once
+// dials the whole pool (20 connections on 2 cores), 1.3 MB of buffers at
+// 32 KiB. A longer reply is still read whole, in more read calls.
+const connBufferSize = 16 << 10
+
 // tuneBuffers applies pipelineBufferSize unless the URL's
-// pipeline_read_buffer_size / pipeline_write_buffer_size say otherwise.
+// pipeline_read_buffer_size / pipeline_write_buffer_size say otherwise,
+// and connBufferSize (go-redis reads no URL parameter for those).
 func tuneBuffers(uo *goredis.UniversalOptions) {
+	if uo.ReadBufferSize == 0 {
+		uo.ReadBufferSize = connBufferSize
+	}
+	if uo.WriteBufferSize == 0 {
+		uo.WriteBufferSize = connBufferSize
+	}
 	if uo.PipelineReadBufferSize == 0 {
 		uo.PipelineReadBufferSize = pipelineBufferSize
 	}
