@@ -43,7 +43,7 @@ const WorkerCoalesce = 250 * time.Millisecond
 func newFlights() *flights { return &flights{m: map[string]*flight{}} }
 
 // flightKey is what makes two requests the same check.
-func flightKey(r Request) string {
+func flightKey(r *Request) string {
 	var b strings.Builder
 	b.WriteString(strings.ToLower(r.Host))
 	b.WriteByte('|')
@@ -60,7 +60,7 @@ func flightKey(r Request) string {
 }
 
 // take returns the flight r may join (leader false), or a new one it leads.
-func (fs *flights) take(r Request, window time.Duration, now time.Time) (f *flight, leader bool) {
+func (fs *flights) take(r *Request, window time.Duration, now time.Time) (f *flight, leader bool) {
 	k := flightKey(r)
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
@@ -76,7 +76,7 @@ func (fs *flights) take(r Request, window time.Duration, now time.Time) (f *flig
 // stays joinable until its window ends, so a check arriving a moment after
 // a fast one (a closed port answers in a millisecond) gets its report too,
 // as "within the window" says; then it is dropped.
-func (fs *flights) land(r Request, f *flight, rep *Report, cut bool, window time.Duration) {
+func (fs *flights) land(r *Request, f *flight, rep *Report, cut bool, window time.Duration) {
 	snap := *rep
 	f.rep, f.cut = &snap, cut
 	close(f.done)
@@ -136,16 +136,16 @@ func (f *flight) say(own func(string)) func(string) {
 // coalesced is Check for a Prober that coalesces identical checks,
 // writing into rep. The leader's probe waits under this frame, so the
 // follower's part is a function of its own.
-func (p *Prober) coalesced(ctx context.Context, req Request, mode traceMode, rep *Report) {
+func (p *Prober) coalesced(ctx context.Context, req *Request, mode traceMode, rep *Report) {
 	start := time.Now()
 	f, leader := p.flights.take(req, p.cfg.CoalesceWithin, start)
 	if !leader {
 		p.follow(ctx, req, mode, f, start, rep)
 		return
 	}
-	led := req
+	led := *req
 	led.Progress = f.say(req.Progress)
-	p.checkTo(ctx, led, nil, mode, nil, rep)
+	p.checkTo(ctx, &led, nil, mode, nil, rep)
 	p.flights.land(req, f, rep, ctx.Err() != nil && !conclusive(rep), p.cfg.CoalesceWithin)
 }
 
@@ -154,7 +154,7 @@ func (p *Prober) coalesced(ctx context.Context, req Request, mode traceMode, rep
 // checks itself.
 //
 //go:noinline
-func (p *Prober) follow(ctx context.Context, req Request, mode traceMode, f *flight, start time.Time, rep *Report) {
+func (p *Prober) follow(ctx context.Context, req *Request, mode traceMode, f *flight, start time.Time, rep *Report) {
 	stop := f.listen(req.Progress)
 	defer stop()
 	select {

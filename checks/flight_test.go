@@ -75,8 +75,8 @@ func TestChecksNotCoalescedByDefault(t *testing.T) {
 func TestFlightProgressFansOut(t *testing.T) {
 	fs := newFlights()
 	now := time.Now()
-	f, leader := fs.take(Request{Host: "h", Port: 1}, time.Second, now)
-	g, leader2 := fs.take(Request{Host: "H", Port: 1, Target: "other"}, time.Second, now.Add(10*time.Millisecond))
+	f, leader := fs.take(&Request{Host: "h", Port: 1}, time.Second, now)
+	g, leader2 := fs.take(&Request{Host: "H", Port: 1, Target: "other"}, time.Second, now.Add(10*time.Millisecond))
 	if !leader || leader2 || f != g {
 		t.Fatalf("leader %v, second leader %v, same flight %v", leader, leader2, f == g)
 	}
@@ -89,10 +89,10 @@ func TestFlightProgressFansOut(t *testing.T) {
 	if len(own) != 2 || len(joined) != 1 || joined[0] != "connecting" {
 		t.Errorf("leader heard %v, joiner %v", own, joined)
 	}
-	if _, again := fs.take(Request{Host: "h", Port: 1}, time.Second, now.Add(2*time.Second)); !again {
+	if _, again := fs.take(&Request{Host: "h", Port: 1}, time.Second, now.Add(2*time.Second)); !again {
 		t.Error("a check past the window joined")
 	}
-	if _, other := fs.take(Request{Host: "h", Port: 2}, time.Second, now); !other {
+	if _, other := fs.take(&Request{Host: "h", Port: 2}, time.Second, now); !other {
 		t.Error("another port joined")
 	}
 }

@@ -44,7 +44,7 @@ type gathered struct {
 // on the waiting stack are small (the loop, then one method per event),
 // which keeps a held check's goroutine within an 8 KB stack instead of
 // 16 KB (BenchmarkWorkerHolding1000Filtered).
-func (p *Prober) gather(ctx context.Context, req Request, addr netip.Addr, pr *pingRun, hs *hostState, mode traceMode, start time.Time, pre *preConnect) *gathered {
+func (p *Prober) gather(ctx context.Context, req *Request, addr netip.Addr, pr *pingRun, hs *hostState, mode traceMode, start time.Time, pre *preConnect) *gathered {
 	r := p.newGatherRun(ctx, req, addr, pr, hs, mode, start, pre)
 	defer r.watch.Close()
 	r.wait()
@@ -100,9 +100,9 @@ type gatherRun struct {
 }
 
 //go:noinline
-func (p *Prober) newGatherRun(ctx context.Context, req Request, addr netip.Addr, pr *pingRun, hs *hostState, mode traceMode, start time.Time, pre *preConnect) *gatherRun {
+func (p *Prober) newGatherRun(ctx context.Context, req *Request, addr netip.Addr, pr *pingRun, hs *hostState, mode traceMode, start time.Time, pre *preConnect) *gatherRun {
 	deadline, _ := ctx.Deadline()
-	r := &gatherRun{p: p, ctx: ctx, req: req, addr: addr, pr: pr, hs: hs, mode: mode, start: start, pre: pre}
+	r := &gatherRun{p: p, ctx: ctx, req: *req, addr: addr, pr: pr, hs: hs, mode: mode, start: start, pre: pre}
 	r.listenEnd = deadline.Add(-p.margin)
 	r.say("connecting")
 	r.reaskEnd = earliest(r.listenEnd, start.Add(p.cfg.ReaskWindow))
@@ -671,17 +671,34 @@ func (c *connAttempt) sawResend(ctx context.Context) bool {
 
 // locateJob is a locate running beside the connect.
 type locateJob struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-	res    located
+	done chan struct{}
+	res  located
+
+	mu      sync.Mutex
+	cancel  context.CancelFunc // set once the locate has its context
+	aborted bool
 }
 
 // startLocate asks where a silent port's SYNs stop: the deciding questions
 // when the host's distance is known, else a discovery of how far the path
-// answers.
+// answers. The setup runs in a goroutine of its own, not on the check's
+// stack: the contexts, timers and closures it makes (and the allocator
+// beneath them) took a held check's goroutine past 4 KB of stack, and a
+// goroutine keeps the stack it grew for as long as it waits.
 func (p *Prober) startLocate(ctx context.Context, addr netip.Addr, port, hops int, hopsBy string, start, until time.Time, rtt time.Duration, hs *hostState, mode traceMode, conn func() *connAttempt) *locateJob {
+	j := &locateJob{done: make(chan struct{})}
+	go p.runLocate(ctx, j, addr, port, hops, hopsBy, start, until, rtt, hs, mode, conn)
+	return j
+}
+
+func (p *Prober) runLocate(ctx context.Context, j *locateJob, addr netip.Addr, port, hops int, hopsBy string, start, until time.Time, rtt time.Duration, hs *hostState, mode traceMode, conn func() *connAttempt) {
 	jctx, cancel := context.WithCancel(ctx)
-	j := &locateJob{cancel: cancel, done: make(chan struct{})}
+	j.mu.Lock()
+	j.cancel = cancel
+	if j.aborted {
+		cancel()
+	}
+	j.mu.Unlock()
 	l := p.locator(addr, port, start, until, rtt)
 	l.afterSYN = func(ctx context.Context, t time.Time) bool { return conn().afterSYN(ctx, t) }
 	ask := func() located {
@@ -703,32 +720,32 @@ func (p *Prober) startLocate(ctx context.Context, addr netip.Addr, port, hops in
 	}
 	c := conn()
 	if (mode == traceShared && hs != nil) || hops < 2 || c == nil {
-		go run()
-		return j
+		run()
+		return
 	}
 	// The deciding question's first SYN goes right behind the connect's
 	// next retransmission (locator.ask), up to a second away. That wait is
-	// a timer, not the locate's goroutine parked at the bottom of the
-	// question: a worker holding a thousand silent checks held a thousand
-	// such goroutines, 8 KB of stack each. The retransmission count is
-	// watched from just before it is due, as afterSYN does.
+	// a timer, not this goroutine parked at the bottom of the question: a
+	// worker holding a thousand silent checks held a thousand such
+	// goroutines, 8 KB of stack each. The retransmission count is watched
+	// from just before it is due, as afterSYN does.
 	until = until.Add(-l.wait) // the question's own deadline for the wait
 	due := c.synAfter(time.Now())
 	var launched atomic.Bool
+	// launch runs the question; its callers are AfterFunc callbacks, each
+	// in a goroutine of its own.
 	launch := func(watch bool) {
 		if !launched.CompareAndSwap(false, true) {
 			return
 		}
-		go func() {
-			behind := false
-			if watch && jctx.Err() == nil {
-				sctx, cancel := context.WithDeadline(jctx, until)
-				behind = c.sawResend(sctx)
-				cancel()
-			}
-			l.firstWaited, l.firstBehind = true, behind
-			run()
-		}()
+		behind := false
+		if watch && jctx.Err() == nil {
+			sctx, cancel := context.WithDeadline(jctx, until)
+			behind = c.sawResend(sctx)
+			cancel()
+		}
+		l.firstWaited, l.firstBehind = true, behind
+		run()
 	}
 	t := time.AfterFunc(time.Until(earliest(due.Add(-synLead), until)), func() { launch(!due.Add(-synLead).After(until)) })
 	// Registered until jctx ends, which it does when the check returns.
@@ -736,10 +753,17 @@ func (p *Prober) startLocate(ctx context.Context, addr netip.Addr, port, hops in
 		t.Stop()
 		launch(false) // the question ends at once: ctx is done
 	})
-	return j
 }
 
-func (j *locateJob) abort() { j.cancel() }
+// abort ends the locate's questions (also one whose setup is still to run).
+func (j *locateJob) abort() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.aborted = true
+	if j.cancel != nil {
+		j.cancel()
+	}
+}
 
 func (j *locateJob) finished() bool {
 	select {

@@ -140,7 +140,7 @@ const (
 // Check runs the chain for one port and always returns a Report.
 func (p *Prober) Check(ctx context.Context, req Request) Report {
 	var rep Report
-	p.CheckInto(ctx, req, &rep)
+	p.CheckInto(ctx, &req, &rep)
 	return rep
 }
 
@@ -148,7 +148,7 @@ func (p *Prober) Check(ctx context.Context, req Request) Report {
 // many silent checks at once (a worker) calls it rather than Check: a
 // Report returned by value takes 352 bytes in the frame of every caller
 // on the waiting stack.
-func (p *Prober) CheckInto(ctx context.Context, req Request, rep *Report) {
+func (p *Prober) CheckInto(ctx context.Context, req *Request, rep *Report) {
 	mode := traceAuto
 	if req.Trace {
 		mode = traceAlways
@@ -175,7 +175,7 @@ type preConnect struct {
 // the range scanner started (pre).
 func (p *Prober) check(ctx context.Context, req Request, hs *hostState, mode traceMode, pre *preConnect) Report {
 	var rep Report
-	p.checkTo(ctx, req, hs, mode, pre, &rep)
+	p.checkTo(ctx, &req, hs, mode, pre, &rep)
 	return rep
 }
 
@@ -185,7 +185,7 @@ func (p *Prober) check(ctx context.Context, req Request, hs *hostState, mode tra
 // holds meanwhile is one heap-allocated checkRun (a worker holding a
 // thousand silent checks holds a thousand such stacks; a frame that holds
 // the evidence by value grows each of them from 8 KB to 16 KB).
-func (p *Prober) checkTo(ctx context.Context, req Request, hs *hostState, mode traceMode, pre *preConnect, rep *Report) {
+func (p *Prober) checkTo(ctx context.Context, req *Request, hs *hostState, mode traceMode, pre *preConnect, rep *Report) {
 	start := time.Now()
 	if pre != nil {
 		start = pre.start
@@ -225,7 +225,7 @@ type checkRun struct {
 // openReport fills what a report says before anything is probed.
 //
 //go:noinline
-func (p *Prober) openReport(req Request, rep *Report) {
+func (p *Prober) openReport(req *Request, rep *Report) {
 	*rep = Report{}
 	rep.Target, rep.Host, rep.Port, rep.Vantage = req.Target, req.Host, req.Port, p.cfg.Vantage
 	rep.Addresses, rep.Trace, rep.Hints = []string{}, []Hop{}, []Hint{}
@@ -245,13 +245,13 @@ func panicked(rep *Report, v any) {
 // finished then).
 //
 //go:noinline
-func (p *Prober) prepare(ctx context.Context, req Request, hs *hostState, mode traceMode, pre *preConnect, rep *Report) *checkRun {
+func (p *Prober) prepare(ctx context.Context, req *Request, hs *hostState, mode traceMode, pre *preConnect, rep *Report) *checkRun {
 	c := &checkRun{leave: func() {}, ownPing: hs == nil, pre: pre}
 	var rr ResolveResult
 	if hs != nil {
-		c.addrs, rr = hs.resolve(ctx, p.cfg.Resolver, req)
+		c.addrs, rr = hs.resolve(ctx, p.cfg.Resolver, *req)
 	} else {
-		c.addrs, rr = resolve(ctx, p.cfg.Resolver, req)
+		c.addrs, rr = resolve(ctx, p.cfg.Resolver, *req)
 	}
 	rep.Addresses = append(rep.Addresses, rr.Addresses...)
 	c.ev = Evidence{Target: req.Target, Host: req.Host, Port: req.Port, Resolve: rr}
@@ -287,7 +287,7 @@ func (p *Prober) prepare(ctx context.Context, req Request, hs *hostState, mode t
 // report diagnoses what the check gathered into rep.
 //
 //go:noinline
-func (p *Prober) report(ctx, parent context.Context, req Request, c *checkRun, start time.Time, rep *Report) {
+func (p *Prober) report(ctx, parent context.Context, req *Request, c *checkRun, start time.Time, rep *Report) {
 	ev, g := &c.ev, c.g
 	ev.Connect = connectResult(c.addr, g.out)
 	ev.Service = g.svc

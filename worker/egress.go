@@ -25,12 +25,12 @@ type EgressChecker struct {
 // what is left of the job's deadline.
 func (e EgressChecker) Check(ctx context.Context, req checks.Request) checks.Report {
 	var rep checks.Report
-	e.CheckInto(ctx, req, &rep)
+	e.CheckInto(ctx, &req, &rep)
 	return rep
 }
 
 // CheckInto is Check writing into rep (see intoChecker).
-func (e EgressChecker) CheckInto(ctx context.Context, req checks.Request, rep *checks.Report) {
+func (e EgressChecker) CheckInto(ctx context.Context, req *checks.Request, rep *checks.Report) {
 	checkInto(ctx, e.Checker, req, rep)
 	e.control(ctx, req.Host, req.Port, rep)
 }

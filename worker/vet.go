@@ -21,7 +21,7 @@ type AddrChecker interface {
 // vetJob is the worker side of the fence: with a checker, a job must carry
 // addresses and each must pass. It returns the addresses to probe, or why
 // the job is refused.
-func vetJob(c AddrChecker, j wire.Job) ([]netip.Addr, string) {
+func vetJob(c AddrChecker, j *wire.Job) ([]netip.Addr, string) {
 	var out []netip.Addr
 	for _, s := range j.Addrs {
 		a, err := netip.ParseAddr(s)

@@ -30,7 +30,7 @@ type Checker interface {
 // by value is a 352-byte temporary in the frame under the check, on the
 // stack of every silent check the worker holds.
 type intoChecker interface {
-	CheckInto(ctx context.Context, req checks.Request, rep *checks.Report)
+	CheckInto(ctx context.Context, req *checks.Request, rep *checks.Report)
 }
 
 // Params are a Worker's dependencies. It needs no chat credentials:
@@ -143,21 +143,35 @@ func (w *Worker) Run(ctx context.Context) {
 }
 
 // serve runs one delivery in this goroutine, publishes its result and
-// acks it, then calls release, exactly once.
+// acks it, then calls release, exactly once. Its frame, like run's, stays
+// on the stack under the check for as long as the check waits: the work
+// before and after the check is in functions of its own.
 func (w *Worker) serve(ctx context.Context, d wire.Delivery, release func()) {
-	j := d.Job()
-	if why := checkJob(j, w.p.Vantage); why != "" {
-		w.deadLetter(ctx, d, why)
+	j := w.started(ctx, d)
+	if j == nil {
 		release()
 		return
 	}
-	w.p.Observe.JobStarted(j.Vantage)
-	w.p.Log.Debug("job started", "job_id", j.ID, "vantage", j.Vantage, "target", j.HostPort(), "attempt", j.Attempt)
 	start := time.Now()
-	w.run(ctx, &j, func(res *wire.Result) {
+	w.run(ctx, j, func(res *wire.Result) {
 		defer release()
 		w.finish(ctx, d, start, res)
 	})
+}
+
+// started takes a delivery's job on, or answers it unprobed (nil) when no
+// command could have asked for it.
+//
+//go:noinline
+func (w *Worker) started(ctx context.Context, d wire.Delivery) *wire.Job {
+	j := d.Job()
+	if why := checkJob(j, w.p.Vantage); why != "" {
+		w.deadLetter(ctx, d, why)
+		return nil
+	}
+	w.p.Observe.JobStarted(j.Vantage)
+	w.p.Log.Debug("job started", "job_id", j.ID, "vantage", j.Vantage, "target", j.HostPort(), "attempt", j.Attempt)
+	return &j
 }
 
 // finish records, publishes and acks one job's answer.
@@ -223,6 +237,10 @@ func (w *Worker) deadLetter(ctx context.Context, d wire.Delivery, why string) {
 // abandons one that ignores its deadline, always returning a Result. A job
 // the grammar could not have written (checkJob) is answered unprobed.
 func (w *Worker) Do(ctx context.Context, j wire.Job) wire.Result {
+	if why := checkJob(j, w.p.Vantage); why != "" {
+		w.p.Log.Warn("job refused", "job_id", j.ID, "target", j.Target, "why", why)
+		return wire.Result{Job: j, Error: why, Finished: w.p.Now()}
+	}
 	ch := make(chan *wire.Result, 1)
 	go w.run(ctx, &j, func(res *wire.Result) { ch <- res })
 	return *<-ch
@@ -238,31 +256,68 @@ func (w *Worker) Do(ctx context.Context, j wire.Job) wire.Result {
 // (the Result and Report they carried by value), which alone was half
 // the memory target. Progress lines and the abandonment are timers.
 func (w *Worker) run(ctx context.Context, j *wire.Job, answer func(*wire.Result)) {
-	timeout := j.Timeout
-	if timeout <= 0 {
-		timeout = w.p.Timeout
+	r := w.begin(ctx, j, answer)
+	if r == nil {
+		return // answered unprobed
+	}
+	defer r.stop()
+	facts, crash := w.guarded(r.jctx, j, &r.req, &r.rep)
+	r.abandon.Stop()
+	r.a.give(w.result(ctx, r.jctx, j, r.timeout, &r.rep, facts, crash))
+}
+
+// jobRun is what run holds while its check runs.
+type jobRun struct {
+	jctx    context.Context
+	cancel  context.CancelFunc
+	timeout time.Duration
+	req     checks.Request
+	rep     checks.Report
+	a       *answerer
+	abandon *time.Timer
+	stops   [2]func() bool // the progress timer's Stop, the abandonment's AfterFunc stop
+}
+
+// begin vets the job and sets up its deadline, its progress line and its
+// abandonment; nil when the job was answered unprobed.
+//
+//go:noinline
+func (w *Worker) begin(ctx context.Context, j *wire.Job, answer func(*wire.Result)) *jobRun {
+	r := &jobRun{timeout: j.Timeout}
+	if r.timeout <= 0 {
+		r.timeout = w.p.Timeout
 	}
 	req, why := w.vetted(j)
 	if why != "" {
 		answer(&wire.Result{Job: *j, Error: why, Finished: w.p.Now()})
-		return
+		return nil
 	}
-	jctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	r.req = req
+	r.jctx, r.cancel = context.WithTimeout(ctx, r.timeout)
 	a := &answerer{answer: answer}
+	r.a = a
+	jctx, timeout := r.jctx, r.timeout
 	if w.p.ProgressAfter > 0 {
-		t := time.AfterFunc(w.p.ProgressAfter, func() { a.progress(jctx, w, j) })
-		defer t.Stop()
+		r.stops[0] = time.AfterFunc(w.p.ProgressAfter, func() { a.progress(jctx, w, j) }).Stop
 	}
 	// Abandoned: the answer of a check that returned nothing in time.
 	abandon := time.AfterFunc(time.Duration(math.MaxInt64), func() { a.give(w.result(ctx, jctx, j, timeout, new(checks.Report), nil, "")) })
-	defer abandon.Stop()
+	r.abandon = abandon
 	// The Checker has Grace past the deadline (or a shutdown) to return.
-	defer context.AfterFunc(jctx, func() { abandon.Reset(w.p.Grace) })()
-	rep := new(checks.Report)
-	facts, crash := w.guarded(jctx, j, req, rep)
-	abandon.Stop()
-	a.give(w.result(ctx, jctx, j, timeout, rep, facts, crash))
+	r.stops[1] = context.AfterFunc(jctx, func() { abandon.Reset(w.p.Grace) })
+	return r
+}
+
+// stop releases what begin set up, in the order run's defers did.
+func (r *jobRun) stop() {
+	if r.stops[1] != nil {
+		r.stops[1]()
+	}
+	r.abandon.Stop()
+	if r.stops[0] != nil {
+		r.stops[0]()
+	}
+	r.cancel()
 }
 
 // answerer hands a job's answer over once and keeps progress lines from
@@ -296,15 +351,14 @@ func (a *answerer) progress(ctx context.Context, w *Worker, j *wire.Job) {
 	}
 }
 
-// vetted is the job's request, or why it is answered unprobed: a target
-// the grammar could not have written (checkJob), addresses the vetter
-// refuses.
+// vetted is the job's request, or why it is answered unprobed: addresses
+// the vetter refuses.
+//
+// The grammar's look at the job (checkJob) is the caller's, done before
+// (serve's started, Do): a second one here ran the target parser once more
+// at the bottom of run, which grew every job's stack to 8 KB for good.
 func (w *Worker) vetted(j *wire.Job) (req checks.Request, why string) {
-	if why := checkJob(*j, w.p.Vantage); why != "" {
-		w.p.Log.Warn("job refused", "job_id", j.ID, "target", j.Target, "why", why)
-		return req, why
-	}
-	addrs, refused := vetJob(w.p.Vet, *j)
+	addrs, refused := vetJob(w.p.Vet, j)
 	if refused != "" {
 		w.p.Log.Warn("job refused", "job_id", j.ID, "target", j.Target, "why", refused)
 		return req, refused
@@ -315,7 +369,7 @@ func (w *Worker) vetted(j *wire.Job) (req checks.Request, why string) {
 // guarded runs the check, turning a panic into crash. Its frame is on
 // the stack for as long as the check waits, so the Report is the
 // caller's and the panic's logging is a function of its own.
-func (w *Worker) guarded(ctx context.Context, j *wire.Job, req checks.Request, rep *checks.Report) (facts json.RawMessage, crash string) {
+func (w *Worker) guarded(ctx context.Context, j *wire.Job, req *checks.Request, rep *checks.Report) (facts json.RawMessage, crash string) {
 	defer func() {
 		if p := recover(); p != nil {
 			crash = w.crashed(j, p)
@@ -329,7 +383,7 @@ func (w *Worker) guarded(ctx context.Context, j *wire.Job, req checks.Request, r
 }
 
 // checkInto runs c's check into rep, through CheckInto when c has it.
-func checkInto(ctx context.Context, c Checker, req checks.Request, rep *checks.Report) {
+func checkInto(ctx context.Context, c Checker, req *checks.Request, rep *checks.Report) {
 	if c, ok := c.(intoChecker); ok {
 		c.CheckInto(ctx, req, rep)
 		return
@@ -341,15 +395,15 @@ func checkInto(ctx context.Context, c Checker, req checks.Request, rep *checks.R
 // temporary of this frame, not of the frames above it.
 //
 //go:noinline
-func checkByValue(ctx context.Context, c Checker, req checks.Request, rep *checks.Report) {
-	*rep = c.Check(ctx, req)
+func checkByValue(ctx context.Context, c Checker, req *checks.Request, rep *checks.Report) {
+	*rep = c.Check(ctx, *req)
 }
 
 // checkFacts is guarded's agent path, out of its frame.
 //
 //go:noinline
-func (w *Worker) checkFacts(ctx context.Context, req checks.Request, rep *checks.Report) (facts json.RawMessage) {
-	*rep, facts = w.p.Facts.CheckFacts(ctx, req)
+func (w *Worker) checkFacts(ctx context.Context, req *checks.Request, rep *checks.Report) (facts json.RawMessage) {
+	*rep, facts = w.p.Facts.CheckFacts(ctx, *req)
 	return facts
 }
 
