@@ -1,7 +1,6 @@
 package checks
 
 import (
-	"net"
 	"net/netip"
 	"sync"
 	"testing"
@@ -15,15 +14,7 @@ import (
 // stalled port's silence at the deadline, and a cancel at once. Loopback
 // only.
 func TestConnPollerOutcomes(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	open := ln.Addr().(*net.TCPAddr).Port
-	closedLn, _ := net.Listen("tcp", "127.0.0.1:0")
-	closed := closedLn.Addr().(*net.TCPAddr).Port
-	closedLn.Close()
+	open, closed := testkit.OpenPort(t), testkit.ClosedPort(t)
 	stalled := testkit.StalledPort(t)
 	lo := netip.MustParseAddr("127.0.0.1")
 	tests := []struct {
@@ -83,21 +74,7 @@ func TestConnPollerOutcomes(t *testing.T) {
 // every one gets exactly one outcome, and the set closes when the last
 // one ends (and opens again for the next).
 func TestConnPollerMany(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	open := ln.Addr().(*net.TCPAddr).Port
+	open := testkit.OpenPort(t)
 	stalled := testkit.StalledPort(t)
 	lo := netip.MustParseAddr("127.0.0.1")
 	var p connPoller

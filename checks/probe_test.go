@@ -6,6 +6,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/portcheck/portcheck/internal/testkit"
 )
 
 // Loopback only: the full chain on an open greeting service and a closed port.
@@ -40,21 +42,7 @@ func TestCheckLoopback(t *testing.T) {
 }
 
 func TestCheckManyLoopback(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	port := ln.Addr().(*net.TCPAddr).Port
+	port := testkit.OpenPort(t)
 	var reqs []Request
 	for p := port - 20; p <= port+20; p++ {
 		reqs = append(reqs, Request{Host: "127.0.0.1", Port: p})

@@ -1,7 +1,6 @@
 package checks
 
 import (
-	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -13,15 +12,7 @@ import (
 
 // Loopback only: a listener answers SYN-ACK, a closed port a RST.
 func TestConnectLoopback(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	open := ln.Addr().(*net.TCPAddr).Port
-	closedLn, _ := net.Listen("tcp", "127.0.0.1:0")
-	closed := closedLn.Addr().(*net.TCPAddr).Port
-	closedLn.Close()
+	open, closed := testkit.OpenPort(t), testkit.ClosedPort(t)
 	lo := netip.MustParseAddr("127.0.0.1")
 	tests := []struct {
 		name string

@@ -5,13 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/portcheck/portcheck/checks"
+	"github.com/portcheck/portcheck/internal/testkit"
 )
 
 // runCLI calls run like main does, with buffers for the streams.
@@ -123,28 +123,7 @@ func TestIsTerminalFalseForBuffersAndFiles(t *testing.T) {
 // End to end against real loopback sockets: a listener is open; a port we
 // just closed answers with a reset. Only 127.0.0.1 is ever probed.
 func TestCheckEndToEndLoopback(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	openPort := ln.Addr().(*net.TCPAddr).Port
-
-	gone, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closedPort := gone.Addr().(*net.TCPAddr).Port
-	gone.Close()
+	openPort, closedPort := testkit.OpenPort(t), testkit.ClosedPort(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -1,7 +1,7 @@
 // Package testkit holds the few helpers tests across packages share: a
 // log sink goroutines may write while the test reads it, waiting for a
-// loop to return, a clock whose waits the test steps, and a loopback port
-// whose SYNs go unanswered.
+// loop to return, a clock whose waits the test steps, and loopback ports
+// that accept, refuse, or leave SYNs unanswered.
 package testkit
 
 import (
@@ -122,4 +122,38 @@ func StalledPort(t testing.TB) int {
 	}
 	t.Skipf("could not make %s stall: the accept queue never filled", addr)
 	return 0
+}
+
+// OpenPort is a loopback port whose listener accepts every connection and
+// closes it at once, until the test ends.
+func OpenPort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// ClosedPort is a loopback port nothing listens on (a listener's, closed
+// again): a connect to it is reset.
+func ClosedPort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	return port
 }
