@@ -128,17 +128,29 @@ func (l *locator) ask(ctx context.Context, ttl int, withControl bool, rounds int
 		return budgetKey(l.p.paths.guessRouter(l.dst, ttl), l.dst, ttl)
 	}
 	sent := 0
-	send := func(ctl bool, round int) bool {
-		if sent >= maxAsks || ctx.Err() != nil {
-			return false
+	// reserve takes n of the hop's tokens in the budget's model, waiting
+	// until the last of them is due; false when that is past the window
+	// (or ctx ends), with the tokens given back.
+	reserve := func(n int) (string, bool) {
+		if sent+n > maxAsks || ctx.Err() != nil {
+			return "", false
 		}
 		k := key()
-		if d := l.p.budget.reserve(k); d > 0 {
+		var d time.Duration
+		for range n {
+			d = l.p.budget.reserve(k) // cumulative: the last one waits longest
+		}
+		if d > 0 {
 			if time.Now().Add(d+l.wait).After(l.until) || !sleepCtx(ctx, d) {
-				l.p.budget.refund(k)
-				return false
+				for range n {
+					l.p.budget.refund(k)
+				}
+				return "", false
 			}
 		}
+		return k, true
+	}
+	fire := func(ctl bool, round int, k string) {
 		by := l.portBy
 		if ctl {
 			by = l.ctlBy
@@ -160,7 +172,28 @@ func (l *locator) ask(ctx context.Context, ttl int, withControl bool, rounds int
 			}()
 			ev <- &askEvent{ctl: ctl, round: round, r: r, key: k, at: time.Now()}
 		}()
-		return true
+	}
+	send := func(ctl bool, round int) bool {
+		k, ok := reserve(1)
+		if ok {
+			fire(ctl, round, k)
+		}
+		return ok
+	}
+	// sendPair sends the SYN and, right behind it, the control, once the
+	// model has a token for each. Reserved one at a time, a control whose
+	// token was a second away went out a second after its SYN: when the
+	// hop's real bucket was drained by someone else (another process
+	// asking it, a traceroute), the SYN went unanswered and the control,
+	// a refill later, was answered, and the hop was wrongly "not reached"
+	// (filtered_in_path for a host that drops).
+	sendPair := func(round int) bool {
+		k, ok := reserve(2)
+		if ok {
+			fire(false, round, k)
+			fire(true, round, k)
+		}
+		return ok
 	}
 	// listen takes answers until t: a port answer settles the question;
 	// a control answer to this round's pair says the SYN before it did
@@ -269,10 +302,11 @@ func (l *locator) ask(ctx context.Context, ttl int, withControl bool, rounds int
 		}
 	}
 	for round := 0; ; round++ {
-		if !send(false, round) {
-			break
-		}
-		if withControl && round > 0 && !confirming && !send(true, round) {
+		if withControl && round > 0 && !confirming {
+			if !sendPair(round) {
+				break
+			}
+		} else if !send(false, round) {
 			break
 		}
 		if listen(time.Now().Add(l.wait), round) {
