@@ -53,14 +53,14 @@ type connWait struct {
 // a goroutine in wait.
 func (p *connPoller) watch(a *tcpAttempt, keep bool, out chan<- tcpOutcome) {
 	if a.early != nil {
-		send(out, *a.early)
+		deliver(out, *a.early)
 		return
 	}
 	w := &connWait{p: p, a: a, keep: keep, out: out}
 	if err := p.add(w); err != nil {
 		go func() {
-			defer catch(func(err error) { send(out, tcpOutcome{Reason: ReasonLocalError, Err: err}) })
-			send(out, a.wait(keep))
+			defer catch(func(err error) { deliver(out, tcpOutcome{Reason: ReasonLocalError, Err: err}) })
+			deliver(out, a.wait(keep))
 		}()
 	}
 }
@@ -98,8 +98,7 @@ func (p *connPoller) register(w *connWait) error {
 	}
 	p.next++
 	w.id = p.next
-	ev := unix.EpollEvent{Events: connEvents}
-	setEventID(&ev, w.id)
+	ev := connEvent(w.id)
 	if err := unix.EpollCtl(p.ep, unix.EPOLL_CTL_ADD, w.a.sock.fd, &ev); err != nil {
 		if len(p.waits) == 0 {
 			p.closeLocked()
@@ -116,9 +115,10 @@ func (p *connPoller) register(w *connWait) error {
 // loop looks at each event once.
 const connEvents = unix.EPOLLOUT | unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
 
-// setEventID and eventID keep a wait's id in the event's 64-bit data.
-func setEventID(ev *unix.EpollEvent, id uint64) {
-	ev.Fd, ev.Pad = int32(uint32(id)), int32(uint32(id>>32))
+// connEvent is the registration of wait id, and eventID reads the id back:
+// it is kept in the event's 64-bit data.
+func connEvent(id uint64) unix.EpollEvent {
+	return unix.EpollEvent{Events: connEvents, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
 }
 
 func eventID(ev *unix.EpollEvent) uint64 {
@@ -221,21 +221,32 @@ func (p *connPoller) loop(f *os.File, rc syscall.RawConn) {
 }
 
 // ready is the loop's look at a connect whose socket showed an event.
-func (w *connWait) ready() {
+func (w *connWait) ready() { w.look(false) }
+
+// expire ends the wait at its deadline (or on cancel): one last look, an
+// ICMP may have just landed, else no response.
+func (w *connWait) expire() { w.look(true) }
+
+// look classifies the connect and finishes the wait when it has an answer
+// or, final, at its end (no response then). Otherwise the socket was
+// still in SYN_SENT (see settledTCP) and the wait goes on.
+func (w *connWait) look(final bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.done {
 		return
 	}
-	out, got := w.look()
-	if got {
-		w.finish(out, true)
+	out, got := w.a.lookNow()
+	if got || final {
+		if !got {
+			out = tcpOutcome{Reason: ReasonNoResponse}
+		}
+		w.finish(out, got)
 		return
 	}
-	// Still in SYN_SENT (see settledTCP): wait for the next event. The
-	// set is one-shot, so re-arm it; after a few wake-ups that found
-	// nothing, only every 10 ms, so that a condition that stays up
-	// cannot make the loop spin.
+	// The set is one-shot, so re-arm it; after a few wake-ups that found
+	// nothing, only every 10 ms, so that a condition that stays up cannot
+	// make the loop spin.
 	w.spurious++
 	if w.spurious <= 2 {
 		w.rearm()
@@ -255,39 +266,10 @@ func (w *connWait) rearm() {
 	p := w.p
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	ev := unix.EpollEvent{Events: connEvents}
-	setEventID(&ev, w.id)
+	ev := connEvent(w.id)
 	if p.f != nil {
 		_ = unix.EpollCtl(p.ep, unix.EPOLL_CTL_MOD, w.a.sock.fd, &ev)
 	}
-}
-
-// look classifies the connect if its socket has an event now. Through
-// Control: the file's own reference keeps the fd from being closed (and
-// its number reused) under the look.
-func (w *connWait) look() (out tcpOutcome, got bool) {
-	a := w.a
-	_ = a.sock.rc.Control(func(fd uintptr) {
-		if pollNow(int(fd)) {
-			out, got = settledTCP(int(fd), a.addr, a.sock.v6)
-		}
-	})
-	return out, got
-}
-
-// expire ends the wait at its deadline (or on cancel): one last look, an
-// ICMP may have just landed, else no response.
-func (w *connWait) expire() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.done {
-		return
-	}
-	out, got := w.look()
-	if !got {
-		out = tcpOutcome{Reason: ReasonNoResponse}
-	}
-	w.finish(out, got)
 }
 
 // finish takes the connect out of the set, settles a classified outcome
@@ -317,7 +299,7 @@ func (w *connWait) finish(out tcpOutcome, settled bool) {
 		out = a.settle(out, w.keep)
 	}
 	a.sock.Close()
-	send(w.out, out)
+	deliver(w.out, out)
 }
 
 // setDeadline moves the wait's end; it may be called from any goroutine.
@@ -330,9 +312,9 @@ func (w *connWait) setDeadline(t time.Time) {
 	}
 }
 
-// send hands an outcome to a channel with room for it; should it be full
-// (a caller's bug), a goroutine waits rather than the poller's loop.
-func send(out chan<- tcpOutcome, o tcpOutcome) {
+// deliver hands an outcome to a channel with room for it; should it be
+// full (a caller's bug), a goroutine waits rather than the poller's loop.
+func deliver(out chan<- tcpOutcome, o tcpOutcome) {
 	select {
 	case out <- o:
 	default:

@@ -42,8 +42,8 @@ type gathered struct {
 // A silent check waits here for seconds, and a worker holds a thousand of
 // them: the wait's state is one heap-allocated gatherRun and the frames
 // on the waiting stack are small (the loop, then one method per event),
-// which keeps a held check's goroutine within an 8 KB stack instead of
-// 16 KB (BenchmarkWorkerHolding1000Filtered).
+// which keeps a held check's goroutine, worker frames included, within a
+// 4 KB stack; it was 16 KB (BenchmarkWorkerHolding1000Filtered).
 func (p *Prober) gather(ctx context.Context, req *Request, addr netip.Addr, pr *pingRun, hs *hostState, mode traceMode, start time.Time, pre *preConnect) *gathered {
 	r := p.newGatherRun(ctx, req, addr, pr, hs, mode, start, pre)
 	defer r.watch.Close()
@@ -179,7 +179,7 @@ func (r *gatherRun) connect() {
 	r.cur.Store(&connAttempt{a: r.a, start: r.aStart})
 	r.a.setDeadline(r.reaskEnd) // the most a silent connect listens; the loop ends it sooner
 	if known != nil {
-		send(r.resCh, r.a.adopted(*known, true))
+		deliver(r.resCh, r.a.adopted(*known, true))
 		return
 	}
 	r.p.conns.watch(r.a, true, r.resCh)

@@ -183,8 +183,8 @@ func (p *Prober) check(ctx context.Context, req Request, hs *hostState, mode tra
 // below this frame and its callers', for seconds: the report is the
 // caller's, not a copy in every frame on the way, and what the check
 // holds meanwhile is one heap-allocated checkRun (a worker holding a
-// thousand silent checks holds a thousand such stacks; a frame that holds
-// the evidence by value grows each of them from 8 KB to 16 KB).
+// thousand silent checks holds a thousand such stacks; with the evidence
+// held by value in this frame each of them grew to 16 KB).
 func (p *Prober) checkTo(ctx context.Context, req *Request, hs *hostState, mode traceMode, pre *preConnect, rep *Report) {
 	start := time.Now()
 	if pre != nil {

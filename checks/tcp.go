@@ -169,11 +169,7 @@ func (a *tcpAttempt) wait(keep bool) tcpOutcome {
 	})
 	if !got {
 		// Deadline or cancel: one last look, an ICMP may have just landed.
-		_ = a.sock.rc.Control(func(fd uintptr) {
-			if pollNow(int(fd)) {
-				out, got = settledTCP(int(fd), a.addr, a.sock.v6)
-			}
-		})
+		out, got = a.lookNow()
 	}
 	if !got {
 		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -182,6 +178,18 @@ func (a *tcpAttempt) wait(keep bool) tcpOutcome {
 		return tcpOutcome{Reason: ReasonNoResponse, Kind: ""}
 	}
 	return a.settle(out, keep)
+}
+
+// lookNow classifies the connect if its socket has an event now. Through
+// Control: the file's own reference keeps the fd from being closed (and
+// its number reused) under the look.
+func (a *tcpAttempt) lookNow() (out tcpOutcome, got bool) {
+	_ = a.sock.rc.Control(func(fd uintptr) {
+		if pollNow(int(fd)) {
+			out, got = settledTCP(int(fd), a.addr, a.sock.v6)
+		}
+	})
+	return out, got
 }
 
 // settle stamps a classified outcome with its round trip and, with keep,

@@ -275,7 +275,9 @@ type jobRun struct {
 	rep     checks.Report
 	a       *answerer
 	abandon *time.Timer
-	stops   [2]func() bool // the progress timer's Stop, the abandonment's AfterFunc stop
+	// stopProgress stops the progress line's timer (nil: none);
+	// unwatch unregisters the abandonment's context.AfterFunc.
+	stopProgress, unwatch func() bool
 }
 
 // begin vets the job and sets up its deadline, its progress line and its
@@ -298,24 +300,22 @@ func (w *Worker) begin(ctx context.Context, j *wire.Job, answer func(*wire.Resul
 	r.a = a
 	jctx, timeout := r.jctx, r.timeout
 	if w.p.ProgressAfter > 0 {
-		r.stops[0] = time.AfterFunc(w.p.ProgressAfter, func() { a.progress(jctx, w, j) }).Stop
+		r.stopProgress = time.AfterFunc(w.p.ProgressAfter, func() { a.progress(jctx, w, j) }).Stop
 	}
 	// Abandoned: the answer of a check that returned nothing in time.
 	abandon := time.AfterFunc(time.Duration(math.MaxInt64), func() { a.give(w.result(ctx, jctx, j, timeout, new(checks.Report), nil, "")) })
 	r.abandon = abandon
 	// The Checker has Grace past the deadline (or a shutdown) to return.
-	r.stops[1] = context.AfterFunc(jctx, func() { abandon.Reset(w.p.Grace) })
+	r.unwatch = context.AfterFunc(jctx, func() { abandon.Reset(w.p.Grace) })
 	return r
 }
 
 // stop releases what begin set up, in the order run's defers did.
 func (r *jobRun) stop() {
-	if r.stops[1] != nil {
-		r.stops[1]()
-	}
+	r.unwatch()
 	r.abandon.Stop()
-	if r.stops[0] != nil {
-		r.stops[0]()
+	if r.stopProgress != nil {
+		r.stopProgress()
 	}
 	r.cancel()
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -27,20 +26,13 @@ const outboxLaneTTL = 24 * time.Hour
 // maxTxRetries bounds the optimistic transactions' retries under contention.
 const maxTxRetries = 16
 
-// txBackoff waits a random while, growing with the attempt (up to 32 ms),
-// before an optimistic transaction that lost a race is tried again. Without
-// it takers that all watch the due set retry in lockstep, and one of four
-// could lose sixteen times in a row (1 run in 30 of the contract test).
+// txBackoff waits a random while, growing with the attempt (1 ms up to
+// 32 ms, the package's backoff), before an optimistic transaction that lost
+// a race is tried again. Without it takers that all watch the due set retry
+// in lockstep, and one of four could lose sixteen times in a row (1 run in
+// 30 of the contract test).
 func txBackoff(ctx context.Context, attempt int) error {
-	d := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 5)))
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return sleep(ctx, backoff(time.Millisecond, 32*time.Millisecond, attempt+1))
 }
 
 func (s *Store) outboxDue() string             { return s.key("outbox", "due") }

@@ -33,7 +33,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -192,8 +191,7 @@ type Store struct {
 	opts    Options
 	queue   *Queue
 	results *Results
-	health  *health   // outages: logged once each way, one backoff schedule
-	bufs    sync.Pool // *bytes.Buffer for entries' JSON (addWith)
+	health  *health // outages: logged once each way, one backoff schedule
 }
 
 // ParseClientOptions turns a REDIS_URL (redis://, rediss://, user and

@@ -1,7 +1,6 @@
 package redis
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -420,17 +419,12 @@ func (s *Store) add(ctx context.Context, stream string, v any, maxAge time.Durat
 // addWith is add with more commands (extra, when not nil) in the same
 // round trip.
 func (s *Store) addWith(ctx context.Context, stream string, v any, maxAge time.Duration, extra func(goredis.Pipeliner)) (string, error) {
-	// Encoded into a pooled buffer, not json.Marshal's fresh copy: a
-	// worker answering a thousand checks at once published a thousand
-	// results' JSON as garbage in the same second.
-	buf := s.encodeBuf()
-	defer s.putEncodeBuf(buf)
-	if err := json.NewEncoder(buf).Encode(v); err != nil {
+	b, err := json.Marshal(v)
+	if err != nil {
 		return "", fmt.Errorf("encoding for %s: %w", stream, err)
 	}
-	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n")) // Encode ends the value with a newline
 	var add *goredis.StringCmd
-	_, err := s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+	_, err = s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		add = p.XAdd(ctx, &goredis.XAddArgs{
 			Stream: stream,
 			MaxLen: s.opts.MaxLen,
@@ -450,24 +444,6 @@ func (s *Store) addWith(ctx context.Context, stream string, v any, maxAge time.D
 		return "", fmt.Errorf("xadd %s: %w", stream, err)
 	}
 	return add.Val(), nil
-}
-
-// encodeBuf is a buffer for one stream entry's JSON; putEncodeBuf gives
-// it back once the entry is written (a buffer grown past 64 KiB by an
-// unusually large entry is left to the collector).
-func (s *Store) encodeBuf() *bytes.Buffer {
-	if b, ok := s.bufs.Get().(*bytes.Buffer); ok {
-		return b
-	}
-	return new(bytes.Buffer)
-}
-
-func (s *Store) putEncodeBuf(b *bytes.Buffer) {
-	if b.Cap() > 64<<10 {
-		return
-	}
-	b.Reset()
-	s.bufs.Put(b)
 }
 
 func payloadOf(m goredis.XMessage) string {
